@@ -1,0 +1,25 @@
+// ctnn/ctnn.hpp — the whole library: models as types, trained on the CPU (Eigen) or a GPU.
+//
+//     #include <ctnn/ctnn.hpp>
+//     using Net = ctnn::Sequential<ctnn::Input<784>, ctnn::Dense<128>, ctnn::ReLU, ctnn::Dense<10>>;
+#pragma once
+#include "config.hpp"
+
+#include "core/dataset.hpp"
+#include "core/device.hpp"
+#include "core/error.hpp"
+#include "core/init.hpp"
+#include "core/random.hpp"
+#include "core/shape.hpp"
+#include "expr/expr.hpp"
+#include "graph/describe.hpp"
+#include "graph/lowering.hpp"
+#include "graph/sequential.hpp"
+#include "io.hpp"
+#include "layers.hpp"
+#include "loss/classification.hpp"
+#include "loss/regression.hpp"
+#include "model.hpp"
+#include "optim/adam.hpp"
+#include "optim/sgd.hpp"
+#include "train/train.hpp"

@@ -1,0 +1,106 @@
+// ctnn/graph/describe.hpp — describe<Net>(): a model's layers, parameters and lowered schedule.
+#pragma once
+#include "../config.hpp"
+#include "../loss/loss.hpp"
+#include "lowering.hpp"
+#include "sequential.hpp"
+
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ctnn {
+
+namespace detail {
+inline std::string group_digits(std::size_t v) {
+    const std::string digits = std::to_string(v);
+    std::string s;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) s += ',';
+        s += digits[i];
+    }
+    return s;
+}
+inline std::string pad(std::string s, std::size_t w) {
+    if (s.size() < w) s.append(w - s.size(), ' ');
+    return s;
+}
+template <class S>
+std::string stage_line(std::size_t i) {
+    std::string anchor;
+    if constexpr (S::kind == LayerKind::dense)
+        anchor = "gemm     " + S::anchor::layer::name();
+    else if constexpr (S::kind == LayerKind::rowwise)
+        anchor = "rowwise  " + S::anchor::layer::name();
+    else
+        anchor = "map";
+    std::string epi;
+    if constexpr (S::kind == LayerKind::dense)
+        if (S::anchor::layer::has_bias) epi = "bias";
+    for_each_type(typename S::epilogue::ops{}, [&]<class N, std::size_t>() {
+        epi += (epi.empty() ? "" : ", ") + N::layer::name();
+    });
+    return "  stage " + std::to_string(i) + ": " + pad(anchor, 24) + " [" +
+           std::to_string(S::in_size) + "] -> [" + std::to_string(S::out_size) + "]" +
+           (epi.empty() ? "" : "   epilogue: " + epi) + "\n";
+}
+template <class S>
+std::string backward_line(std::size_t i) {
+    std::string what = S::epilogue::size > 0 ? "dZ = dY * epilogue'(Z); " : "";
+    if constexpr (S::kind == LayerKind::dense) {
+        what += "dW = dZ^T X (gemm)";
+        if (S::anchor::layer::has_bias) what += ", db = sum(dZ)";
+        if (i > 0) what += ", dX = dZ W (gemm)";
+    } else if constexpr (S::kind == LayerKind::rowwise) {
+        what += i > 0 ? S::anchor::layer::name() + " backward (rowwise)" : "nothing to propagate";
+    } else {
+        what += i > 0 ? "dX = dZ" : "nothing to propagate";
+    }
+    return "  stage " + std::to_string(i) + ": " + what + "\n";
+}
+} // namespace detail
+
+/// A human-readable description of Net: layers with output shapes, parameters with their PyTorch
+/// names, and the schedule of stages a forward and a backward pass run, with their fused epilogues.
+template <class Net>
+std::string describe() {
+    std::ostringstream os;
+    os << "model: " << Net::in_shape::str() << " -> " << Net::out_shape::str() << ", "
+       << detail::group_digits(Net::param_count) << " parameters\n";
+    os << "layers:\n";
+    detail::for_each_type(typename Net::nodes{}, [&]<class N, std::size_t>() {
+        os << "  " << detail::pad(std::to_string(N::index), 4)
+           << detail::pad(N::layer::name(), 22) << detail::pad(N::out_shape::str(), 16);
+        std::string ps;
+        for (const ParamSpec& p : N::bound::params) {
+            ps += (ps.empty() ? "" : ", ") + std::to_string(N::index) + "." + p.name + " [";
+            for (std::size_t d = 0; d < p.rank; ++d)
+                ps += (d ? ", " : "") + std::to_string(p.dims[d]);
+            ps += "]";
+        }
+        os << ps << "\n";
+    });
+    using stages = stages_of<Net>;
+    os << "forward: " << stages::size << " stage(s)\n";
+    detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
+        os << detail::stage_line<S>(I);
+    });
+    os << "backward: " << stages::size << " stage(s), last to first\n";
+    std::vector<std::string> lines;
+    detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
+        lines.push_back(detail::backward_line<S>(I));
+    });
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it) os << *it;
+    return os.str();
+}
+
+/// describe<Net>() followed by the loss and optimizer stages of a training step.
+template <class Net, Loss L>
+std::string describe(const L&) {
+    return describe<Net>() + "loss: " + L::name() +
+           " (one fused pass: loss value and dL/dY)\noptimizer: one elementwise pass over all " +
+           detail::group_digits(Net::param_count) + " parameters\n";
+}
+
+} // namespace ctnn

@@ -1,0 +1,8 @@
+// ctnn/layers.hpp — every layer type.
+#pragma once
+#include "layers/activation.hpp"
+#include "layers/dense.hpp"
+#include "layers/dropout.hpp"
+#include "layers/input.hpp"
+#include "layers/reshape.hpp"
+#include "layers/softmax.hpp"

@@ -1,0 +1,70 @@
+// ctnn/layers/layer.hpp — what a layer is: the Layer concept, layer kinds and parameter specs.
+//
+// A layer is a stateless type. Bound to the shape of its input (`L::template bind<In>`), it states
+// its output shape and its parameters. How a layer is computed is not the layer's business: the
+// model is lowered to stages (graph/lowering.hpp) and each backend evaluates stages.
+#pragma once
+#include "../config.hpp"
+#include "../core/shape.hpp"
+
+#include <array>
+#include <cstddef>
+#include <string>
+
+namespace ctnn {
+
+/// How a layer takes part in lowering.
+enum class LayerKind {
+    input,       ///< the model input; first element of a Sequential, nothing to compute
+    view,        ///< a reinterpretation of the same values (Flatten, Reshape): no computation
+    elementwise, ///< y_i = f(x_i): fuses into the epilogue of the preceding stage
+    dense,       ///< a GEMM anchor (Dense)
+    rowwise,     ///< a per-sample reduction anchor (Softmax, LogSoftmax)
+};
+
+/// How a parameter tensor is initialized.
+enum class ParamRole {
+    weight, ///< drawn by the model's init scheme from fan_in/fan_out
+    bias,   ///< zero
+};
+
+/// A parameter tensor of a bound layer: PyTorch name suffix, shape (row-major), fan-in/out.
+struct ParamSpec {
+    const char* name;
+    std::size_t rank;
+    std::array<std::size_t, 4> dims;
+    ParamRole role;
+    std::size_t fan_in;
+    std::size_t fan_out;
+
+    [[nodiscard]] constexpr std::size_t size() const {
+        std::size_t s = 1;
+        for (std::size_t i = 0; i < rank; ++i) s *= dims[i];
+        return s;
+    }
+};
+
+/// Base of every bound layer: no parameters unless the layer says otherwise.
+struct no_params {
+    static constexpr std::array<ParamSpec, 0> params{};
+    static constexpr std::size_t param_count = 0;
+};
+
+/// A ctnn layer type: it carries the ctnn_layer tag, a kind and a name.
+template <class L>
+concept Layer = requires {
+    typename L::ctnn_layer;
+    { L::kind } -> std::convertible_to<LayerKind>;
+    { L::name() } -> std::convertible_to<std::string>;
+};
+
+namespace detail {
+/// Formats a float template argument for names: 0.2f -> "0.2".
+inline std::string format_real(float v) {
+    std::string s = std::to_string(v);
+    while (s.size() > 1 && s.back() == '0' && s[s.size() - 2] != '.') s.pop_back();
+    return s;
+}
+} // namespace detail
+
+} // namespace ctnn

@@ -1,0 +1,78 @@
+// ctnn/loss/classification.hpp — classification losses on logits.
+#pragma once
+#include "../config.hpp"
+#include "../expr/dual.hpp"
+#include "loss.hpp"
+
+#include <cmath>
+
+namespace ctnn::loss {
+
+/// Softmax cross-entropy on integer class labels, fused and numerically stable (PyTorch's
+/// CrossEntropyLoss on logits). Output: 1-D logits [classes]; targets: labels in [0, classes).
+/// loss = mean_b (logsumexp(y_b) - y_b[label_b]); dL/dy_b = (softmax(y_b) - onehot(label_b)) / batch.
+struct SoftmaxCrossEntropy {
+    static constexpr bool uses_labels = true;
+    static std::string name() { return "SoftmaxCrossEntropy"; }
+    template <class Out>
+    static constexpr bool check() {
+        static_assert(Out::rank == 1 && Out::size >= 2,
+                      "SoftmaxCrossEntropy expects the model to output a 1-D vector of at least 2 "
+                      "class logits (end the model with Dense<classes>)");
+        return true;
+    }
+
+    /// Loss of one sample (row of n logits) and, if grad is not null, its gradient times scale.
+    template <class T>
+    CTNN_HOST_DEVICE static T row(const T* y, std::size_t n, std::int32_t label, T scale,
+                                  T* grad) {
+        T m = y[0];
+        for (std::size_t j = 1; j < n; ++j) m = y[j] > m ? y[j] : m;
+        T s = 0;
+        for (std::size_t j = 0; j < n; ++j) s += std::exp(y[j] - m);
+        const T lse = m + std::log(s);
+        const auto l = static_cast<std::size_t>(label);
+        if (grad) {
+            const T inv = T(1) / s;
+            for (std::size_t j = 0; j < n; ++j)
+                grad[j] = (std::exp(y[j] - m) * inv - (j == l ? T(1) : T(0))) * scale;
+        }
+        return lse - y[l];
+    }
+    template <class T>
+    T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
+        const T scale = T(1) / static_cast<T>(batch);
+        double sum = 0;
+        for (std::size_t b = 0; b < batch; ++b)
+            sum += static_cast<double>(row(y + b * n, n, t.labels[b], scale, g ? g + b * n : nullptr));
+        return static_cast<T>(sum / static_cast<double>(batch));
+    }
+};
+
+/// Binary cross-entropy on logits (PyTorch's BCEWithLogitsLoss), mean over all elements.
+/// Targets: values in [0, 1], same shape as the 1-D output.
+/// loss = max(y, 0) - y t + log(1 + exp(-|y|)); dL/dy = sigmoid(y) - t.
+struct BCEWithLogits {
+    static constexpr bool uses_labels = false;
+    static std::string name() { return "BCEWithLogits"; }
+    template <class Out>
+    static constexpr bool check() {
+        static_assert(Out::rank == 1,
+                      "BCEWithLogits expects the model to output a 1-D vector of logits");
+        return true;
+    }
+    template <class T>
+    CTNN_HOST_DEVICE T value(T y, T t) const {
+        return (y > T(0) ? y : T(0)) - y * t + std::log1p(std::exp(-std::fabs(y)));
+    }
+    template <class T>
+    CTNN_HOST_DEVICE T grad(T y, T t) const {
+        return expr::math::sigmoid(y) - t;
+    }
+    template <class T>
+    T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
+        return detail::elementwise_mean(*this, y, t.values, batch, n, g);
+    }
+};
+
+} // namespace ctnn::loss

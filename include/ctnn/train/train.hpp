@@ -1,0 +1,258 @@
+// ctnn/train/train.hpp — the training loop: train()/fit(), evaluate(), History.
+#pragma once
+#include "../config.hpp"
+#include "../core/dataset.hpp"
+#include "../core/error.hpp"
+#include "../core/random.hpp"
+#include "../model.hpp"
+#include "../optim/optimizer.hpp"
+#include "progress.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace ctnn {
+
+/// A reference to a dataset that may be absent (for TrainOptions::validation).
+struct DatasetRef {
+    const Dataset* ptr = nullptr;
+    DatasetRef() = default;
+    DatasetRef(const Dataset& d) : ptr(&d) {} // NOLINT(google-explicit-constructor): by design
+    explicit operator bool() const noexcept { return ptr != nullptr; }
+};
+
+/// Options of train(). Designated initializers read well: {.epochs = 5, .batch = 256}.
+struct TrainOptions {
+    std::size_t epochs = 10;                 ///< passes over the training set
+    std::size_t batch = 64;                  ///< samples per step (the last batch may be smaller)
+    bool shuffle = true;                     ///< reshuffle the samples every epoch
+    std::uint64_t seed = 0;                  ///< shuffling seed (reproducible)
+    DatasetRef validation{};                 ///< evaluated after each epoch, if set
+    optim::Schedule schedule = optim::Constant{}; ///< learning rate per epoch
+    Progress progress = Progress::automatic; ///< bar on a terminal, one line per epoch otherwise
+    std::filesystem::path history_csv{};     ///< if set, the history is written there as CSV
+    std::ostream* out = &std::cout;          ///< where progress goes
+};
+
+/// Loss and accuracy of a model on a dataset. accuracy is NaN for losses without classes.
+struct Evaluation {
+    double loss = 0;
+    double accuracy = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// What happened in one epoch.
+struct EpochStats {
+    std::size_t epoch = 0; ///< 1-based
+    float lr = 0;
+    Evaluation train{};
+    Evaluation validation{ std::numeric_limits<double>::quiet_NaN(),
+                           std::numeric_limits<double>::quiet_NaN() };
+    double seconds = 0;
+};
+
+/// The per-epoch record of a training run.
+struct History {
+    std::vector<EpochStats> epochs;
+
+    [[nodiscard]] const EpochStats& last() const {
+        if (epochs.empty()) throw argument_error("History::last: no epoch was run");
+        return epochs.back();
+    }
+    /// Writes the history as CSV (header line, one row per epoch; empty cells for NaN).
+    void write_csv(const std::filesystem::path& path) const {
+        std::ofstream f(path);
+        if (!f) throw io_error(path.string(), "cannot open for writing");
+        f << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds\n";
+        auto cell = [&](double v) {
+            if (!std::isnan(v)) f << v;
+        };
+        for (const EpochStats& e : epochs) {
+            f << e.epoch << ',' << e.lr << ',';
+            cell(e.train.loss), f << ',';
+            cell(e.train.accuracy), f << ',';
+            cell(e.validation.loss), f << ',';
+            cell(e.validation.accuracy), f << ',' << e.seconds << '\n';
+        }
+        f.close();
+        if (!f) throw io_error(path.string(), "write failed");
+    }
+};
+
+namespace detail {
+
+/// Checks that a dataset fits the model and the loss; throws shape_error naming the problem.
+template <class Net, class L>
+void check_dataset(const Dataset& d, const char* what) {
+    d.validate();
+    const std::string w = what;
+    if (d.feature_count != Net::in_size)
+        throw shape_error(w + ": samples have " + std::to_string(d.feature_count) +
+                          " features, the model's input " + Net::in_shape::str() + " needs " +
+                          std::to_string(Net::in_size));
+    if constexpr (L::uses_labels) {
+        if (!d.has_labels())
+            throw shape_error(w + ": " + L::name() + " needs class labels, the dataset has none");
+        for (std::size_t i = 0; i < d.labels.size(); ++i)
+            if (d.labels[i] < 0 || static_cast<std::size_t>(d.labels[i]) >= Net::out_size)
+                throw shape_error(w + ": label " + std::to_string(d.labels[i]) + " of sample " +
+                                  std::to_string(i) + " is outside [0, " +
+                                  std::to_string(Net::out_size) + ")");
+    } else {
+        if (!d.has_targets())
+            throw shape_error(w + ": " + L::name() + " needs target values, the dataset has none");
+        if (d.target_count != Net::out_size)
+            throw shape_error(w + ": samples have " + std::to_string(d.target_count) +
+                              " targets, the model outputs " + std::to_string(Net::out_size));
+    }
+}
+
+/// Number of samples in [batch, n] outputs whose argmax (n > 1) or sign (n == 1) is right.
+template <class T>
+std::size_t count_correct(const T* y, std::size_t batch, std::size_t n, loss::Targets<T> t) {
+    std::size_t c = 0;
+    for (std::size_t b = 0; b < batch; ++b) {
+        const T* r = y + b * n;
+        if (t.labels) {
+            std::size_t arg = 0;
+            for (std::size_t j = 1; j < n; ++j) arg = r[j] > r[arg] ? j : arg;
+            c += static_cast<std::int32_t>(arg) == t.labels[b];
+        } else if (n == 1) {
+            c += (r[0] > T(0)) == (t.values[b] > T(0.5));
+        }
+    }
+    return c;
+}
+
+/// Gathers the samples idx[begin, end) of d into contiguous batch buffers.
+template <class T>
+void gather(const Dataset& d, const std::vector<std::size_t>& idx, std::size_t begin,
+            std::size_t end, std::vector<T>& x, std::vector<std::int32_t>& labels,
+            std::vector<T>& targets) {
+    const std::size_t f = d.feature_count, tc = d.target_count;
+    for (std::size_t k = begin; k < end; ++k) {
+        const std::size_t i = idx[k], r = k - begin;
+        std::copy_n(d.features.data() + i * f, f, x.data() + r * f);
+        if (d.has_labels()) labels[r] = d.labels[i];
+        if (d.has_targets()) std::copy_n(d.targets.data() + i * tc, tc, targets.data() + r * tc);
+    }
+}
+
+} // namespace detail
+
+/// Loss (and accuracy, for classification) of `model` on `data`, in inference mode.
+template <class Net, class T, Loss L>
+Evaluation evaluate(Model<Net, T>& model, const Dataset& data, const L& loss,
+                    std::size_t batch = 1024) {
+    static_assert(L::template check<typename Net::out_shape>());
+    if (batch == 0) throw argument_error("evaluate: batch size is 0");
+    detail::check_dataset<Net, L>(data, "evaluate");
+    const std::size_t n = data.size();
+    const std::size_t bs_max = std::min(batch, n);
+    std::vector<T> x(bs_max * Net::in_size), targets(bs_max * data.target_count);
+    std::vector<std::int32_t> labels(bs_max);
+    std::vector<std::size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), std::size_t{0});
+    double loss_sum = 0;
+    std::size_t correct = 0;
+    for (std::size_t b0 = 0; b0 < n; b0 += bs_max) {
+        const std::size_t bs = std::min(bs_max, n - b0);
+        detail::gather(data, idx, b0, b0 + bs, x, labels, targets);
+        auto y = model.forward(std::span<const T>(x.data(), bs * Net::in_size), bs);
+        const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
+                                 data.has_targets() ? targets.data() : nullptr};
+        loss_sum += static_cast<double>(model.loss(loss, t)) * static_cast<double>(bs);
+        correct += detail::count_correct(y.data(), bs, Net::out_size, t);
+    }
+    Evaluation e;
+    e.loss = loss_sum / static_cast<double>(n);
+    if (L::uses_labels || Net::out_size == 1)
+        e.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    return e;
+}
+
+/// Trains `model` on `data` with `loss` and optimizer `opt`; returns the per-epoch history.
+/// The data is checked against the model first (features, labels or targets): a mismatch throws
+/// ctnn::shape_error before any step is taken. No allocation happens inside the step loop.
+template <class Net, class T, Loss L, Optimizer O>
+History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O& opt,
+              const TrainOptions& options = {}) {
+    static_assert(L::template check<typename Net::out_shape>());
+    if (options.batch == 0) throw argument_error("train: batch size is 0");
+    detail::check_dataset<Net, L>(data, "train");
+    if (options.validation) detail::check_dataset<Net, L>(*options.validation.ptr, "validation");
+
+    const std::size_t n = data.size(), bs_max = std::min(options.batch, n);
+    const std::size_t steps = (n + bs_max - 1) / bs_max;
+    std::vector<T> x(bs_max * Net::in_size), targets(bs_max * data.target_count);
+    std::vector<std::int32_t> labels(bs_max);
+    std::vector<std::size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), std::size_t{0});
+    model.reserve(std::max<std::size_t>(bs_max, 1024));
+    OptimizerState<O, T> state(opt, Net::param_count);
+    ProgressBar bar(options.progress, options.out);
+    History history;
+
+    for (std::size_t epoch = 0; epoch < options.epochs; ++epoch) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const float lr = optim::lr_at(options.schedule, opt.lr, epoch);
+        if (options.shuffle) { // Fisher-Yates with a counter-based stream: reproducible
+            const CounterRng rng{options.seed, 0x5AFF1E00ull + epoch};
+            for (std::size_t i = n; i > 1; --i) {
+                const auto j = static_cast<std::size_t>(rng.uniform_double(i) * static_cast<double>(i));
+                std::swap(idx[i - 1], idx[std::min(j, i - 1)]);
+            }
+        }
+        bar.start_epoch(epoch + 1, options.epochs, steps);
+        double loss_sum = 0;
+        std::size_t correct = 0;
+        for (std::size_t s = 0; s < steps; ++s) {
+            const std::size_t b0 = s * bs_max, bs = std::min(bs_max, n - b0);
+            detail::gather(data, idx, b0, b0 + bs, x, labels, targets);
+            const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
+                                     data.has_targets() ? targets.data() : nullptr};
+            auto y = model.forward(std::span<const T>(x.data(), bs * Net::in_size), bs,
+                                   Mode::training);
+            const T l = model.loss(loss, t);
+            correct += detail::count_correct(y.data(), bs, Net::out_size, t);
+            model.backward();
+            model.update(state, lr);
+            if (!std::isfinite(l))
+                throw error("train: the loss became " + std::to_string(static_cast<double>(l)) + " at epoch " +
+                            std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) +
+                            " (learning rate too high?)");
+            loss_sum += static_cast<double>(l) * static_cast<double>(bs);
+            bar.step(s + 1, loss_sum / static_cast<double>(b0 + bs));
+        }
+        EpochStats st;
+        st.epoch = epoch + 1;
+        st.lr = lr;
+        st.train.loss = loss_sum / static_cast<double>(n);
+        if (L::uses_labels || Net::out_size == 1)
+            st.train.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+        if (options.validation)
+            st.validation = evaluate(model, *options.validation.ptr, loss);
+        st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        bar.end_epoch(st.train.loss, st.train.accuracy, st.validation.loss,
+                      st.validation.accuracy, st.seconds);
+        history.epochs.push_back(st);
+        if (!options.history_csv.empty()) history.write_csv(options.history_csv);
+    }
+    return history;
+}
+
+/// Same as train() (Keras spelling).
+template <class Net, class T, Loss L, Optimizer O>
+History fit(Model<Net, T>& model, const Dataset& data, const L& loss, const O& opt,
+            const TrainOptions& options = {}) {
+    return train(model, data, loss, opt, options);
+}
+
+} // namespace ctnn
