@@ -77,6 +77,14 @@ public:
     /// Gradients of the last backward(), same layout as parameters().
     [[nodiscard]] std::span<const T> gradients() const noexcept { return grads_; }
 
+    /// The training-step counter that keys Dropout masks (incremented by each training-mode
+    /// forward). Restoring it replays a step exactly: used to resume training and by gradient
+    /// checks.
+    [[nodiscard]] std::uint64_t step() const noexcept { return step_; }
+    void set_step(std::uint64_t step) noexcept { step_ = step; }
+    /// The seed given to init(): it keys Dropout masks as well.
+    [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
+
     /// Preallocates workspace for batches of up to `batch` samples, so that later forward and
     /// backward passes of at most that size do not allocate.
     void reserve(std::size_t batch) { exec_.reserve(batch); }

@@ -54,6 +54,7 @@ struct SoftmaxCrossEntropy {
 /// loss = max(y, 0) - y t + log(1 + exp(-|y|)); dL/dy = sigmoid(y) - t.
 struct BCEWithLogits {
     static constexpr bool uses_labels = false;
+    static constexpr bool binary_logits = true; ///< accuracy: sign of y against t > 0.5
     static std::string name() { return "BCEWithLogits"; }
     template <class Out>
     static constexpr bool check() {

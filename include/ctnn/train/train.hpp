@@ -114,19 +114,24 @@ void check_dataset(const Dataset& d, const char* what) {
     }
 }
 
-/// Number of samples in [batch, n] outputs whose argmax (n > 1) or sign (n == 1) is right.
+/// Accuracy is defined for losses on class labels (argmax) and for binary logits (sign).
+template <class L>
+inline constexpr bool has_accuracy = L::uses_labels || requires { L::binary_logits; };
+
+/// Number of correct predictions in [batch, n] outputs: samples whose argmax is the label, or, for
+/// binary logits, elements whose sign agrees with target > 0.5. Out of batch (labels) or batch * n.
 template <class T>
 std::size_t count_correct(const T* y, std::size_t batch, std::size_t n, loss::Targets<T> t) {
     std::size_t c = 0;
-    for (std::size_t b = 0; b < batch; ++b) {
-        const T* r = y + b * n;
-        if (t.labels) {
+    if (t.labels) {
+        for (std::size_t b = 0; b < batch; ++b) {
+            const T* r = y + b * n;
             std::size_t arg = 0;
             for (std::size_t j = 1; j < n; ++j) arg = r[j] > r[arg] ? j : arg;
             c += static_cast<std::int32_t>(arg) == t.labels[b];
-        } else if (n == 1) {
-            c += (r[0] > T(0)) == (t.values[b] > T(0.5));
         }
+    } else {
+        for (std::size_t i = 0; i < batch * n; ++i) c += (y[i] > T(0)) == (t.values[i] > T(0.5));
     }
     return c;
 }
@@ -169,12 +174,14 @@ Evaluation evaluate(Model<Net, T>& model, const Dataset& data, const L& loss,
         const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
                                  data.has_targets() ? targets.data() : nullptr};
         loss_sum += static_cast<double>(model.loss(loss, t)) * static_cast<double>(bs);
-        correct += detail::count_correct(y.data(), bs, Net::out_size, t);
+        if constexpr (detail::has_accuracy<L>)
+            correct += detail::count_correct(y.data(), bs, Net::out_size, t);
     }
     Evaluation e;
     e.loss = loss_sum / static_cast<double>(n);
-    if (L::uses_labels || Net::out_size == 1)
-        e.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    if constexpr (detail::has_accuracy<L>)
+        e.accuracy = static_cast<double>(correct) /
+                     static_cast<double>(L::uses_labels ? n : n * Net::out_size);
     return e;
 }
 
@@ -221,7 +228,8 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
             auto y = model.forward(std::span<const T>(x.data(), bs * Net::in_size), bs,
                                    Mode::training);
             const T l = model.loss(loss, t);
-            correct += detail::count_correct(y.data(), bs, Net::out_size, t);
+            if constexpr (detail::has_accuracy<L>)
+                correct += detail::count_correct(y.data(), bs, Net::out_size, t);
             model.backward();
             model.update(state, lr);
             if (!std::isfinite(l))
@@ -235,8 +243,9 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
         st.epoch = epoch + 1;
         st.lr = lr;
         st.train.loss = loss_sum / static_cast<double>(n);
-        if (L::uses_labels || Net::out_size == 1)
-            st.train.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+        if constexpr (detail::has_accuracy<L>)
+            st.train.accuracy = static_cast<double>(correct) /
+                                static_cast<double>(L::uses_labels ? n : n * Net::out_size);
         if (options.validation)
             st.validation = evaluate(model, *options.validation.ptr, loss);
         st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

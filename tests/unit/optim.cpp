@@ -1,0 +1,106 @@
+// Optimizers and schedules against hand-computed steps (PyTorch's formulas).
+#include <ctnn/ctnn.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+using namespace ctnn;
+
+namespace {
+/// Runs `steps` updates of optimizer o on one parameter with the gradient sequence g.
+template <class O>
+std::vector<double> run(const O& o, double p0, const std::vector<double>& g, float lr) {
+    OptimizerState<O, double> st(o, 1);
+    std::vector<double> ps;
+    double p = p0;
+    for (double gi : g) {
+        ++st.step;
+        eigen::apply_update(st.optimizer, st.optimizer.scalars(lr, st.step), &p, &gi,
+                            st.m.data(), O::state_count >= 2 ? st.v.data() : nullptr, 1);
+        ps.push_back(p);
+    }
+    return ps;
+}
+} // namespace
+
+TEST_CASE("SGD: plain, weight decay, momentum, dampening, Nesterov") {
+    const std::vector<double> g{1.0, -2.0, 0.5};
+    auto p = run(optim::SGD{.lr = 0.1f}, 1.0, g, 0.1f);
+    CHECK(p[0] == doctest::Approx(0.9));
+    CHECK(p[1] == doctest::Approx(1.1));
+    CHECK(p[2] == doctest::Approx(1.05));
+
+    p = run(optim::SGD{.lr = 0.1f, .weight_decay = 0.5f}, 1.0, {1.0}, 0.1f);
+    CHECK(p[0] == doctest::Approx(1.0 - 0.1 * (1.0 + 0.5)));
+
+    // momentum 0.9: b1 = g1 = 1; b2 = 0.9 * 1 - 2 = -1.1; b3 = -0.99 + 0.5 = -0.49
+    p = run(optim::SGD{.lr = 0.1f, .momentum = 0.9f}, 1.0, g, 0.1f);
+    CHECK(p[0] == doctest::Approx(0.9));
+    CHECK(p[1] == doctest::Approx(0.9 + 0.11));
+    CHECK(p[2] == doctest::Approx(1.01 + 0.049));
+
+    // dampening 0.5: b1 = g1 = 1 (no dampening on the first step); b2 = 0.9 - 1 = -0.1
+    p = run(optim::SGD{.lr = 0.1f, .momentum = 0.9f, .dampening = 0.5f}, 1.0, g, 0.1f);
+    CHECK(p[1] == doctest::Approx(0.9 + 0.01));
+
+    // Nesterov: step uses g + momentum * b: 1 + 0.9 = 1.9, then -2 + 0.9 * -1.1 = -2.99
+    p = run(optim::SGD{.lr = 0.1f, .momentum = 0.9f, .nesterov = true}, 1.0, g, 0.1f);
+    CHECK(p[0] == doctest::Approx(1.0 - 0.19));
+    CHECK(p[1] == doctest::Approx(0.81 + 0.299));
+}
+
+TEST_CASE("Adam and AdamW: bias-corrected steps") {
+    const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    const std::vector<double> g{0.5, -0.3, 0.2};
+    for (const double wd : {0.0, 0.1}) {
+        double p = 1.0, m = 0, v = 0, pw = 1.0, mw = 0, vw = 0;
+        const auto adam = run(optim::Adam{.lr = 0.01f, .weight_decay = static_cast<float>(wd)},
+                              1.0, g, 0.01f);
+        const auto adamw = run(optim::AdamW{.lr = 0.01f, .weight_decay = static_cast<float>(wd)},
+                               1.0, g, 0.01f);
+        for (std::size_t t = 1; t <= g.size(); ++t) {
+            const double gt = g[t - 1] + wd * p;
+            m = b1 * m + (1 - b1) * gt;
+            v = b2 * v + (1 - b2) * gt * gt;
+            p -= lr * (m / (1 - std::pow(b1, t))) / (std::sqrt(v / (1 - std::pow(b2, t))) + eps);
+            CHECK(adam[t - 1] == doctest::Approx(p).epsilon(1e-6));
+
+            pw *= 1 - lr * wd;
+            mw = b1 * mw + (1 - b1) * g[t - 1];
+            vw = b2 * vw + (1 - b2) * g[t - 1] * g[t - 1];
+            pw -= lr * (mw / (1 - std::pow(b1, t))) / (std::sqrt(vw / (1 - std::pow(b2, t))) + eps);
+            CHECK(adamw[t - 1] == doctest::Approx(pw).epsilon(1e-6));
+        }
+    }
+}
+
+TEST_CASE("learning-rate schedules") {
+    CHECK(optim::lr_at(optim::Constant{}, 0.1f, 7) == doctest::Approx(0.1f));
+    const optim::Schedule step = optim::StepLR{.step_size = 2, .gamma = 0.5f};
+    CHECK(optim::lr_at(step, 0.1f, 0) == doctest::Approx(0.1f));
+    CHECK(optim::lr_at(step, 0.1f, 1) == doctest::Approx(0.1f));
+    CHECK(optim::lr_at(step, 0.1f, 2) == doctest::Approx(0.05f));
+    CHECK(optim::lr_at(step, 0.1f, 5) == doctest::Approx(0.025f));
+    const optim::Schedule cos = optim::CosineLR{.t_max = 4, .eta_min = 0.0f};
+    CHECK(optim::lr_at(cos, 1.0f, 0) == doctest::Approx(1.0f));
+    CHECK(optim::lr_at(cos, 1.0f, 2) == doctest::Approx(0.5f));
+    CHECK(optim::lr_at(cos, 1.0f, 1) == doctest::Approx(0.5 * (1 + std::cos(3.14159265 / 4))));
+    CHECK(optim::lr_at(cos, 1.0f, 4) == doctest::Approx(0.0f));
+}
+
+TEST_CASE("one update covers the whole flat parameter buffer") {
+    using Net = Sequential<Input<3>, Dense<4>, ReLU, Dense<2>>;
+    Model<Net> m;
+    m.init(1);
+    const std::vector<float> before(m.parameters().begin(), m.parameters().end());
+    const std::vector<float> x{0.1f, 0.2f, 0.3f, -0.1f, 0.5f, 0.9f};
+    const std::vector<float> t{1, 0, 0, 1};
+    m.forward(x, 2, Mode::training);
+    m.loss(loss::MSE{}, {nullptr, t.data()});
+    m.backward();
+    OptimizerState<optim::SGD> st(optim::SGD{.lr = 0.5f}, Net::param_count);
+    m.update(st, 0.5f);
+    for (std::size_t i = 0; i < before.size(); ++i)
+        CHECK(m.parameters()[i] == doctest::Approx(before[i] - 0.5f * m.gradients()[i]));
+}
