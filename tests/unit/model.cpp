@@ -40,6 +40,9 @@ TEST_CASE("lowering: one stage per Dense with bias, activation and dropout fused
                       Sequential<Input<8>, Dense<8>, ReLU, Dense<8>, ReLU, Dense<8>, ReLU, Dense<1>>> ==
                   4);
 
+    // Stage 0 keeps Z and Y (256 each); stage 1 has no epilogue after its bias, so Y aliases Z.
+    static_assert(activation_floats_per_sample<Net> == 256 + 256 + 10);
+    static_assert(gradient_floats_per_sample<Net> == 784);
     const std::string d = describe<Net>();
     INFO(d);
     CHECK(d.find("forward: 2 stage(s)") != std::string::npos);
@@ -49,6 +52,7 @@ TEST_CASE("lowering: one stage per Dense with bias, activation and dropout fused
     CHECK(d.find("0.weight [256, 784]") != std::string::npos);
     CHECK(d.find("3.bias [10]") != std::string::npos);
     CHECK(d.find("203,530 parameters") != std::string::npos);
+    CHECK(d.find("workspace per sample: 522 floats") != std::string::npos);
 }
 
 TEST_CASE("init is reproducible and scaled by fan-in") {

@@ -92,6 +92,9 @@ std::string describe() {
         lines.push_back(detail::backward_line<S>(I));
     });
     for (auto it = lines.rbegin(); it != lines.rend(); ++it) os << *it;
+    os << "workspace per sample: " << activation_floats_per_sample<Net>
+       << " floats of activations kept for backward, 2 x " << gradient_floats_per_sample<Net>
+       << " floats of gradients\n";
     return os.str();
 }
 

@@ -12,7 +12,10 @@
 #include "../expr/context.hpp"
 #include "sequential.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
+#include <utility>
 #include <type_traits>
 
 namespace ctnn {
@@ -105,10 +108,52 @@ struct lower_all<State, type_list<N, R...>> {
 
 } // namespace detail
 
+/// Per-sample workspace offsets of one stage (in Ts; multiplied by the batch at run time).
+struct StageLayout {
+    std::size_t z = 0;      ///< anchor output offset
+    std::size_t y = 0;      ///< epilogue output offset
+    bool own_z = false;     ///< the stage stores an anchor output
+    bool own_y = false;     ///< the stage stores an epilogue output (else y aliases z)
+};
+
+/// The activation workspace of a stage list, per sample, computed at compile time: each stage
+/// keeps its anchor output Z (if it has an anchor) and its epilogue output Y (if it has an
+/// epilogue; otherwise Y aliases Z). Both backends use this layout.
+template <class Stages>
+struct workspace_plan;
+template <class... S>
+struct workspace_plan<type_list<S...>> {
+    static constexpr std::size_t count = sizeof...(S);
+    static constexpr auto make() {
+        std::array<StageLayout, count> l{};
+        std::size_t off = 0, i = 0;
+        ((l[i].own_z = S::has_anchor, l[i].z = off, off += S::has_anchor ? S::out_size : 0,
+          l[i].own_y = S::epilogue::size > 0, l[i].y = l[i].own_y ? off : l[i].z,
+          off += l[i].own_y ? S::out_size : 0, ++i),
+         ...);
+        return std::pair{l, off};
+    }
+    static constexpr auto layout = make().first;
+    /// Floats of activation storage per sample.
+    static constexpr std::size_t per_sample = make().second;
+    /// Floats per sample of each of the two gradient ping-pong buffers.
+    static constexpr std::size_t grad_per_sample = std::max({std::size_t{1}, S::in_size...,
+                                                             S::out_size...});
+};
+
 /// The stages of a model, in execution order (a type_list of Stage<...>).
 template <class Net>
 using stages_of = typename detail::lower_all<detail::lower_state<type_list<>, void>,
                                              typename Net::nodes>::type;
+
+/// Floats of activation storage per sample that a training forward pass keeps for backward.
+template <class Net>
+inline constexpr std::size_t activation_floats_per_sample =
+    workspace_plan<stages_of<Net>>::per_sample;
+/// Floats per sample of each of the two gradient buffers of a backward pass.
+template <class Net>
+inline constexpr std::size_t gradient_floats_per_sample =
+    workspace_plan<stages_of<Net>>::grad_per_sample;
 
 /// Number of stages (kernels) of one forward pass.
 template <class Net>

@@ -38,36 +38,6 @@ using MapConstMat = Eigen::Map<const Mat<T>>;
 template <class T>
 using MapVec = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>;
 
-/// Per-sample workspace offsets of one stage (in Ts; multiplied by the batch at run time).
-struct StageLayout {
-    std::size_t z = 0;      ///< anchor output offset
-    std::size_t y = 0;      ///< epilogue output offset
-    bool own_z = false;     ///< the stage stores an anchor output
-    bool own_y = false;     ///< the stage stores an epilogue output (else y aliases z)
-};
-
-template <class Stages>
-struct workspace_plan;
-template <class... S>
-struct workspace_plan<type_list<S...>> {
-    static constexpr std::size_t count = sizeof...(S);
-    static constexpr auto make() {
-        std::array<StageLayout, count> l{};
-        std::size_t off = 0, i = 0;
-        ((l[i].own_z = S::has_anchor, l[i].z = off, off += S::has_anchor ? S::out_size : 0,
-          l[i].own_y = S::epilogue::size > 0, l[i].y = l[i].own_y ? off : l[i].z,
-          off += l[i].own_y ? S::out_size : 0, ++i),
-         ...);
-        return std::pair{l, off};
-    }
-    static constexpr auto layout = make().first;
-    /// Floats of activation storage per sample.
-    static constexpr std::size_t per_sample = make().second;
-    /// Floats per sample of each of the two gradient ping-pong buffers.
-    static constexpr std::size_t grad_per_sample = std::max({std::size_t{1}, S::in_size...,
-                                                             S::out_size...});
-};
-
 } // namespace detail
 
 /// Stage-by-stage evaluation of Net on the CPU, in precision T (float, or double for checks).
@@ -75,7 +45,7 @@ template <class Net, class T = float>
 class Executor {
 public:
     using stages = stages_of<Net>;
-    using plan = detail::workspace_plan<stages>;
+    using plan = workspace_plan<stages>;
     static constexpr std::size_t stage_count = stages::size;
 
     /// Allocates workspace for batches of up to `batch` samples (no-op if already large enough).
