@@ -42,7 +42,7 @@ TEST_CASE("lowering: one stage per Dense with bias, activation and dropout fused
 
     // Stage 0 keeps Z and Y (256 each); stage 1 has no epilogue after its bias, so Y aliases Z.
     static_assert(activation_floats_per_sample<Net> == 256 + 256 + 10);
-    static_assert(gradient_floats_per_sample<Net> == 784);
+    static_assert(gradient_floats_per_sample<Net> == 256);
     const std::string d = describe<Net>();
     INFO(d);
     CHECK(d.find("forward: 2 stage(s)") != std::string::npos);

@@ -136,9 +136,10 @@ struct workspace_plan<type_list<S...>> {
     static constexpr auto layout = make().first;
     /// Floats of activation storage per sample.
     static constexpr std::size_t per_sample = make().second;
-    /// Floats per sample of each of the two gradient ping-pong buffers.
-    static constexpr std::size_t grad_per_sample = std::max({std::size_t{1}, S::in_size...,
-                                                             S::out_size...});
+    /// Floats per sample of each of the two gradient ping-pong buffers. Stage 0 never
+    /// propagates to the model input, and every later stage's input is its predecessor's
+    /// output, so the widest stage output bounds them all.
+    static constexpr std::size_t grad_per_sample = std::max({std::size_t{1}, S::out_size...});
 };
 
 /// The stages of a model, in execution order (a type_list of Stage<...>).
