@@ -102,3 +102,23 @@ TEST_CASE("counter-based uniforms are uniform and reproducible") {
     CHECK(a.bits(12345) == CounterRng{1, 2}.bits(12345));
     CHECK(a.bits(12345) != CounterRng{1, 3}.bits(12345));
 }
+
+TEST_CASE("the dropout mask hash is uniform, and independent across streams") {
+    const MaskHash a = MaskHash::make(1, 2), b = MaskHash::make(1, 3), c = MaskHash::make(2, 2);
+    std::size_t buckets[16] = {}, same_ab = 0, same_ac = 0;
+    const std::uint32_t n = 160000;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        const float u = a.uniform(i);
+        ++buckets[static_cast<int>(u * 16)];
+        same_ab += (u < 0.5f) == (b.uniform(i) < 0.5f);
+        same_ac += (u < 0.5f) == (c.uniform(i) < 0.5f);
+    }
+    for (std::size_t k : buckets) CHECK(k == doctest::Approx(n / 16).epsilon(0.03));
+    // Independent streams agree on a fair coin about half of the time.
+    CHECK(static_cast<double>(same_ab) / n == doctest::Approx(0.5).epsilon(0.01));
+    CHECK(static_cast<double>(same_ac) / n == doctest::Approx(0.5).epsilon(0.01));
+    // Neighbouring elements are not correlated.
+    std::size_t same_next = 0;
+    for (std::uint32_t i = 0; i + 1 < n; ++i) same_next += (a.uniform(i) < 0.5f) == (a.uniform(i + 1) < 0.5f);
+    CHECK(static_cast<double>(same_next) / n == doctest::Approx(0.5).epsilon(0.01));
+}

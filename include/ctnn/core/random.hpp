@@ -66,4 +66,38 @@ struct CounterRng {
     }
 };
 
+/// A cheap counter-based hash for per-element random decisions (Dropout masks): two rounds of a
+/// well-mixing 32-bit finalizer ("lowbias32", C. Wellons) over (key, index). Unlike Philox it
+/// costs a handful of integer operations per element and vectorizes, which matters because a
+/// mask bit is drawn for every activation in both the forward and the backward pass. The key is
+/// derived with Philox from (seed, stream), so streams remain independent.
+struct MaskHash {
+    std::uint32_t k0 = 0, k1 = 0;
+
+    CTNN_HOST_DEVICE static constexpr std::uint32_t mix(std::uint32_t x) {
+        x ^= x >> 16;
+        x *= 0x7feb352du;
+        x ^= x >> 15;
+        x *= 0x846ca68bu;
+        x ^= x >> 16;
+        return x;
+    }
+    /// The hash for (seed, stream).
+    CTNN_HOST_DEVICE static constexpr MaskHash make(std::uint64_t seed, std::uint64_t stream) {
+        const auto r = Philox4x32::generate(static_cast<std::uint32_t>(stream),
+                                            static_cast<std::uint32_t>(stream >> 32), 0x6d61736bu,
+                                            0, static_cast<std::uint32_t>(seed),
+                                            static_cast<std::uint32_t>(seed >> 32));
+        return {r.c[0], r.c[1]};
+    }
+    /// 32 random bits for element i.
+    CTNN_HOST_DEVICE constexpr std::uint32_t bits(std::uint32_t i) const {
+        return mix(mix(i ^ k0) + k1);
+    }
+    /// Uniform float in [0, 1) for element i.
+    CTNN_HOST_DEVICE constexpr float uniform(std::uint32_t i) const {
+        return static_cast<float>(bits(i) >> 8) * (1.0f / 16777216.0f);
+    }
+};
+
 } // namespace ctnn

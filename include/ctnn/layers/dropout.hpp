@@ -8,6 +8,7 @@
 namespace ctnn {
 
 /// Inverted dropout: in training, y = x * m / (1 - P) with m ~ Bernoulli(1 - P); in inference y = x.
+/// The mask bit of element i (i < 2^32 within a batch tensor) comes from MaskHash keyed by Philox.
 /// The mask is a pure function of (model seed, step, layer, element), so the backward pass recomputes
 /// it instead of storing it, and every backend draws the same mask.
 template <float P>
@@ -26,8 +27,8 @@ struct Dropout {
     /// The keep factor for one element: 0 or 1/(1-P) while training, 1 in inference.
     CTNN_HOST_DEVICE static float factor(const ElemCtx& c) {
         if (!c.training || P == 0.0f) return 1.0f;
-        const CounterRng rng{c.seed, (c.step << 16) ^ c.layer};
-        return rng.uniform(c.index) >= P ? 1.0f / (1.0f - P) : 0.0f;
+        const MaskHash h = MaskHash::make(c.seed, (c.step << 16) ^ c.layer);
+        return h.uniform(static_cast<std::uint32_t>(c.index)) >= P ? 1.0f / (1.0f - P) : 0.0f;
     }
 
     template <class S>
