@@ -71,7 +71,7 @@ TEST_CASE("loss values match hand computation") {
     // BCE with logits, targets t (in [0, 1] for the first three)
     const std::vector<float> tb{0.0f, 1.0f, 0.5f, 1.0f};
     double bce = 0;
-    for (int i = 0; i < 4; ++i) {
+    for (std::size_t i = 0; i < 4; ++i) {
         const double s = 1 / (1 + std::exp(-static_cast<double>(y[i])));
         bce += -(tb[i] * std::log(s) + (1 - tb[i]) * std::log(1 - s));
     }

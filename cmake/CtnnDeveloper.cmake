@@ -1,0 +1,54 @@
+# Build settings for ctnn's own targets: tests, examples, benchmarks and header tests.
+# None of this reaches ctnn::ctnn, so consumers never inherit our warnings or sanitizers.
+
+if(MSVC)
+    set(CTNN_WARNING_FLAGS /W4 /permissive-)
+else()
+    set(CTNN_WARNING_FLAGS -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow)
+endif()
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # GCC 12/13 report out-of-bounds accesses inside libstdc++ (e.g. memmove in vector::insert)
+    # that only exist on paths the optimizer invents at -O2/-O3. Keep them as warnings, not errors.
+    list(APPEND CTNN_WARNING_FLAGS -Wno-error=array-bounds -Wno-error=stringop-overflow
+                                   -Wno-error=stringop-overread -Wno-error=restrict)
+endif()
+
+# ctnn_target_defaults(<target> [NO_SANITIZE] [WERROR])
+#
+# Links ctnn::ctnn, turns off compiler extensions, adds CTNN_WARNING_FLAGS (as errors when
+# CTNN_WARNINGS_AS_ERRORS is ON, or always with WERROR) and the CTNN_SANITIZE sanitizers (unless
+# NO_SANITIZE).
+function(ctnn_target_defaults target)
+    cmake_parse_arguments(PARSE_ARGV 1 arg "NO_SANITIZE;WERROR" "" "")
+    target_link_libraries(${target} PRIVATE ctnn::ctnn)
+    target_compile_options(${target} PRIVATE ${CTNN_WARNING_FLAGS})
+    if(arg_WERROR OR CTNN_WARNINGS_AS_ERRORS)
+        set_property(TARGET ${target} PROPERTY COMPILE_WARNING_AS_ERROR ON)
+    endif()
+    set_property(TARGET ${target} PROPERTY CXX_EXTENSIONS OFF)
+    if(CTNN_SANITIZE AND NOT arg_NO_SANITIZE)
+        # -fno-sanitize-recover: a UBSan finding ends the program, so the test fails.
+        set(flags -fsanitize=${CTNN_SANITIZE} -fno-sanitize-recover=all -fno-omit-frame-pointer)
+        target_compile_options(${target} PRIVATE ${flags})
+        target_link_options(${target} PRIVATE ${flags})
+    endif()
+endfunction()
+
+# ctnn_add_executable(<name> <source> [NO_SANITIZE])
+#
+# One program from one source file, with ctnn_target_defaults.
+function(ctnn_add_executable name source)
+    add_executable(${name} "${source}")
+    ctnn_target_defaults(${name} ${ARGN})
+endfunction()
+
+# ctnn_speed_flags(<target>)
+#
+# With CTNN_NATIVE_ARCH (the default for a top-level build), compiles <target> for this CPU
+# (-march=native: AVX2/AVX-512 for Eigen's GEMM) and with -fno-math-errno (lets GCC vectorize the
+# sqrt in the Adam update). Used for examples and benchmarks; tests stay portable.
+function(ctnn_speed_flags target)
+    if(CTNN_NATIVE_ARCH AND NOT MSVC)
+        target_compile_options(${target} PRIVATE -march=native -fno-math-errno)
+    endif()
+endfunction()
