@@ -50,5 +50,11 @@ endfunction()
 function(ctnn_speed_flags target)
     if(CTNN_NATIVE_ARCH AND NOT MSVC)
         target_compile_options(${target} PRIVATE -march=native -fno-math-errno)
+        if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+            # GCC 12's own avx512fintrin.h (_mm512_unpacklo_ps, inlined into Eigen's GEMM packing)
+            # trips -Wmaybe-uninitialized on AVX-512 machines: a known false positive of GCC 12
+            # (its `__m512 __Y = __Y;` idiom), not a finding in ctnn or Eigen.
+            target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+        endif()
     endif()
 endfunction()
