@@ -1,7 +1,8 @@
 // ctnn/ctnn.hpp — the whole library: models as types, trained on the CPU (Eigen) or a GPU.
 //
 //     #include <ctnn/ctnn.hpp>
-//     using Net = ctnn::Sequential<ctnn::Input<784>, ctnn::Dense<128>, ctnn::ReLU, ctnn::Dense<10>>;
+//     using Net = ctnn::Sequential<ctnn::Input<784>, ctnn::Dense<128>, ctnn::ReLU,
+//     ctnn::Dense<10>>;
 #pragma once
 #include "config.hpp"
 

@@ -5,9 +5,9 @@
 // the backward pass and optimizer updates through its backend; the training loop (train/train.hpp)
 // and checkpoint IO (save/load) are built on these.
 #pragma once
-#include "config.hpp"
 #include "backend/eigen/executor.hpp"
 #include "backend/eigen/update.hpp"
+#include "config.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/init.hpp"
@@ -56,7 +56,7 @@ public:
     explicit Model(Device dev = device::best())
         : device_(dev), params_(param_count, T(0)), grads_(param_count, T(0)) {
         if (dev.kind != Device::Kind::cpu)
-            throw argument_error("Model: device " + dev.str() +
+            throw argument_error(std::string("Model: device ") + dev.str() +
                                  " is not available: ctnn was built without CUDA support");
     }
 
@@ -93,13 +93,13 @@ public:
     /// [batch, out_size], valid until the next forward(). In training mode, keeps what backward()
     /// needs (x must stay alive until then) and draws a new Dropout mask per call.
     std::span<const T> forward(std::span<const T> x, std::size_t batch,
-                                   Mode mode = Mode::inference) {
+                               Mode mode = Mode::inference) {
         if (batch == 0) throw argument_error("Model::forward: batch size is 0");
         if (x.size() != batch * in_size)
-            throw shape_error("Model::forward: input holds " + std::to_string(x.size()) +
-                              " values, expected batch " + std::to_string(batch) + " x " +
-                              std::to_string(in_size) + " (input shape " + Net::in_shape::str() +
-                              ")");
+            throw shape_error(std::string("Model::forward: input holds ") +
+                              std::to_string(x.size()) + std::string(" values, expected batch ") +
+                              std::to_string(batch) + " x " + std::to_string(in_size) +
+                              " (input shape " + Net::in_shape::str() + ")");
         ElemCtx ctx;
         ctx.seed = seed_;
         ctx.training = mode == Mode::training;
@@ -145,8 +145,8 @@ public:
             std::vector<std::int64_t> shape;
             for (std::size_t d = 0; d < e.spec.rank; ++d)
                 shape.push_back(static_cast<std::int64_t>(e.spec.dims[d]));
-            views.push_back({e.name, std::move(shape),
-                             std::span<const float>(base + e.offset, e.size)});
+            views.push_back(
+                {e.name, std::move(shape), std::span<const float>(base + e.offset, e.size)});
         }
         io::save_safetensors(path, views, {{"format", "pt"}, {"ctnn.seed", std::to_string(seed_)}});
     }
@@ -168,9 +168,9 @@ public:
                 same = t->shape[d] == static_cast<std::int64_t>(e.spec.dims[d]);
             if (!same || t->data.size() != e.size)
                 throw shape_error(path.string() + ": tensor '" + e.name + "' has shape " +
-                                  shape_str(t->shape) + ", the model expects " +
-                                  spec_str(e.spec));
-            std::copy(t->data.begin(), t->data.end(), next.begin() + static_cast<std::ptrdiff_t>(e.offset));
+                                  shape_str(t->shape) + ", the model expects " + spec_str(e.spec));
+            std::copy(t->data.begin(), t->data.end(),
+                      next.begin() + static_cast<std::ptrdiff_t>(e.offset));
         }
         if (file.tensors.size() != table.size()) {
             for (const io::Tensor& t : file.tensors) {
@@ -190,12 +190,14 @@ public:
 private:
     static std::string shape_str(const std::vector<std::int64_t>& s) {
         std::string r = "[";
-        for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+        for (std::size_t i = 0; i < s.size(); ++i)
+            r += std::string(i ? ", " : "") + std::to_string(s[i]);
         return r + "]";
     }
     static std::string spec_str(const ParamSpec& p) {
         std::string r = "[";
-        for (std::size_t i = 0; i < p.rank; ++i) r += (i ? ", " : "") + std::to_string(p.dims[i]);
+        for (std::size_t i = 0; i < p.rank; ++i)
+            r += std::string(i ? ", " : "") + std::to_string(p.dims[i]);
         return r + "]";
     }
 

@@ -32,8 +32,8 @@ TEST_CASE("expression values") {
     CHECK(act::gelu_tanh(1.0) == doctest::Approx(0.8411919906082768));
     CHECK(act::silu(2.0) == doctest::Approx(2.0 / (1 + std::exp(-2.0))));
     CHECK(act::softplus<1.0f, 20.0f>(0.0) == doctest::Approx(std::log(2.0)));
-    CHECK(act::softplus<1.0f, 20.0f>(30.0) == 30.0);                       // linear above threshold
-    CHECK(act::softplus<1.0f, 20.0f>(-800.0) >= 0.0);                      // no overflow
+    CHECK(act::softplus<1.0f, 20.0f>(30.0) == 30.0);  // linear above threshold
+    CHECK(act::softplus<1.0f, 20.0f>(-800.0) >= 0.0); // no overflow
     CHECK(act::sigmoid(-800.0) >= 0.0);
     CHECK(act::sigmoid(800.0) == 1.0);
     CHECK((x * x + 1.0f)(3.0f) == 10.0f);
@@ -119,6 +119,7 @@ TEST_CASE("the dropout mask hash is uniform, and independent across streams") {
     CHECK(static_cast<double>(same_ac) / n == doctest::Approx(0.5).epsilon(0.01));
     // Neighbouring elements are not correlated.
     std::size_t same_next = 0;
-    for (std::uint32_t i = 0; i + 1 < n; ++i) same_next += (a.uniform(i) < 0.5f) == (a.uniform(i + 1) < 0.5f);
+    for (std::uint32_t i = 0; i + 1 < n; ++i)
+        same_next += (a.uniform(i) < 0.5f) == (a.uniform(i + 1) < 0.5f);
     CHECK(static_cast<double>(same_next) / n == doctest::Approx(0.5).epsilon(0.01));
 }

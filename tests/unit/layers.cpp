@@ -58,8 +58,8 @@ TEST_CASE("gradient check: Dropout in training mode (mask replayed)") {
 TEST_CASE("gradient check: Softmax and LogSoftmax") {
     check_parameter_gradients<Sandwich<Softmax>>(loss::MSE{}, 4, 40);
     check_parameter_gradients<Sandwich<LogSoftmax>>(loss::MSE{}, 4, 41);
-    check_parameter_gradients<Sequential<Input<5>, Dense<6>, Softmax, Tanh, Dense<3>>>(
-        loss::MSE{}, 4, 42);
+    check_parameter_gradients<Sequential<Input<5>, Dense<6>, Softmax, Tanh, Dense<3>>>(loss::MSE{},
+                                                                                       4, 42);
     check_parameter_gradients<Sequential<Input<5>, Dense<4>, LogSoftmax>>(loss::MSE{}, 4, 43);
 }
 

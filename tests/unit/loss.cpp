@@ -65,9 +65,10 @@ TEST_CASE("loss values match hand computation") {
     // Cross-entropy of logits [1, -2] label 0 and [0.5, 3] label 1.
     const std::vector<std::int32_t> labels{0, 1};
     const double ce = (std::log(std::exp(1.0) + std::exp(-2.0)) - 1.0 +
-                       std::log(std::exp(0.5) + std::exp(3.0)) - 3.0) / 2;
-    CHECK(loss::SoftmaxCrossEntropy{}(y.data(), loss::Targets<float>{labels.data(), nullptr}, 2,
-                                      2, static_cast<float*>(nullptr)) == doctest::Approx(ce));
+                       std::log(std::exp(0.5) + std::exp(3.0)) - 3.0) /
+                      2;
+    CHECK(loss::SoftmaxCrossEntropy{}(y.data(), loss::Targets<float>{labels.data(), nullptr}, 2, 2,
+                                      static_cast<float*>(nullptr)) == doctest::Approx(ce));
     // BCE with logits, targets t (in [0, 1] for the first three)
     const std::vector<float> tb{0.0f, 1.0f, 0.5f, 1.0f};
     double bce = 0;
@@ -83,8 +84,8 @@ TEST_CASE("softmax cross-entropy is stable for huge logits") {
     const std::vector<float> y{1e4f, -1e4f, 0.0f};
     const std::vector<std::int32_t> label{1};
     std::vector<float> g(3);
-    const float l = loss::SoftmaxCrossEntropy{}(y.data(), loss::Targets<float>{label.data(), nullptr},
-                                                1, 3, g.data());
+    const float l = loss::SoftmaxCrossEntropy{}(
+        y.data(), loss::Targets<float>{label.data(), nullptr}, 1, 3, g.data());
     CHECK(l == doctest::Approx(2e4f));
     CHECK(g[0] == doctest::Approx(1.0f));
     CHECK(g[1] == doctest::Approx(-1.0f));

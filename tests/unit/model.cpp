@@ -36,9 +36,9 @@ TEST_CASE("lowering: one stage per Dense with bias, activation and dropout fused
     static_assert(forward_stage_count<Sequential<Input<4>, Tanh, Sigmoid, Dense<3>, ReLU>> == 2);
     static_assert(forward_stage_count<Sequential<Input<2, 2>, Flatten, Dense<3>, Softmax, Tanh>> ==
                   2);
-    static_assert(forward_stage_count<
-                      Sequential<Input<8>, Dense<8>, ReLU, Dense<8>, ReLU, Dense<8>, ReLU, Dense<1>>> ==
-                  4);
+    static_assert(
+        forward_stage_count<
+            Sequential<Input<8>, Dense<8>, ReLU, Dense<8>, ReLU, Dense<8>, ReLU, Dense<1>>> == 4);
 
     // Stage 0 keeps Z and Y (256 each); stage 1 has no epilogue after its bias, so Y aliases Z.
     static_assert(activation_floats_per_sample<Net> == 256 + 256 + 10);
@@ -109,7 +109,9 @@ TEST_CASE("a regression fits sin(x) with MSE, SGD with momentum and a cosine sch
     m.init(3, Init::xavier_uniform);
     const double before = evaluate(m, d, loss::MSE{}).loss;
     train(m, d, loss::MSE{}, optim::SGD{.lr = 0.05f, .momentum = 0.9f},
-          {.epochs = 200, .batch = 32, .schedule = optim::CosineLR{.t_max = 200},
+          {.epochs = 200,
+           .batch = 32,
+           .schedule = optim::CosineLR{.t_max = 200},
            .progress = Progress::silent});
     const double after = evaluate(m, d, loss::MSE{}).loss;
     CHECK(std::isnan(evaluate(m, d, loss::MSE{}).accuracy));
@@ -124,9 +126,9 @@ TEST_CASE("train reports per-epoch lines, history and CSV") {
     const Dataset d = xor_data();
     std::ostringstream out;
     const fs::path csv = scratch("history.csv");
-    const auto h = train(m, d, loss::SoftmaxCrossEntropy{}, optim::SGD{.lr = 0.1f},
-                         {.epochs = 3, .batch = 3, .validation = d, .history_csv = csv,
-                          .out = &out});
+    const auto h =
+        train(m, d, loss::SoftmaxCrossEntropy{}, optim::SGD{.lr = 0.1f},
+              {.epochs = 3, .batch = 3, .validation = d, .history_csv = csv, .out = &out});
     CHECK(h.epochs.size() == 3);
     CHECK(out.str().find("Epoch 3/3: loss") != std::string::npos);
     CHECK(out.str().find("val_accuracy") != std::string::npos);
@@ -181,8 +183,8 @@ TEST_CASE("load rejects a file of another architecture, naming the tensor, and k
                          shape_error);
     CHECK(std::equal(before.begin(), before.end(), b.parameters().begin()));
     Model<C> c;
-    CHECK_THROWS_WITH_AS(c.load(path), doctest::Contains("'2.weight' in the file is not a parameter"),
-                         shape_error);
+    CHECK_THROWS_WITH_AS(
+        c.load(path), doctest::Contains("'2.weight' in the file is not a parameter"), shape_error);
 }
 
 TEST_CASE("a corrupted weights file gives one clear error") {

@@ -16,8 +16,8 @@ std::vector<double> run(const O& o, double p0, const std::vector<double>& g, flo
     double p = p0;
     for (double gi : g) {
         ++st.step;
-        eigen::apply_update(st.optimizer, st.optimizer.scalars(lr, st.step), &p, &gi,
-                            st.m.data(), O::state_count >= 2 ? st.v.data() : nullptr, 1);
+        eigen::apply_update(st.optimizer, st.optimizer.scalars(lr, st.step), &p, &gi, st.m.data(),
+                            O::state_count >= 2 ? st.v.data() : nullptr, 1);
         ps.push_back(p);
     }
     return ps;
@@ -55,10 +55,10 @@ TEST_CASE("Adam and AdamW: bias-corrected steps") {
     const std::vector<double> g{0.5, -0.3, 0.2};
     for (const double wd : {0.0, 0.1}) {
         double p = 1.0, m = 0, v = 0, pw = 1.0, mw = 0, vw = 0;
-        const auto adam = run(optim::Adam{.lr = 0.01f, .weight_decay = static_cast<float>(wd)},
-                              1.0, g, 0.01f);
-        const auto adamw = run(optim::AdamW{.lr = 0.01f, .weight_decay = static_cast<float>(wd)},
-                               1.0, g, 0.01f);
+        const auto adam =
+            run(optim::Adam{.lr = 0.01f, .weight_decay = static_cast<float>(wd)}, 1.0, g, 0.01f);
+        const auto adamw =
+            run(optim::AdamW{.lr = 0.01f, .weight_decay = static_cast<float>(wd)}, 1.0, g, 0.01f);
         for (std::size_t t = 1; t <= g.size(); ++t) {
             const double gt = g[t - 1] + wd * p;
             m = b1 * m + (1 - b1) * gt;

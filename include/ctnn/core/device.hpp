@@ -13,7 +13,8 @@ struct Device {
     int index = 0;
 
     [[nodiscard]] std::string str() const {
-        return kind == Kind::cpu ? std::string("cpu (Eigen)") : "cuda:" + std::to_string(index);
+        return kind == Kind::cpu ? std::string("cpu (Eigen)")
+                                 : std::string("cuda:") + std::to_string(index);
     }
     friend bool operator==(const Device&, const Device&) = default;
 };

@@ -22,8 +22,7 @@ namespace detail {
 /// Fills one parameter tensor. Element k of the model's buffer draws counter `offset + k` of the
 /// stream (seed, 0x1417): the result depends only on the seed and the model type.
 template <class T>
-void init_tensor(T* p, std::size_t offset, const ParamSpec& spec, Init scheme,
-                 std::uint64_t seed) {
+void init_tensor(T* p, std::size_t offset, const ParamSpec& spec, Init scheme, std::uint64_t seed) {
     const std::size_t n = spec.size();
     if (spec.role == ParamRole::bias) {
         for (std::size_t k = 0; k < n; ++k) p[k] = T(0);
@@ -38,8 +37,8 @@ void init_tensor(T* p, std::size_t offset, const ParamSpec& spec, Init scheme,
     const double bound = std::sqrt(3.0 * var), stddev = std::sqrt(var);
     for (std::size_t k = 0; k < n; ++k) {
         const std::size_t i = offset + k;
-        const double r = uniform ? (2.0 * rng.uniform_double(i) - 1.0) * bound
-                                 : rng.normal(i) * stddev;
+        const double r =
+            uniform ? (2.0 * rng.uniform_double(i) - 1.0) * bound : rng.normal(i) * stddev;
         p[k] = static_cast<T>(static_cast<float>(r));
     }
 }

@@ -1,8 +1,8 @@
 // ctnn/core/random.hpp — counter-based random numbers (Philox4x32-10).
 //
 // Every random number ctnn draws (initialization, dropout masks, shuffling) is a pure function of
-// (seed, stream, counter). The same numbers come out on the CPU, inside CUDA kernels and in the host
-// execution of those kernels, in any thread order, so a run is reproducible bit for bit.
+// (seed, stream, counter). The same numbers come out on the CPU, inside CUDA kernels and in the
+// host execution of those kernels, in any thread order, so a run is reproducible bit for bit.
 #pragma once
 #include "../config.hpp"
 

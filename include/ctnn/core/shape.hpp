@@ -25,7 +25,7 @@ struct Shape {
     static std::string str() {
         std::string s = "[";
         std::size_t i = 0;
-        ((s += (i++ ? ", " : "") + std::to_string(Dims)), ...);
+        ((s += std::string(i++ ? ", " : "") + std::to_string(Dims)), ...);
         return s + "]";
     }
 };

@@ -50,9 +50,8 @@ struct pop_back<type_list<T...>> {
 /// Calls f.template operator()<T, I>() for each element T at index I, in order.
 template <class... T, class F>
 constexpr void for_each_type(type_list<T...>, F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (f.template operator()<T, I>(), ...);
-    }(std::index_sequence_for<T...>{});
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f.template operator()<T, I>(), ...); }
+    (std::index_sequence_for<T...>{});
 }
 
 } // namespace detail

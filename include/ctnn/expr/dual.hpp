@@ -71,10 +71,8 @@ CTNN_HOST_DEVICE constexpr Dual<T> operator/(Dual<T> a, Dual<T> b) {
 /// Lifts a real constant into the scalar type S (a no-op for plain reals).
 template <class S>
 CTNN_HOST_DEVICE constexpr S lift(real_t<S> c) {
-    if constexpr (is_dual<S>::value)
-        return S{c, real_t<S>(0)};
-    else
-        return c;
+    if constexpr (is_dual<S>::value) return S{c, real_t<S>(0)};
+    else return c;
 }
 
 // ---- elementary functions (real and dual) ---------------------------------------------------

@@ -64,7 +64,9 @@ struct Binary : node {
     CTNN_HOST_DEVICE constexpr S operator()(S v) const {
         return Op::apply(a(v), b(v));
     }
-    std::string str() const { return "(" + a.str() + " " + Op::name + " " + b.str() + ")"; }
+    std::string str() const {
+        return std::string("(") + a.str() + " " + Op::name + " " + b.str() + ")";
+    }
 };
 
 /// A comparison; evaluates to bool on the value part (comparisons are not differentiated).
@@ -89,7 +91,9 @@ struct Where : node {
     CTNN_HOST_DEVICE constexpr S operator()(S v) const {
         return c(v) ? a(v) : b(v);
     }
-    std::string str() const { return "where(" + c.str() + ", " + a.str() + ", " + b.str() + ")"; }
+    std::string str() const {
+        return std::string("where(") + c.str() + ", " + a.str() + ", " + b.str() + ")";
+    }
 };
 
 namespace ops {
@@ -118,22 +122,19 @@ struct Softplus { static constexpr const char* name = "softplus"; template <clas
 /// Turns a real number or an expression into an expression node.
 template <class T>
 CTNN_HOST_DEVICE constexpr auto as_expr(T v) {
-    if constexpr (Expression<T>)
-        return v;
-    else
-        return Const{{}, static_cast<float>(v)};
+    if constexpr (Expression<T>) return v;
+    else return Const{{}, static_cast<float>(v)};
 }
 
 template <class T>
 concept Operand = Expression<T> || std::is_arithmetic_v<T>;
 
 template <class A, class B>
-concept ExprPair = Operand<A> && Operand<B> && (Expression<A> || Expression<B>);
+concept ExprPair = Operand<A> && Operand<B> &&(Expression<A> || Expression<B>);
 
-#define CTNN_EXPR_BINARY(OP, NODE, KIND)                                                          \
+#define CTNN_EXPR_BINARY(OP, NODE, KIND)                                                           \
     template <class A, class B>                                                                    \
-        requires ExprPair<A, B>                                                                    \
-    CTNN_HOST_DEVICE constexpr auto operator OP(A a, B b) {                                        \
+    requires ExprPair<A, B> CTNN_HOST_DEVICE constexpr auto operator OP(A a, B b) {                \
         using EA = decltype(as_expr(a));                                                           \
         using EB = decltype(as_expr(b));                                                           \
         return NODE<ops::KIND, EA, EB>{{}, as_expr(a), as_expr(b)};                                \
@@ -153,7 +154,7 @@ CTNN_HOST_DEVICE constexpr auto operator-(A a) {
     return Unary<ops::Neg, A>{{}, a};
 }
 
-#define CTNN_EXPR_UNARY(FN, KIND)                                                                 \
+#define CTNN_EXPR_UNARY(FN, KIND)                                                                  \
     template <Expression A>                                                                        \
     CTNN_HOST_DEVICE constexpr auto FN(A a) {                                                      \
         return Unary<ops::KIND, A>{{}, a};                                                         \
@@ -171,20 +172,18 @@ CTNN_EXPR_UNARY(softplus, Softplus)
 
 /// where(condition, a, b) — a where the condition holds, else b.
 template <class C, class A, class B>
-    requires Expression<C> && Operand<A> && Operand<B>
-CTNN_HOST_DEVICE constexpr auto where(C c, A a, B b) {
+requires Expression<C> && Operand<A> && Operand<B> CTNN_HOST_DEVICE constexpr auto where(C c, A a,
+                                                                                         B b) {
     return Where<C, decltype(as_expr(a)), decltype(as_expr(b))>{{}, c, as_expr(a), as_expr(b)};
 }
 /// max(a, b) as where(a > b, a, b); its derivative at a tie is that of b (ReLU'(0) = 0).
 template <class A, class B>
-    requires ExprPair<A, B>
-CTNN_HOST_DEVICE constexpr auto max(A a, B b) {
+requires ExprPair<A, B> CTNN_HOST_DEVICE constexpr auto max(A a, B b) {
     return where(as_expr(a) > as_expr(b), a, b);
 }
 /// min(a, b) as where(a < b, a, b).
 template <class A, class B>
-    requires ExprPair<A, B>
-CTNN_HOST_DEVICE constexpr auto min(A a, B b) {
+requires ExprPair<A, B> CTNN_HOST_DEVICE constexpr auto min(A a, B b) {
     return where(as_expr(a) < as_expr(b), a, b);
 }
 

@@ -30,20 +30,19 @@ template <class S>
 std::string stage_line(std::size_t i) {
     std::string anchor;
     if constexpr (S::kind == LayerKind::dense)
-        anchor = "gemm     " + S::anchor::layer::name();
+        anchor = std::string("gemm     ") + S::anchor::layer::name();
     else if constexpr (S::kind == LayerKind::rowwise)
-        anchor = "rowwise  " + S::anchor::layer::name();
-    else
-        anchor = "map";
+        anchor = std::string("rowwise  ") + S::anchor::layer::name();
+    else anchor = "map";
     std::string epi;
     if constexpr (S::kind == LayerKind::dense)
         if (S::anchor::layer::has_bias) epi = "bias";
     for_each_type(typename S::epilogue::ops{}, [&]<class N, std::size_t>() {
-        epi += (epi.empty() ? "" : ", ") + N::layer::name();
+        epi += std::string(epi.empty() ? "" : ", ") + N::layer::name();
     });
-    return "  stage " + std::to_string(i) + ": " + pad(anchor, 24) + " [" +
+    return std::string("  stage ") + std::to_string(i) + ": " + pad(anchor, 24) + " [" +
            std::to_string(S::in_size) + "] -> [" + std::to_string(S::out_size) + "]" +
-           (epi.empty() ? "" : "   epilogue: " + epi) + "\n";
+           (epi.empty() ? "" : std::string("   epilogue: ") + epi) + "\n";
 }
 template <class S>
 std::string backward_line(std::size_t i) {
@@ -57,7 +56,7 @@ std::string backward_line(std::size_t i) {
     } else {
         what += i > 0 ? "dX = dZ" : "nothing to propagate";
     }
-    return "  stage " + std::to_string(i) + ": " + what + "\n";
+    return std::string("  stage ") + std::to_string(i) + ": " + what + "\n";
 }
 } // namespace detail
 
@@ -70,31 +69,30 @@ std::string describe() {
        << detail::group_digits(Net::param_count) << " parameters\n";
     os << "layers:\n";
     detail::for_each_type(typename Net::nodes{}, [&]<class N, std::size_t>() {
-        os << "  " << detail::pad(std::to_string(N::index), 4)
-           << detail::pad(N::layer::name(), 22) << detail::pad(N::out_shape::str(), 16);
+        os << "  " << detail::pad(std::to_string(N::index), 4) << detail::pad(N::layer::name(), 22)
+           << detail::pad(N::out_shape::str(), 16);
         std::string ps;
         for (const ParamSpec& p : N::bound::params) {
-            ps += (ps.empty() ? "" : ", ") + std::to_string(N::index) + "." + p.name + " [";
+            ps += std::string(ps.empty() ? "" : ", ") + std::to_string(N::index) + "." + p.name +
+                  " [";
             for (std::size_t d = 0; d < p.rank; ++d)
-                ps += (d ? ", " : "") + std::to_string(p.dims[d]);
+                ps += std::string(d ? ", " : "") + std::to_string(p.dims[d]);
             ps += "]";
         }
         os << ps << "\n";
     });
     using stages = stages_of<Net>;
     os << "forward: " << stages::size << " stage(s)\n";
-    detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
-        os << detail::stage_line<S>(I);
-    });
+    detail::for_each_type(stages{},
+                          [&]<class S, std::size_t I>() { os << detail::stage_line<S>(I); });
     os << "backward: " << stages::size << " stage(s), last to first\n";
     std::vector<std::string> lines;
-    detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
-        lines.push_back(detail::backward_line<S>(I));
-    });
+    detail::for_each_type(
+        stages{}, [&]<class S, std::size_t I>() { lines.push_back(detail::backward_line<S>(I)); });
     for (auto it = lines.rbegin(); it != lines.rend(); ++it) os << *it;
-    os << "workspace per sample: " << activation_floats_per_sample<Net>
-       << " floats of activations kept for backward, 2 x " << gradient_floats_per_sample<Net>
-       << " floats of gradients\n";
+    os << "workspace per sample: "
+       << activation_floats_per_sample<Net> << " floats of activations kept for backward, 2 x "
+       << gradient_floats_per_sample<Net> << " floats of gradients\n";
     return os.str();
 }
 
@@ -102,7 +100,8 @@ std::string describe() {
 template <class Net, Loss L>
 std::string describe(const L&) {
     return describe<Net>() + "loss: " + L::name() +
-           " (one fused pass: loss value and dL/dY)\noptimizer: one elementwise pass over all " +
+           std::string(" (one fused pass: loss value and dL/dY)\noptimizer: one elementwise pass "
+                       "over all ") +
            detail::group_digits(Net::param_count) + " parameters\n";
 }
 

@@ -15,8 +15,8 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
-#include <utility>
 #include <type_traits>
+#include <utility>
 
 namespace ctnn {
 
@@ -87,8 +87,7 @@ constexpr auto lower_step() {
         if constexpr (std::is_void_v<Cur>)
             return std::type_identity<
                 lower_state<Done, Stage<NoAnchor<typename N::in_shape>, Epilogue<N>>>>{};
-        else
-            return std::type_identity<lower_state<Done, typename append_op<Cur, N>::type>>{};
+        else return std::type_identity<lower_state<Done, typename append_op<Cur, N>::type>>{};
     } else {
         return std::type_identity<lower_state<close_t<Done, Cur>, Stage<N, Epilogue<>>>>{};
     }
@@ -110,10 +109,10 @@ struct lower_all<State, type_list<N, R...>> {
 
 /// Per-sample workspace offsets of one stage (in Ts; multiplied by the batch at run time).
 struct StageLayout {
-    std::size_t z = 0;      ///< anchor output offset
-    std::size_t y = 0;      ///< epilogue output offset
-    bool own_z = false;     ///< the stage stores an anchor output
-    bool own_y = false;     ///< the stage stores an epilogue output (else y aliases z)
+    std::size_t z = 0;  ///< anchor output offset
+    std::size_t y = 0;  ///< epilogue output offset
+    bool own_z = false; ///< the stage stores an anchor output
+    bool own_y = false; ///< the stage stores an epilogue output (else y aliases z)
 };
 
 /// The activation workspace of a stage list, per sample, computed at compile time: each stage
@@ -144,8 +143,8 @@ struct workspace_plan<type_list<S...>> {
 
 /// The stages of a model, in execution order (a type_list of Stage<...>).
 template <class Net>
-using stages_of = typename detail::lower_all<detail::lower_state<type_list<>, void>,
-                                             typename Net::nodes>::type;
+using stages_of =
+    typename detail::lower_all<detail::lower_state<type_list<>, void>, typename Net::nodes>::type;
 
 /// Floats of activation storage per sample that a training forward pass keeps for backward.
 template <class Net>

@@ -64,8 +64,9 @@ constexpr bool check_sequential() {
     static_assert(is_input<First>::value,
                   "Sequential must start with Input<...>, e.g. Sequential<Input<784>, Dense<10>>");
     static_assert(sizeof...(L) > 0, "Sequential needs at least one layer after Input");
-    static_assert((Layer<L> && ...),
-                  "Sequential: every element after Input must be a ctnn layer (Dense<N>, ReLU, ...)");
+    static_assert(
+        (Layer<L> && ...),
+        "Sequential: every element after Input must be a ctnn layer (Dense<N>, ReLU, ...)");
     static_assert((!is_input<L>::value && ...), "Input may appear only once, as the first element");
     return is_input<First>::value && sizeof...(L) > 0 && (Layer<L> && ...) &&
            (!is_input<L>::value && ...);
@@ -90,7 +91,8 @@ struct sequential_impl<false, First, L...> {
 
 } // namespace detail
 
-/// A model made of layers applied one after the other: Sequential<Input<784>, Dense<128>, ReLU, ...>.
+/// A model made of layers applied one after the other: Sequential<Input<784>, Dense<128>, ReLU,
+/// ...>.
 template <class First, class... L>
 struct Sequential {
 private:
@@ -111,7 +113,9 @@ public:
 
 /// A ctnn network type (Sequential<...>).
 template <class M>
-concept Network = requires { typename M::ctnn_model; };
+concept Network = requires {
+    typename M::ctnn_model;
+};
 
 /// One named parameter tensor of a model: where it lives in the flat buffer and its shape.
 struct ParamEntry {

@@ -38,8 +38,8 @@ enum class CsvTask : std::uint8_t {
 struct CsvOptions {
     char delimiter = ','; ///< field separator (',', ';', '\t', ' ', ...; not '"' or a newline)
     std::optional<bool> header{}; ///< first row is a header; nullopt: yes if it has a non-number
-    int label_column = -1;      ///< 0-based column of the label (or first target); negative
-                                ///< values count from the end (-1 = last column)
+    int label_column = -1;        ///< 0-based column of the label (or first target); negative
+                                  ///< values count from the end (-1 = last column)
     CsvTask task = CsvTask::classification; ///< class labels or regression targets
     int target_count = 1; ///< regression: number of target columns, from label_column on, or the
                           ///< last target_count columns when label_column is -1
@@ -101,7 +101,7 @@ public:
 
 private:
     [[noreturn]] void fail(std::size_t line, std::size_t column, const std::string& what) const {
-        throw io_error(file_, "line " + std::to_string(line) + ", column " +
+        throw io_error(file_, std::string("line ") + std::to_string(line) + ", column " +
                                   std::to_string(column) + ": " + what);
     }
 
@@ -152,7 +152,8 @@ private:
             while (pos_ < buf_.size() && is_blank(buf_[pos_])) ++pos_;
             if (boundary() == 0)
                 fail(line_, column,
-                     "unexpected " + detail::quote_excerpt(std::string_view(&buf_[pos_], 1)) +
+                     std::string("unexpected ") +
+                         detail::quote_excerpt(std::string_view(&buf_[pos_], 1)) +
                          " after the closing quote of a quoted field");
             return f;
         }
@@ -241,11 +242,12 @@ private:
         opt.delimiter == '\0')
         throw argument_error("read_csv: the delimiter cannot be a quote, a newline or NUL");
     if (opt.target_count < 1)
-        throw argument_error("read_csv: target_count must be >= 1, got " +
+        throw argument_error(std::string("read_csv: target_count must be >= 1, got ") +
                              std::to_string(opt.target_count));
     if (opt.task == CsvTask::classification && opt.target_count != 1)
-        throw argument_error("read_csv: classification uses one label column; target_count is " +
-                             std::to_string(opt.target_count));
+        throw argument_error(
+            std::string("read_csv: classification uses one label column; target_count is ") +
+            std::to_string(opt.target_count));
 
     CsvTokenizer tok(buf, opt.delimiter, file);
     std::vector<CsvField> fields;
@@ -266,22 +268,24 @@ private:
     // Resolve the label / target columns [t0, t0 + nt).
     const auto nt = static_cast<std::size_t>(opt.target_count);
     const auto fail_cols = [&](const std::string& what) {
-        throw io_error(file, "line " + std::to_string(first_line) + ": " + what);
+        throw io_error(file, std::string("line ") + std::to_string(first_line) + ": " + what);
     };
     if (ncols < nt + 1)
-        fail_cols("the file has " + std::to_string(ncols) + " column(s); it needs at least " +
-                  std::to_string(nt + 1) + " (features plus " + std::to_string(nt) +
+        fail_cols(std::string("the file has ") + std::to_string(ncols) +
+                  " column(s); it needs at least " + std::to_string(nt + 1) + " (features plus " +
+                  std::to_string(nt) +
                   (opt.task == CsvTask::classification ? " label column)" : " target column(s))"));
     const auto sncols = static_cast<long long>(ncols);
     long long lc = opt.label_column < 0 ? sncols + opt.label_column : opt.label_column;
     if (lc < 0 || lc >= sncols)
-        fail_cols("label_column " + std::to_string(opt.label_column) +
-                  " is out of range for a file with " + std::to_string(ncols) + " columns");
+        fail_cols(std::string("label_column ") + std::to_string(opt.label_column) +
+                  std::string(" is out of range for a file with ") + std::to_string(ncols) +
+                  " columns");
     if (opt.task == CsvTask::regression && opt.label_column == -1) lc = sncols - opt.target_count;
     const auto t0 = static_cast<std::size_t>(lc);
     if (t0 + nt > ncols)
         fail_cols(std::to_string(nt) + " target columns from column " + std::to_string(t0 + 1) +
-                  " do not fit in " + std::to_string(ncols) + " columns");
+                  std::string(" do not fit in ") + std::to_string(ncols) + " columns");
 
     Dataset ds;
     ds.feature_count = ncols - nt;
@@ -291,18 +295,18 @@ private:
 
     const auto add_row = [&](const std::vector<CsvField>& row) {
         if (row.size() != ncols)
-            throw io_error(file, "line " + std::to_string(row.front().line) + ": expected " +
-                                     std::to_string(ncols) + " columns (as in line " +
-                                     std::to_string(first_line) + "), found " +
-                                     std::to_string(row.size()));
+            throw io_error(file, std::string("line ") + std::to_string(row.front().line) +
+                                     ": expected " + std::to_string(ncols) +
+                                     " columns (as in line " + std::to_string(first_line) +
+                                     "), found " + std::to_string(row.size()));
         for (std::size_t c = 0; c < ncols; ++c) {
             const CsvField& f = row[c];
             const bool is_target = c >= t0 && c < t0 + nt;
             if (is_target && classify) {
                 const auto label = parse_csv_label(f.text);
                 if (!label)
-                    throw io_error(file, "line " + std::to_string(f.line) + ", column " +
-                                             std::to_string(f.column) + ": " +
+                    throw io_error(file, std::string("line ") + std::to_string(f.line) +
+                                             ", column " + std::to_string(f.column) + ": " +
                                              quote_excerpt(f.text) +
                                              " is not a class label (expected an integer >= 0)");
                 ds.labels.push_back(*label);
@@ -310,7 +314,7 @@ private:
             }
             const auto v = parse_csv_float(f.text);
             if (!v)
-                throw io_error(file, "line " + std::to_string(f.line) + ", column " +
+                throw io_error(file, std::string("line ") + std::to_string(f.line) + ", column " +
                                          std::to_string(f.column) + ": " +
                                          csv_float_problem(f.text));
             (is_target ? ds.targets : ds.features).push_back(*v);
@@ -320,8 +324,8 @@ private:
     if (!has_header) add_row(fields);
     while (tok.next(fields)) add_row(fields);
     if (ds.features.empty())
-        throw io_error(file,
-                       "no data rows (only the header on line " + std::to_string(first_line) + ")");
+        throw io_error(file, std::string("no data rows (only the header on line ") +
+                                 std::to_string(first_line) + ")");
     return ds;
 }
 

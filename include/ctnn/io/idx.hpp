@@ -96,11 +96,11 @@ struct IdxSource {
                                                 const IdxSource& src) {
     if (b.empty()) src.fail(0, "file is empty; an IDX file starts with a 4-byte magic number");
     if (b.size() < 4)
-        src.fail(b.size(), "truncated IDX header: the file has " + std::to_string(b.size()) +
-                               " bytes, the magic number needs 4");
+        src.fail(b.size(), std::string("truncated IDX header: the file has ") +
+                               std::to_string(b.size()) + " bytes, the magic number needs 4");
     if (b[0] != 0 || b[1] != 0)
-        src.fail(0, "bad magic number: an IDX file starts with 0x00 0x00, found " + hex_byte(b[0]) +
-                        " " + hex_byte(b[1]) + "; not an IDX file");
+        src.fail(0, std::string("bad magic number: an IDX file starts with 0x00 0x00, found ") +
+                        hex_byte(b[0]) + std::string(" ") + hex_byte(b[1]) + "; not an IDX file");
     IdxHeader h;
     switch (b[2]) {
     case 0x08:
@@ -110,15 +110,15 @@ struct IdxSource {
     case 0x0D:
     case 0x0E: h.dtype = static_cast<IdxType>(b[2]); break;
     default:
-        src.fail(2, "unknown IDX data type " + hex_byte(b[2]) +
+        src.fail(2, std::string("unknown IDX data type ") + hex_byte(b[2]) +
                         " (expected 0x08 u8, 0x09 i8, 0x0b i16, 0x0c i32, 0x0d f32 or 0x0e f64)");
     }
     const std::size_t rank = b[3];
     if (rank == 0) src.fail(3, "IDX rank is 0; an IDX array needs at least one dimension");
     h.data_offset = 4 + 4 * rank;
     if (b.size() < h.data_offset)
-        src.fail(b.size(), "truncated IDX header: " + std::to_string(rank) +
-                               " dimensions need bytes up to offset " +
+        src.fail(b.size(), std::string("truncated IDX header: ") + std::to_string(rank) +
+                               std::string(" dimensions need bytes up to offset ") +
                                std::to_string(h.data_offset) + ", but the file has " +
                                std::to_string(b.size()) + " bytes");
     h.dims.resize(rank);
@@ -132,18 +132,20 @@ struct IdxSource {
     std::size_t end = 0;
     if (overflow || !checked_mul(h.count, idx_element_size(h.dtype), data_bytes) ||
         !checked_add(h.data_offset, data_bytes, end))
-        src.fail(4, "dimensions " + format_dims(h.dims) +
+        src.fail(4, std::string("dimensions ") + format_dims(h.dims) +
                         " describe more data than can be addressed (size overflow)");
-    const std::string what =
-        "dimensions " + format_dims(h.dims) + " of " + std::string(idx_type_name(h.dtype)) +
-        " need " + std::to_string(data_bytes) + " data bytes from offset " +
-        std::to_string(h.data_offset) + ", ending at offset " + std::to_string(end);
+    const std::string what = std::string("dimensions ") + format_dims(h.dims) + " of " +
+                             std::string(idx_type_name(h.dtype)) + std::string(" need ") +
+                             std::to_string(data_bytes) + " data bytes from offset " +
+                             std::to_string(h.data_offset) + ", ending at offset " +
+                             std::to_string(end);
     if (b.size() < end)
-        src.fail(b.size(), "truncated data: the data ends at offset " + std::to_string(b.size()) +
-                               ", but " + what);
+        src.fail(b.size(), std::string("truncated data: the data ends at offset ") +
+                               std::to_string(b.size()) + std::string(", but ") + what);
     if (b.size() > end)
         src.fail(end, std::to_string(b.size() - end) +
-                          " unexpected bytes after the end of the data (" + what + ")");
+                          std::string(" unexpected bytes after the end of the data (") + what +
+                          ")");
     return h;
 }
 
@@ -201,12 +203,13 @@ inline void decode_idx_floats(std::span<const std::uint8_t> b, const IdxHeader& 
                                                                 const IdxSource& src) {
     const IdxHeader h = parse_idx_header(b, src);
     if (h.dims.size() != 1)
-        src.fail(3, "a label file must have rank 1, found rank " + std::to_string(h.dims.size()) +
-                        " with dimensions " + format_dims(h.dims));
+        src.fail(3, std::string("a label file must have rank 1, found rank ") +
+                        std::to_string(h.dims.size()) + std::string(" with dimensions ") +
+                        format_dims(h.dims));
     const std::size_t es = idx_element_size(h.dtype);
     if (h.dtype == IdxType::f32 || h.dtype == IdxType::f64)
-        src.fail(2,
-                 "labels must have an integer type, found " + std::string(idx_type_name(h.dtype)));
+        src.fail(2, std::string("labels must have an integer type, found ") +
+                        std::string(idx_type_name(h.dtype)));
     std::vector<std::int32_t> labels(h.count);
     const std::uint8_t* p = b.data() + h.data_offset;
     for (std::size_t i = 0; i < h.count; ++i) {
@@ -218,8 +221,9 @@ inline void decode_idx_floats(std::span<const std::uint8_t> b, const IdxHeader& 
         default: v = static_cast<std::int32_t>(load_be<std::uint32_t>(p + 4 * i)); break;
         }
         if (v < 0)
-            src.fail(h.data_offset + i * es, "label of sample " + std::to_string(i) + " is " +
-                                                 std::to_string(v) + "; labels must be >= 0");
+            src.fail(h.data_offset + i * es, std::string("label of sample ") + std::to_string(i) +
+                                                 " is " + std::to_string(v) +
+                                                 "; labels must be >= 0");
         labels[i] = v;
     }
     return labels;
@@ -261,7 +265,7 @@ inline void decode_idx_floats(std::span<const std::uint8_t> b, const IdxHeader& 
         ds.feature_count = 1;
         for (std::size_t i = 1; i < h.dims.size(); ++i) ds.feature_count *= h.dims[i];
         if (ds.feature_count == 0)
-            src.fail(4, "images of dimensions " + detail::format_dims(h.dims) +
+            src.fail(4, std::string("images of dimensions ") + detail::format_dims(h.dims) +
                             " have no values per sample");
         ds.features.resize(h.count);
         detail::decode_idx_floats(d.bytes, h, scale, ds.features.data());
@@ -271,10 +275,10 @@ inline void decode_idx_floats(std::span<const std::uint8_t> b, const IdxHeader& 
         ds.labels = detail::parse_idx_labels(d.bytes, {labels_path.string(), d.gzip});
     }
     if (ds.labels.size() != n_images)
-        throw io_error(labels_path.string(), "holds " + std::to_string(ds.labels.size()) +
-                                                 " labels, but the image file '" +
-                                                 images_path.string() + "' holds " +
-                                                 std::to_string(n_images) + " images");
+        throw io_error(labels_path.string(),
+                       std::string("holds ") + std::to_string(ds.labels.size()) +
+                           std::string(" labels, but the image file '") + images_path.string() +
+                           "' holds " + std::to_string(n_images) + " images");
     return ds;
 }
 
@@ -288,8 +292,9 @@ namespace detail {
     if (std::filesystem::is_regular_file(plain, ec)) return plain;
     const std::filesystem::path gz = dir / (base + ".gz");
     if (std::filesystem::is_regular_file(gz, ec)) return gz;
-    throw io_error(plain.string(), "missing: neither '" + base + "' nor '" + base +
-                                       ".gz' exists in directory '" + dir.string() + "'");
+    throw io_error(plain.string(), std::string("missing: neither '") + base + "' nor '" + base +
+                                       std::string(".gz' exists in directory '") + dir.string() +
+                                       "'");
 }
 
 } // namespace detail
@@ -314,10 +319,11 @@ namespace detail {
     split.train = read_idx_dataset(train_images, train_labels);
     split.test = read_idx_dataset(test_images, test_labels);
     if (split.train.sample_shape != split.test.sample_shape)
-        throw io_error(test_images.string(),
-                       "test images have shape " + detail::format_dims(split.test.sample_shape) +
-                           " per sample, but the training images '" + train_images.string() +
-                           "' have " + detail::format_dims(split.train.sample_shape));
+        throw io_error(
+            test_images.string(),
+            std::string("test images have shape ") + detail::format_dims(split.test.sample_shape) +
+                std::string(" per sample, but the training images '") + train_images.string() +
+                std::string("' have ") + detail::format_dims(split.train.sample_shape));
     return split;
 }
 

@@ -130,13 +130,14 @@ struct SafetensorsLayout {
             for (const JsonMember& kv : v.members) {
                 if (kv.value.kind != Kind::string)
                     throw io_error(file, kv.value.offset,
-                                   "metadata value \"" + kv.key + "\" must be a string, found " +
+                                   std::string("metadata value \"") + kv.key +
+                                       "\" must be a string, found " +
                                        json_kind_name(kv.value.kind));
                 layout.metadata[kv.key] = kv.value.text;
             }
             continue;
         }
-        const std::string tensor = "tensor \"" + m.key + "\"";
+        const std::string tensor = std::string("tensor \"") + m.key + "\"";
         if (v.kind != Kind::object)
             throw io_error(file, v.offset,
                            tensor + " must be an object, found " + json_kind_name(v.kind));
@@ -152,7 +153,7 @@ struct SafetensorsLayout {
             if (p->kind != kind)
                 throw io_error(file, p->offset,
                                tensor + ": \"" + key + "\" must be " + json_kind_name(kind) +
-                                   ", found " + json_kind_name(p->kind));
+                                   std::string(", found ") + json_kind_name(p->kind));
             return *p;
         };
         SafetensorsEntry e;
@@ -201,19 +202,20 @@ struct SafetensorsLayout {
         e.begin = *offsets.items[0].as_uint64();
         e.end = *offsets.items[1].as_uint64();
         const std::string range =
-            "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
+            std::string("[") + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
         if (e.begin > e.end)
             throw io_error(file, offsets.offset,
                            tensor + ": data_offsets " + range + " end before they begin");
         if (e.end - e.begin != nbytes)
             throw io_error(file, offsets.offset,
                            tensor + ": shape " + format_dims(e.shape) + " of " + dtype.text +
-                               " needs " + std::to_string(nbytes) + " bytes, but data_offsets " +
-                               range + " span " + std::to_string(e.end - e.begin));
+                               std::string(" needs ") + std::to_string(nbytes) +
+                               " bytes, but data_offsets " + range + " span " +
+                               std::to_string(e.end - e.begin));
         if (e.end > buffer_size)
             throw io_error(file, offsets.offset,
                            tensor + ": data_offsets " + range +
-                               " run past the end of the data buffer (" +
+                               std::string(" run past the end of the data buffer (") +
                                std::to_string(buffer_size) + " bytes)");
         layout.entries.push_back(std::move(e));
     }
@@ -227,18 +229,18 @@ struct SafetensorsLayout {
     const SafetensorsEntry* prev = nullptr;
     for (const SafetensorsEntry& e : layout.entries) {
         const std::string range =
-            "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + ")";
+            std::string("[") + std::to_string(e.begin) + ", " + std::to_string(e.end) + ")";
         if (e.begin < covered)
             throw io_error(file, data_start + e.begin,
-                           "the data of tensor \"" + e.name + "\" " + range +
-                               " overlaps the data of tensor \"" + prev->name + "\" [" +
-                               std::to_string(prev->begin) + ", " + std::to_string(prev->end) +
-                               ")");
+                           std::string("the data of tensor \"") + e.name + "\" " + range +
+                               std::string(" overlaps the data of tensor \"") + prev->name +
+                               "\" [" + std::to_string(prev->begin) + ", " +
+                               std::to_string(prev->end) + ")");
         if (e.begin > covered)
             throw io_error(file, data_start + covered,
-                           "gap of " + std::to_string(e.begin - covered) +
-                               " unused bytes in the data buffer before tensor \"" + e.name +
-                               "\" " + range);
+                           std::string("gap of ") + std::to_string(e.begin - covered) +
+                               std::string(" unused bytes in the data buffer before tensor \"") +
+                               e.name + std::string("\" ") + range);
         covered = e.end;
         prev = &e;
     }
@@ -296,12 +298,13 @@ inline void decode_safetensors(const std::uint8_t* p, const SafetensorsEntry& e,
         for (std::size_t i = 0; i < n; ++i) {
             if (p[i] > 1)
                 throw io_error(file, file_offset + i,
-                               "tensor \"" + e.name + "\" of dtype BOOL holds the byte " +
-                                   hex_byte(p[i]) + " (expected 0x00 or 0x01)");
+                               std::string("tensor \"") + e.name +
+                                   "\" of dtype BOOL holds the byte " + hex_byte(p[i]) +
+                                   " (expected 0x00 or 0x01)");
             out[i] = static_cast<float>(p[i]);
         }
     } else {
-        throw io_error(file, file_offset, "cannot convert dtype " + std::string(dt));
+        throw io_error(file, file_offset, std::string("cannot convert dtype ") + std::string(dt));
     }
 }
 
@@ -335,7 +338,8 @@ make_safetensors_header(std::span<const TensorView> tensors,
             h += std::to_string(t.shape[i]);
         }
         const std::uint64_t end = offset + 4 * static_cast<std::uint64_t>(t.data.size());
-        h += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(end) + "]}";
+        h += std::string("],\"data_offsets\":[") + std::to_string(offset) + "," +
+             std::to_string(end) + "]}";
         offset = end;
     }
     h += '}';
@@ -357,32 +361,33 @@ inline void save_safetensors(const std::filesystem::path& path, std::span<const 
     std::set<std::string_view> names;
     for (const TensorView& t : tensors) {
         if (!detail::is_valid_utf8(t.name))
-            throw argument_error("save_safetensors(" + file + "): tensor name " +
+            throw argument_error(std::string("save_safetensors(") + file + "): tensor name " +
                                  detail::quote_excerpt(t.name) + " is not valid UTF-8");
         if (t.name == "__metadata__")
-            throw argument_error("save_safetensors(" + file +
+            throw argument_error(std::string("save_safetensors(") + file +
                                  "): \"__metadata__\" is reserved and cannot name a tensor");
         if (!names.insert(t.name).second)
-            throw argument_error("save_safetensors(" + file + "): two tensors are named \"" +
-                                 t.name + "\"");
+            throw argument_error(std::string("save_safetensors(") + file +
+                                 "): two tensors are named \"" + t.name + "\"");
         std::size_t count = 1;
         bool overflow = false;
         for (const std::int64_t d : t.shape) {
             if (d < 0)
-                throw shape_error("save_safetensors(" + file + "): tensor \"" + t.name +
-                                  "\" has a negative dimension in shape " +
+                throw shape_error(std::string("save_safetensors(") + file + "): tensor \"" +
+                                  t.name + std::string("\" has a negative dimension in shape ") +
                                   detail::format_dims(t.shape));
             if (!detail::checked_mul(count, static_cast<std::size_t>(d), count)) overflow = true;
         }
         if (overflow || count != t.data.size())
-            throw shape_error("save_safetensors(" + file + "): tensor \"" + t.name +
-                              "\" has shape " + detail::format_dims(t.shape) + " (" +
+            throw shape_error(std::string("save_safetensors(") + file + "): tensor \"" + t.name +
+                              std::string("\" has shape ") + detail::format_dims(t.shape) + " (" +
                               (overflow ? std::string("too many") : std::to_string(count)) +
-                              " values) but " + std::to_string(t.data.size()) + " data values");
+                              std::string(" values) but ") + std::to_string(t.data.size()) +
+                              " data values");
     }
     for (const auto& [k, v] : metadata)
         if (!detail::is_valid_utf8(k) || !detail::is_valid_utf8(v))
-            throw argument_error("save_safetensors(" + file + "): metadata entry " +
+            throw argument_error(std::string("save_safetensors(") + file + "): metadata entry " +
                                  detail::quote_excerpt(k) + " is not valid UTF-8");
 
     const std::string header = detail::make_safetensors_header(tensors, metadata);
@@ -414,23 +419,25 @@ inline void save_safetensors(const std::filesystem::path& path, std::span<const 
     detail::FilePtr f = detail::open_for_reading(path);
     std::error_code ec;
     const std::uintmax_t size = std::filesystem::file_size(path, ec);
-    if (ec) throw io_error(file, "cannot get the file size: " + ec.message());
+    if (ec) throw io_error(file, std::string("cannot get the file size: ") + ec.message());
     if (size < 8)
         throw io_error(file, size,
-                       "file is " + std::to_string(size) +
+                       std::string("file is ") + std::to_string(size) +
                            " bytes long; a safetensors file starts with an 8-byte header length");
     std::uint8_t len_bytes[8];
     detail::read_exact(f.get(), len_bytes, 8, file, 0);
     const std::uint64_t n = detail::load_le<std::uint64_t>(len_bytes);
     if (n > detail::safetensors_max_header)
         throw io_error(file, 0,
-                       "header length " + std::to_string(n) + " exceeds the limit of " +
+                       std::string("header length ") + std::to_string(n) +
+                           " exceeds the limit of " +
                            std::to_string(detail::safetensors_max_header) +
                            " bytes (corrupt file, or not a safetensors file)");
     if (n > size - 8)
         throw io_error(file, 0,
-                       "header length " + std::to_string(n) + " runs past the end of the file (" +
-                           std::to_string(size) + " bytes, so at most " + std::to_string(size - 8) +
+                       std::string("header length ") + std::to_string(n) +
+                           " runs past the end of the file (" + std::to_string(size) +
+                           " bytes, so at most " + std::to_string(size - 8) +
                            " are left for the header)");
     std::string header(static_cast<std::size_t>(n), '\0');
     detail::read_exact(f.get(), header.data(), header.size(), file, 8);

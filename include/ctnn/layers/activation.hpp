@@ -18,7 +18,7 @@ struct Activation {
     using ctnn_layer = void;
     static constexpr LayerKind kind = LayerKind::elementwise;
     static constexpr auto expression = E;
-    static std::string name() { return "Activation(" + E.str() + ")"; }
+    static std::string name() { return std::string("Activation(") + E.str() + ")"; }
 
     template <class In>
     struct bind : no_params {
@@ -36,9 +36,9 @@ namespace act {
 using expr::x;
 inline constexpr auto relu = max(x, 0.0f);
 template <float Slope>
-inline constexpr auto leaky_relu = where(x > 0.0f, x, Slope * x);
+inline constexpr auto leaky_relu = where(x > 0.0f, x, Slope* x);
 template <float Alpha>
-inline constexpr auto elu = where(x > 0.0f, x, Alpha * expm1(x));
+inline constexpr auto elu = where(x > 0.0f, x, Alpha* expm1(x));
 inline constexpr auto sigmoid = expr::sigmoid(x);
 inline constexpr auto tanh = expr::tanh(x);
 inline constexpr auto gelu = 0.5f * x * (1.0f + expr::erf(x * 0.70710678118654752f));
@@ -46,12 +46,11 @@ inline constexpr auto gelu_tanh =
     0.5f * x * (1.0f + expr::tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
 inline constexpr auto silu = x * expr::sigmoid(x);
 template <float Beta, float Threshold>
-inline constexpr auto softplus =
-    where(Beta * x > Threshold, x, expr::softplus(Beta * x) / Beta);
+inline constexpr auto softplus = where(Beta* x > Threshold, x, expr::softplus(Beta* x) / Beta);
 inline constexpr auto identity = x;
 } // namespace act
 
-#define CTNN_NAMED_ACTIVATION(NAME, EXPR, LABEL)                                                  \
+#define CTNN_NAMED_ACTIVATION(NAME, EXPR, LABEL)                                                   \
     struct NAME : Activation<EXPR> {                                                               \
         static std::string name() { return LABEL; }                                                \
     };
@@ -75,18 +74,20 @@ CTNN_NAMED_ACTIVATION(Identity, act::identity, "Identity")
 /// x if x > 0 else Slope * x (PyTorch default slope 0.01)
 template <float Slope = 0.01f>
 struct LeakyReLU : Activation<act::leaky_relu<Slope>> {
-    static std::string name() { return "LeakyReLU(" + detail::format_real(Slope) + ")"; }
+    static std::string name() {
+        return std::string("LeakyReLU(") + detail::format_real(Slope) + ")";
+    }
 };
 /// x if x > 0 else Alpha * (exp(x) - 1)
 template <float Alpha = 1.0f>
 struct ELU : Activation<act::elu<Alpha>> {
-    static std::string name() { return "ELU(" + detail::format_real(Alpha) + ")"; }
+    static std::string name() { return std::string("ELU(") + detail::format_real(Alpha) + ")"; }
 };
 /// log(1 + exp(Beta x)) / Beta, linear above Threshold (PyTorch's Softplus)
 template <float Beta = 1.0f, float Threshold = 20.0f>
 struct Softplus : Activation<act::softplus<Beta, Threshold>> {
     static_assert(Beta > 0.0f, "Softplus needs Beta > 0");
-    static std::string name() { return "Softplus(" + detail::format_real(Beta) + ")"; }
+    static std::string name() { return std::string("Softplus(") + detail::format_real(Beta) + ")"; }
 };
 
 } // namespace ctnn

@@ -5,7 +5,8 @@
 namespace ctnn {
 
 /// A fully connected layer with N outputs. Input: 1-D [in]; output [N].
-/// Parameters (PyTorch layout): `weight` [N, in] row-major, `bias` [N] (absent if UseBias is false).
+/// Parameters (PyTorch layout): `weight` [N, in] row-major, `bias` [N] (absent if UseBias is
+/// false).
 template <std::size_t N, bool UseBias = true>
 struct Dense {
     static_assert(N > 0, "Dense needs at least one output unit");
@@ -14,7 +15,8 @@ struct Dense {
     static constexpr std::size_t units = N;
     static constexpr bool has_bias = UseBias;
     static std::string name() {
-        return "Dense<" + std::to_string(N) + (UseBias ? "" : ", no bias") + ">";
+        return std::string("Dense<") + std::to_string(N) + std::string(UseBias ? "" : ", no bias") +
+               ">";
     }
 
     template <class In>

@@ -7,17 +7,17 @@
 
 namespace ctnn {
 
-/// Inverted dropout: in training, y = x * m / (1 - P) with m ~ Bernoulli(1 - P); in inference y = x.
-/// The mask bit of element i (i < 2^32 within a batch tensor) comes from MaskHash keyed by Philox.
-/// The mask is a pure function of (model seed, step, layer, element), so the backward pass recomputes
-/// it instead of storing it, and every backend draws the same mask.
+/// Inverted dropout: in training, y = x * m / (1 - P) with m ~ Bernoulli(1 - P); in inference y =
+/// x. The mask bit of element i (i < 2^32 within a batch tensor) comes from MaskHash keyed by
+/// Philox. The mask is a pure function of (model seed, step, layer, element), so the backward pass
+/// recomputes it instead of storing it, and every backend draws the same mask.
 template <float P>
 struct Dropout {
     static_assert(P >= 0.0f && P < 1.0f, "Dropout probability must be in [0, 1)");
     using ctnn_layer = void;
     static constexpr LayerKind kind = LayerKind::elementwise;
     static constexpr float probability = P;
-    static std::string name() { return "Dropout(" + detail::format_real(P) + ")"; }
+    static std::string name() { return std::string("Dropout(") + detail::format_real(P) + ")"; }
 
     template <class In>
     struct bind : no_params {

@@ -12,7 +12,7 @@ struct Input {
     using ctnn_layer = void;
     using shape = Shape<D...>;
     static constexpr LayerKind kind = LayerKind::input;
-    static std::string name() { return "Input" + shape::str(); }
+    static std::string name() { return std::string("Input") + shape::str(); }
 
     template <class In>
     struct bind : no_params {

@@ -21,7 +21,7 @@ struct Reshape {
     static_assert(sizeof...(D) > 0 && ((D > 0) && ...), "Reshape needs positive dimensions");
     using ctnn_layer = void;
     static constexpr LayerKind kind = LayerKind::view;
-    static std::string name() { return "Reshape" + Shape<D...>::str(); }
+    static std::string name() { return std::string("Reshape") + Shape<D...>::str(); }
     template <class In>
     struct bind : no_params {
         static_assert(In::size == Shape<D...>::size,

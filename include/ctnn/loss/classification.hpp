@@ -10,7 +10,8 @@ namespace ctnn::loss {
 
 /// Softmax cross-entropy on integer class labels, fused and numerically stable (PyTorch's
 /// CrossEntropyLoss on logits). Output: 1-D logits [classes]; targets: labels in [0, classes).
-/// loss = mean_b (logsumexp(y_b) - y_b[label_b]); dL/dy_b = (softmax(y_b) - onehot(label_b)) / batch.
+/// loss = mean_b (logsumexp(y_b) - y_b[label_b]); dL/dy_b = (softmax(y_b) - onehot(label_b)) /
+/// batch.
 struct SoftmaxCrossEntropy {
     static constexpr bool uses_labels = true;
     static std::string name() { return "SoftmaxCrossEntropy"; }
@@ -24,8 +25,7 @@ struct SoftmaxCrossEntropy {
 
     /// Loss of one sample (row of n logits) and, if grad is not null, its gradient times scale.
     template <class T>
-    CTNN_HOST_DEVICE static T row(const T* y, std::size_t n, std::int32_t label, T scale,
-                                  T* grad) {
+    CTNN_HOST_DEVICE static T row(const T* y, std::size_t n, std::int32_t label, T scale, T* grad) {
         T m = y[0];
         for (std::size_t j = 1; j < n; ++j) m = y[j] > m ? y[j] : m;
         T s = 0;
@@ -44,7 +44,8 @@ struct SoftmaxCrossEntropy {
         const T scale = T(1) / static_cast<T>(batch);
         double sum = 0;
         for (std::size_t b = 0; b < batch; ++b)
-            sum += static_cast<double>(row(y + b * n, n, t.labels[b], scale, g ? g + b * n : nullptr));
+            sum +=
+                static_cast<double>(row(y + b * n, n, t.labels[b], scale, g ? g + b * n : nullptr));
         return static_cast<T>(sum / static_cast<double>(batch));
     }
 };

@@ -40,10 +40,11 @@ namespace ctnn {
 /// A loss type: computes the mean loss over a batch of model outputs and its gradient.
 ///   T operator()(const T* y, loss::Targets<T> t, size_t batch, size_t n, T* grad) const
 /// returns the mean loss and, if grad is not null, writes dLoss/dy ([batch, n]).
-/// `uses_labels` says whether it reads class indices or target values; `check<OutShape>()` holds the
-/// static_asserts that say, in the user's words, why it cannot be applied to an output shape.
+/// `uses_labels` says whether it reads class indices or target values; `check<OutShape>()` holds
+/// the static_asserts that say, in the user's words, why it cannot be applied to an output shape.
 template <class L>
-concept Loss = requires(const L& l, const float* y, loss::Targets<float> t, std::size_t n, float* g) {
+concept Loss = requires(const L& l, const float* y, loss::Targets<float> t, std::size_t n,
+                        float* g) {
     { L::uses_labels } -> std::convertible_to<bool>;
     { L::name() } -> std::convertible_to<std::string>;
     { l(y, t, n, n, g) } -> std::convertible_to<float>;

@@ -10,7 +10,6 @@
 
 namespace ctnn::loss {
 
-
 /// Mean squared error: mean((y - t)^2). Targets: values, same shape as the output.
 struct MSE {
     static constexpr bool uses_labels = false;
@@ -20,9 +19,13 @@ struct MSE {
         return true;
     }
     template <class T>
-    CTNN_HOST_DEVICE T value(T y, T t) const { return (y - t) * (y - t); }
+    CTNN_HOST_DEVICE T value(T y, T t) const {
+        return (y - t) * (y - t);
+    }
     template <class T>
-    CTNN_HOST_DEVICE T grad(T y, T t) const { return T(2) * (y - t); }
+    CTNN_HOST_DEVICE T grad(T y, T t) const {
+        return T(2) * (y - t);
+    }
     template <class T>
     T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
         return detail::elementwise_mean(*this, y, t.values, batch, n, g);
@@ -38,7 +41,9 @@ struct L1 {
         return true;
     }
     template <class T>
-    CTNN_HOST_DEVICE T value(T y, T t) const { return std::fabs(y - t); }
+    CTNN_HOST_DEVICE T value(T y, T t) const {
+        return std::fabs(y - t);
+    }
     template <class T>
     CTNN_HOST_DEVICE T grad(T y, T t) const {
         return y > t ? T(1) : (y < t ? T(-1) : T(0));

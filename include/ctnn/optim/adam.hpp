@@ -10,14 +10,15 @@ namespace detail {
 /// Scalars shared by Adam and AdamW for step t: bias corrections folded into the step size.
 struct AdamScalars {
     float lr, beta1, beta2, eps, weight_decay;
-    float step_size;  ///< lr / (1 - beta1^t)
+    float step_size;   ///< lr / (1 - beta1^t)
     float inv_sqrt_c2; ///< 1 / sqrt(1 - beta2^t)
 };
 inline AdamScalars adam_scalars(float lr, float b1, float b2, float eps, float wd,
                                 std::uint64_t t) {
     const double c1 = 1.0 - std::pow(static_cast<double>(b1), static_cast<double>(t));
     const double c2 = 1.0 - std::pow(static_cast<double>(b2), static_cast<double>(t));
-    return {lr, b1, b2, eps, wd, static_cast<float>(lr / c1), static_cast<float>(1.0 / std::sqrt(c2))};
+    return {
+        lr, b1, b2, eps, wd, static_cast<float>(lr / c1), static_cast<float>(1.0 / std::sqrt(c2))};
 }
 /// m, v moments and the bias-corrected step (PyTorch's formulation).
 template <class T>

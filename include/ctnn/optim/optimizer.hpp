@@ -53,8 +53,8 @@ inline float lr_at(const Schedule& s, float base, std::size_t epoch) {
     }
     if (const auto* c = std::get_if<CosineLR>(&s)) {
         if (c->t_max == 0 || epoch >= c->t_max) return c->eta_min;
-        const double phase = 3.14159265358979323846 * static_cast<double>(epoch) /
-                             static_cast<double>(c->t_max);
+        const double phase =
+            3.14159265358979323846 * static_cast<double>(epoch) / static_cast<double>(c->t_max);
         return c->eta_min + (base - c->eta_min) * static_cast<float>(0.5 * (1.0 + std::cos(phase)));
     }
     return base;

@@ -46,10 +46,11 @@ public:
         if (done != steps_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
         last_draw_ = now;
         constexpr int width = 30;
-        const int filled = static_cast<int>(width * static_cast<double>(done) /
-                                            static_cast<double>(steps_));
+        const int filled =
+            static_cast<int>(width * static_cast<double>(done) / static_cast<double>(steps_));
         std::string bar(static_cast<std::size_t>(filled), '=');
-        if (filled < width) bar += '>' + std::string(static_cast<std::size_t>(width - filled - 1), ' ');
+        if (filled < width)
+            bar += '>' + std::string(static_cast<std::size_t>(width - filled - 1), ' ');
         char buf[160];
         std::snprintf(buf, sizeof buf, "\rEpoch %zu/%zu [%s] %zu/%zu  loss %.4f  %.1fs", epoch_,
                       epochs_, bar.c_str(), done, steps_, running_loss, elapsed(now));
@@ -58,13 +59,14 @@ public:
 
     void end_epoch(double loss, double acc, double val_loss, double val_acc, double seconds) {
         if (mode_ == Progress::silent) return;
-        std::string line = (mode_ == Progress::bar ? "\r" : "") + std::string("Epoch ") +
+        std::string line = std::string(mode_ == Progress::bar ? "\r" : "") + std::string("Epoch ") +
                            std::to_string(epoch_) + "/" + std::to_string(epochs_) + ": loss " +
                            fmt(loss, 4);
-        if (!std::isnan(acc)) line += ", accuracy " + fmt(100 * acc, 2) + "%";
-        if (!std::isnan(val_loss)) line += ", val_loss " + fmt(val_loss, 4);
-        if (!std::isnan(val_acc)) line += ", val_accuracy " + fmt(100 * val_acc, 2) + "%";
-        line += " (" + fmt(seconds, 1) + "s)";
+        if (!std::isnan(acc)) line += std::string(", accuracy ") + fmt(100 * acc, 2) + "%";
+        if (!std::isnan(val_loss)) line += std::string(", val_loss ") + fmt(val_loss, 4);
+        if (!std::isnan(val_acc))
+            line += std::string(", val_accuracy ") + fmt(100 * val_acc, 2) + "%";
+        line += std::string(" (") + fmt(seconds, 1) + "s)";
         if (mode_ == Progress::bar) line += "\033[K"; // clear what is left of the bar
         *out_ << line << '\n' << std::flush;
     }

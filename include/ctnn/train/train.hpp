@@ -31,11 +31,11 @@ struct DatasetRef {
 
 /// Options of train(). Designated initializers read well: {.epochs = 5, .batch = 256}.
 struct TrainOptions {
-    std::size_t epochs = 10;                 ///< passes over the training set
-    std::size_t batch = 64;                  ///< samples per step (the last batch may be smaller)
-    bool shuffle = true;                     ///< reshuffle the samples every epoch
-    std::uint64_t seed = 0;                  ///< shuffling seed (reproducible)
-    DatasetRef validation{};                 ///< evaluated after each epoch, if set
+    std::size_t epochs = 10; ///< passes over the training set
+    std::size_t batch = 64;  ///< samples per step (the last batch may be smaller)
+    bool shuffle = true;     ///< reshuffle the samples every epoch
+    std::uint64_t seed = 0;  ///< shuffling seed (reproducible)
+    DatasetRef validation{}; ///< evaluated after each epoch, if set
     optim::Schedule schedule = optim::Constant{}; ///< learning rate per epoch
     Progress progress = Progress::automatic; ///< bar on a terminal, one line per epoch otherwise
     std::filesystem::path history_csv{};     ///< if set, the history is written there as CSV
@@ -53,8 +53,8 @@ struct EpochStats {
     std::size_t epoch = 0; ///< 1-based
     float lr = 0;
     Evaluation train{};
-    Evaluation validation{ std::numeric_limits<double>::quiet_NaN(),
-                           std::numeric_limits<double>::quiet_NaN() };
+    Evaluation validation{std::numeric_limits<double>::quiet_NaN(),
+                          std::numeric_limits<double>::quiet_NaN()};
     double seconds = 0;
 };
 
@@ -95,8 +95,8 @@ void check_dataset(const Dataset& d, const char* what) {
     const std::string w = what;
     if (d.feature_count != Net::in_size)
         throw shape_error(w + ": samples have " + std::to_string(d.feature_count) +
-                          " features, the model's input " + Net::in_shape::str() + " needs " +
-                          std::to_string(Net::in_size));
+                          std::string(" features, the model's input ") + Net::in_shape::str() +
+                          " needs " + std::to_string(Net::in_size));
     if constexpr (L::uses_labels) {
         if (!d.has_labels())
             throw shape_error(w + ": " + L::name() + " needs class labels, the dataset has none");
@@ -110,13 +110,16 @@ void check_dataset(const Dataset& d, const char* what) {
             throw shape_error(w + ": " + L::name() + " needs target values, the dataset has none");
         if (d.target_count != Net::out_size)
             throw shape_error(w + ": samples have " + std::to_string(d.target_count) +
-                              " targets, the model outputs " + std::to_string(Net::out_size));
+                              std::string(" targets, the model outputs ") +
+                              std::to_string(Net::out_size));
     }
 }
 
 /// Accuracy is defined for losses on class labels (argmax) and for binary logits (sign).
 template <class L>
-inline constexpr bool has_accuracy = L::uses_labels || requires { L::binary_logits; };
+inline constexpr bool has_accuracy = L::uses_labels || requires {
+    L::binary_logits;
+};
 
 /// Number of correct predictions in [batch, n] outputs: samples whose argmax is the label, or, for
 /// binary logits, elements whose sign agrees with target > 0.5. Out of batch (labels) or batch * n.
@@ -213,7 +216,8 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
         if (options.shuffle) { // Fisher-Yates with a counter-based stream: reproducible
             const CounterRng rng{options.seed, 0x5AFF1E00ull + epoch};
             for (std::size_t i = n; i > 1; --i) {
-                const auto j = static_cast<std::size_t>(rng.uniform_double(i) * static_cast<double>(i));
+                const auto j =
+                    static_cast<std::size_t>(rng.uniform_double(i) * static_cast<double>(i));
                 std::swap(idx[i - 1], idx[std::min(j, i - 1)]);
             }
         }
@@ -225,15 +229,16 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
             detail::gather(data, idx, b0, b0 + bs, x, labels, targets);
             const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
                                      data.has_targets() ? targets.data() : nullptr};
-            auto y = model.forward(std::span<const T>(x.data(), bs * Net::in_size), bs,
-                                   Mode::training);
+            auto y =
+                model.forward(std::span<const T>(x.data(), bs * Net::in_size), bs, Mode::training);
             const T l = model.loss(loss, t);
             if constexpr (detail::has_accuracy<L>)
                 correct += detail::count_correct(y.data(), bs, Net::out_size, t);
             model.backward();
             model.update(state, lr);
             if (!std::isfinite(l))
-                throw error("train: the loss became " + std::to_string(static_cast<double>(l)) + " at epoch " +
+                throw error(std::string("train: the loss became ") +
+                            std::to_string(static_cast<double>(l)) + " at epoch " +
                             std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) +
                             " (learning rate too high?)");
             loss_sum += static_cast<double>(l) * static_cast<double>(bs);
@@ -246,11 +251,10 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
         if constexpr (detail::has_accuracy<L>)
             st.train.accuracy = static_cast<double>(correct) /
                                 static_cast<double>(L::uses_labels ? n : n * Net::out_size);
-        if (options.validation)
-            st.validation = evaluate(model, *options.validation.ptr, loss);
+        if (options.validation) st.validation = evaluate(model, *options.validation.ptr, loss);
         st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        bar.end_epoch(st.train.loss, st.train.accuracy, st.validation.loss,
-                      st.validation.accuracy, st.seconds);
+        bar.end_epoch(st.train.loss, st.train.accuracy, st.validation.loss, st.validation.accuracy,
+                      st.seconds);
         history.epochs.push_back(st);
         if (!options.history_csv.empty()) history.write_csv(options.history_csv);
     }

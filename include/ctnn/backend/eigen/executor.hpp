@@ -65,9 +65,8 @@ public:
         batch_ = batch;
         input_ = x;
         ctx_ = ctx;
-        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
-            forward_stage<S, I>(params);
-        });
+        ctnn::detail::for_each_type(stages{},
+                                    [&]<class S, std::size_t I>() { forward_stage<S, I>(params); });
         return output();
     }
 
@@ -86,7 +85,8 @@ public:
             ((backward_stage<std::tuple_element_t<stage_count - 1 - I, as_tuple>,
                              stage_count - 1 - I>(params, grads, d, other)),
              ...);
-        }(std::make_index_sequence<stage_count>{});
+        }
+        (std::make_index_sequence<stage_count>{});
     }
 
 private:
@@ -112,10 +112,8 @@ private:
     }
     template <std::size_t I>
     const T* x_of() const {
-        if constexpr (I == 0)
-            return input_;
-        else
-            return y_of<I - 1>();
+        if constexpr (I == 0) return input_;
+        else return y_of<I - 1>();
     }
 
     /// Applies the stage's epilogue: y = epi(z [+ bias]) over the [batch, n] tensor; with a bias
@@ -154,7 +152,8 @@ private:
             detail::MapMat<T> Z(z_of<I>(), n_out, B);
             Z.noalias() = W.transpose() * X;
             const T* bias = A::layer::has_bias ? w + n_in * n_out : nullptr;
-            if (bias || Epi::size > 0) epilogue<S>(z_of<I>(), bias ? z_of<I>() : nullptr, y_of<I>(), bias);
+            if (bias || Epi::size > 0)
+                epilogue<S>(z_of<I>(), bias ? z_of<I>() : nullptr, y_of<I>(), bias);
         } else if constexpr (S::kind == LayerKind::rowwise) {
             using A = typename S::anchor;
             T* z = z_of<I>();

@@ -50,7 +50,7 @@ using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
         throw io_error(name, "cannot open: is a directory, not a file");
     errno = 0;
     std::FILE* f = std::fopen(name.c_str(), "rb");
-    if (f == nullptr) throw io_error(name, "cannot open: " + errno_text(errno));
+    if (f == nullptr) throw io_error(name, std::string("cannot open: ") + errno_text(errno));
     return FilePtr(f);
 }
 
@@ -62,10 +62,12 @@ inline void read_exact(std::FILE* f, void* dst, std::size_t n, const std::string
     errno = 0;
     const std::size_t got = std::fread(dst, 1, n, f);
     if (got == n) return;
-    if (std::ferror(f) != 0) throw io_error(name, offset + got, "read error: " + errno_text(errno));
+    if (std::ferror(f) != 0)
+        throw io_error(name, offset + got, std::string("read error: ") + errno_text(errno));
     throw io_error(name, offset + got,
-                   "file ends early (expected " + std::to_string(n) + " bytes from offset " +
-                       std::to_string(offset) + "); was it truncated while being read?");
+                   std::string("file ends early (expected ") + std::to_string(n) +
+                       " bytes from offset " + std::to_string(offset) +
+                       "); was it truncated while being read?");
 }
 
 /// Reads a whole file into memory in bulk. Throws io_error naming the file on any failure.
@@ -83,7 +85,7 @@ inline void read_exact(std::FILE* f, void* dst, std::size_t n, const std::string
         const std::size_t got = std::fread(bytes.data() + size, 1, bytes.size() - size, f.get());
         size += got;
         if (std::ferror(f.get()) != 0)
-            throw io_error(name, size, "read error: " + errno_text(errno));
+            throw io_error(name, size, std::string("read error: ") + errno_text(errno));
         if (size < bytes.size()) break; // short read: end of file
         bytes.resize(bytes.size() * 2);
     }
@@ -126,7 +128,7 @@ public:
                 std::chrono::steady_clock::now().time_since_epoch().count());
             const std::uint64_t tag =
                 (now * 0x9e3779b97f4a7c15ull) ^ (counter.fetch_add(1) + 0x632be59bd9b4e019ull);
-            temp_ = dir / ("." + target_.filename().string() + ".tmp" + to_hex(tag));
+            temp_ = dir / (std::string(".") + target_.filename().string() + ".tmp" + to_hex(tag));
             errno = 0;
             std::FILE* f = std::fopen(temp_.string().c_str(), "wbx"); // x: fail if it exists
             if (f != nullptr) {
@@ -136,8 +138,8 @@ public:
             const int err = errno;
             if (err == EEXIST && attempt < 100) continue;
             const std::string where = dir.empty() ? std::string(".") : dir.string();
-            throw io_error(name_, "cannot create a temporary file in directory '" + where +
-                                      "': " + errno_text(err));
+            throw io_error(name_, std::string("cannot create a temporary file in directory '") +
+                                      where + std::string("': ") + errno_text(err));
         }
     }
     AtomicFileWriter(const AtomicFileWriter&) = delete;
@@ -155,7 +157,7 @@ public:
         if (n == 0) return;
         errno = 0;
         if (std::fwrite(data, 1, n, file_.get()) != n)
-            fail("write failed after " + std::to_string(written_) + " bytes", errno);
+            fail(std::string("write failed after ") + std::to_string(written_) + " bytes", errno);
         written_ += n;
     }
 
@@ -172,7 +174,7 @@ public:
         if (rc != 0) fail("closing the file failed", errno);
         std::error_code ec;
         std::filesystem::rename(temp_, target_, ec);
-        if (ec) throw io_error(name_, "cannot replace the file: " + ec.message());
+        if (ec) throw io_error(name_, std::string("cannot replace the file: ") + ec.message());
         committed_ = true;
     }
 
@@ -181,7 +183,8 @@ public:
 
 private:
     [[noreturn]] void fail(const std::string& what, int err) const {
-        throw io_error(name_, what + (err != 0 ? ": " + errno_text(err) : std::string()) +
+        throw io_error(name_, what +
+                                  (err != 0 ? std::string(": ") + errno_text(err) : std::string()) +
                                   " (the previous file, if any, is unchanged)");
     }
     static std::string to_hex(std::uint64_t v) {

@@ -105,7 +105,7 @@ namespace ctnn::io::detail {
         }
         if (rc == Z_MEM_ERROR) throw io_error(file, pos, "out of memory while decompressing");
         const std::string why = zs.msg != nullptr ? zs.msg : "invalid data";
-        throw io_error(file, pos, "corrupt gzip stream: " + why);
+        throw io_error(file, pos, std::string("corrupt gzip stream: ") + why);
     }
     out.resize(produced);
     out.shrink_to_fit();

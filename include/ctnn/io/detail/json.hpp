@@ -180,20 +180,21 @@ public:
         skip_ws();
         JsonValue v = parse_value(0);
         skip_ws();
-        if (pos_ != s_.size()) fail(pos_, "unexpected " + describe(pos_) + " after the JSON value");
+        if (pos_ != s_.size())
+            fail(pos_, std::string("unexpected ") + describe(pos_) + " after the JSON value");
         return v;
     }
 
 private:
     [[noreturn]] void fail(std::size_t at, const std::string& what) const {
-        throw io_error(file_, base_ + at, "invalid JSON: " + what);
+        throw io_error(file_, base_ + at, std::string("invalid JSON: ") + what);
     }
 
     std::string describe(std::size_t at) const {
         if (at >= s_.size()) return "end of data";
         const auto c = static_cast<unsigned char>(s_[at]);
         if (c >= 0x21 && c < 0x7f) return std::string("character '") + s_[at] + "'";
-        return "byte " + hex_byte(c);
+        return std::string("byte ") + hex_byte(c);
     }
 
     void skip_ws() noexcept {
@@ -204,7 +205,8 @@ private:
 
     void expect_literal(std::string_view word) {
         if (s_.substr(pos_, word.size()) != word)
-            fail(pos_, "expected '" + std::string(word) + "', found " + describe(pos_));
+            fail(pos_,
+                 std::string("expected '") + std::string(word) + "', found " + describe(pos_));
         pos_ += word.size();
     }
 
@@ -234,14 +236,15 @@ private:
                 v.kind = JsonValue::Kind::number;
                 v.text = parse_number();
             } else {
-                fail(pos_, "expected a value, found " + describe(pos_));
+                fail(pos_, std::string("expected a value, found ") + describe(pos_));
             }
         }
         return v;
     }
 
     void parse_object(JsonValue& v, int depth) {
-        if (depth >= max_depth) fail(pos_, "nesting deeper than " + std::to_string(max_depth));
+        if (depth >= max_depth)
+            fail(pos_, std::string("nesting deeper than ") + std::to_string(max_depth));
         v.kind = JsonValue::Kind::object;
         ++pos_; // '{'
         skip_ws();
@@ -251,13 +254,13 @@ private:
         }
         for (;;) {
             if (pos_ >= s_.size() || s_[pos_] != '"')
-                fail(pos_, "expected a string key, found " + describe(pos_));
+                fail(pos_, std::string("expected a string key, found ") + describe(pos_));
             JsonMember m;
             m.key_offset = base_ + pos_;
             m.key = parse_string();
             skip_ws();
             if (pos_ >= s_.size() || s_[pos_] != ':')
-                fail(pos_, "expected ':' after a key, found " + describe(pos_));
+                fail(pos_, std::string("expected ':' after a key, found ") + describe(pos_));
             ++pos_;
             skip_ws();
             m.value = parse_value(depth + 1);
@@ -273,7 +276,7 @@ private:
                 check_duplicate_keys(v);
                 return;
             }
-            fail(pos_, "expected ',' or '}' in an object, found " + describe(pos_));
+            fail(pos_, std::string("expected ',' or '}' in an object, found ") + describe(pos_));
         }
     }
 
@@ -290,12 +293,13 @@ private:
             const JsonMember& m = v.members[order[i]];
             if (m.key == v.members[order[i - 1]].key)
                 fail(static_cast<std::size_t>(m.key_offset - base_),
-                     "duplicate key \"" + m.key + "\"");
+                     std::string("duplicate key \"") + m.key + "\"");
         }
     }
 
     void parse_array(JsonValue& v, int depth) {
-        if (depth >= max_depth) fail(pos_, "nesting deeper than " + std::to_string(max_depth));
+        if (depth >= max_depth)
+            fail(pos_, std::string("nesting deeper than ") + std::to_string(max_depth));
         v.kind = JsonValue::Kind::array;
         ++pos_; // '['
         skip_ws();
@@ -315,7 +319,7 @@ private:
                 ++pos_;
                 return;
             }
-            fail(pos_, "expected ',' or ']' in an array, found " + describe(pos_));
+            fail(pos_, std::string("expected ',' or ']' in an array, found ") + describe(pos_));
         }
     }
 
@@ -325,7 +329,7 @@ private:
             return at < s_.size() && s_[at] >= '0' && s_[at] <= '9';
         };
         if (s_[pos_] == '-') ++pos_;
-        if (!digit(pos_)) fail(pos_, "expected a digit, found " + describe(pos_));
+        if (!digit(pos_)) fail(pos_, std::string("expected a digit, found ") + describe(pos_));
         if (s_[pos_] == '0') {
             ++pos_;
             if (digit(pos_)) fail(pos_, "leading zeros are not allowed in numbers");
@@ -334,14 +338,16 @@ private:
         }
         if (pos_ < s_.size() && s_[pos_] == '.') {
             ++pos_;
-            if (!digit(pos_)) fail(pos_, "expected a digit after '.', found " + describe(pos_));
+            if (!digit(pos_))
+                fail(pos_, std::string("expected a digit after '.', found ") + describe(pos_));
             while (digit(pos_)) ++pos_;
         }
         if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
             ++pos_;
             if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
             if (!digit(pos_))
-                fail(pos_, "expected a digit in the exponent, found " + describe(pos_));
+                fail(pos_,
+                     std::string("expected a digit in the exponent, found ") + describe(pos_));
             while (digit(pos_)) ++pos_;
         }
         return std::string(s_.substr(start, pos_ - start));
@@ -356,7 +362,7 @@ private:
             if (c >= '0' && c <= '9') d = static_cast<std::uint32_t>(c - '0');
             else if (c >= 'a' && c <= 'f') d = static_cast<std::uint32_t>(c - 'a' + 10);
             else if (c >= 'A' && c <= 'F') d = static_cast<std::uint32_t>(c - 'A' + 10);
-            else fail(at + k, "invalid hex digit in \\u escape: " + describe(at + k));
+            else fail(at + k, std::string("invalid hex digit in \\u escape: ") + describe(at + k));
             v = v * 16 + d;
         }
         return v;
@@ -373,10 +379,12 @@ private:
                 ++pos_;
                 return out;
             }
-            if (c < 0x20) fail(pos_, "control character " + hex_byte(c) + " inside a string");
+            if (c < 0x20)
+                fail(pos_, std::string("control character ") + hex_byte(c) + " inside a string");
             if (c != '\\') {
                 const std::size_t n = utf8_sequence_length(s_, pos_);
-                if (n == 0) fail(pos_, "invalid UTF-8 byte " + hex_byte(c) + " in a string");
+                if (n == 0)
+                    fail(pos_, std::string("invalid UTF-8 byte ") + hex_byte(c) + " in a string");
                 out.append(s_.substr(pos_, n));
                 pos_ += n;
                 continue;
@@ -410,7 +418,8 @@ private:
                 append_utf8(out, cp);
                 break;
             }
-            default: fail(esc, "invalid escape sequence in a string: " + describe(esc + 1));
+            default:
+                fail(esc, std::string("invalid escape sequence in a string: ") + describe(esc + 1));
             }
         }
     }
