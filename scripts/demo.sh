@@ -8,23 +8,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(cmake ninja-build g++ libeigen3-dev zlib1g-dev dataset-fashion-mnist)
-missing=()
-if command -v dpkg >/dev/null; then
-    for p in "${packages[@]}"; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-    done
-fi
-if ((${#missing[@]})); then
-    if ((EUID != 0)); then
-        echo "demo.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
-        exit 1
-    fi
-    echo "demo.sh: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+source scripts/ensure-packages.sh
+ensure_packages demo.sh cmake ninja-build g++ libeigen3-dev zlib1g-dev dataset-fashion-mnist
 
 data="${CTNN_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
 cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release \

@@ -10,24 +10,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(cmake ninja-build g++ libeigen3-dev doctest-dev zlib1g-dev dataset-fashion-mnist
-          libbenchmark-dev)
-if command -v dpkg >/dev/null; then
-    missing=()
-    for p in "${packages[@]}"; do
-        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-    done
-    if ((${#missing[@]})); then
-        if ((EUID != 0)); then
-            echo "test.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
-            exit 1
-        fi
-        echo "test.sh: installing ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update
-        apt-get install -y --no-install-recommends "${missing[@]}"
-    fi
-fi
+source scripts/ensure-packages.sh
+ensure_packages test.sh cmake ninja-build g++ libeigen3-dev doctest-dev zlib1g-dev \
+    dataset-fashion-mnist libbenchmark-dev
 
 jobs="${CTNN_JOBS:-$(nproc)}"
 cmake --preset ci
