@@ -114,11 +114,15 @@ public:
     template <Loss L>
     T loss(const L& l, loss::Targets<T> targets) {
         static_assert(L::template check<typename Net::out_shape>());
+        if (batch_ == 0) throw argument_error("Model::loss: call forward() first");
         return l(exec_.output(), targets, batch_, out_size, exec_.output_grad());
     }
 
     /// Backward pass of the last training-mode forward(): fills gradients().
-    void backward() { exec_.backward(params_.data(), grads_.data()); }
+    void backward() {
+        if (batch_ == 0) throw argument_error("Model::backward: call forward() and loss() first");
+        exec_.backward(params_.data(), grads_.data());
+    }
 
     /// Applies one optimizer update with learning rate `lr` to all parameters (one pass).
     template <Optimizer O>

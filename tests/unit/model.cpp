@@ -228,6 +228,16 @@ TEST_CASE("data that does not fit the model is rejected before training") {
                          doctest::Contains("needs target values"), shape_error);
     CHECK_THROWS_AS(train(m, e, loss::SoftmaxCrossEntropy{}, optim::SGD{}, {.batch = 0}),
                     argument_error);
+    Dataset empty;
+    empty.feature_count = 3;
+    empty.labels = {};
+    CHECK_THROWS_WITH_AS(train(m, empty, loss::SoftmaxCrossEntropy{}, optim::SGD{}),
+                         doctest::Contains("train: the dataset has no samples"), shape_error);
+    CHECK_THROWS_WITH_AS(evaluate(m, empty, loss::SoftmaxCrossEntropy{}),
+                         doctest::Contains("evaluate: the dataset has no samples"), shape_error);
+    Model<Net> fresh;
+    CHECK_THROWS_AS(fresh.backward(), argument_error);
+    CHECK_THROWS_AS(fresh.loss(loss::MSE{}, {}), argument_error);
     std::vector<float> x(5);
     CHECK_THROWS_AS(m.forward(x, 2), shape_error);
     CHECK_THROWS_AS(Model<Net>(device::cuda()), argument_error);

@@ -93,6 +93,7 @@ template <class Net, class L>
 void check_dataset(const Dataset& d, const char* what) {
     d.validate();
     const std::string w = what;
+    if (d.empty()) throw shape_error(w + ": the dataset has no samples");
     if (d.feature_count != Net::in_size)
         throw shape_error(w + ": samples have " + std::to_string(d.feature_count) +
                           std::string(" features, the model's input ") + Net::in_shape::str() +
