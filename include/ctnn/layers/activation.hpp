@@ -13,7 +13,7 @@ namespace ctnn {
 
 /// An elementwise layer y = E(x) for an expression E over ctnn::expr::x. Any input shape.
 template <auto E>
-    requires expr::Expression<decltype(E)>
+    requires expr::Expression<std::remove_cvref_t<decltype(E)>>
 struct Activation {
     using ctnn_layer = void;
     static constexpr LayerKind kind = LayerKind::elementwise;
