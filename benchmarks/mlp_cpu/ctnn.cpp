@@ -1,0 +1,64 @@
+// mlp_cpu: ctnn through its public step API (docs/training.md): Model<Net>::forward, loss,
+// backward, update with plain SGD. Inputs are used in place (ctnn reads [batch, in] row-major
+// buffers directly); every buffer is allocated by reserve() before timing.
+#include "../common/bench.hpp"
+
+#include <ctnn/ctnn.hpp>
+
+#include <Eigen/Core>
+
+#include <span>
+
+namespace bench {
+namespace {
+
+using NetA = ctnn::Sequential<ctnn::Input<784>, ctnn::Dense<128>, ctnn::ReLU, ctnn::Dense<10>>;
+using NetB =
+    ctnn::Sequential<ctnn::Input<32>, ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<64>, ctnn::ReLU,
+                     ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<16>>;
+
+template <class Net, class Loss>
+void run_workload(Recorder& r, const Workload& w, Loss loss) {
+    static_assert(Net::in_size == 784 || Net::in_size == 32);
+    if (Net::in_size != w.in() || Net::out_size != w.out()) throw std::logic_error("widths");
+    ctnn::Model<Net> model(ctnn::device::cpu());
+    model.init(42);
+    ctnn::OptimizerState<ctnn::optim::SGD> state(ctnn::optim::SGD{.lr = sgd_lr}, Net::param_count);
+    model.reserve(w.batch);
+    const Data d = make_data(w, w.batch);
+    const ctnn::loss::Targets<float> targets{d.labels.empty() ? nullptr : d.labels.data(),
+                                             d.values.empty() ? nullptr : d.values.data()};
+    const std::span<const float> x(d.x);
+
+    r.measure(w, Pass::train, w.batch, [&] {
+        model.forward(x, w.batch, ctnn::Mode::training);
+        keep(model.loss(loss, targets));
+        model.backward();
+        model.update(state, sgd_lr);
+    });
+    r.measure(w, Pass::infer, w.batch,
+              [&] { keep(model.forward(x, w.batch, ctnn::Mode::inference).data()[0]); });
+    const std::span<const float> x1 = x.first(w.in());
+    r.measure(w, Pass::latency, 1,
+              [&] { keep(model.forward(x1, 1, ctnn::Mode::inference).data()[0]); });
+}
+
+} // namespace
+
+void run_ctnn(Recorder& r) {
+    Eigen::setNbThreads(static_cast<int>(r.threads()));
+    r.note("Eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." +
+           std::to_string(EIGEN_MAJOR_VERSION) + "." + std::to_string(EIGEN_MINOR_VERSION) +
+           ", Eigen::nbThreads()=" + std::to_string(Eigen::nbThreads()) +
+#ifdef _OPENMP
+           " (OpenMP: Eigen's GEMM runs on that many threads; ctnn's own sweeps are serial)"
+#else
+           " (no OpenMP: Eigen and ctnn are single-threaded)"
+#endif
+    );
+    if (r.wants(workload_a()))
+        run_workload<NetA>(r, workload_a(), ctnn::loss::SoftmaxCrossEntropy{});
+    if (r.wants(workload_b())) run_workload<NetB>(r, workload_b(), ctnn::loss::MSE{});
+}
+
+} // namespace bench
