@@ -49,65 +49,59 @@ __device__ __forceinline__ T warp_reduce_max(T v) {
     return v;
 }
 
-/// Sum of v over a 1-D block of BlockThreads threads (blockDim.x == BlockThreads), returned to
-/// every thread. Every thread of the block must call it (it contains barriers); consecutive calls
-/// need no barrier in between. Threads without data pass 0.
-template <int BlockThreads, class T>
-__device__ __forceinline__ T block_reduce_sum(T v) {
+namespace detail {
+/// a + b as a reduction operator.
+struct SumOp {
+    template <class T>
+    __host__ __device__ __forceinline__ T operator()(const T& a, const T& b) const {
+        return a + b;
+    }
+};
+
+/// op-reduction of v over a 1-D block of BlockThreads threads, returned to every thread: the
+/// shared implementation of block_reduce_sum and block_reduce_max.
+template <int BlockThreads, class T, class Op>
+__device__ __forceinline__ T block_reduce(T v, Op op) {
     static_assert(BlockThreads >= 1 && BlockThreads <= 1024, "a block has 1 to 1024 threads");
     __shared__ T total;
 #if CTNN_DEVICE_COMPILE
     using Reduce = cub::BlockReduce<T, BlockThreads>;
     __shared__ typename Reduce::TempStorage storage;
-    const T r = Reduce(storage).Sum(v); // valid in thread 0
+    const T r = Reduce(storage).Reduce(v, op); // valid in thread 0
     if (threadIdx.x == 0) total = r;
 #else
     __shared__ T values[static_cast<unsigned>(BlockThreads)];
     values[threadIdx.x] = v;
-    // Every thread's value is stored before thread 0 adds them.
+    // Every thread's value is stored before thread 0 combines them.
     __syncthreads();
     if (threadIdx.x == 0) {
         T acc = values[0];
-        for (int i = 1; i < BlockThreads; ++i) acc += values[i];
+        for (int i = 1; i < BlockThreads; ++i) acc = op(acc, values[i]);
         total = acc;
     }
 #endif
-    // Thread 0 has written the total before anyone reads it.
+    // Thread 0 has written the result before anyone reads it.
     __syncthreads();
     const T out = total;
-    // Everyone has read the total (and left the temp storage) before a next call overwrites them.
+    // Everyone has read the result (and left the temp storage) before a next call overwrites them.
     __syncthreads();
     return out;
+}
+} // namespace detail
+
+/// Sum of v over a 1-D block of BlockThreads threads (blockDim.x == BlockThreads), returned to
+/// every thread. Every thread of the block must call it (it contains barriers); consecutive calls
+/// need no barrier in between. Threads without data pass 0.
+template <int BlockThreads, class T>
+__device__ __forceinline__ T block_reduce_sum(T v) {
+    return detail::block_reduce<BlockThreads>(v, detail::SumOp{});
 }
 
 /// Maximum of v over a 1-D block of BlockThreads threads, returned to every thread; same contract
 /// as block_reduce_sum (threads without data pass the lowest value of T).
 template <int BlockThreads, class T>
 __device__ __forceinline__ T block_reduce_max(T v) {
-    static_assert(BlockThreads >= 1 && BlockThreads <= 1024, "a block has 1 to 1024 threads");
-    __shared__ T total;
-#if CTNN_DEVICE_COMPILE
-    using Reduce = cub::BlockReduce<T, BlockThreads>;
-    __shared__ typename Reduce::TempStorage storage;
-    const T r = Reduce(storage).Reduce(v, detail::MaxOp{}); // valid in thread 0
-    if (threadIdx.x == 0) total = r;
-#else
-    __shared__ T values[static_cast<unsigned>(BlockThreads)];
-    values[threadIdx.x] = v;
-    // Every thread's value is stored before thread 0 scans them.
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        T acc = values[0];
-        for (int i = 1; i < BlockThreads; ++i) acc = detail::MaxOp{}(acc, values[i]);
-        total = acc;
-    }
-#endif
-    // Thread 0 has written the maximum before anyone reads it.
-    __syncthreads();
-    const T out = total;
-    // Everyone has read it before a next call overwrites it.
-    __syncthreads();
-    return out;
+    return detail::block_reduce<BlockThreads>(v, detail::MaxOp{});
 }
 
 } // namespace ctnn::cuda
