@@ -145,13 +145,9 @@ public:
             base = f32.data();
         }
         std::vector<io::TensorView> views;
-        for (const ParamEntry& e : parameter_table<Net>()) {
-            std::vector<std::int64_t> shape;
-            for (std::size_t d = 0; d < e.spec.rank; ++d)
-                shape.push_back(static_cast<std::int64_t>(e.spec.dims[d]));
+        for (const ParamEntry& e : parameter_table<Net>())
             views.push_back(
-                {e.name, std::move(shape), std::span<const float>(base + e.offset, e.size)});
-        }
+                {e.name, e.spec.shape(), std::span<const float>(base + e.offset, e.size)});
         io::save_safetensors(path, views, {{"format", "pt"}, {"ctnn.seed", std::to_string(seed_)}});
     }
 
@@ -167,12 +163,10 @@ public:
             if (!t)
                 throw shape_error(path.string() + ": tensor '" + e.name +
                                   "' of the model is missing from the file");
-            bool same = t->shape.size() == e.spec.rank;
-            for (std::size_t d = 0; same && d < e.spec.rank; ++d)
-                same = t->shape[d] == static_cast<std::int64_t>(e.spec.dims[d]);
-            if (!same || t->data.size() != e.size)
+            if (t->shape != e.spec.shape() || t->data.size() != e.size)
                 throw shape_error(path.string() + ": tensor '" + e.name + "' has shape " +
-                                  shape_str(t->shape) + ", the model expects " + spec_str(e.spec));
+                                  detail::dims_str(t->shape) + ", the model expects " +
+                                  detail::dims_str(e.spec.shape()));
             std::copy(t->data.begin(), t->data.end(),
                       next.begin() + static_cast<std::ptrdiff_t>(e.offset));
         }
@@ -192,19 +186,6 @@ public:
     static std::string describe() { return ctnn::describe<Net>(); }
 
 private:
-    static std::string shape_str(const std::vector<std::int64_t>& s) {
-        std::string r = "[";
-        for (std::size_t i = 0; i < s.size(); ++i)
-            r += std::string(i ? ", " : "") + std::to_string(s[i]);
-        return r + "]";
-    }
-    static std::string spec_str(const ParamSpec& p) {
-        std::string r = "[";
-        for (std::size_t i = 0; i < p.rank; ++i)
-            r += std::string(i ? ", " : "") + std::to_string(p.dims[i]);
-        return r + "]";
-    }
-
     Device device_;
     std::vector<T> params_, grads_;
     eigen::Executor<Net, T> exec_;

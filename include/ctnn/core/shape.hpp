@@ -8,8 +8,19 @@
 #include <array>
 #include <cstddef>
 #include <string>
+#include <type_traits>
 
 namespace ctnn {
+
+namespace detail {
+/// Formats dimensions as "[a, b, c]".
+template <class Range>
+std::string dims_str(const Range& dims) {
+    std::string s = "[";
+    for (const auto& d : dims) s += std::string(s.size() > 1 ? ", " : "") + std::to_string(d);
+    return s + "]";
+}
+} // namespace detail
 
 /// The compile-time shape of one sample, e.g. Shape<784> or Shape<1, 28, 28>.
 template <std::size_t... Dims>
@@ -22,12 +33,7 @@ struct Shape {
     static constexpr std::array<std::size_t, rank> dims{Dims...};
 
     /// "[1, 28, 28]"
-    static std::string str() {
-        std::string s = "[";
-        std::size_t i = 0;
-        ((s += std::string(i++ ? ", " : "") + std::to_string(Dims)), ...);
-        return s + "]";
-    }
+    static std::string str() { return detail::dims_str(dims); }
 };
 
 namespace detail {

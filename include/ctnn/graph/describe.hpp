@@ -74,10 +74,7 @@ std::string describe() {
         std::string ps;
         for (const ParamSpec& p : N::bound::params) {
             ps += std::string(ps.empty() ? "" : ", ") + std::to_string(N::index) + "." + p.name +
-                  " [";
-            for (std::size_t d = 0; d < p.rank; ++d)
-                ps += std::string(d ? ", " : "") + std::to_string(p.dims[d]);
-            ps += "]";
+                  " " + detail::dims_str(p.shape());
         }
         os << ps << "\n";
     });

@@ -9,7 +9,9 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ctnn {
 
@@ -41,6 +43,10 @@ struct ParamSpec {
         std::size_t s = 1;
         for (std::size_t i = 0; i < rank; ++i) s *= dims[i];
         return s;
+    }
+    /// The shape as safetensors stores it: [dims[0], ..., dims[rank - 1]].
+    [[nodiscard]] std::vector<std::int64_t> shape() const {
+        return {dims.begin(), dims.begin() + static_cast<std::ptrdiff_t>(rank)};
     }
 };
 
