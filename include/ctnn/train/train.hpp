@@ -140,14 +140,13 @@ std::size_t count_correct(const T* y, std::size_t batch, std::size_t n, loss::Ta
     return c;
 }
 
-/// Gathers the samples idx[begin, end) of d into contiguous batch buffers.
-template <class T>
-void gather(const Dataset& d, const std::vector<std::size_t>& idx, std::size_t begin,
-            std::size_t end, std::vector<T>& x, std::vector<std::int32_t>& labels,
-            std::vector<T>& targets) {
+/// Gathers the samples sample_of(k), k in [begin, end), of d into contiguous batch buffers.
+template <class T, class SampleOf>
+void gather(const Dataset& d, SampleOf sample_of, std::size_t begin, std::size_t end,
+            std::vector<T>& x, std::vector<std::int32_t>& labels, std::vector<T>& targets) {
     const std::size_t f = d.feature_count, tc = d.target_count;
     for (std::size_t k = begin; k < end; ++k) {
-        const std::size_t i = idx[k], r = k - begin;
+        const std::size_t i = sample_of(k), r = k - begin;
         std::copy_n(d.features.data() + i * f, f, x.data() + r * f);
         if (d.has_labels()) labels[r] = d.labels[i];
         if (d.has_targets()) std::copy_n(d.targets.data() + i * tc, tc, targets.data() + r * tc);
@@ -167,13 +166,12 @@ Evaluation evaluate(Model<Net, T>& model, const Dataset& data, const L& loss,
     const std::size_t bs_max = std::min(batch, n);
     std::vector<T> x(bs_max * Net::in_size), targets(bs_max * data.target_count);
     std::vector<std::int32_t> labels(bs_max);
-    std::vector<std::size_t> idx(n);
-    std::iota(idx.begin(), idx.end(), std::size_t{0});
     double loss_sum = 0;
     std::size_t correct = 0;
     for (std::size_t b0 = 0; b0 < n; b0 += bs_max) {
         const std::size_t bs = std::min(bs_max, n - b0);
-        detail::gather(data, idx, b0, b0 + bs, x, labels, targets);
+        detail::gather(
+            data, [](std::size_t k) { return k; }, b0, b0 + bs, x, labels, targets);
         auto y = model.forward(std::span<const T>(x.data(), bs * Net::in_size), bs);
         const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
                                  data.has_targets() ? targets.data() : nullptr};
@@ -227,7 +225,8 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
         std::size_t correct = 0;
         for (std::size_t s = 0; s < steps; ++s) {
             const std::size_t b0 = s * bs_max, bs = std::min(bs_max, n - b0);
-            detail::gather(data, idx, b0, b0 + bs, x, labels, targets);
+            detail::gather(
+                data, [&](std::size_t k) { return idx[k]; }, b0, b0 + bs, x, labels, targets);
             const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
                                      data.has_targets() ? targets.data() : nullptr};
             auto y =
