@@ -46,6 +46,10 @@ if(CTNN_ENABLE_CUDA)
                    "architectures ${CMAKE_CUDA_ARCHITECTURES})")
 endif()
 
+set(CTNN_PTXAS_LOG_DIR "${CMAKE_BINARY_DIR}/ptxas" CACHE INTERNAL
+    "ptxas statistics of ctnn's nvcc targets, one log per target (one .cu file each)")
+set(CTNN_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}" CACHE INTERNAL "ctnn's cmake/ directory")
+
 # ctnn_cuda_target_defaults(<target>)
 #
 # For a target with .cu sources: links ctnn::ctnn, compiles as CUDA C++20 for
@@ -61,4 +65,7 @@ function(ctnn_cuda_target_defaults target)
         target_compile_options(${target} PRIVATE
             $<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings -Xcompiler=-Werror>)
     endif()
+    # Keep each compilation's ptxas statistics for the test cuda.no_register_spills.
+    set_target_properties(${target} PROPERTIES CUDA_COMPILER_LAUNCHER
+        "${CTNN_CMAKE_DIR}/ctnn-ptxas-log.sh;${CTNN_PTXAS_LOG_DIR}/${target}.log")
 endfunction()

@@ -17,6 +17,16 @@
 #define CTNN_DEVICE_COMPILE 0
 #endif
 
+/// CTNN_CUDA_BACKEND is 1 when Model can run on device::cuda(): in translation units compiled by
+/// nvcc, and in host-mode builds that define CTNN_HOST_EXECUTION=1 (the CUDA kernels then run on
+/// the CPU through ctnn's host execution: a test and debugging tool, slow by design). Every
+/// translation unit of a program that uses a Model must see the same value.
+#if CTNN_DEVICE_COMPILE || (defined(CTNN_HOST_EXECUTION) && CTNN_HOST_EXECUTION)
+#define CTNN_CUDA_BACKEND 1
+#else
+#define CTNN_CUDA_BACKEND 0
+#endif
+
 #if defined(_MSC_VER)
 #define CTNN_FORCEINLINE __forceinline
 #else

@@ -4,6 +4,12 @@
 // compile time, PyTorch names and layouts). Gradients mirror it. A Model runs the forward pass,
 // the backward pass and optimizer updates through its backend; the training loop (train/train.hpp)
 // and checkpoint IO (save/load) are built on these.
+//
+// Backends: the CPU (Eigen, backend/eigen) always; CUDA (backend/cuda) when CTNN_CUDA_BACKEND is 1
+// (nvcc, or CTNN_HOST_EXECUTION=1 for tests). On CUDA the parameter, gradient and optimizer-state
+// buffers live on the device; the host copies that parameters() and gradients() return are
+// refreshed with one copy of the flat buffer when the device has newer values, and a host write
+// through parameters() is uploaded with one copy before the next device use.
 #pragma once
 #include "backend/eigen/executor.hpp"
 #include "backend/eigen/update.hpp"
@@ -17,8 +23,16 @@
 #include "loss/loss.hpp"
 #include "optim/optimizer.hpp"
 
+#if CTNN_CUDA_BACKEND
+#include "backend/cuda/executor.hpp"
+#include "backend/cuda/kernels/optimizer.hpp"
+#include "backend/cuda/memory.hpp"
+#include "graph/schedule.hpp"
+#endif
+
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -33,8 +47,12 @@ enum class Mode { inference, training };
 template <Optimizer O, class T = float>
 struct OptimizerState {
     O optimizer;
-    std::vector<T> m, v;    ///< state buffers (those the optimizer uses)
+    /// State buffers (those the optimizer uses). On a CUDA model they live on the device after
+    /// the first update; Model::read_state(state) copies them back here.
+    std::vector<T> m, v;
     std::uint64_t step = 0; ///< number of updates applied
+    /// The CUDA backend's device copy of m and v (opaque; empty on the CPU).
+    std::shared_ptr<void> device_state;
 
     OptimizerState(const O& opt, std::size_t param_count)
         : optimizer(opt), m(O::state_count >= 1 ? param_count : 0, T(0)),
@@ -53,14 +71,40 @@ public:
     static constexpr std::size_t param_count = Net::param_count;
 
     /// A model on `dev`. Parameters start at zero: call init() (or load()) before use.
+    /// Throws ctnn::argument_error if `dev` cannot run this model (a CUDA device in a build without
+    /// CUDA, no such GPU, a layer without CUDA kernels), ctnn::cuda_error if the GPU fails.
     explicit Model(Device dev = device::best())
         : device_(dev), params_(param_count, T(0)), grads_(param_count, T(0)) {
-        if (dev.kind != Device::Kind::cpu)
-            throw argument_error(std::string("Model: device ") + dev.str() +
-                                 " is not available: ctnn was built without CUDA support");
+        attach(dev);
     }
 
+    /// A copy on the same device, with the same parameters, gradients, seed and step (the
+    /// workspace is not shared; on CUDA the copy needs a forward() before loss()/backward()).
+    Model(const Model& o)
+        : params_((o.sync_host_params(), o.params_)), grads_((o.sync_host_grads(), o.grads_)),
+          exec_(o.exec_), seed_(o.seed_), step_(o.step_), batch_(o.on_cuda() ? 0 : o.batch_) {
+        attach(o.device_);
+    }
+    Model& operator=(const Model& o) {
+        if (this != &o) *this = Model(o);
+        return *this;
+    }
+    Model(Model&&) noexcept = default;
+    Model& operator=(Model&&) noexcept = default;
+    ~Model() = default;
+
     [[nodiscard]] Device device() const noexcept { return device_; }
+
+    /// Moves the model to `dev` (parameters are copied as one flat buffer; workspaces are
+    /// released). Gradients of the last backward() are kept. Optimizer states stay where they
+    /// are: start a new OptimizerState (or read_state() it first) after moving.
+    void to(Device dev) {
+        if (dev == device_) return;
+        sync_host_params();
+        sync_host_grads();
+        detach();
+        attach(dev); // on failure the model is left on the CPU with its parameters
+    }
 
     /// Initializes all parameters from `seed` (reproducible: the same seed gives the same model on
     /// every backend and machine). Also seeds Dropout masks.
@@ -69,13 +113,27 @@ public:
         step_ = 0;
         for (const ParamEntry& e : parameter_table<Net>())
             detail::init_tensor(params_.data() + e.offset, e.offset, e.spec, scheme, seed);
+        host_params_stale_ = false;
+        device_params_stale_ = true;
     }
 
     /// The flat parameter buffer (PyTorch layout; see parameter_table<Net>() for names/offsets).
-    [[nodiscard]] std::span<T> parameters() noexcept { return params_; }
-    [[nodiscard]] std::span<const T> parameters() const noexcept { return params_; }
+    /// On CUDA: a host copy, refreshed from the device if needed; writes through it reach the
+    /// device before its next use.
+    [[nodiscard]] std::span<T> parameters() {
+        sync_host_params();
+        device_params_stale_ = on_cuda();
+        return params_;
+    }
+    [[nodiscard]] std::span<const T> parameters() const {
+        sync_host_params();
+        return params_;
+    }
     /// Gradients of the last backward(), same layout as parameters().
-    [[nodiscard]] std::span<const T> gradients() const noexcept { return grads_; }
+    [[nodiscard]] std::span<const T> gradients() const {
+        sync_host_grads();
+        return grads_;
+    }
 
     /// The training-step counter that keys Dropout masks (incremented by each training-mode
     /// forward). Restoring it replays a step exactly: used to resume training and by gradient
@@ -87,7 +145,17 @@ public:
 
     /// Preallocates workspace for batches of up to `batch` samples, so that later forward and
     /// backward passes of at most that size do not allocate.
-    void reserve(std::size_t batch) { exec_.reserve(batch); }
+    void reserve(std::size_t batch) {
+#if CTNN_CUDA_BACKEND
+        if constexpr (cuda_ok) {
+            if (on_cuda()) {
+                cuda_->exec.reserve(batch);
+                return;
+            }
+        }
+#endif
+        exec_.reserve(batch);
+    }
 
     /// Forward pass on `batch` samples ([batch, in_size] row-major). Returns the output
     /// [batch, out_size], valid until the next forward(). In training mode, keeps what backward()
@@ -105,6 +173,17 @@ public:
         ctx.training = mode == Mode::training;
         ctx.step = ctx.training ? ++step_ : 0;
         batch_ = batch;
+#if CTNN_CUDA_BACKEND
+        if constexpr (cuda_ok) {
+            if (on_cuda()) {
+                sync_device_params();
+                cuda_->exec.forward(cuda_->params.data(), x.data(), batch, ctx);
+                out_.resize(batch * out_size);
+                cuda_->exec.download_output(out_.data());
+                return {out_.data(), out_.size()};
+            }
+        }
+#endif
         const T* y = exec_.forward(params_.data(), x.data(), batch, ctx);
         return {y, batch * out_size};
     }
@@ -115,22 +194,88 @@ public:
     T loss(const L& l, loss::Targets<T> targets) {
         static_assert(L::template check<typename Net::out_shape>());
         if (batch_ == 0) throw argument_error("Model::loss: call forward() first");
+        if constexpr (L::uses_labels) {
+            if (targets.labels == nullptr) throw argument_error("Model::loss: no labels given");
+            for (std::size_t b = 0; b < batch_; ++b)
+                if (targets.labels[b] < 0 || static_cast<std::size_t>(targets.labels[b]) >= out_size)
+                    throw argument_error(std::string("Model::loss: label ") +
+                                         std::to_string(targets.labels[b]) + " of sample " +
+                                         std::to_string(b) + " is outside [0, " +
+                                         std::to_string(out_size) + ")");
+        } else {
+            if (targets.values == nullptr)
+                throw argument_error("Model::loss: no target values given");
+        }
+#if CTNN_CUDA_BACKEND
+        if constexpr (cuda_ok) {
+            if (on_cuda()) {
+                if constexpr (cuda::has_device_loss<L>) {
+                    return cuda_->exec.loss(l, targets);
+                } else {
+                    throw argument_error(std::string("Model::loss: loss ") + L::name() +
+                                         " has no CUDA kernel (it needs a CTNN_HOST_DEVICE "
+                                         "row() or value()/grad())");
+                }
+            }
+        }
+#endif
         return l(exec_.output(), targets, batch_, out_size, exec_.output_grad());
     }
 
     /// Backward pass of the last training-mode forward(): fills gradients().
     void backward() {
         if (batch_ == 0) throw argument_error("Model::backward: call forward() and loss() first");
+#if CTNN_CUDA_BACKEND
+        if constexpr (cuda_ok) {
+            if (on_cuda()) {
+                cuda_->exec.backward(cuda_->params.data(), cuda_->grads.data());
+                host_grads_stale_ = true;
+                return;
+            }
+        }
+#endif
         exec_.backward(params_.data(), grads_.data());
     }
 
     /// Applies one optimizer update with learning rate `lr` to all parameters (one pass).
     template <Optimizer O>
     void update(OptimizerState<O, T>& state, float lr) {
+#if CTNN_CUDA_BACKEND
+        if constexpr (cuda_ok) {
+            if (on_cuda()) {
+                sync_device_params();
+                auto* dev = device_state(state);
+                ++state.step;
+                cuda::apply_update(state.optimizer, state.optimizer.scalars(lr, state.step),
+                                   cuda_->params.data(), cuda_->grads.data(), dev->m.data(),
+                                   dev->v.data(), param_count, cuda_->stream.get());
+                host_params_stale_ = true;
+                return;
+            }
+        }
+#endif
         ++state.step;
         eigen::apply_update(state.optimizer, state.optimizer.scalars(lr, state.step),
                             params_.data(), grads_.data(), state.m.data(), state.v.data(),
                             param_count);
+    }
+
+    /// Copies an optimizer state's device buffers (CUDA) back into state.m and state.v; a no-op
+    /// on the CPU, where they are always current.
+    template <Optimizer O>
+    void read_state(OptimizerState<O, T>& state) const {
+#if CTNN_CUDA_BACKEND
+        if constexpr (cuda_ok) {
+            if (auto* dev = static_cast<CudaOptState*>(state.device_state.get())) {
+                cuda::copy_to_host(state.m.data(), dev->m.data(), state.m.size(),
+                                   cuda_ ? cuda_->stream.get() : nullptr);
+                cuda::copy_to_host(state.v.data(), dev->v.data(), state.v.size(),
+                                   cuda_ ? cuda_->stream.get() : nullptr);
+            }
+        }
+#else
+        (void)state;
+#endif
     }
 
     /// Saves the parameters as safetensors (PyTorch names and layouts, F32). The file is replaced
@@ -138,6 +283,7 @@ public:
     void save(const std::filesystem::path& path) const {
         std::vector<float> f32;
         const float* base = nullptr;
+        sync_host_params();
         if constexpr (std::is_same_v<T, float>) {
             base = params_.data();
         } else {
@@ -180,15 +326,141 @@ public:
             }
         }
         params_ = std::move(next);
+        host_params_stale_ = false;
+        device_params_stale_ = on_cuda();
     }
 
     /// describe<Net>(): layers, parameters, and the stages of a pass.
     static std::string describe() { return ctnn::describe<Net>(); }
 
 private:
+    [[nodiscard]] bool on_cuda() const noexcept { return device_.kind == Device::Kind::cuda; }
+
+#if CTNN_CUDA_BACKEND
+    static constexpr bool cuda_ok = kernel_schedule<Net>::cuda_supported;
+    /// Device-side state of a model on CUDA: its stream, parameters, gradients and executor.
+    struct CudaState {
+        cuda::Stream stream;
+        cuda::DeviceBuffer<T> params{param_count};
+        cuda::DeviceBuffer<T> grads{param_count};
+        std::conditional_t<cuda_ok, cuda::Executor<Net, T>, int> exec;
+        CudaState() : exec(make_exec(stream.get())) {}
+        static auto make_exec(cuda::stream_t s) {
+            if constexpr (cuda_ok) return cuda::Executor<Net, T>(s);
+            else return 0;
+        }
+    };
+    /// An optimizer's m and v on the device.
+    struct CudaOptState {
+        cuda::DeviceBuffer<T> m, v;
+    };
+
+    template <Optimizer O>
+    CudaOptState* device_state(OptimizerState<O, T>& state) {
+        if (!state.device_state) {
+            auto dev = std::make_shared<CudaOptState>();
+            dev->m = cuda::DeviceBuffer<T>(state.m.size());
+            dev->v = cuda::DeviceBuffer<T>(state.v.size());
+            cuda::copy_to_device(dev->m.data(), state.m.data(), state.m.size(),
+                                 cuda_->stream.get());
+            cuda::copy_to_device(dev->v.data(), state.v.data(), state.v.size(),
+                                 cuda_->stream.get());
+            state.device_state = std::move(dev);
+        }
+        return static_cast<CudaOptState*>(state.device_state.get());
+    }
+#endif
+
+    /// Makes `dev` the model's device (from the CPU state): checks it can run the model and
+    /// uploads the parameters. On failure the model stays on the CPU.
+    void attach(Device dev) {
+        device_ = device::cpu();
+        if (dev.kind == Device::Kind::cpu) return;
+#if CTNN_CUDA_BACKEND
+        if constexpr (!cuda_ok) {
+            throw argument_error(std::string("Model: device ") + dev.str() +
+                                 " cannot run this model: a layer has no CUDA kernel yet (see "
+                                 "the 'cuda kernels' lines of describe())");
+        } else {
+#if CTNN_DEVICE_COMPILE
+            const cuda::DeviceProbe p = cuda::probe();
+            if (dev.index < 0 || dev.index >= p.count)
+                throw argument_error(std::string("Model: device ") + dev.str() +
+                                     " is not available (" +
+                                     (p.count == 0 ? p.reason
+                                                   : std::to_string(p.count) + " device(s)") +
+                                     "); device::best() falls back to the CPU");
+            cuda::detail::set_device(dev.index, {__FILE__, __LINE__});
+#else
+            if (dev.index != 0)
+                throw argument_error(std::string("Model: device ") + dev.str() +
+                                     " is not available: host execution has one device, cuda:0");
+#endif
+            cuda_ = std::make_unique<CudaState>();
+            device_ = dev;
+            device_params_stale_ = true;
+            sync_device_params();
+            cuda::copy_to_device(cuda_->grads.data(), grads_.data(), param_count,
+                                 cuda_->stream.get());
+            host_params_stale_ = false;
+            host_grads_stale_ = false;
+        }
+#else
+        throw argument_error(std::string("Model: device ") + dev.str() +
+                             " is not available: this translation unit was compiled without "
+                             "CUDA (build it with nvcc, or define CTNN_HOST_EXECUTION=1 to run "
+                             "the CUDA kernels on the CPU for testing)");
+#endif
+    }
+
+    /// Leaves the device (host copies must be current): frees the device state.
+    void detach() noexcept {
+#if CTNN_CUDA_BACKEND
+        cuda_.reset();
+#endif
+        device_ = device::cpu();
+        batch_ = 0;
+        host_params_stale_ = device_params_stale_ = host_grads_stale_ = false;
+    }
+
+    void sync_host_params() const {
+#if CTNN_CUDA_BACKEND
+        if (host_params_stale_ && cuda_) {
+            cuda::copy_to_host(params_.data(), cuda_->params.data(), param_count,
+                               cuda_->stream.get());
+            host_params_stale_ = false;
+        }
+#endif
+    }
+    void sync_host_grads() const {
+#if CTNN_CUDA_BACKEND
+        if (host_grads_stale_ && cuda_) {
+            cuda::copy_to_host(grads_.data(), cuda_->grads.data(), param_count,
+                               cuda_->stream.get());
+            host_grads_stale_ = false;
+        }
+#endif
+    }
+    void sync_device_params() {
+#if CTNN_CUDA_BACKEND
+        if (device_params_stale_ && cuda_) {
+            cuda::copy_to_device(cuda_->params.data(), params_.data(), param_count,
+                                 cuda_->stream.get());
+            device_params_stale_ = false;
+        }
+#endif
+    }
+
     Device device_;
-    std::vector<T> params_, grads_;
+    mutable std::vector<T> params_, grads_; // host copies (mutable: refreshed from the device)
     eigen::Executor<Net, T> exec_;
+#if CTNN_CUDA_BACKEND
+    std::unique_ptr<CudaState> cuda_;
+    std::vector<T> out_; // host copy of the device output
+#endif
+    mutable bool host_params_stale_ = false; ///< the device has newer parameters
+    bool device_params_stale_ = false;       ///< the host has newer parameters
+    mutable bool host_grads_stale_ = false;  ///< the device has newer gradients
     std::uint64_t seed_ = 0, step_ = 0;
     std::size_t batch_ = 0;
 };

@@ -15,6 +15,7 @@
 #include "test_kernels.cuh"
 
 #include <ctnn/backend/cuda/kernels/elementwise.hpp>
+#include <ctnn/backend/cuda/kernels/gemm.hpp>
 #include <ctnn/backend/cuda/kernels/optimizer.hpp>
 #include <ctnn/backend/cuda/launch.hpp>
 
@@ -43,6 +44,31 @@ void launch_families(float* f) {
     ctnn::cuda::apply_update(adam, adam.scalars(1e-3f, 1), f, f + 1024, f + 2048, f + 4096, 1000);
     const ctnn::optim::AdamW adamw{};
     ctnn::cuda::apply_update(adamw, adamw.scalars(1e-3f, 1), f, f + 1024, f + 2048, f + 4096, 1000);
+}
+
+/// The gemm instantiations of tests/unit/cuda_host.cpp: the four transpose combinations through
+/// GemmRecordEpilogue (float and double), and the executor's three Dense products through
+/// StoreEpilogue<float>. Each call instantiates both tile configurations (GemmSmall, GemmLarge).
+template <class T>
+void launch_gemm_transposes(T* f, unsigned* u) {
+    constexpr std::uint32_t M = 20, N = 30, K = 17;
+    const ctnn_test::GemmRecordEpilogue<T> epi{f + 2048, u, u + 1000, N + 1, M, N};
+    ctnn::cuda::gemm<false, false>(M, N, K, f, K + 3, f + 1024, N + 2, epi);
+    ctnn::cuda::gemm<false, true>(M, N, K, f, K + 3, f + 1024, K + 2, epi, true);
+    ctnn::cuda::gemm<true, false>(M, N, K, f, M + 3, f + 1024, N + 1, epi, true);
+    ctnn::cuda::gemm<true, true>(M, N, K, f, M + 3, f + 1024, K + 2, epi);
+}
+
+void launch_gemms(float* f, unsigned* u) {
+    launch_gemm_transposes(f, u);
+    launch_gemm_transposes(reinterpret_cast<double*>(f), u);
+    // Dense in -> out, batch B: Z = X W^T, dX = dZ W, dW and db = dZ^T [X 1].
+    constexpr std::uint32_t B = 37, in = 29, out = 19;
+    const float *x = f, *w = f + 2048, *dz = f + 3072;
+    using Store = ctnn::cuda::StoreEpilogue<float>;
+    ctnn::cuda::gemm<false, true>(B, out, in, x, in, w, in, Store{f + 4096, out});
+    ctnn::cuda::gemm<false, false>(B, in, out, dz, out, w, in, Store{f + 5120, in});
+    ctnn::cuda::gemm<true, false>(out, in + 1, B, dz, out, x, in, Store{f + 6400, in + 1}, true);
 }
 
 /// Launches every test kernel once on the device (arguments are device pointers of sufficient
@@ -89,6 +115,7 @@ int main() {
     CTNN_CUDA_CHECK(cudaMalloc(&u, 1024 * sizeof(unsigned)));
     launch_all(f, i, u);
     launch_families(f);
+    launch_gemms(f, u);
     CTNN_CUDA_CHECK(cudaDeviceSynchronize());
     CTNN_CUDA_CHECK(cudaFree(f));
     CTNN_CUDA_CHECK(cudaFree(i));

@@ -7,6 +7,9 @@
 #include <ctnn/backend/cuda/kernel.hpp>
 #include <ctnn/backend/cuda/primitives.hpp>
 
+#include <cstddef>
+#include <cstdint>
+
 namespace ctnn_test {
 
 /// Shared-memory tree reduction: out[blockIdx.x] = sum of x[blockIdx.x * Block, +Block) (zero
@@ -181,5 +184,23 @@ __global__ void warp_sums(const int* x, int* out) {
     const int s = ctnn::cuda::warp_reduce_sum(x[g]);
     if (threadIdx.x % 32u == 0u) out[g / 32u] = s;
 }
+
+/// A gemm epilogue that checks the contract while it stores: c[m * ldc + n] = acc and
+/// calls[m * ldc + n] counts the calls for (m, n); a call outside M x N counts in *stray instead.
+template <class T>
+struct GemmRecordEpilogue {
+    T* c;
+    unsigned* calls;
+    unsigned* stray;
+    std::uint32_t ldc, M, N;
+    __device__ void operator()(std::uint32_t m, std::uint32_t n, T acc) const {
+        if (m >= M || n >= N) {
+            atomicAdd(stray, 1u);
+            return;
+        }
+        c[std::size_t{m} * ldc + n] = acc;
+        atomicAdd(&calls[std::size_t{m} * ldc + n], 1u);
+    }
+};
 
 } // namespace ctnn_test

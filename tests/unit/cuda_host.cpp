@@ -10,6 +10,7 @@
 #include "../cuda/test_kernels.cuh"
 
 #include <ctnn/backend/cuda/kernels/elementwise.hpp>
+#include <ctnn/backend/cuda/kernels/gemm.hpp>
 #include <ctnn/backend/cuda/kernels/optimizer.hpp>
 #include <ctnn/backend/cuda/launch.hpp>
 
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -424,5 +426,207 @@ TEST_CASE("the optimizer kernel equals eigen::apply_update") {
             n);
         check_optimizer(ctnn::optim::Adam{.lr = 0.01f, .weight_decay = 0.1f}, n);
         check_optimizer(ctnn::optim::AdamW{.lr = 0.01f}, n);
+    }
+}
+
+// --- GEMM (kernels/gemm.hpp) against a plain triple loop ----------------------------------------
+
+namespace {
+using ctnn::cuda::GemmTiles;
+
+/// Operands of one gemm check, stored as the kernel addresses them, each row padded (lda, ldb
+/// beyond the minimum) with NaN so that a read outside the logical matrix poisons the result.
+/// With ones_column, b holds only N - 1 columns (rows of B^T): the kernel must not read column
+/// N - 1 (a NaN in the padding, or past the allocation, which ASan reports).
+template <class T, bool TransA, bool TransB>
+struct GemmOperands {
+    std::uint32_t M, N, K;
+    bool ones; // before lda, ldb: ldb's initializer uses stored_n()
+    std::uint32_t lda, ldb;
+    std::vector<T> a, b;
+
+    GemmOperands(std::uint32_t m, std::uint32_t n, std::uint32_t k, bool ones_column)
+        : M(m), N(n), K(k), ones(ones_column), lda((TransA ? m : k) + 3),
+          ldb((TransB ? k : stored_n()) + 2) {
+        const T nan = std::numeric_limits<T>::quiet_NaN();
+        a.assign(std::size_t{TransA ? K : M} * lda, nan);
+        b.assign(std::size_t{TransB ? stored_n() : K} * ldb, nan);
+        const ctnn::CounterRng rng{7, std::uint64_t{M} * 1000003u + N * 1009u + K};
+        std::uint64_t i = 0;
+        for (std::uint32_t mm = 0; mm < M; ++mm)
+            for (std::uint32_t kk = 0; kk < K; ++kk)
+                a[TransA ? std::size_t{kk} * lda + mm : std::size_t{mm} * lda + kk] =
+                    static_cast<T>(2.0 * rng.uniform_double(i++) - 1.0);
+        for (std::uint32_t kk = 0; kk < K; ++kk)
+            for (std::uint32_t nn = 0; nn < stored_n(); ++nn)
+                b[TransB ? std::size_t{nn} * ldb + kk : std::size_t{kk} * ldb + nn] =
+                    static_cast<T>(2.0 * rng.uniform_double(i++) - 1.0);
+    }
+    /// Columns of B held in memory.
+    std::uint32_t stored_n() const { return ones ? N - 1 : N; }
+    double A(std::uint32_t m, std::uint32_t k) const {
+        return TransA ? a[std::size_t{k} * lda + m] : a[std::size_t{m} * lda + k];
+    }
+    double B(std::uint32_t k, std::uint32_t n) const {
+        if (ones && n == N - 1) return 1.0;
+        return TransB ? b[std::size_t{n} * ldb + k] : b[std::size_t{k} * ldb + n];
+    }
+};
+
+/// One gemm<TransA, TransB> call through GemmRecordEpilogue against a triple loop in double:
+/// every (m, n) gets exactly one epilogue call (none outside M x N), and
+///   |C(m, n) - ref(m, n)| <= 2 (K + 2) u sum_k |A(m, k)| |B(k, n)|
+/// with u the unit roundoff of T (2^-24 float, 2^-53 double): the bound of a recursive sum of K
+/// rounded products, twice for the double reference's own rounding. K == 0 must give exact 0.
+template <class T, bool TransA, bool TransB>
+void check_gemm(std::uint32_t M, std::uint32_t N, std::uint32_t K, bool ones, GemmTiles tiles) {
+    CAPTURE(TransA);
+    CAPTURE(TransB);
+    CAPTURE(M);
+    CAPTURE(N);
+    CAPTURE(K);
+    CAPTURE(ones);
+    CAPTURE(static_cast<int>(tiles));
+    const GemmOperands<T, TransA, TransB> op(M, N, K, ones);
+    const std::uint32_t ldc = N + 1;
+    std::vector<T> c(std::size_t{M} * ldc, std::numeric_limits<T>::quiet_NaN());
+    std::vector<unsigned> calls(c.size(), 0u);
+    unsigned stray = 0;
+    const ctnn_test::GemmRecordEpilogue<T> epi{c.data(), calls.data(), &stray, ldc, M, N};
+
+    ctnn::cuda::reset_launch_count();
+    ctnn::cuda::gemm<TransA, TransB>(M, N, K, op.a.data(), op.lda, op.b.data(), op.ldb, epi, ones,
+                                     nullptr, tiles);
+    CHECK(ctnn::cuda::launch_count() == 1);
+    CHECK(stray == 0);
+
+    const double u = std::numeric_limits<T>::epsilon() / 2;
+    int wrong = 0, miscounted = 0;
+    for (std::uint32_t m = 0; m < M; ++m)
+        for (std::uint32_t n = 0; n < N; ++n) {
+            double ref = 0.0, mag = 0.0;
+            for (std::uint32_t k = 0; k < K; ++k) {
+                ref += op.A(m, k) * op.B(k, n);
+                mag += std::abs(op.A(m, k) * op.B(k, n));
+            }
+            const double got = c[std::size_t{m} * ldc + n];
+            // Written as a negation so that a NaN counts as wrong.
+            if (!(std::abs(got - ref) <= 2.0 * (K + 2) * u * mag)) {
+                if (wrong < 3)
+                    MESSAGE("C(" << m << ", " << n << ") = " << got << ", expected " << ref);
+                ++wrong;
+            }
+            miscounted += calls[std::size_t{m} * ldc + n] == 1u ? 0 : 1;
+        }
+    CHECK(wrong == 0);
+    CHECK(miscounted == 0);
+}
+
+/// check_gemm for the four transpose combinations.
+template <class T>
+void check_gemm_transposes(std::uint32_t M, std::uint32_t N, std::uint32_t K, bool ones,
+                           GemmTiles tiles) {
+    check_gemm<T, false, false>(M, N, K, ones, tiles);
+    check_gemm<T, false, true>(M, N, K, ones, tiles);
+    check_gemm<T, true, false>(M, N, K, ones, tiles);
+    check_gemm<T, true, true>(M, N, K, ones, tiles);
+}
+
+struct GemmShape {
+    std::uint32_t M, N, K;
+};
+/// Shapes: 1 x 1 x 1, batch 1, odd sizes (non-multiples of both tile sizes in every dimension),
+/// K == 0, N == 1 (with ones_column: only the ones column), exact multiples of the large tile, and
+/// a grid of several blocks both ways for both configurations.
+constexpr GemmShape gemm_shapes[] = {{1, 1, 1},    {1, 13, 7},   {7, 13, 5},
+                                     {33, 65, 17}, {70, 3, 129}, {5, 9, 0},
+                                     {17, 1, 33},  {64, 64, 32}, {130, 70, 40}};
+} // namespace
+
+TEST_CASE("gemm equals a triple loop: 4 transposes, odd shapes, K = 0, ones column, both tiles") {
+    for (const GemmTiles tiles : {GemmTiles::small, GemmTiles::large})
+        for (const bool ones : {false, true})
+            for (const GemmShape s : gemm_shapes) {
+                check_gemm_transposes<float>(s.M, s.N, s.K, ones, tiles);
+                check_gemm_transposes<double>(s.M, s.N, s.K, ones, tiles);
+            }
+}
+
+TEST_CASE("gemm is right under several host-execution schedules") {
+    for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+        CAPTURE(seed);
+        ctnn::cuda::host::set_seed(seed);
+        for (const GemmTiles tiles : {GemmTiles::small, GemmTiles::large}) {
+            check_gemm_transposes<float>(33, 65, 17, true, tiles);
+            check_gemm_transposes<float>(70, 3, 129, false, tiles);
+        }
+    }
+    ctnn::cuda::host::reset_seed();
+}
+
+TEST_CASE("gemm launches one kernel per product, none for an empty one") {
+    // The automatic choice: GemmSmall below gemm_large_min_blocks GemmLarge blocks.
+    CHECK(ctnn::cuda::gemm_tiles_for(256, 128) == GemmTiles::small); // 8 blocks
+    CHECK(ctnn::cuda::gemm_tiles_for(520, 520) == GemmTiles::large); // 81 blocks
+    CHECK(ctnn::cuda::gemm_tiles_for(1, 4096 * 64) == GemmTiles::large);
+    check_gemm<float, false, true>(520, 520, 3, false, GemmTiles::automatic);
+    check_gemm<float, true, false>(19, 30, 9, true, GemmTiles::automatic);
+
+    // M or N == 0: no launch, no epilogue call.
+    std::vector<float> x(64, 1.0f), c(64, -1.0f);
+    std::vector<unsigned> calls(64, 0u);
+    unsigned stray = 0;
+    ctnn::cuda::reset_launch_count();
+    for (const GemmShape s : {GemmShape{0, 5, 4}, GemmShape{5, 0, 4}, GemmShape{0, 0, 0}}) {
+        const ctnn_test::GemmRecordEpilogue<float> epi{c.data(), calls.data(), &stray, 8, s.M, s.N};
+        ctnn::cuda::gemm<false, false>(s.M, s.N, s.K, x.data(), 4, x.data(), 8, epi);
+        ctnn::cuda::gemm<true, true>(s.M, s.N, s.K, x.data(), 8, x.data(), 4, epi, true);
+    }
+    CHECK(ctnn::cuda::launch_count() == 0);
+    CHECK(stray == 0);
+    CHECK(std::all_of(calls.begin(), calls.end(), [](unsigned v) { return v == 0; }));
+}
+
+TEST_CASE("gemm computes a Dense layer: Z = X W^T, dX = dZ W, dW = dZ^T X and db in one") {
+    // The executor's three products with StoreEpilogue<float> (tests/cuda/kernels.cu compiles
+    // the same calls with nvcc). Row-major buffers, batch B, Dense in -> out, W [out][in].
+    constexpr std::uint32_t B = 37, in = 29, out = 19;
+    const auto x = uniform(std::size_t{B} * in, 31);
+    const auto w = uniform(std::size_t{out} * in, 32);
+    const auto dz = uniform(std::size_t{B} * out, 33);
+    std::vector<float> z(std::size_t{B} * out), dx(std::size_t{B} * in);
+    std::vector<float> dwb(std::size_t{out} * (in + 1)); // [out][in + 1]: dW, then db
+    using Store = ctnn::cuda::StoreEpilogue<float>;
+
+    ctnn::cuda::reset_launch_count();
+    ctnn::cuda::gemm<false, true>(B, out, in, x.data(), in, w.data(), in, Store{z.data(), out});
+    ctnn::cuda::gemm<false, false>(B, in, out, dz.data(), out, w.data(), in, Store{dx.data(), in});
+    ctnn::cuda::gemm<true, false>(out, in + 1, B, dz.data(), out, x.data(), in,
+                                  Store{dwb.data(), in + 1}, true);
+    CHECK(ctnn::cuda::launch_count() == 3);
+
+    // Every operand is in [-1, 1): |error| <= 2 (K + 2) 2^-24 K covers each sum of K products.
+    const auto tol = [](std::uint32_t k) { return 2.0 * (k + 2) * 0x1p-24 * k; };
+    for (std::uint32_t s = 0; s < B; ++s)
+        for (std::uint32_t o = 0; o < out; ++o) {
+            double ref = 0.0;
+            for (std::uint32_t i = 0; i < in; ++i) ref += double{x[s * in + i]} * w[o * in + i];
+            CHECK(std::abs(z[s * out + o] - ref) <= tol(in));
+        }
+    for (std::uint32_t s = 0; s < B; ++s)
+        for (std::uint32_t i = 0; i < in; ++i) {
+            double ref = 0.0;
+            for (std::uint32_t o = 0; o < out; ++o) ref += double{dz[s * out + o]} * w[o * in + i];
+            CHECK(std::abs(dx[s * in + i] - ref) <= tol(out));
+        }
+    for (std::uint32_t o = 0; o < out; ++o) {
+        for (std::uint32_t i = 0; i < in; ++i) {
+            double ref = 0.0;
+            for (std::uint32_t s = 0; s < B; ++s) ref += double{dz[s * out + o]} * x[s * in + i];
+            CHECK(std::abs(dwb[o * (in + 1) + i] - ref) <= tol(B));
+        }
+        double db = 0.0;
+        for (std::uint32_t s = 0; s < B; ++s) db += dz[s * out + o];
+        CHECK(std::abs(dwb[o * (in + 1) + in] - db) <= tol(B));
     }
 }

@@ -3,6 +3,7 @@
 #include "../config.hpp"
 #include "../loss/loss.hpp"
 #include "lowering.hpp"
+#include "schedule.hpp"
 #include "sequential.hpp"
 
 #include <cstdio>
@@ -90,16 +91,24 @@ std::string describe() {
     os << "workspace per sample: "
        << activation_floats_per_sample<Net> << " floats of activations kept for backward, 2 x "
        << gradient_floats_per_sample<Net> << " floats of gradients\n";
+    os << detail::kernel_lines<Net>();
     return os.str();
 }
 
 /// describe<Net>() followed by the loss and optimizer stages of a training step.
 template <class Net, Loss L>
 std::string describe(const L&) {
-    return describe<Net>() + "loss: " + L::name() +
-           std::string(" (one fused pass: loss value and dL/dY)\noptimizer: one elementwise pass "
-                       "over all ") +
-           detail::group_digits(Net::param_count) + " parameters\n";
+    using K = kernel_schedule<Net>;
+    std::string s = describe<Net>() + "loss: " + L::name() +
+                    std::string(" (one fused pass: loss value and dL/dY)\noptimizer: one "
+                                "elementwise pass over all ") +
+                    detail::group_digits(Net::param_count) + " parameters\n";
+    if constexpr (K::cuda_supported)
+        s += std::string("cuda kernels, training step: ") + std::to_string(K::training_step) +
+             " = forward " + std::to_string(K::forward) + " + loss " + std::to_string(K::loss) +
+             " (" + L::name() + " value, dL/dY and the last epilogue') + backward " +
+             std::to_string(K::backward) + " + optimizer " + std::to_string(K::optimizer) + "\n";
+    return s;
 }
 
 } // namespace ctnn

@@ -15,6 +15,11 @@
 #include "../../expr/dual.hpp"
 #include "../../graph/lowering.hpp"
 
+// ctnn runs Eigen on the host only. Under nvcc, keep Eigen from annotating itself for the device
+// (its __host__ __device__ defaulted members draw nvcc warnings and cost compile time).
+#if CTNN_DEVICE_COMPILE && !defined(EIGEN_NO_CUDA)
+#define EIGEN_NO_CUDA
+#endif
 #include <Eigen/Core>
 
 #include <algorithm>

@@ -1,0 +1,33 @@
+# cmake -DLOG_DIR=<dir> -P CtnnCheckSpills.cmake
+#
+# The test cuda.no_register_spills: reads the ptxas statistics of every nvcc compilation of ctnn's
+# CUDA targets (kept by cmake/ctnn-ptxas-log.sh in LOG_DIR) and fails if any kernel, for any
+# architecture, spills registers to local memory ("N bytes spill stores/loads" with N > 0).
+file(GLOB logs "${LOG_DIR}/*.log")
+if(NOT logs)
+    message(FATAL_ERROR "no ptxas logs in ${LOG_DIR}: build the CUDA targets first")
+endif()
+set(kernels 0)
+set(spilling "")
+foreach(log IN LISTS logs)
+    file(STRINGS "${log}" lines)
+    set(entry "")
+    foreach(line IN LISTS lines)
+        if(line MATCHES "Compiling entry function '([^']+)' for '([^']+)'")
+            set(entry "${CMAKE_MATCH_1} (${CMAKE_MATCH_2})")
+            math(EXPR kernels "${kernels} + 1")
+        elseif(line MATCHES "([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads")
+            if(NOT CMAKE_MATCH_1 EQUAL 0 OR NOT CMAKE_MATCH_2 EQUAL 0)
+                list(APPEND spilling "${entry}: ${line}")
+            endif()
+        endif()
+    endforeach()
+endforeach()
+if(kernels EQUAL 0)
+    message(FATAL_ERROR "the ptxas logs in ${LOG_DIR} name no kernel (is -Xptxas=-v missing?)")
+endif()
+if(spilling)
+    string(REPLACE ";" "\n  " spilling "${spilling}")
+    message(FATAL_ERROR "register spills:\n  ${spilling}")
+endif()
+message(STATUS "${kernels} kernel compilations, no register spills")

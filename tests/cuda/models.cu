@@ -1,0 +1,99 @@
+// Models compiled by nvcc: every kernel a training step of the test models and of the
+// Fashion-MNIST example instantiates (tests/unit/cuda_model.cpp runs the same models in host
+// execution), for CMAKE_CUDA_ARCHITECTURES with ptxas statistics in the build log.
+//
+// Run on a machine without a GPU (CI), the program checks the CPU fallback of a CUDA build:
+// device::best() picks the CPU (printing one notice), device::cuda() is refused with the
+// driver's reason, and a model compiled by nvcc trains on the CPU. With a GPU it trains the same
+// model on both devices and compares the losses.
+#include <ctnn/ctnn.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+using namespace ctnn;
+
+namespace {
+
+using ExampleNet = Sequential<Input<784>, Dense<256>, ReLU, Dropout<0.2f>, Dense<10>>;
+using SmallNet = Sequential<Input<13>, Dense<17>, ReLU, Dropout<0.25f>, Dense<5>>;
+using DeepNet = Sequential<Input<9>, Dense<70>, GELU, Dense<33, false>, Tanh, Dropout<0.5f>,
+                           Dense<1>, Sigmoid>;
+using SoftmaxNet = Sequential<Input<6>, Dense<12>, SiLU, Softmax, Dense<4>, LogSoftmax>;
+using LeadingNet = Sequential<Input<2, 4>, Flatten, Tanh, Dense<3>, ELU<1.0f>>;
+
+/// Mean loss of `steps` training steps of Net on `dev` (same data and seed on every device).
+template <class Net, class L, class O>
+double train_steps(Device dev, const L& loss, const O& opt, int steps) {
+    Model<Net> m(dev);
+    m.init(7);
+    OptimizerState<O> state(opt, Net::param_count);
+    const std::size_t batch = 8;
+    std::vector<float> x(batch * Net::in_size), t(batch * Net::out_size);
+    std::vector<std::int32_t> labels(batch);
+    double last = 0;
+    for (int s = 0; s < steps; ++s) {
+        for (std::size_t i = 0; i < x.size(); ++i)
+            x[i] = std::sin(0.37f * static_cast<float>(i) + static_cast<float>(s));
+        for (std::size_t i = 0; i < t.size(); ++i) t[i] = 0.5f + 0.4f * std::cos(0.1f * float(i));
+        for (std::size_t b = 0; b < batch; ++b)
+            labels[b] = static_cast<std::int32_t>((b + static_cast<std::size_t>(s)) % Net::out_size);
+        (void)m.forward(x, batch, Mode::training);
+        last = m.loss(loss, {labels.data(), t.data()});
+        m.backward();
+        m.update(state, 1e-3f);
+    }
+    return last;
+}
+
+template <class Net, class L, class O>
+bool check(const char* name, const L& loss, const O& opt, bool gpu) {
+    const double cpu = train_steps<Net>(device::cpu(), loss, opt, 5);
+    if (!std::isfinite(cpu)) {
+        std::printf("FAIL %s: loss %g on the CPU\n", name, cpu);
+        return false;
+    }
+    if (!gpu) return true;
+    const double dev = train_steps<Net>(device::cuda(), loss, opt, 5);
+    const bool ok = std::fabs(dev - cpu) <= 1e-3 * std::fabs(cpu) + 1e-6;
+    std::printf("%s %s: cpu %.7f, cuda %.7f\n", ok ? "ok  " : "FAIL", name, cpu, dev);
+    return ok;
+}
+
+} // namespace
+
+int main() {
+    try {
+        const ctnn::cuda::DeviceProbe p = ctnn::cuda::probe();
+        const bool gpu = p.count > 0;
+        std::printf("CUDA devices: %d%s%s\n", p.count, gpu ? "" : " - ", p.reason.c_str());
+        const Device best = device::best();
+        std::printf("device::best(): %s\n", best.str().c_str());
+        if (!gpu) {
+            if (best != device::cpu()) return 1;
+            try {
+                Model<SmallNet> m(device::cuda());
+                std::printf("FAIL: Model(device::cuda()) succeeded without a device\n");
+                return 1;
+            } catch (const argument_error& e) {
+                std::printf("device::cuda() refused: %s\n", e.what());
+            }
+        }
+        bool ok = true;
+        ok &= check<ExampleNet>("example", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
+        ok &= check<SmallNet>("small", loss::SoftmaxCrossEntropy{}, optim::SGD{.momentum = 0.9f},
+                              gpu);
+        ok &= check<DeepNet>("deep/mse", loss::MSE{}, optim::AdamW{}, gpu);
+        ok &= check<DeepNet>("deep/bce", loss::BCEWithLogits{}, optim::Adam{}, gpu);
+        ok &= check<SoftmaxNet>("softmax/l1", loss::L1{}, optim::SGD{.momentum = 0.5f, .nesterov = true}, gpu);
+        ok &= check<SoftmaxNet>("softmax/huber", loss::Huber{}, optim::Adam{}, gpu);
+        ok &= check<LeadingNet>("leading", loss::MSE{}, optim::SGD{}, gpu);
+        std::printf("%s\n", ok ? "all models ok" : "FAILED");
+        return ok ? 0 : 1;
+    } catch (const std::exception& e) {
+        std::printf("FAIL: %s\n", e.what());
+        return 1;
+    }
+}
