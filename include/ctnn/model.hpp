@@ -31,6 +31,7 @@
 #endif
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -73,9 +74,30 @@ public:
     /// A model on `dev`. Parameters start at zero: call init() (or load()) before use.
     /// Throws ctnn::argument_error if `dev` cannot run this model (a CUDA device in a build without
     /// CUDA, no such GPU, a layer without CUDA kernels), ctnn::cuda_error if the GPU fails.
-    explicit Model(Device dev = device::best())
+    explicit Model(Device dev = best_device())
         : device_(dev), params_(param_count, T(0)), grads_(param_count, T(0)) {
         attach(dev);
+    }
+
+    /// device::best() for this model: the GPU only when every layer of Net has CUDA kernels
+    /// (otherwise the CPU, saying so once on stderr). The default device of a Model.
+    static Device best_device() {
+        const Device d = device::best();
+#if CTNN_CUDA_BACKEND
+        if constexpr (!kernel_schedule<Net>::cuda_supported) {
+            if (d.kind == Device::Kind::cuda) {
+                static const bool told = [] {
+                    std::fputs("ctnn: this model has layers without CUDA kernels; running it on "
+                               "the CPU (Eigen)\n",
+                               stderr);
+                    return true;
+                }();
+                (void)told;
+                return device::cpu();
+            }
+        }
+#endif
+        return d;
     }
 
     /// A copy on the same device, with the same parameters, gradients, seed and step (the
