@@ -128,11 +128,35 @@ struct StoreEpilogue {
 
 namespace detail {
 
-/// One thread's share of an operand tile on its way from global to shared memory. The operand is
-/// seen as X(r, k), r the row of C it feeds (m for A, n for B), covering Rows x BK per K-tile:
-///   KContiguous:  X(r, k) = x[r * ld + k]   (threads t, t + 1 take k, k + 1 of one row)
-///   otherwise:    X(r, k) = x[k * ld + r]   (threads t, t + 1 take r, r + 1 of one k)
-/// Each thread moves `count` elements: (r_first + i step, k_first) or (r_first, k_first + i step).
+/// A GEMM operand in memory, seen as X(r, k) (r: the row of C it feeds, m for A, n for B):
+///   KContiguous:  X(r, k) = x[r * ld + k]        otherwise:  X(r, k) = x[k * ld + r]
+/// The operand interface of gemm_core: `k_contiguous` (which direction consecutive threads should
+/// walk for coalesced loads) and `load(group, r, k)` for r and k in range.
+template <class T, bool KContiguous>
+struct StridedOperand {
+    static constexpr bool k_contiguous = KContiguous;
+    const T* x;
+    std::uint32_t ld;
+    __device__ __forceinline__ T load(std::uint32_t, std::uint32_t r, std::uint32_t k) const {
+        return __ldg(x + (KContiguous ? std::size_t{r} * ld + k : std::size_t{k} * ld + r));
+    }
+};
+
+/// An epilogue of gemm (epi(m, n, acc)) as an epilogue of gemm_core (epi(group, m, n, acc)).
+template <class Epi>
+struct UngroupedEpilogue {
+    Epi epi;
+    template <class T>
+    __device__ __forceinline__ void operator()(std::uint32_t, std::uint32_t m, std::uint32_t n,
+                                               T acc) const {
+        epi(m, n, acc);
+    }
+};
+
+/// One thread's share of an operand tile on its way from global to shared memory, the operand
+/// seen as X(r, k), covering Rows x BK per K-tile. Consecutive threads take consecutive k of one
+/// row (Op::k_contiguous) or consecutive r of one k. Each thread moves `count` elements:
+/// (r_first + i step, k_first) or (r_first, k_first + i step).
 template <class T, unsigned Rows, unsigned BK, unsigned Threads, bool KContiguous>
 struct OperandFetch {
     static constexpr unsigned count = Rows * BK / Threads;
@@ -151,18 +175,17 @@ struct OperandFetch {
     __device__ unsigned k(unsigned i) const { return KContiguous ? k_first : k_first + i * step; }
 
     /// Global -> registers: this thread's elements of the tile at rows r0 + r(i), columns
-    /// k0 + k(i). Rows below `stored` are read from x; row `ones` (if any) is 1; everything else,
-    /// and every k >= K, is 0.
-    __device__ void fetch(const T* x, std::uint32_t ld, std::uint32_t r0, std::uint32_t stored,
+    /// k0 + k(i). Rows below `stored` are loaded from op; row `ones` (if any) is 1; everything
+    /// else, and every k >= K, is 0.
+    template <class Op>
+    __device__ void fetch(const Op& op, std::uint32_t g, std::uint32_t r0, std::uint32_t stored,
                           std::uint32_t ones, std::uint32_t k0, std::uint32_t K) {
         CTNN_GEMM_UNROLL
         for (unsigned i = 0; i < count; ++i) {
             const std::uint32_t gr = r0 + r(i), gk = k0 + k(i);
             T e = T(0);
             if (gk < K) {
-                if (gr < stored)
-                    e = __ldg(
-                        x + (KContiguous ? std::size_t{gr} * ld + gk : std::size_t{gk} * ld + gr));
+                if (gr < stored) e = op.load(g, gr, gk);
                 else if (gr == ones) e = T(1);
             }
             v[i] = e;
@@ -181,18 +204,20 @@ struct OperandFetch {
 
 namespace kernels {
 
-/// C = A B over one Tile of C per block (1-D grid, n-tiles fastest), then epi(m, n, C(m, n)) for
-/// the block's in-range elements. Operand addressing as in ctnn::cuda::gemm; with ones_column,
-/// B(k, N - 1) = 1 and b is read only for n < N - 1.
+/// C = A B over one Tile of C per block, then epi(group, m, n, C(m, n)) for the block's in-range
+/// elements. blockIdx.x walks the tiles of C (n-tiles fastest), blockIdx.y the groups: a grouped
+/// product (a grouped convolution) is G independent M x N x K products in one launch, and the
+/// operands and the epilogue receive the group. With ones_column, B(k, N - 1) = 1 and opb is
+/// read only for n < N - 1.
 ///
 /// Launch bounds: `Tile::threads` per block, and at least 4 resident blocks per SM for float
-/// (at most 64 registers, ptxas's own default cap at 256 threads; the kernels need 32 to 48). For
+/// (at most 64 registers, ptxas's own default cap at 256 threads; the kernels need 32 to 64). For
 /// double only 1: under the default cap, ptxas for sm_90 spills a GemmLarge<double>; with 1 it
 /// takes ~110 registers and spills nothing.
-template <class Tile, bool TransA, bool TransB, class T, class Epi>
+template <class Tile, class T, class OpA, class OpB, class Epi>
 __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
-    gemm(std::uint32_t M, std::uint32_t N, std::uint32_t K, const T* a, std::uint32_t lda,
-         const T* b, std::uint32_t ldb, Epi epi, bool ones_column) {
+    gemm(std::uint32_t M, std::uint32_t N, std::uint32_t K, OpA opa, OpB opb, Epi epi,
+         bool ones_column) {
     constexpr unsigned BM = Tile::bm, BN = Tile::bn, BK = Tile::bk;
     constexpr unsigned TM = Tile::tm, TN = Tile::tn, GX = Tile::grid_x, GY = Tile::grid_y;
     // Double-buffered, k-major operand tiles: As[buffer][k][m - m0], Bs[buffer][k][n - n0].
@@ -201,6 +226,7 @@ __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
 
     const unsigned t = threadIdx.x;
     const unsigned tx = t % GX, ty = t / GX;
+    const std::uint32_t g = blockIdx.y;
     const std::uint32_t tiles_n = N / BN + (N % BN != 0 ? 1u : 0u);
     const std::uint32_t m0 = blockIdx.x / tiles_n * BM, n0 = blockIdx.x % tiles_n * BN;
     const std::uint32_t tiles_k = K / BK + (K % BK != 0 ? 1u : 0u);
@@ -208,14 +234,14 @@ __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
     const std::uint32_t b_stored = ones_column ? N - 1 : N;
     const std::uint32_t b_ones = ones_column ? N - 1 : 0xFFFFFFFFu;
 
-    detail::OperandFetch<T, BM, BK, Tile::threads, !TransA> fa(t);
-    detail::OperandFetch<T, BN, BK, Tile::threads, TransB> fb(t);
+    detail::OperandFetch<T, BM, BK, Tile::threads, OpA::k_contiguous> fa(t);
+    detail::OperandFetch<T, BN, BK, Tile::threads, OpB::k_contiguous> fb(t);
     T acc[TM][TN] = {};
 
     // Prologue: K-tile 0 into buffer 0.
     if (tiles_k > 0) {
-        fa.fetch(a, lda, m0, M, 0xFFFFFFFFu, 0, K);
-        fb.fetch(b, ldb, n0, b_stored, b_ones, 0, K);
+        fa.fetch(opa, g, m0, M, 0xFFFFFFFFu, 0, K);
+        fb.fetch(opb, g, n0, b_stored, b_ones, 0, K);
         fa.store(As[0]);
         fb.store(Bs[0]);
     }
@@ -227,8 +253,8 @@ __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
         const bool more = kt + 1 < tiles_k; // the same for every thread: barriers stay uniform
         // Load: K-tile kt + 1 into registers now, so its global latency overlaps the FMAs below.
         if (more) {
-            fa.fetch(a, lda, m0, M, 0xFFFFFFFFu, (kt + 1) * BK, K);
-            fb.fetch(b, ldb, n0, b_stored, b_ones, (kt + 1) * BK, K);
+            fa.fetch(opa, g, m0, M, 0xFFFFFFFFu, (kt + 1) * BK, K);
+            fb.fetch(opb, g, n0, b_stored, b_ones, (kt + 1) * BK, K);
         }
         // Compute: the outer product of an A column and a B row per k, into the micro-tile.
         CTNN_GEMM_UNROLL
@@ -262,7 +288,7 @@ __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
         CTNN_GEMM_UNROLL
         for (unsigned j = 0; j < TN; ++j) {
             const std::uint32_t n = n0 + tx + GX * j;
-            if (m < M && n < N) epi(m, n, acc[i][j]);
+            if (m < M && n < N) epi(g, m, n, acc[i][j]);
         }
     }
 }
@@ -271,21 +297,49 @@ __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
 
 namespace detail {
 
-/// One launch of kernels::gemm with configuration Tile.
-template <class Tile, bool TransA, bool TransB, class T, class Epi>
-void launch_gemm(std::uint32_t M, std::uint32_t N, std::uint32_t K, const T* a, std::uint32_t lda,
-                 const T* b, std::uint32_t ldb, const Epi& epi, bool ones_column, stream_t stream) {
+/// One launch of kernels::gemm with configuration Tile over `groups` groups.
+template <class Tile, class T, class OpA, class OpB, class Epi>
+void launch_gemm(std::uint32_t M, std::uint32_t N, std::uint32_t K, std::uint32_t groups,
+                 const OpA& a, const OpB& b, const Epi& epi, bool ones_column, stream_t stream) {
     const std::uint64_t blocks = gemm_blocks<Tile>(M, N);
-    if (blocks > 0x7FFFFFFFu)
+    if (blocks > 0x7FFFFFFFu || groups > 65535u)
         throw cuda_error("cudaErrorInvalidConfiguration",
-                         "gemm: " + std::to_string(M) + " x " + std::to_string(N) + " needs " +
-                             std::to_string(blocks) + " blocks, more than a grid holds",
+                         std::string("gemm: ") + std::to_string(M) + " x " + std::to_string(N) +
+                             " in " + std::to_string(groups) + " group(s) needs " +
+                             std::to_string(blocks) + " blocks per group, more than a grid holds",
                          __FILE__, __LINE__);
-    launch(&kernels::gemm<Tile, TransA, TransB, T, Epi>, static_cast<unsigned>(blocks),
-           Tile::threads, 0, stream, M, N, K, a, lda, b, ldb, epi, ones_column);
+    launch(&kernels::gemm<Tile, T, OpA, OpB, Epi>, dim3(static_cast<unsigned>(blocks), groups),
+           Tile::threads, 0, stream, M, N, K, a, b, epi, ones_column);
 }
 
 } // namespace detail
+
+/// The general form behind gemm and the convolutions: `groups` independent products
+/// C_g(m, n) = sum_k A_g(m, k) B_g(k, n), m < M, n < N, in one launch; then
+/// epi(g, m, n, acc) once per (g, m, n). The operands are policies (see detail::StridedOperand):
+/// `static constexpr bool k_contiguous` and `T load(g, r, k)` (r < M or N, k < K; they may gather,
+/// as an implicit-GEMM convolution does, and return 0 for padding). ones_column as in gemm.
+/// groups == 0, M == 0 or N == 0: no launch.
+template <class T, class OpA, class OpB, class Epi>
+void gemm_grouped(std::uint32_t M, std::uint32_t N, std::uint32_t K, std::uint32_t groups,
+                  const OpA& a, const OpB& b, const Epi& epi, bool ones_column = false,
+                  stream_t stream = nullptr, GemmTiles tiles = GemmTiles::automatic) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "cuda::gemm multiplies float or double operands");
+    static_assert(std::is_trivially_copyable_v<Epi> && std::is_trivially_copyable_v<OpA> &&
+                      std::is_trivially_copyable_v<OpB>,
+                  "cuda::gemm: operands and epilogue are kernel arguments and must be trivially "
+                  "copyable");
+    static_assert(std::is_invocable_v<const Epi&, std::uint32_t, std::uint32_t, std::uint32_t, T>,
+                  "cuda::gemm_grouped: the epilogue must be callable as epi(group, m, n, acc)");
+    if (M == 0 || N == 0 || groups == 0) return;
+    if (tiles == GemmTiles::automatic)
+        tiles = gemm_blocks<GemmLarge>(M, N) * groups >= gemm_large_min_blocks ? GemmTiles::large
+                                                                               : GemmTiles::small;
+    if (tiles == GemmTiles::large)
+        detail::launch_gemm<GemmLarge, T>(M, N, K, groups, a, b, epi, ones_column, stream);
+    else detail::launch_gemm<GemmSmall, T>(M, N, K, groups, a, b, epi, ones_column, stream);
+}
 
 /// C(m, n) = sum_k A(m, k) B(k, n) for m < M, n < N; then epi(m, n, acc) is called exactly once
 /// per (m, n), on the device, with the finished sum. All pointers are device pointers.
@@ -305,20 +359,11 @@ template <bool TransA, bool TransB, class T, class Epi>
 void gemm(std::uint32_t M, std::uint32_t N, std::uint32_t K, const T* a, std::uint32_t lda,
           const T* b, std::uint32_t ldb, const Epi& epi, bool ones_column = false,
           stream_t stream = nullptr, GemmTiles tiles = GemmTiles::automatic) {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "cuda::gemm multiplies float or double operands");
-    static_assert(std::is_trivially_copyable_v<Epi>,
-                  "cuda::gemm: the epilogue is a kernel argument and must be trivially copyable");
     static_assert(std::is_invocable_v<const Epi&, std::uint32_t, std::uint32_t, T>,
                   "cuda::gemm: the epilogue must be callable as epi(m, n, acc)");
-    if (M == 0 || N == 0) return;
-    if (tiles == GemmTiles::automatic) tiles = gemm_tiles_for(M, N);
-    if (tiles == GemmTiles::large)
-        detail::launch_gemm<GemmLarge, TransA, TransB>(M, N, K, a, lda, b, ldb, epi, ones_column,
-                                                       stream);
-    else
-        detail::launch_gemm<GemmSmall, TransA, TransB>(M, N, K, a, lda, b, ldb, epi, ones_column,
-                                                       stream);
+    gemm_grouped<T>(M, N, K, 1, detail::StridedOperand<T, !TransA>{a, lda},
+                    detail::StridedOperand<T, TransB>{b, ldb}, detail::UngroupedEpilogue<Epi>{epi},
+                    ones_column, stream, tiles);
 }
 
 } // namespace ctnn::cuda
