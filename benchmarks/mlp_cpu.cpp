@@ -217,6 +217,8 @@ int parent(int argc, char** argv) {
                         });
                         if (same == rows.end()) rows.push_back(r);
                         else same->seconds = std::min(same->seconds, r.seconds);
+                    } else if (!f.empty() && f[0] == "cpu") {
+                        continue; // CPU per wall second: benchmarks/python/driver.py shows it
                     } else if (f.size() >= 3 && f[0] == "note") {
                         if (round > 0) continue;
                         const std::string text = f[1] + " (" + std::to_string(t) + " thr): " +

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -93,7 +94,10 @@ inline Data make_data(const Workload& w, std::size_t batch, std::uint64_t seed =
 
 /// Times callables and prints one result line per case:
 ///   result,<impl>,<threads>,<workload>,<pass>,<batch>,<seconds per call>,<calls timed>
-/// and `note,<impl>,<text>` lines for settings worth stating in the table.
+///   cpu,<impl>,<threads>,<workload>,<pass>,<process CPU seconds per wall second while timed>
+/// and `note,<impl>,<text>` lines for settings worth stating in the table. The cpu line tells
+/// how much of the machine the case really had (about `threads` on free cores, less when other
+/// processes take the CPU, more when idle threads spin); benchmarks/python/driver.py shows it.
 class Recorder {
 public:
     Recorder(std::string impl, unsigned threads, bool quick, std::string workloads)
@@ -131,16 +135,23 @@ public:
             std::chrono::duration<double>(clock::now() - w0).count() / static_cast<double>(warm);
         const auto calls = static_cast<std::size_t>(std::max(1.0, target / per_call));
         std::vector<double> times;
+        const std::clock_t cpu0 = std::clock();
+        const auto wall0 = clock::now();
         for (int r = 0; r < reps; ++r) {
             const auto t0 = clock::now();
             for (std::size_t i = 0; i < calls; ++i) step();
             times.push_back(std::chrono::duration<double>(clock::now() - t0).count() /
                             static_cast<double>(calls));
         }
+        const double cpu_per_wall =
+            static_cast<double>(std::clock() - cpu0) / static_cast<double>(CLOCKS_PER_SEC) /
+            std::max(1e-9, std::chrono::duration<double>(clock::now() - wall0).count());
         std::nth_element(times.begin(), times.begin() + reps / 2, times.end());
         std::printf("result,%s,%u,%s,%s,%zu,%.9g,%zu\n", impl_.c_str(), threads_, w.name,
                     pass_name(pass), batch, times[static_cast<std::size_t>(reps / 2)],
                     calls * static_cast<std::size_t>(reps));
+        std::printf("cpu,%s,%u,%s,%s,%.3f\n", impl_.c_str(), threads_, w.name, pass_name(pass),
+                    cpu_per_wall);
         std::fflush(stdout);
     }
 

@@ -1,0 +1,379 @@
+"""Workloads A and B of issue 5 in the Python frameworks: one implementation, one thread count.
+
+    python mlp_peers.py IMPL THREADS quick|full WORKLOADS
+
+IMPL is one of IMPLS below; WORKLOADS is "A,B", "A", "B" or "none" (load the framework and build
+nothing: the baseline of the memory table). The driver (benchmarks/python/driver.py) starts one
+such process per implementation and thread count, with the thread pools pinned in its environment
+(OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, TF_NUM_INTRAOP_THREADS, ...),
+and this worker pins them again through each framework's own API before building anything.
+
+Output: the line protocol of benchmarks/common/bench.hpp's Recorder, plus the one-time costs:
+    result,<impl>,<threads>,<workload>,<pass>,<batch>,<seconds per call>,<calls timed>
+    note,<impl>,<text>
+    startup,<impl>,<threads>,<seconds to import the framework and pin its threads>
+    compile,<impl>,<threads>,<workload>,<pass>,<seconds of the first call, incl. trace/compile>
+    cpu,<impl>,<threads>,<workload>,<pass>,<process CPU seconds / wall seconds while timed>
+    unavailable,<impl>,<reason>      (the framework is not installed: exit status 0)
+
+Timing is the C++ Recorder's: warm-up for half a repetition, then 3 repetitions of a calibrated
+number of calls (about 0.15 s each, 0.02 s with quick); the median repetition's time per call.
+The first call of each pass (trace, compile, first-touch allocations) is timed on its own and
+never enters the timed loop. Every timed call waits for its result (JAX dispatches
+asynchronously: block_until_ready), so a call's time is its real cost.
+
+All implementations do what the C++ ones do (benchmarks/common/bench.hpp): fp32, the same layer
+widths and batches, plain SGD with lr 1e-4 (no momentum, no weight decay), biases everywhere,
+softmax cross-entropy on integer labels (A) or mean squared error over all outputs (B); inputs
+and targets are made once, before timing, in the framework's own tensor type, with the same
+distributions as the C++ data (values differ: timings do not depend on them).
+"""
+import importlib
+import importlib.util
+import os
+import re
+import resource
+import sys
+import time
+
+IMPLS = ("pytorch", "torch.compile", "jax.jit", "keras", "onnxruntime")
+
+WORKLOADS = {
+    # name: (widths, classification, batch)
+    "A": ((784, 128, 10), True, 256),
+    "B": ((32, 64, 64, 64, 64, 16), False, 16384),
+}
+SGD_LR = 1e-4
+
+
+def say(*fields):
+    print(",".join(str(f) for f in fields), flush=True)
+
+
+class Recorder:
+    """Times callables like bench::Recorder (C++) and prints result/compile/cpu lines."""
+
+    def __init__(self, impl, threads, quick):
+        self.impl, self.threads, self.quick = impl, threads, quick
+
+    def note(self, text):
+        say("note", self.impl, text.replace("\n", " "))
+
+    def measure(self, workload, pass_name, batch, step):
+        clock = time.perf_counter
+        target = 0.02 if self.quick else 0.15
+        t0 = clock()
+        step()  # first call: trace/compile, first-touch allocations
+        say("compile", self.impl, self.threads, workload, pass_name, f"{clock() - t0:.6g}")
+        w0 = clock()
+        warm = 0
+        while True:
+            step()
+            warm += 1
+            if clock() - w0 >= target / 2 or warm >= 1000000:
+                break
+        per_call = (clock() - w0) / warm
+        calls = max(1, int(target / per_call))
+        times = []
+        c0, wall0 = time.process_time(), clock()
+        for _ in range(3):
+            t0 = clock()
+            for _ in range(calls):
+                step()
+            times.append((clock() - t0) / calls)
+        cpu = (time.process_time() - c0) / max(clock() - wall0, 1e-9)
+        times.sort()
+        say("result", self.impl, self.threads, workload, pass_name, batch, f"{times[1]:.9g}",
+            calls * 3)
+        say("cpu", self.impl, self.threads, workload, pass_name, f"{cpu:.3f}")
+
+
+def make_data(np, widths, classification, batch, seed=1):
+    rng = np.random.default_rng(seed)
+    lo = 0.0 if classification else -1.0
+    x = rng.uniform(lo, 1.0, size=(batch, widths[0])).astype(np.float32)
+    if classification:
+        y = rng.integers(0, widths[-1], size=(batch,)).astype(np.int64)
+    else:
+        y = rng.uniform(-1.0, 1.0, size=(batch, widths[-1])).astype(np.float32)
+    return x, y
+
+
+# --- PyTorch (eager and torch.compile) ---------------------------------------------------------
+
+
+def run_torch(rec, workloads, compiled):
+    t0 = time.perf_counter()
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(rec.threads)
+    torch.set_num_interop_threads(1)
+    say("startup", rec.impl, rec.threads, f"{time.perf_counter() - t0:.6g}")
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    rec.note(f"torch {torch.__version__}, torch.get_num_threads()={torch.get_num_threads()}, "
+             f"interop threads {torch.get_num_interop_threads()}, "
+             f"CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+             f"oneDNN {torch.backends.mkldnn.is_available()}, BLAS {blas.group(1) if blas else '?'}, "
+             f"OpenMP {torch.backends.openmp.is_available()}")
+    if compiled:
+        import torch._inductor.config as inductor_config
+
+        rec.note("torch.compile(backend='inductor', dynamic=False), default mode; the optimizer "
+                 "step compiled too; inductor FX-graph cache in TORCHINDUCTOR_CACHE_DIR="
+                 + os.environ.get("TORCHINDUCTOR_CACHE_DIR", "(default)")
+                 + f", cpp threads {inductor_config.cpp.threads}")
+
+    for name in workloads:
+        widths, classification, batch = WORKLOADS[name]
+        torch.manual_seed(42)
+        layers = []
+        for i in range(len(widths) - 1):
+            layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+            if i + 2 < len(widths):
+                layers.append(torch.nn.ReLU())
+        net = torch.nn.Sequential(*layers)
+        opt = torch.optim.SGD(net.parameters(), lr=SGD_LR)
+        xn, yn = make_data(np, widths, classification, batch)
+        x, y = torch.from_numpy(xn), torch.from_numpy(yn)
+        x1 = x[:1].clone()
+        loss_fn = (torch.nn.functional.cross_entropy if classification
+                   else torch.nn.functional.mse_loss)
+
+        if compiled:
+            # The documented recipe: compile the model+loss (AOTAutograd compiles its backward
+            # too) and the optimizer step; zero_grad and backward() stay Python calls.
+            @torch.compile(dynamic=False)
+            def forward_loss(xb, yb):
+                return loss_fn(net(xb), yb)
+
+            @torch.compile(dynamic=False)
+            def opt_step():
+                opt.step()
+
+            def train():
+                opt.zero_grad(set_to_none=True)
+                forward_loss(x, y).backward()
+                opt_step()
+
+            infer_net = torch.compile(net, dynamic=False)
+            latency_net = torch.compile(net, dynamic=False)  # its own graph for batch 1
+        else:
+            def train():
+                opt.zero_grad(set_to_none=True)
+                loss_fn(net(x), y).backward()
+                opt.step()
+
+            infer_net = latency_net = net
+
+        rec.measure(name, "train", batch, train)
+        # Inference under no_grad (torch.compile does not trace under inference_mode in all
+        # versions); eager mode uses inference_mode, the fastest eager setting.
+        guard = torch.no_grad if compiled else torch.inference_mode
+        with guard():
+            rec.measure(name, "infer", batch, lambda: infer_net(x))
+            rec.measure(name, "latency", 1, lambda: latency_net(x1))
+
+
+# --- JAX ------------------------------------------------------------------------------------
+
+
+def run_jax(rec, workloads):
+    t0 = time.perf_counter()
+    import numpy as np
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_platforms", "cpu")
+    dev = jax.devices()[0]
+    say("startup", rec.impl, rec.threads, f"{time.perf_counter() - t0:.6g}")
+    rec.note(f"jax {jax.__version__}, jaxlib {importlib.import_module('jaxlib').__version__}, "
+             f"device {dev.platform}, CPU affinity {sorted(os.sched_getaffinity(0))} (XLA sizes its "
+             "thread pools by it)")
+
+    for name in workloads:
+        widths, classification, batch = WORKLOADS[name]
+        key = jax.random.PRNGKey(42)
+        params = []
+        for i in range(len(widths) - 1):
+            key, kw = jax.random.split(key)
+            bound = 1.0 / np.sqrt(widths[i])
+            w = jax.random.uniform(kw, (widths[i], widths[i + 1]), jnp.float32, -bound, bound)
+            params.append((w, jnp.zeros((widths[i + 1],), jnp.float32)))
+
+        def forward(p, xb):
+            h = xb
+            for i, (w, b) in enumerate(p):
+                h = h @ w + b
+                if i + 1 < len(p):
+                    h = jax.nn.relu(h)
+            return h
+
+        def loss(p, xb, yb):
+            out = forward(p, xb)
+            if classification:
+                logp = jax.nn.log_softmax(out)
+                return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+            return jnp.mean((out - yb) ** 2)
+
+        def sgd_step(p, xb, yb):
+            value, grads = jax.value_and_grad(loss)(p, xb, yb)
+            new = jax.tree_util.tree_map(lambda a, g: a - SGD_LR * g, p, grads)
+            return new, value
+
+        train_step = jax.jit(sgd_step, donate_argnums=0)
+        infer = jax.jit(forward)
+        xn, yn = make_data(np, widths, classification, batch)
+        x = jax.device_put(xn)
+        y = jax.device_put(yn.astype(np.int32) if classification else yn)
+        x1 = jax.device_put(xn[:1])
+        state = {"p": params}
+
+        def train():
+            state["p"], value = train_step(state["p"], x, y)
+            value.block_until_ready()
+
+        rec.measure(name, "train", batch, train)
+        rec.measure(name, "infer", batch, lambda: infer(state["p"], x).block_until_ready())
+        rec.measure(name, "latency", 1, lambda: infer(state["p"], x1).block_until_ready())
+
+
+# --- Keras 3 (TensorFlow backend) ----------------------------------------------------------------
+
+
+def run_keras(rec, workloads):
+    t0 = time.perf_counter()
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(rec.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+
+    say("startup", rec.impl, rec.threads, f"{time.perf_counter() - t0:.6g}")
+    rec.note(f"keras {keras.__version__} on tensorflow {tf.__version__} "
+             f"(backend {keras.backend.backend()}), intra-op threads "
+             f"{tf.config.threading.get_intra_op_parallelism_threads()}, inter-op "
+             f"{tf.config.threading.get_inter_op_parallelism_threads()}, oneDNN "
+             f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'default')}; compile() defaults "
+             "(jit_compile='auto': no XLA on a CPU-only machine); train_on_batch / "
+             "predict_on_batch")
+
+    for name in workloads:
+        widths, classification, batch = WORKLOADS[name]
+        keras.utils.set_random_seed(42)
+        layers = [keras.Input((widths[0],))]
+        for i in range(1, len(widths)):
+            act = "relu" if i + 1 < len(widths) else None
+            layers.append(keras.layers.Dense(widths[i], activation=act))
+        model = keras.Sequential(layers)
+        loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True) if classification
+                else keras.losses.MeanSquaredError())
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=SGD_LR), loss=loss)
+        xn, yn = make_data(np, widths, classification, batch)
+        x, y = tf.constant(xn), tf.constant(yn.astype(np.int32) if classification else yn)
+        x1 = tf.constant(xn[:1])
+        rec.measure(name, "train", batch, lambda: model.train_on_batch(x, y))
+        rec.measure(name, "infer", batch, lambda: model.predict_on_batch(x))
+        rec.measure(name, "latency", 1, lambda: model.predict_on_batch(x1))
+
+
+# --- ONNX Runtime (inference only) ---------------------------------------------------------
+
+
+def onnx_mlp(widths, rng):
+    """The MLP as an ONNX graph built with the onnx package: Gemm (W stored [out, in], transB=1,
+    as torch.onnx.export writes nn.Linear) and Relu, a dynamic batch dimension."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = [], []
+    h = "x"
+    for i in range(len(widths) - 1):
+        bound = 1.0 / np.sqrt(widths[i])
+        w = rng.uniform(-bound, bound, size=(widths[i + 1], widths[i])).astype(np.float32)
+        b = rng.uniform(-bound, bound, size=(widths[i + 1],)).astype(np.float32)
+        inits += [numpy_helper.from_array(w, f"W{i}"), numpy_helper.from_array(b, f"b{i}")]
+        out = "y" if i + 2 == len(widths) else f"z{i}"
+        nodes.append(helper.make_node("Gemm", [h, f"W{i}", f"b{i}"], [out], transB=1))
+        h = out
+        if i + 2 < len(widths):
+            nodes.append(helper.make_node("Relu", [out], [f"h{i}"]))
+            h = f"h{i}"
+    graph = helper.make_graph(
+        nodes, "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", widths[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", widths[-1]])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def run_onnxruntime(rec, workloads):
+    t0 = time.perf_counter()
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = rec.threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    say("startup", rec.impl, rec.threads, f"{time.perf_counter() - t0:.6g}")
+    rec.note(f"onnxruntime {ort.__version__} (onnx {onnx.__version__}), CPUExecutionProvider, "
+             f"intra-op threads {opts.intra_op_num_threads}, inter-op 1, sequential, "
+             "ORT_ENABLE_ALL, spinning on (default); graph: Gemm+Relu built with the onnx "
+             "package, opset 17; timed: InferenceSession.run")
+
+    for name in workloads:
+        widths, classification, batch = WORKLOADS[name]
+        xn, _ = make_data(np, widths, classification, batch)
+        t1 = time.perf_counter()
+        sess = ort.InferenceSession(onnx_mlp(widths, np.random.default_rng(42)), opts,
+                                    providers=["CPUExecutionProvider"])
+        say("compile", rec.impl, rec.threads, name, "session", f"{time.perf_counter() - t1:.6g}")
+        x1 = np.ascontiguousarray(xn[:1])
+        rec.measure(name, "infer", batch, lambda: sess.run(None, {"x": xn}))
+        rec.measure(name, "latency", 1, lambda: sess.run(None, {"x": x1}))
+
+
+RUNNERS = {
+    "pytorch": lambda r, w: run_torch(r, w, compiled=False),
+    "torch.compile": lambda r, w: run_torch(r, w, compiled=True),
+    "jax.jit": run_jax,
+    "keras": run_keras,
+    "onnxruntime": run_onnxruntime,
+}
+# The module whose absence makes an implementation "not installed".
+NEEDS = {"pytorch": "torch", "torch.compile": "torch", "jax.jit": "jax",
+         "keras": "keras", "onnxruntime": "onnxruntime"}
+
+
+def main(argv):
+    if len(argv) != 5 or argv[1] not in RUNNERS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    impl, threads, quick = argv[1], int(argv[2]), argv[3] == "quick"
+    workloads = [w for w in argv[4].split(",") if w in WORKLOADS]
+    for module in (NEEDS[impl], "numpy") + (("tensorflow",) if impl == "keras" else ()) + (
+            ("onnx",) if impl == "onnxruntime" else ()):
+        if importlib.util.find_spec(module) is None:
+            say("unavailable", impl, f"not installed (no module {module})")
+            return 0
+    if impl == "jax.jit" and threads < len(os.sched_getaffinity(0)):
+        # XLA's CPU client sizes its thread pools by the CPU affinity mask; jax 0.10 ignores
+        # --xla_cpu_multi_thread_eigen and intra_op_parallelism_threads (its work still ran on
+        # 4 threads), so `threads` cores it is, before jax is imported.
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
+    rec = Recorder(impl, threads, quick)
+    RUNNERS[impl](rec, workloads)
+    # ru_maxrss is in KiB on Linux; the driver also reads it from wait4().
+    say("maxrss", impl, threads, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
