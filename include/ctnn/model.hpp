@@ -11,6 +11,7 @@
 // refreshed with one copy of the flat buffer when the device has newer values, and a host write
 // through parameters() is uploaded with one copy before the next device use.
 #pragma once
+#include "backend/cpu/executor.hpp"
 #include "backend/eigen/executor.hpp"
 #include "backend/eigen/update.hpp"
 #include "config.hpp"
@@ -30,6 +31,7 @@
 #include "graph/schedule.hpp"
 #endif
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -70,12 +72,16 @@ public:
     static constexpr std::size_t in_size = Net::in_size;
     static constexpr std::size_t out_size = Net::out_size;
     static constexpr std::size_t param_count = Net::param_count;
+    /// Values of non-trainable state (BatchNorm's running statistics), stored apart from the
+    /// parameters: saved and loaded with them, never touched by an optimizer.
+    static constexpr std::size_t buffer_count = Net::buffer_count;
 
     /// A model on `dev`. Parameters start at zero: call init() (or load()) before use.
     /// Throws ctnn::argument_error if `dev` cannot run this model (a CUDA device in a build without
     /// CUDA, no such GPU, a layer without CUDA kernels), ctnn::cuda_error if the GPU fails.
     explicit Model(Device dev = best_device())
-        : device_(dev), params_(param_count, T(0)), grads_(param_count, T(0)) {
+        : device_(dev), params_(param_count, T(0)), grads_(param_count, T(0)),
+          buffers_(initial_buffers()) {
         attach(dev);
     }
 
@@ -104,7 +110,8 @@ public:
     /// workspace is not shared; on CUDA the copy needs a forward() before loss()/backward()).
     Model(const Model& o)
         : params_((o.sync_host_params(), o.params_)), grads_((o.sync_host_grads(), o.grads_)),
-          exec_(o.exec_), seed_(o.seed_), step_(o.step_), batch_(o.on_cuda() ? 0 : o.batch_) {
+          buffers_(o.buffers_), exec_(o.exec_), seed_(o.seed_), step_(o.step_),
+          batch_(o.on_cuda() ? 0 : o.batch_) {
         attach(o.device_);
     }
     Model& operator=(const Model& o) {
@@ -135,8 +142,10 @@ public:
         step_ = 0;
         for (const ParamEntry& e : parameter_table<Net>())
             detail::init_tensor(params_.data() + e.offset, e.offset, e.spec, scheme, seed);
+        buffers_ = initial_buffers();
         host_params_stale_ = false;
         device_params_stale_ = true;
+        cpu::parameters_changed(exec_);
     }
 
     /// The flat parameter buffer (PyTorch layout; see parameter_table<Net>() for names/offsets).
@@ -145,12 +154,18 @@ public:
     [[nodiscard]] std::span<T> parameters() {
         sync_host_params();
         device_params_stale_ = on_cuda();
+        cpu::parameters_changed(exec_);
         return params_;
     }
     [[nodiscard]] std::span<const T> parameters() const {
         sync_host_params();
         return params_;
     }
+    /// The flat buffer storage: non-trainable state such as BatchNorm's running_mean, running_var
+    /// and num_batches_tracked (see buffer_table<Net>() for names and offsets). Updated by
+    /// training-mode forward passes, read by inference; empty for most models.
+    [[nodiscard]] std::span<T> buffers() noexcept { return buffers_; }
+    [[nodiscard]] std::span<const T> buffers() const noexcept { return buffers_; }
     /// Gradients of the last backward(), same layout as parameters().
     [[nodiscard]] std::span<const T> gradients() const {
         sync_host_grads();
@@ -206,7 +221,7 @@ public:
             }
         }
 #endif
-        const T* y = exec_.forward(params_.data(), x.data(), batch, ctx);
+        const T* y = exec_.forward(params_.data(), x.data(), batch, ctx, buffers_.data());
         return {y, batch * out_size};
     }
 
@@ -280,6 +295,7 @@ public:
         eigen::apply_update(state.optimizer, state.optimizer.scalars(lr, state.step),
                             params_.data(), grads_.data(), state.m.data(), state.v.data(),
                             param_count);
+        cpu::parameters_changed(exec_);
     }
 
     /// Copies an optimizer state's device buffers (CUDA) back into state.m and state.v; a no-op
@@ -300,7 +316,8 @@ public:
 #endif
     }
 
-    /// Saves the parameters as safetensors (PyTorch names and layouts, F32). The file is replaced
+    /// Saves the parameters and buffers as safetensors (PyTorch names and layouts, F32; PyTorch's
+    /// load_state_dict converts num_batches_tracked back to int64). The file is replaced
     /// atomically: a failed save leaves any previous file intact.
     void save(const std::filesystem::path& path) const {
         std::vector<float> f32;
@@ -316,40 +333,53 @@ public:
         for (const ParamEntry& e : parameter_table<Net>())
             views.push_back(
                 {e.name, e.spec.shape(), std::span<const float>(base + e.offset, e.size)});
+        std::vector<float> buffers(buffers_.begin(), buffers_.end());
+        for (const BufferEntry& e : buffer_table<Net>())
+            views.push_back({e.name, e.spec.shape(),
+                             std::span<const float>(buffers.data() + e.offset, e.size)});
         io::save_safetensors(path, views, {{"format", "pt"}, {"ctnn.seed", std::to_string(seed_)}});
     }
 
-    /// Loads parameters saved by save() (or by PyTorch's safetensors for the same architecture).
+    /// Loads parameters and buffers saved by save() (or by PyTorch's safetensors for the same
+    /// architecture).
     /// Every tensor of the model must be present with the same shape, and no other tensor may be:
     /// otherwise throws ctnn::shape_error naming the file and tensor, leaving the model unchanged.
     void load(const std::filesystem::path& path) {
         const io::SafetensorsFile file = io::load_safetensors(path);
         const auto table = parameter_table<Net>();
-        std::vector<T> next(param_count);
-        for (const ParamEntry& e : table) {
-            const io::Tensor* t = file.find(e.name);
+        const auto buffer_entries = buffer_table<Net>();
+        std::vector<T> next(param_count), next_buffers(buffer_count);
+        auto read = [&](const std::string& name, const std::vector<std::int64_t>& shape,
+                        std::size_t size, std::vector<T>& to, std::size_t offset) {
+            const io::Tensor* t = file.find(name);
             if (!t)
-                throw shape_error(path.string() + ": tensor '" + e.name +
+                throw shape_error(path.string() + ": tensor '" + name +
                                   "' of the model is missing from the file");
-            if (t->shape != e.spec.shape() || t->data.size() != e.size)
-                throw shape_error(path.string() + ": tensor '" + e.name + "' has shape " +
+            if (t->shape != shape || t->data.size() != size)
+                throw shape_error(path.string() + ": tensor '" + name + "' has shape " +
                                   detail::dims_str(t->shape) + ", the model expects " +
-                                  detail::dims_str(e.spec.shape()));
+                                  detail::dims_str(shape));
             std::copy(t->data.begin(), t->data.end(),
-                      next.begin() + static_cast<std::ptrdiff_t>(e.offset));
-        }
-        if (file.tensors.size() != table.size()) {
+                      to.begin() + static_cast<std::ptrdiff_t>(offset));
+        };
+        for (const ParamEntry& e : table) read(e.name, e.spec.shape(), e.size, next, e.offset);
+        for (const BufferEntry& e : buffer_entries)
+            read(e.name, e.spec.shape(), e.size, next_buffers, e.offset);
+        if (file.tensors.size() != table.size() + buffer_entries.size()) {
             for (const io::Tensor& t : file.tensors) {
                 bool known = false;
                 for (const ParamEntry& e : table) known = known || e.name == t.name;
+                for (const BufferEntry& e : buffer_entries) known = known || e.name == t.name;
                 if (!known)
                     throw shape_error(path.string() + ": tensor '" + t.name +
                                       "' in the file is not a parameter of the model");
             }
         }
         params_ = std::move(next);
+        buffers_ = std::move(next_buffers);
         host_params_stale_ = false;
         device_params_stale_ = on_cuda();
+        cpu::parameters_changed(exec_);
     }
 
     /// describe<Net>(): layers, parameters, and the stages of a pass.
@@ -357,6 +387,15 @@ public:
 
 private:
     [[nodiscard]] bool on_cuda() const noexcept { return device_.kind == Device::Kind::cuda; }
+
+    /// Every buffer at its initial value (BatchNorm: running_mean 0, running_var 1, count 0).
+    static std::vector<T> initial_buffers() {
+        std::vector<T> b(buffer_count, T(0));
+        for (const BufferEntry& e : buffer_table<Net>())
+            std::fill_n(b.begin() + static_cast<std::ptrdiff_t>(e.offset), e.size,
+                        static_cast<T>(e.spec.init));
+        return b;
+    }
 
 #if CTNN_CUDA_BACKEND
     static constexpr bool cuda_ok = kernel_schedule<Net>::cuda_supported;
@@ -443,6 +482,7 @@ private:
         device_ = device::cpu();
         batch_ = 0;
         host_params_stale_ = device_params_stale_ = host_grads_stale_ = false;
+        cpu::parameters_changed(exec_);
     }
 
     void sync_host_params() const {
@@ -475,7 +515,8 @@ private:
 
     Device device_;
     mutable std::vector<T> params_, grads_; // host copies (mutable: refreshed from the device)
-    eigen::Executor<Net, T> exec_;
+    std::vector<T> buffers_;                // non-trainable state (CPU only for now)
+    cpu::executor_for<Net, T> exec_; // the fused CPU executor, or Eigen's (cpu::fused_eligible)
 #if CTNN_CUDA_BACKEND
     std::unique_ptr<CudaState> cuda_;
     std::vector<T> out_; // host copy of the device output

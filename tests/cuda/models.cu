@@ -23,6 +23,12 @@ using DeepNet = Sequential<Input<9>, Dense<70>, GELU, Dense<33, false>, Tanh, Dr
                            Dense<1>, Sigmoid>;
 using SoftmaxNet = Sequential<Input<6>, Dense<12>, SiLU, Softmax, Dense<4>, LogSoftmax>;
 using LeadingNet = Sequential<Input<2, 4>, Flatten, Tanh, Dense<3>, ELU<1.0f>>;
+using ConvNet = Sequential<Input<2, 7, 6>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>,
+                           Conv2D<6, 3, Stride<2>, Padding<1>, NoBias>, Tanh, Flatten, Dense<3>>;
+using GroupNet =
+    Sequential<Input<4, 6, 6>, Conv2D<8, 3, Groups<2>, Dilation<2>, Padding<2>>, GELU,
+               Conv2D<8, 3, Depthwise, Same>, Dropout<0.2f>, AvgPool2D<3, Stride<2>, Padding<1>>,
+               SiLU, GlobalAvgPool, Flatten, Dense<2>>;
 
 /// Mean loss of `steps` training steps of Net on `dev` (same data and seed on every device).
 template <class Net, class L, class O>
@@ -90,6 +96,8 @@ int main() {
         ok &= check<SoftmaxNet>("softmax/l1", loss::L1{}, optim::SGD{.momentum = 0.5f, .nesterov = true}, gpu);
         ok &= check<SoftmaxNet>("softmax/huber", loss::Huber{}, optim::Adam{}, gpu);
         ok &= check<LeadingNet>("leading", loss::MSE{}, optim::SGD{}, gpu);
+        ok &= check<ConvNet>("conv", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
+        ok &= check<GroupNet>("grouped conv", loss::MSE{}, optim::AdamW{}, gpu);
         std::printf("%s\n", ok ? "all models ok" : "FAILED");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {

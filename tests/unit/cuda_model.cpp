@@ -95,7 +95,53 @@ using SoftmaxNet = Sequential<Input<6>, Dense<12>, SiLU, Softmax, Dense<4>, LogS
 using LeadingNet = Sequential<Input<2, 4>, Flatten, Tanh, Dense<3>, ELU<1.0f>>;
 using MapNet = Sequential<Input<5>, Sigmoid, LeakyReLU<0.1f>>;
 
+// Convolutions and pooling: padding, stride, dilation, groups, depthwise, no bias, overlapping
+// and padded windows, a pool as the first stage, epilogues after each anchor.
+using ConvNet = Sequential<Input<2, 7, 6>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>,
+                           Conv2D<6, 3, Stride<2>, Padding<1>, NoBias>, Tanh, Flatten, Dense<3>>;
+using GroupNet =
+    Sequential<Input<4, 6, 6>, Conv2D<8, 3, Groups<2>, Dilation<2>, Padding<2>>, GELU,
+               Conv2D<8, 3, Depthwise, Same>, Dropout<0.2f>, AvgPool2D<3, Stride<2>, Padding<1>>,
+               SiLU, GlobalAvgPool, Flatten, Dense<2>>;
+using PoolFirstNet = Sequential<Input<1, 5, 5>, MaxPool2D<3, Stride<1>>, Conv2D<2, 2>, Sigmoid,
+                                MaxPool2D<2, Stride<1>>, Flatten, Dense<3>>;
+
 } // namespace
+
+TEST_CASE("convolution and pooling stages on CUDA equal the CPU") {
+    for (const std::size_t batch : {std::size_t{1}, std::size_t{5}}) {
+        check_step<ConvNet>(loss::SoftmaxCrossEntropy{}, batch, 41);
+        check_step<GroupNet>(loss::MSE{}, batch, 42);
+        check_step<PoolFirstNet>(loss::SoftmaxCrossEntropy{}, batch, 43);
+    }
+    // conv: 1 forward; dW (+db) and dX backward; pool: 1 forward, dX backward.
+    static_assert(kernel_schedule<ConvNet>::forward == 4);
+    static_assert(kernel_schedule<ConvNet>::backward == 2 + 2 + 1 + 1);
+    static_assert(kernel_schedule<PoolFirstNet>::backward == 2 + 1 + 1);
+}
+
+TEST_CASE("max pooling breaks ties as the CPU does (first maximum in row-major order)") {
+    // A 2x2 convolution with weights 1 turns small integer inputs into exact integer sums, so
+    // overlapping pooling windows hold ties; which tied value gets the gradient changes dW (the
+    // inputs under the chosen position differ), so the two backends must choose alike.
+    using Net = Sequential<Input<1, 5, 6>, Conv2D<1, 2, NoBias>, MaxPool2D<2, Stride<1>>, Flatten,
+                           Dense<2>>;
+    Model<Net> cpu(device::cpu()), gpu(device::cuda());
+    cpu.init(3);
+    for (std::size_t i = 0; i < 4; ++i) cpu.parameters()[i] = 1.0f;
+    std::copy(cpu.parameters().begin(), cpu.parameters().end(), gpu.parameters().begin());
+    const std::size_t batch = 3;
+    std::vector<float> x(batch * 30);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * i) % 5 % 3);
+    const std::vector<std::int32_t> labels = {0, 1, 1};
+    (void)cpu.forward(x, batch, Mode::training);
+    (void)gpu.forward(x, batch, Mode::training);
+    CHECK(gpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr}) ==
+          doctest::Approx(cpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr})));
+    cpu.backward();
+    gpu.backward();
+    check_close(gpu.gradients(), cpu.gradients());
+}
 
 TEST_CASE("forward, loss and backward on CUDA equal the CPU for several models and batches") {
     for (const std::size_t batch : {std::size_t{1}, std::size_t{7}, std::size_t{70}}) {

@@ -28,10 +28,13 @@ inline double relative_error(double a, double b) {
 
 /// Checks every parameter gradient of Model<Net, double> under loss `l` against central finite
 /// differences of the loss (step h). Dropout masks are replayed exactly (same step counter).
+/// Forward passes run in `mode`: training (Dropout active, BatchNorm on batch statistics) or
+/// inference (BatchNorm on its running statistics, here their initial values).
 /// Returns the largest relative error; fails the calling test case above `tolerance`.
 template <class Net, class L>
 double check_parameter_gradients(const L& l, std::size_t batch, std::uint64_t seed,
-                                 double tolerance = 1e-6, double h = 1e-6) {
+                                 double tolerance = 1e-6, double h = 1e-6,
+                                 Mode mode = Mode::training) {
     Model<Net, double> m;
     m.init(seed, Init::xavier_uniform);
     // Non-zero biases, so that bias gradients are exercised away from the initial point.
@@ -49,7 +52,7 @@ double check_parameter_gradients(const L& l, std::size_t batch, std::uint64_t se
     const std::uint64_t step = 5;
     auto loss_at = [&] {
         m.set_step(step);
-        m.forward(x, batch, Mode::training);
+        m.forward(x, batch, mode);
         return m.loss(l, t);
     };
     loss_at();

@@ -10,7 +10,7 @@
 
 namespace ctnn {
 
-/// Initialization scheme for weights (biases start at zero).
+/// Initialization scheme for weights (biases start at zero, normalization scales at one).
 enum class Init {
     kaiming_uniform, ///< He: U(-b, b), b = sqrt(6 / fan_in) — for ReLU-family networks (default)
     kaiming_normal,  ///< He: N(0, 2 / fan_in)
@@ -24,8 +24,8 @@ namespace detail {
 template <class T>
 void init_tensor(T* p, std::size_t offset, const ParamSpec& spec, Init scheme, std::uint64_t seed) {
     const std::size_t n = spec.size();
-    if (spec.role == ParamRole::bias) {
-        for (std::size_t k = 0; k < n; ++k) p[k] = T(0);
+    if (spec.role == ParamRole::bias || spec.role == ParamRole::one) {
+        for (std::size_t k = 0; k < n; ++k) p[k] = T(spec.role == ParamRole::one ? 1 : 0);
         return;
     }
     const CounterRng rng{seed, 0x1417};

@@ -26,6 +26,24 @@ struct push_back<type_list<T...>, U> {
 template <class List, class T>
 using push_back_t = typename push_back<List, T>::type;
 
+template <class... Lists>
+struct concat;
+template <>
+struct concat<> {
+    using type = type_list<>;
+};
+template <class... T>
+struct concat<type_list<T...>> {
+    using type = type_list<T...>;
+};
+template <class... T, class... U, class... Rest>
+struct concat<type_list<T...>, type_list<U...>, Rest...> {
+    using type = typename concat<type_list<T..., U...>, Rest...>::type;
+};
+/// The concatenation of type_lists.
+template <class... Lists>
+using concat_t = typename concat<Lists...>::type;
+
 template <class List>
 struct last;
 template <class T0, class... T>

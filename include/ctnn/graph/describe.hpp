@@ -1,6 +1,7 @@
 // ctnn/graph/describe.hpp — describe<Net>(): a model's layers, parameters and lowered schedule.
 #pragma once
 #include "../config.hpp"
+#include "../layers/pool.hpp"
 #include "../loss/loss.hpp"
 #include "lowering.hpp"
 #include "schedule.hpp"
@@ -24,7 +25,7 @@ inline std::string group_digits(std::size_t v) {
     return s;
 }
 inline std::string pad(std::string s, std::size_t w) {
-    if (s.size() < w) s.append(w - s.size(), ' ');
+    s.append(s.size() < w ? w - s.size() : 1, ' '); // at least one space between columns
     return s;
 }
 template <class S>
@@ -34,15 +35,28 @@ std::string stage_line(std::size_t i) {
         anchor = std::string("gemm     ") + S::anchor::layer::name();
     else if constexpr (S::kind == LayerKind::rowwise)
         anchor = std::string("rowwise  ") + S::anchor::layer::name();
+    else if constexpr (S::kind == LayerKind::conv)
+        anchor = std::string("conv2d   ") + S::anchor::layer::name() + " (im2col gemm)";
+    else if constexpr (S::kind == LayerKind::pool)
+        anchor = std::string(S::anchor::layer::op == PoolOp::max ? "maxpool  " : "avgpool  ") +
+                 S::anchor::layer::name();
+    else if constexpr (S::kind == LayerKind::batch_norm)
+        anchor = std::string("batchnorm ") + S::anchor::layer::name();
+    else if constexpr (S::kind == LayerKind::layer_norm)
+        anchor = std::string("layernorm ") + S::anchor::layer::name();
+    else if constexpr (S::kind == LayerKind::add)
+        anchor = std::string("add      skip from ") +
+                 (S::anchor::skip_is_input ? std::string("the input")
+                                           : "stage " + std::to_string(S::anchor::skip_stage));
     else anchor = "map";
     std::string epi;
-    if constexpr (S::kind == LayerKind::dense)
+    if constexpr (S::kind == LayerKind::dense || S::kind == LayerKind::conv)
         if (S::anchor::layer::has_bias) epi = "bias";
     for_each_type(typename S::epilogue::ops{}, [&]<class N, std::size_t>() {
         epi += std::string(epi.empty() ? "" : ", ") + N::layer::name();
     });
-    return std::string("  stage ") + std::to_string(i) + ": " + pad(anchor, 24) + " [" +
-           std::to_string(S::in_size) + "] -> [" + std::to_string(S::out_size) + "]" +
+    return std::string("  stage ") + std::to_string(i) + ": " + pad(anchor, 25) +
+           S::anchor::in_shape::str() + " -> " + S::anchor::out_shape::str() +
            (epi.empty() ? "" : std::string("   epilogue: ") + epi) + "\n";
 }
 template <class S>
@@ -54,6 +68,23 @@ std::string backward_line(std::size_t i) {
         if (i > 0) what += ", dX = dZ W (gemm)";
     } else if constexpr (S::kind == LayerKind::rowwise) {
         what += i > 0 ? S::anchor::layer::name() + " backward (rowwise)" : "nothing to propagate";
+    } else if constexpr (S::kind == LayerKind::conv) {
+        what += "dW = im2col(X)^T dZ (gemm)";
+        if (S::anchor::layer::has_bias) what += ", db = sum(dZ)";
+        if (i > 0) what += ", dX = col2im(dZ W) (gemm)";
+    } else if constexpr (S::kind == LayerKind::add) {
+        what += "dX = dZ into the body";
+        if (!S::anchor::skip_is_input)
+            what += ", dZ kept for the skip (added after stage " +
+                    std::to_string(S::anchor::body_first) + ")";
+    } else if constexpr (S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm) {
+        what += "dgamma = sum(dZ xhat), dbeta = sum(dZ)";
+        if (i > 0) what += ", dX (normalization backward)";
+    } else if constexpr (S::kind == LayerKind::pool) {
+        what += i > 0 ? std::string(S::anchor::layer::op == PoolOp::max
+                                        ? "dX = dZ routed to each window's argmax (recomputed)"
+                                        : "dX = dZ spread evenly over each window")
+                      : std::string("nothing to propagate");
     } else {
         what += i > 0 ? "dX = dZ" : "nothing to propagate";
     }
@@ -70,13 +101,16 @@ std::string describe() {
        << detail::group_digits(Net::param_count) << " parameters\n";
     os << "layers:\n";
     detail::for_each_type(typename Net::nodes{}, [&]<class N, std::size_t>() {
-        os << "  " << detail::pad(std::to_string(N::index), 4) << detail::pad(N::layer::name(), 22)
+        os << "  " << detail::pad(N::path(), 4) << detail::pad(N::layer::name(), 22)
            << detail::pad(N::out_shape::str(), 16);
         std::string ps;
         for (const ParamSpec& p : N::bound::params) {
-            ps += std::string(ps.empty() ? "" : ", ") + std::to_string(N::index) + "." + p.name +
-                  " " + detail::dims_str(p.shape());
+            ps += std::string(ps.empty() ? "" : ", ") + N::path() + "." + p.name + " " +
+                  detail::dims_str(p.shape());
         }
+        for (const BufferSpec& b : N::buffers) // non-trainable state, e.g. BatchNorm statistics
+            ps += std::string("; buffer ") + N::path() + "." + b.name + " " +
+                  detail::dims_str(b.shape());
         os << ps << "\n";
     });
     using stages = stages_of<Net>;

@@ -29,9 +29,12 @@ namespace detail {
 template <class S>
 inline constexpr bool stage_has_params = S::anchor::param_count > 0;
 template <class S>
-inline constexpr bool cuda_stage_supported = S::kind == LayerKind::dense ||
-                                             S::kind == LayerKind::rowwise ||
-                                             S::kind == LayerKind::elementwise;
+inline constexpr bool cuda_stage_supported =
+    S::kind == LayerKind::dense || S::kind == LayerKind::rowwise ||
+    S::kind == LayerKind::elementwise || S::kind == LayerKind::conv || S::kind == LayerKind::pool;
+/// The anchor computes a weight gradient with one GEMM (Dense, Conv2D).
+template <class S>
+inline constexpr bool gemm_anchor = S::kind == LayerKind::dense || S::kind == LayerKind::conv;
 } // namespace detail
 
 /// The kernel schedule of Net on the CUDA backend (see the file comment).
@@ -67,7 +70,7 @@ struct kernel_schedule {
         []<class... S>(type_list<S...>) {
             std::array<std::size_t, stage_count> k{};
             std::size_t i = 0;
-            ((k[i] = (S::kind == LayerKind::dense && S::anchor::param_count > 0 ? 1u : 0u) +
+            ((k[i] = (detail::gemm_anchor<S> && S::anchor::param_count > 0 ? 1u : 0u) +
                      (S::has_anchor && input_grad[i] ? 1u : 0u),
               ++i),
              ...);
@@ -100,7 +103,7 @@ std::string epilogue_names(bool with_bias) {
 
 template <class S>
 constexpr bool stage_bias() {
-    if constexpr (S::kind == LayerKind::dense) return S::anchor::layer::has_bias;
+    if constexpr (gemm_anchor<S>) return S::anchor::layer::has_bias;
     else return false;
 }
 
@@ -122,6 +125,13 @@ std::string kernel_lines() {
                        " -> " + std::to_string(St::out_size) + "]";
             else if constexpr (St::kind == LayerKind::rowwise)
                 what = std::string("rowwise   ") + St::anchor::layer::name();
+            else if constexpr (St::kind == LayerKind::conv)
+                what = std::string("conv      ") + St::anchor::layer::name() +
+                       " (implicit gemm) " + St::anchor::in_shape::str() + " -> " +
+                       St::anchor::out_shape::str();
+            else if constexpr (St::kind == LayerKind::pool)
+                what = std::string("pool      ") + St::anchor::layer::name() + " " +
+                       St::anchor::in_shape::str() + " -> " + St::anchor::out_shape::str();
             else what = "map";
             s += std::string("  k") + std::to_string(I) + " stage " + std::to_string(I) + ": " +
                  what + (epi.empty() ? std::string() : std::string(", fused: ") + epi) + "\n";
@@ -138,17 +148,20 @@ std::string kernel_lines() {
                       const std::string prev =
                           i > 0 ? std::string(" x epilogue'(stage ") + std::to_string(i - 1) + ")"
                                 : std::string();
-                      if constexpr (St::kind == LayerKind::dense) {
+                      if constexpr (gemm_anchor<St>) {
                           if (St::anchor::param_count > 0)
-                              out += std::string("gemm dW = dZ^T X") +
+                              out += std::string(St::kind == LayerKind::conv
+                                                     ? "implicit gemm dW = dZ^T patches(X)"
+                                                     : "gemm dW = dZ^T X") +
                                      (stage_bias<St>() ? ", db = sum(dZ) as a ones column" : "");
                       }
                       if (St::has_anchor && K::input_grad[i]) {
                           if (!out.empty()) out += " | ";
                           if constexpr (St::kind == LayerKind::dense)
                               out += std::string("gemm dX = dZ W") + prev;
-                          else out += std::string("rowwise ") + St::anchor::layer::name() +
-                                      " backward" + prev;
+                          else if constexpr (St::kind == LayerKind::conv)
+                              out += std::string("implicit gemm dX = conv^T(dZ, W)") + prev;
+                          else out += St::anchor::layer::name() + std::string(" backward") + prev;
                       }
                       return out;
                   }(),

@@ -9,6 +9,7 @@
 #include "../core/type_list.hpp"
 #include "../layers/input.hpp"
 #include "../layers/layer.hpp"
+#include "residual.hpp"
 
 #include <array>
 #include <cstddef>
@@ -18,9 +19,45 @@
 
 namespace ctnn {
 
+namespace detail {
+/// The buffers (non-trainable state, BufferSpec) of a bound layer; most layers have none.
+template <class Bound>
+constexpr auto buffers_of() {
+    if constexpr (requires { Bound::buffers; }) return Bound::buffers;
+    else return std::array<BufferSpec, 0>{};
+}
+template <class Bound>
+constexpr std::size_t buffer_count_of() {
+    std::size_t n = 0;
+    for (const BufferSpec& b : buffers_of<Bound>()) n += b.size();
+    return n;
+}
+
+/// A layer's PyTorch name prefix: indices joined by dots ("3", or "1.0" inside a Residual that is
+/// element 1 of its Sequential).
+template <std::size_t... I>
+struct name_path {
+    static std::string str() {
+        std::string s;
+        ((s += (s.empty() ? std::string() : std::string(".")) + std::to_string(I)), ...);
+        return s;
+    }
+};
+template <class Path, std::size_t I>
+struct path_append;
+template <std::size_t... P, std::size_t I>
+struct path_append<name_path<P...>, I> {
+    using type = name_path<P..., I>;
+};
+} // namespace detail
+
 /// One layer of a model, bound to its input shape and to its place in the model.
-/// Index is the layer's position after Input (PyTorch's nn.Sequential numbering: "0.weight").
-template <class L, class In, std::size_t Index, std::size_t ParamOffset>
+/// Index is the layer's position in the model's flattened node list (unique; it keys the layer's
+/// random streams); Path gives its PyTorch name prefix (nn.Sequential numbering: "0.weight", and
+/// "1.0.weight" inside a Residual; void: the Index). ParamOffset and BufferOffset locate its
+/// parameters and buffers in the model's flat storage.
+template <class L, class In, std::size_t Index, std::size_t ParamOffset,
+          std::size_t BufferOffset = 0, class Path = void>
 struct LayerNode {
     using layer = L;
     using bound = typename L::template bind<In>;
@@ -28,33 +65,87 @@ struct LayerNode {
     using out_shape = typename bound::out_shape;
     static constexpr LayerKind kind = L::kind;
     static constexpr std::size_t index = Index;
+    /// The PyTorch name prefix of the layer's tensors: "3" for "3.weight".
+    static std::string path() {
+        if constexpr (std::is_void_v<Path>) return std::to_string(Index);
+        else return Path::str();
+    }
     static constexpr std::size_t param_offset = ParamOffset;
     static constexpr std::size_t param_count = bound::param_count;
+    static constexpr std::size_t buffer_offset = BufferOffset;
+    static constexpr std::size_t buffer_count = detail::buffer_count_of<bound>();
+    static constexpr auto buffers = detail::buffers_of<bound>();
     static constexpr std::size_t in_size = In::size;
     static constexpr std::size_t out_size = out_shape::size;
 };
 
 namespace detail {
 
-template <class In, std::size_t I, std::size_t O, class... L>
+/// Binds a chain of layers: In is the chain's input shape, Prefix the name path of the chain
+/// (name_path<> for a Sequential, the Residual's path for a body), Local the position of the next
+/// element in it, Uid the next flattened node index, O and BO the next parameter and buffer
+/// offsets.
+template <class In, class Prefix, std::size_t Local, std::size_t Uid, std::size_t O, std::size_t BO,
+          class... L>
 struct bind_chain {
     using nodes = type_list<>;
     using out_shape = In;
+    static constexpr std::size_t uid_end = Uid;
     static constexpr std::size_t param_end = O;
+    static constexpr std::size_t buffer_end = BO;
 };
-template <class In, std::size_t I, std::size_t O, class L, class... R>
-struct bind_chain<In, I, O, L, R...> {
-    using node = LayerNode<L, In, I, O>;
-    using next = bind_chain<typename node::out_shape, I + 1, O + node::param_count, R...>;
-    template <class List>
-    struct prepend;
-    template <class... T>
-    struct prepend<type_list<T...>> {
-        using type = type_list<node, T...>;
-    };
-    using nodes = typename prepend<typename next::nodes>::type;
+
+/// Binds one element of a chain at name path Path: a layer gives one node.
+template <class In, class Path, std::size_t Uid, std::size_t O, std::size_t BO, class L>
+struct bind_one {
+    using node = LayerNode<L, In, Uid, O, BO, Path>;
+    using nodes = type_list<node>;
+    using out_shape = typename node::out_shape;
+    static constexpr std::size_t uid_end = Uid + 1;
+    static constexpr std::size_t param_end = O + node::param_count;
+    static constexpr std::size_t buffer_end = BO + node::buffer_count;
+};
+
+/// Checks that a Residual's body keeps the shape of its input; on a mismatch the error also names
+/// both shapes (the incomplete residual_body_changes_shape<Input, BodyOutput>).
+template <class In, class Out>
+struct residual_shape_check {};
+template <class In, class Out>
+    requires(!std::is_same_v<In, Out>)
+struct residual_shape_check<In, Out> {
+    static_assert(std::is_same_v<In, Out>,
+                  "Residual: the body must keep the shape of its input (for Conv2D: Same padding "
+                  "and as many output channels as input channels)");
+    // A second error that names both shapes.
+    static_assert(sizeof(residual_body_changes_shape<In, Out>) > 0);
+};
+
+/// A Residual gives its begin marker, the nodes of its body (named path.0, path.1, ...) and its
+/// add marker.
+template <class In, class Path, std::size_t Uid, std::size_t O, std::size_t BO, class... B>
+struct bind_one<In, Path, Uid, O, BO, Residual<B...>>
+    : residual_shape_check<In, typename bind_chain<In, Path, 0, Uid + 1, O, BO, B...>::out_shape> {
+    using begin = LayerNode<ResidualBegin, In, Uid, O, BO, Path>;
+    using body = bind_chain<In, Path, 0, Uid + 1, O, BO, B...>;
+    using add = LayerNode<ResidualAdd, In, body::uid_end, body::param_end, body::buffer_end, Path>;
+    using nodes = concat_t<type_list<begin>, typename body::nodes, type_list<add>>;
+    using out_shape = In;
+    static constexpr std::size_t uid_end = body::uid_end + 1;
+    static constexpr std::size_t param_end = body::param_end;
+    static constexpr std::size_t buffer_end = body::buffer_end;
+};
+
+template <class In, class Prefix, std::size_t Local, std::size_t Uid, std::size_t O, std::size_t BO,
+          class L, class... R>
+struct bind_chain<In, Prefix, Local, Uid, O, BO, L, R...> {
+    using one = bind_one<In, typename path_append<Prefix, Local>::type, Uid, O, BO, L>;
+    using next = bind_chain<typename one::out_shape, Prefix, Local + 1, one::uid_end,
+                            one::param_end, one::buffer_end, R...>;
+    using nodes = concat_t<typename one::nodes, typename next::nodes>;
     using out_shape = typename next::out_shape;
+    static constexpr std::size_t uid_end = next::uid_end;
     static constexpr std::size_t param_end = next::param_end;
+    static constexpr std::size_t buffer_end = next::buffer_end;
 };
 
 /// Checks a Sequential's element list before anything else is instantiated, so a wrong model
@@ -75,10 +166,11 @@ constexpr bool check_sequential() {
 template <bool Valid, class First, class... L>
 struct sequential_impl {
     using in_shape = typename First::shape;
-    using chain = bind_chain<in_shape, 0, 0, L...>;
+    using chain = bind_chain<in_shape, name_path<>, 0, 0, 0, 0, L...>;
     using nodes = typename chain::nodes;
     using out_shape = typename chain::out_shape;
     static constexpr std::size_t param_count = chain::param_end;
+    static constexpr std::size_t buffer_count = chain::buffer_end;
 };
 /// A placeholder for an invalid model: the static_asserts above have already said what is wrong.
 template <class First, class... L>
@@ -87,6 +179,7 @@ struct sequential_impl<false, First, L...> {
     using nodes = type_list<>;
     using out_shape = Shape<1>;
     static constexpr std::size_t param_count = 0;
+    static constexpr std::size_t buffer_count = 0;
 };
 
 } // namespace detail
@@ -106,9 +199,13 @@ public:
     using nodes = typename impl::nodes;         ///< the bound layers, in order (LayerNode<...>)
     static constexpr std::size_t in_size = in_shape::size;
     static constexpr std::size_t out_size = out_shape::size;
+    /// Number of elements after Input (a Residual counts as one, as in PyTorch's numbering).
     static constexpr std::size_t layer_count = sizeof...(L);
     /// Number of trainable parameters; the size of the model's flat parameter buffer.
     static constexpr std::size_t param_count = impl::param_count;
+    /// Number of buffer values (non-trainable state such as BatchNorm's running statistics); the
+    /// size of the model's flat buffer storage.
+    static constexpr std::size_t buffer_count = impl::buffer_count;
 };
 
 /// A ctnn network type (Sequential<...>).
@@ -132,8 +229,31 @@ std::vector<ParamEntry> parameter_table() {
     detail::for_each_type(typename Net::nodes{}, [&]<class N, std::size_t>() {
         std::size_t off = N::param_offset;
         for (const ParamSpec& p : N::bound::params) {
-            out.push_back({std::to_string(N::index) + "." + p.name, off, p.size(), p});
+            out.push_back({N::path() + "." + p.name, off, p.size(), p});
             off += p.size();
+        }
+    });
+    return out;
+}
+
+/// One named buffer tensor of a model (BatchNorm's running_mean, ...): where it lives in the
+/// model's flat buffer storage and its shape.
+struct BufferEntry {
+    std::string name; ///< PyTorch name, e.g. "1.running_mean"
+    std::size_t offset;
+    std::size_t size;
+    BufferSpec spec;
+};
+
+/// All buffer tensors of a model, in storage order (empty for models without state).
+template <class Net>
+std::vector<BufferEntry> buffer_table() {
+    std::vector<BufferEntry> out;
+    detail::for_each_type(typename Net::nodes{}, [&]<class N, std::size_t>() {
+        std::size_t off = N::buffer_offset;
+        for (const BufferSpec& b : N::buffers) {
+            out.push_back({N::path() + "." + b.name, off, b.size(), b});
+            off += b.size();
         }
     });
     return out;

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,19 @@ enum class LayerKind {
     elementwise, ///< y_i = f(x_i): fuses into the epilogue of the preceding stage
     dense,       ///< a GEMM anchor (Dense)
     rowwise,     ///< a per-sample reduction anchor (Softmax, LogSoftmax)
+    conv,        ///< a convolution anchor (Conv2D): a GEMM over image patches, per sample [C, H, W]
+    pool,        ///< a window reduction anchor per channel (MaxPool2D, AvgPool2D, GlobalAvgPool)
+    batch_norm,  ///< per-channel statistics over the batch (BatchNorm); has buffers
+    layer_norm,  ///< per-sample statistics over all its values (LayerNorm)
+    residual_begin, ///< the start of a Residual's body: ends the open stage (the skip source)
+    add,            ///< the join of a Residual: body output + skip source, an anchor
 };
 
 /// How a parameter tensor is initialized.
 enum class ParamRole {
     weight, ///< drawn by the model's init scheme from fan_in/fan_out
     bias,   ///< zero
+    one,    ///< one (a normalization's scale)
 };
 
 /// A parameter tensor of a bound layer: PyTorch name suffix, shape (row-major), fan-in/out.
@@ -45,6 +53,26 @@ struct ParamSpec {
         return s;
     }
     /// The shape as safetensors stores it: [dims[0], ..., dims[rank - 1]].
+    [[nodiscard]] std::vector<std::int64_t> shape() const {
+        return {dims.begin(), dims.begin() + static_cast<std::ptrdiff_t>(rank)};
+    }
+};
+
+/// A non-trainable state tensor of a bound layer (PyTorch's "buffer", e.g. BatchNorm's
+/// running_mean): PyTorch name suffix, shape (rank 0 is a scalar) and initial value. Buffers live
+/// in the model's buffer storage, apart from the parameters: optimizers never see them, save()
+/// and load() include them.
+struct BufferSpec {
+    const char* name;
+    std::size_t rank;
+    std::array<std::size_t, 4> dims;
+    float init;
+
+    [[nodiscard]] constexpr std::size_t size() const {
+        std::size_t s = 1;
+        for (std::size_t i = 0; i < rank; ++i) s *= dims[i];
+        return s;
+    }
     [[nodiscard]] std::vector<std::int64_t> shape() const {
         return {dims.begin(), dims.begin() + static_cast<std::ptrdiff_t>(rank)};
     }
@@ -70,6 +98,12 @@ inline std::string format_real(float v) {
     std::string s = std::to_string(v);
     while (s.size() > 1 && s.back() == '0' && s[s.size() - 2] != '.') s.pop_back();
     return s;
+}
+/// Formats a float in the shortest "%g" form: 1e-5f -> "1e-05".
+inline std::string format_general(float v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
+    return buf;
 }
 } // namespace detail
 

@@ -7,6 +7,9 @@
 //                   backward gemm<true, false>  dW = dZ^T X, db as the ones column
 //                            gemm<false, false> dX = dZ W, store: x epilogue'(previous stage)
 //   rowwise stage   rowwise_forward / rowwise_backward (previous epilogue' fused)
+//   conv stage      conv_forward (implicit GEMM, same stores as dense), conv_backward_weights
+//                   (dW, db as the ones column), conv_backward_data (previous epilogue' fused)
+//   pool stage      pool_forward (epilogue fused), pool_backward (previous epilogue' fused)
 //   anchor-less     elementwise_forward (only ever stage 0: nothing to propagate backward)
 //   loss            loss_forward_backward (last stage's epilogue' fused)
 // Every buffer lives in device memory owned by this object (DeviceBuffer, RAII) and is sized from
@@ -19,10 +22,13 @@
 #include "../../expr/dual.hpp"
 #include "../../graph/lowering.hpp"
 #include "../../graph/schedule.hpp"
+#include "../../layers/pool.hpp"
 #include "../../loss/loss.hpp"
+#include "kernels/conv.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/loss.hpp"
+#include "kernels/pool.hpp"
 #include "kernels/rowwise.hpp"
 #include "memory.hpp"
 
@@ -90,6 +96,10 @@ struct WeightGradStore {
         else gb[o] = acc;
     }
 };
+
+/// The ConvShape of a convolution stage's anchor.
+template <class A>
+using conv_shape_of = ConvShape<A::bound::window, A::bound::out_channels, A::bound::group_count>;
 
 } // namespace detail
 
@@ -237,6 +247,19 @@ private:
         } else if constexpr (S::kind == LayerKind::rowwise) {
             rowwise_forward<S::anchor::layer::log, Epi>(x_of<I>(), z_of<I>(), y_of<I>(), batch_,
                                                         n_out, ctx_, stream_);
+        } else if constexpr (S::kind == LayerKind::conv) {
+            using A = typename S::anchor;
+            using Shape = detail::conv_shape_of<A>;
+            const T* w = params + A::param_offset;
+            const T* bias = A::layer::has_bias ? w + std::size_t{Shape::og} * Shape::groups *
+                                                         Shape::taps
+                                               : nullptr;
+            conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
+                                     stream_);
+        } else if constexpr (S::kind == LayerKind::pool) {
+            using A = typename S::anchor;
+            pool_forward<typename A::bound, A::layer::op == PoolOp::max, Epi>(
+                x_of<I>(), z_of<I>(), y_of<I>(), batch_, ctx_, stream_);
         } else {
             elementwise_forward<Epi>(x_of<I>(), y_of<I>(), batch_ * n_out, ctx_, stream_);
         }
@@ -267,6 +290,32 @@ private:
                 using Prev = std::tuple_element_t<I - 1, as_tuple>;
                 rowwise_backward<S::anchor::layer::log, typename Prev::epilogue>(
                     z_of<I>(), d, epi_in_of<I - 1>(), other, batch_, n_out, ctx_, stream_);
+                std::swap(d, other);
+            }
+        } else if constexpr (S::kind == LayerKind::conv) {
+            using A = typename S::anchor;
+            using Shape = detail::conv_shape_of<A>;
+            const T* w = params + A::param_offset;
+            if constexpr (A::param_count > 0) {
+                T* gw = grads + A::param_offset;
+                T* gb = A::layer::has_bias
+                            ? gw + std::size_t{Shape::og} * Shape::groups * Shape::taps
+                            : nullptr;
+                conv_backward_weights<Shape>(d, x_of<I>(), gw, gb, batch_, stream_);
+            }
+            if constexpr (schedule::input_grad[I]) {
+                using Prev = std::tuple_element_t<I - 1, as_tuple>;
+                conv_backward_data<Shape, typename Prev::epilogue>(d, w, epi_in_of<I - 1>(), other,
+                                                                   batch_, ctx_, stream_);
+                std::swap(d, other);
+            }
+        } else if constexpr (S::kind == LayerKind::pool) {
+            if constexpr (schedule::input_grad[I]) {
+                using A = typename S::anchor;
+                using Prev = std::tuple_element_t<I - 1, as_tuple>;
+                pool_backward<typename A::bound, A::layer::op == PoolOp::max,
+                              typename Prev::epilogue>(x_of<I>(), d, epi_in_of<I - 1>(), other,
+                                                       batch_, ctx_, stream_);
                 std::swap(d, other);
             }
         } else {

@@ -1,0 +1,667 @@
+// ctnn/backend/cpu/executor.hpp — the fused CPU executor for chains of Dense layers.
+//
+// For a network that is a chain of Dense stages (each with its fused epilogue: bias, activations,
+// Dropout) of moderate width, Model uses cpu::FusedExecutor instead of eigen::Executor: the same
+// interface (reserve, forward, output, output_grad, backward), the same results within float
+// rounding, but evaluated the way a "fully fused MLP" is:
+//
+// - The batch is cut into slices of `slice` samples, and the whole network runs on one slice
+//   before the next, so a slice's activations stay in L1/L2. Every product is one register-blocked
+//   micro-kernel (kernels.hpp; AVX-512, AVX2+FMA or portable 4-wide, simd.hpp): the accumulators
+//   start at the bias, the epilogue (ReLU on registers, or any Epilogue::apply on the slice while
+//   it is in cache) runs before the single store. No packing per product, no zeroing pass.
+// - Weights are repacked once per parameter change (Model calls parameters_changed() after
+//   update(), init(), load() and a write access through parameters()): W^T [in][out] for the
+//   forward product and the weight-gradient accumulator, W [out][in] padded for dX = dZ W.
+// - Training keeps each stage's output Y (and its pre-activation Z when the epilogue is neither
+//   empty nor ReLU) for the whole batch, in ctnn's layout [batch, width] padded to the register
+//   width. Backward runs per slice, from the last stage down: dW^T += X^T dZ and db += sum dZ are
+//   accumulated over the slices, dX = dZ W is computed with the previous stage's epilogue
+//   derivative applied on the accumulators (ReLU: where Y > 0; other epilogues: the dual-number
+//   derivative of Epilogue::apply at Z, as eigen::Executor). The weight gradients are written in
+//   PyTorch's layout [out][in] + bias at the end.
+// - Threads (threads.hpp): the batch is split into one contiguous part per thread; each thread
+//   runs its part slice by slice, with its own gradient accumulators, summed once per backward.
+//   Results do not depend on timing: the split depends only on the batch and the thread count.
+// - Batch-1 inference takes a fixed-size path: the sizes are template constants, the activations
+//   live on the stack, one matrix-vector kernel per stage, no threads, no allocation.
+#pragma once
+#include "../../config.hpp"
+#include "../../expr/context.hpp"
+#include "../../expr/dual.hpp"
+#include "../../graph/lowering.hpp"
+#include "../../layers/activation.hpp"
+#include "../eigen/executor.hpp"
+#include "kernels.hpp"
+#include "simd.hpp"
+#include "threads.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace ctnn::cpu {
+
+/// The widest layer (inputs or outputs) a network may have for the fused CPU executor: 1024 with
+/// AVX-512, 256 with AVX2, 128 with the portable kernels (where each was measured to beat Eigen),
+/// 0 when the fused kernels are not compiled in.
+#if CTNN_CPU_FUSED
+inline constexpr std::size_t fused_max_width = simd::Native::max_width;
+#else
+inline constexpr std::size_t fused_max_width = 0;
+#endif
+
+namespace detail {
+
+template <class List>
+struct all_dense;
+template <class... S>
+struct all_dense<type_list<S...>> {
+    static constexpr bool value =
+        sizeof...(S) > 0 && ((S::kind == LayerKind::dense && S::in_size <= fused_max_width &&
+                              S::out_size <= fused_max_width) &&
+                             ...);
+};
+
+} // namespace detail
+
+/// True when Model<Net, T> runs on cpu::FusedExecutor: T is float, every stage of Net is a Dense
+/// layer with its epilogue (any elementwise layers: activations, Dropout), every width is at most
+/// fused_max_width (which depends on the instruction set), and the fused kernels are compiled in
+/// (GCC or Clang; not in a CUDA-backend translation unit). Any other model (convolutions, pooling,
+/// Softmax layers, a leading activation, wider layers, double precision) runs on eigen::Executor.
+template <class Net, class T>
+inline constexpr bool fused_eligible =
+    CTNN_CPU_FUSED && std::is_same_v<T, float> && detail::all_dense<stages_of<Net>>::value;
+
+/// Tells an executor that the parameters it reads may have changed (a no-op for executors that
+/// do not cache anything derived from them).
+template <class E>
+void parameters_changed(E& exec) noexcept {
+    if constexpr (requires { exec.parameters_changed(); }) exec.parameters_changed();
+}
+
+#if CTNN_CPU_FUSED
+
+namespace detail {
+
+/// How a stage's epilogue is applied: nothing to apply, ReLU on the accumulators, or the general
+/// Epilogue::apply element by element on the slice (and its dual-number derivative).
+enum class EpiKind { none, relu, general };
+
+template <class Ops>
+struct is_single_relu : std::false_type {};
+template <class Op>
+struct is_single_relu<type_list<Op>> : std::is_same<typename Op::layer, ReLU> {};
+
+template <class Epi>
+constexpr EpiKind epi_kind() {
+    if constexpr (Epi::size == 0) return EpiKind::none;
+    else if constexpr (is_single_relu<typename Epi::ops>::value) return EpiKind::relu;
+    else return EpiKind::general;
+}
+
+/// A heap array of floats aligned to a cache line, copyable (a Model copies its executor).
+class Buffer {
+public:
+    Buffer() = default;
+    explicit Buffer(std::size_t n) : data_(alloc(n)), size_(n) {
+        if (n) std::memset(data_.get(), 0, n * sizeof(float));
+    }
+    Buffer(const Buffer& o) : data_(alloc(o.size_)), size_(o.size_) {
+        if (size_) std::memcpy(data_.get(), o.data_.get(), size_ * sizeof(float));
+    }
+    Buffer& operator=(const Buffer& o) {
+        if (this != &o) *this = Buffer(o);
+        return *this;
+    }
+    Buffer(Buffer&&) noexcept = default;
+    Buffer& operator=(Buffer&&) noexcept = default;
+    ~Buffer() = default;
+    [[nodiscard]] float* data() noexcept { return data_.get(); }
+    [[nodiscard]] const float* data() const noexcept { return data_.get(); }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+private:
+    struct Free {
+        void operator()(float* p) const noexcept { ::operator delete[](p, std::align_val_t{64}); }
+    };
+    static float* alloc(std::size_t n) {
+        return n ? static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t{64}))
+                 : nullptr;
+    }
+    std::unique_ptr<float[], Free> data_;
+    std::size_t size_ = 0;
+};
+
+} // namespace detail
+
+/// Fused slice-by-slice evaluation of a chain of Dense stages on the CPU (float), with the
+/// interface of eigen::Executor. Isa is the SIMD register type (simd.hpp).
+template <class Net, class Isa = simd::Native>
+class FusedExecutor {
+    static_assert(detail::all_dense<stages_of<Net>>::value,
+                  "FusedExecutor runs chains of Dense stages only (see cpu::fused_eligible)");
+
+public:
+    using stages = stages_of<Net>;
+    static constexpr std::size_t stage_count = stages::size;
+    static constexpr std::size_t width = Isa::width;
+
+    /// Allocates workspace for batches of up to `batch` samples (no-op if already large enough).
+    void reserve(std::size_t batch) {
+        if (packed_.size() == 0) allocate_fixed();
+        ensure_scratch();
+        if (batch <= capacity_) return;
+        act_ = detail::Buffer(act_per_sample * batch);
+        out_ = detail::Buffer(out_size * batch + width);
+        out_grad_ = detail::Buffer(out_size * batch + width);
+        capacity_ = batch;
+    }
+    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+    /// Marks the packed weights stale: the next forward() repacks them from the parameters.
+    void parameters_changed() noexcept { packed_from_ = nullptr; }
+
+    /// Runs the forward pass on `batch` samples x ([batch, in_size] row-major, kept alive by the
+    /// caller until backward()). Returns the output, [batch, out_size] row-major. `buffers` (the
+    /// model's non-trainable state) is unused: a chain of Dense stages has none.
+    const float* forward(const float* params, const float* x, std::size_t batch, ElemCtx ctx,
+                         float* buffers = nullptr) {
+        (void)buffers;
+        if (batch > capacity_) reserve(batch);
+        batch_ = batch;
+        input_ = x;
+        ctx_ = ctx;
+        if (packed_from_ != params) pack(params);
+        if (batch == 1 && !ctx.training) {
+            forward_one(x);
+            kept_ = false;
+            return out_.data();
+        }
+        ensure_scratch();
+        run_forward(ctx.training);
+        return out_.data();
+    }
+
+    /// Output of the last forward pass.
+    [[nodiscard]] const float* output() const { return out_.data(); }
+
+    /// Buffer for dLoss/dOutput, [batch, out_size]: the loss writes it, backward() consumes it.
+    [[nodiscard]] float* output_grad() { return out_grad_.data(); }
+
+    /// Backward pass of the last forward pass. Reads output_grad(), writes all parameter gradients
+    /// (overwriting, not accumulating) into grads.
+    void backward(const float* params, float* grads) {
+        if (packed_from_ != params) pack(params);
+        // An inference forward kept no activations: evaluate again, keeping them (same values).
+        if (!kept_) run_forward(true);
+        const unsigned threads = thread_count(batch_);
+        float* g0 = grad_acc_.data();
+        std::memset(g0, 0, grad_acc_.size() * sizeof(float));
+        pool().run(threads, [&](unsigned t) {
+            float* g = t == 0 ? g0 : scratch_[t].data() + scratch_grad_offset;
+            if (t != 0) std::memset(g, 0, grad_floats * sizeof(float));
+            const auto [b0, b1] = part(t, threads);
+            for (std::size_t s0 = b0; s0 < b1; s0 += slice)
+                backward_slice(t, s0, std::min(slice, b1 - s0), g);
+        });
+        // Reduce the threads' accumulators (in thread order), then write PyTorch's layout.
+        for (unsigned t = 1; t < threads; ++t) {
+            const float* g = scratch_[t].data() + scratch_grad_offset;
+            for (std::size_t i = 0; i < grad_floats; ++i) g0[i] += g[i];
+        }
+        write_gradients(grads);
+    }
+
+private:
+    // ---- compile-time plan ----------------------------------------------------------------------
+    template <class List>
+    struct to_tuple;
+    template <class... S>
+    struct to_tuple<type_list<S...>> {
+        using type = std::tuple<S...>;
+    };
+    template <std::size_t I>
+    using stage = std::tuple_element_t<I, typename to_tuple<stages>::type>;
+
+    static constexpr std::size_t pad(std::size_t n) { return (n + width - 1) / width * width; }
+    static constexpr std::size_t in_size = stage<0>::in_size;
+    static constexpr std::size_t out_size = stage<stage_count - 1>::out_size;
+
+    /// Per-stage offsets, computed once at compile time.
+    struct StagePlan {
+        std::size_t in = 0, out = 0, pin = 0, pout = 0; ///< widths, padded widths
+        std::size_t wt = 0, bias = 0, wp = 0;           ///< packed weight offsets
+        std::size_t gw = 0, gb = 0;                     ///< gradient accumulator offsets
+        std::size_t y = 0, z = 0;                       ///< activation offsets (per sample)
+        bool keep_y = false, keep_z = false;
+    };
+    static constexpr auto make_plan() {
+        std::array<StagePlan, stage_count> p{};
+        std::size_t packed = 0, grad = 0, act = 0, widest = 0;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (
+                [&] {
+                    using S = stage<I>;
+                    StagePlan& s = p[I];
+                    s.in = S::in_size;
+                    s.out = S::out_size;
+                    s.pin = pad(s.in);
+                    s.pout = pad(s.out);
+                    s.wt = packed;
+                    packed += s.in * s.pout;
+                    s.bias = packed;
+                    packed += s.pout;
+                    s.wp = packed;
+                    if (I > 0) packed += s.out * s.pin;
+                    s.gw = grad;
+                    grad += s.in * s.pout;
+                    s.gb = grad;
+                    grad += s.pout;
+                    constexpr auto kind = detail::epi_kind<typename S::epilogue>();
+                    s.keep_y = I + 1 < stage_count; // the last stage's Y is the output
+                    s.keep_z = kind == detail::EpiKind::general;
+                    s.y = act;
+                    act += s.keep_y ? s.pout : 0;
+                    s.z = act;
+                    act += s.keep_z ? s.pout : 0;
+                    widest = std::max({widest, s.pin, s.pout});
+                }(),
+                ...);
+        }(std::make_index_sequence<stage_count>{});
+        return std::tuple{p, packed, grad, act, widest};
+    }
+    static constexpr auto plan = std::get<0>(make_plan());
+    static constexpr std::size_t packed_floats = std::get<1>(make_plan());
+    static constexpr std::size_t grad_floats = std::get<2>(make_plan());
+    static constexpr std::size_t act_per_sample = std::get<3>(make_plan());
+    static constexpr std::size_t widest = std::get<4>(make_plan());
+
+public:
+    /// Samples per slice, the unit of fused evaluation: a multiple of every micro-kernel's row
+    /// count (no remainder blocks inside a slice); 192 keeps a slice of a narrow network (widths
+    /// <= 256: 192 KiB per activation buffer at most) in L2, wider networks use 96.
+    static constexpr std::size_t slice = widest <= 256 ? 192 : 96;
+
+private:
+    /// Per-thread scratch: two slice buffers (activations in inference, dZ in backward), a slice
+    /// buffer for pre-activations, and (threads > 0) a gradient accumulator.
+    static constexpr std::size_t slice_floats = slice * widest;
+    static constexpr std::size_t scratch_grad_offset = 3 * slice_floats;
+    static std::size_t scratch_floats(std::size_t t) {
+        return scratch_grad_offset + (t == 0 ? 0 : grad_floats);
+    }
+
+    static ctnn::detail::ThreadPool& pool() { return ctnn::detail::ThreadPool::instance(); }
+
+    /// One scratch buffer per thread of the pool's current size.
+    void ensure_scratch() {
+        const unsigned threads = num_threads();
+        if (scratch_.size() < threads) scratch_.resize(threads);
+        for (std::size_t t = 0; t < scratch_.size(); ++t)
+            if (scratch_[t].size() == 0) scratch_[t] = detail::Buffer(scratch_floats(t));
+    }
+
+    void allocate_fixed() {
+        packed_ = detail::Buffer(packed_floats);
+        grad_acc_ = detail::Buffer(grad_floats);
+    }
+
+    /// Threads for a batch: at most one per slice of samples.
+    unsigned thread_count(std::size_t batch) const {
+        const auto by_work = static_cast<unsigned>(std::max<std::size_t>(1, batch / slice));
+        return std::min({num_threads(), by_work, static_cast<unsigned>(scratch_.size())});
+    }
+    /// Thread t's samples [b0, b1): equal contiguous parts (they depend on the batch and the
+    /// thread count only, so results do not depend on timing).
+    std::pair<std::size_t, std::size_t> part(unsigned t, unsigned threads) const {
+        return {batch_ * t / threads, batch_ * (t + 1) / threads};
+    }
+
+    // ---- packing --------------------------------------------------------------------------------
+    void pack(const float* params) {
+        if (packed_.size() == 0) allocate_fixed();
+        float* pk = packed_.data();
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (pack_stage<I>(params, pk), ...);
+        }(std::make_index_sequence<stage_count>{});
+        packed_from_ = params;
+    }
+    template <std::size_t I>
+    void pack_stage(const float* params, float* pk) {
+        using A = typename stage<I>::anchor;
+        constexpr StagePlan s = plan[I];
+        const float* w = params + A::param_offset; // [out][in]
+        float* wt = pk + s.wt;                     // [in][pout]
+        for (std::size_t o0 = 0; o0 < s.out; o0 += 16)
+            for (std::size_t k = 0; k < s.in; ++k)
+                for (std::size_t o = o0; o < std::min(s.out, o0 + 16); ++o)
+                    wt[k * s.pout + o] = w[o * s.in + k];
+        float* b = pk + s.bias;
+        if constexpr (A::layer::has_bias) std::memcpy(b, w + s.in * s.out, s.out * sizeof(float));
+        if constexpr (I > 0) {
+            float* wp = pk + s.wp; // [out][pin]
+            for (std::size_t o = 0; o < s.out; ++o)
+                std::memcpy(wp + o * s.pin, w + o * s.in, s.in * sizeof(float));
+        }
+    }
+
+    // ---- tiles: how a micro-kernel block starts and ends ---------------------------------------
+    using reg = typename Isa::reg;
+
+    /// Stores a register at column c of a row holding `n` values (a partial store at the end of
+    /// an unpadded row).
+    template <bool Exact>
+    static CTNN_FORCEINLINE void store_col(float* row, std::size_t c, std::size_t n, reg v) {
+        if constexpr (Exact) {
+            if (c + width <= n) Isa::store(row + c, v);
+            else Isa::store_n(row + c, v, n - c);
+        } else {
+            Isa::store(row + c, v);
+        }
+    }
+
+    /// Forward: accumulators start at the bias; the epilogue (none, or ReLU) is applied before the
+    /// store; a general epilogue stores Z and is applied afterwards on the slice.
+    template <detail::EpiKind Kind, std::size_t Ld, bool Exact>
+    struct ForwardTile {
+        const float* bias;
+        float* dst; ///< Y (none, ReLU) or Z (general), Ld floats per row
+        std::size_t n;
+        template <std::size_t R, std::size_t V>
+        CTNN_FORCEINLINE void init(reg (&acc)[R][V], std::size_t, std::size_t v0) {
+            CTNN_CPU_UNROLL
+            for (std::size_t v = 0; v < V; ++v) {
+                const reg b = Isa::load(bias + (v0 + v) * width);
+                CTNN_CPU_UNROLL
+                for (std::size_t r = 0; r < R; ++r) acc[r][v] = b;
+            }
+        }
+        template <std::size_t R, std::size_t V>
+        CTNN_FORCEINLINE void finish(reg (&acc)[R][V], std::size_t r0, std::size_t v0) {
+            CTNN_CPU_UNROLL
+            for (std::size_t r = 0; r < R; ++r)
+                CTNN_CPU_UNROLL
+                for (std::size_t v = 0; v < V; ++v) {
+                    reg y = acc[r][v];
+                    if constexpr (Kind == detail::EpiKind::relu) y = Isa::relu(y);
+                    store_col<Exact>(dst + (r0 + r) * Ld, (v0 + v) * width, n, y);
+                }
+        }
+    };
+
+    /// Input gradient dX = dZ W: accumulators start at zero; the previous stage's ReLU derivative
+    /// (where its output Y > 0) is applied before the store.
+    template <bool Relu, std::size_t Ld>
+    struct InputGradTile {
+        float* dst;
+        const float* y; ///< previous stage's output (ReLU only), Ld floats per row
+        template <std::size_t R, std::size_t V>
+        CTNN_FORCEINLINE void init(reg (&acc)[R][V], std::size_t, std::size_t) {
+            CTNN_CPU_UNROLL
+            for (std::size_t r = 0; r < R; ++r)
+                CTNN_CPU_UNROLL
+                for (std::size_t v = 0; v < V; ++v) acc[r][v] = Isa::zero();
+        }
+        template <std::size_t R, std::size_t V>
+        CTNN_FORCEINLINE void finish(reg (&acc)[R][V], std::size_t r0, std::size_t v0) {
+            CTNN_CPU_UNROLL
+            for (std::size_t r = 0; r < R; ++r)
+                CTNN_CPU_UNROLL
+                for (std::size_t v = 0; v < V; ++v) {
+                    const std::size_t at = (r0 + r) * Ld + (v0 + v) * width;
+                    reg d = acc[r][v];
+                    if constexpr (Relu) d = Isa::mask_positive(d, Isa::load(y + at));
+                    Isa::store(dst + at, d);
+                }
+        }
+    };
+
+    /// Weight gradient dW^T += X^T dZ: accumulators start at the running sums and return there.
+    template <std::size_t Ld>
+    struct AccumulateTile {
+        float* c;
+        template <std::size_t R, std::size_t V>
+        CTNN_FORCEINLINE void init(reg (&acc)[R][V], std::size_t r0, std::size_t v0) {
+            CTNN_CPU_UNROLL
+            for (std::size_t r = 0; r < R; ++r)
+                CTNN_CPU_UNROLL
+                for (std::size_t v = 0; v < V; ++v)
+                    acc[r][v] = Isa::load(c + (r0 + r) * Ld + (v0 + v) * width);
+        }
+        template <std::size_t R, std::size_t V>
+        CTNN_FORCEINLINE void finish(reg (&acc)[R][V], std::size_t r0, std::size_t v0) {
+            CTNN_CPU_UNROLL
+            for (std::size_t r = 0; r < R; ++r)
+                CTNN_CPU_UNROLL
+                for (std::size_t v = 0; v < V; ++v)
+                    Isa::store(c + (r0 + r) * Ld + (v0 + v) * width, acc[r][v]);
+        }
+    };
+
+    // ---- forward --------------------------------------------------------------------------------
+    void run_forward(bool keep) {
+        kept_ = keep;
+        const unsigned threads = thread_count(batch_);
+        pool().run(threads, [&](unsigned t) {
+            const auto [b0, b1] = part(t, threads);
+            for (std::size_t s0 = b0; s0 < b1; s0 += slice)
+                forward_slice(t, s0, std::min(slice, b1 - s0), keep);
+        });
+    }
+
+    /// The whole network on samples [s0, s0 + m) of the batch.
+    void forward_slice(unsigned t, std::size_t s0, std::size_t m, bool keep) {
+        float* scratch = scratch_[t].data();
+        const float* x = input_ + s0 * in_size;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((x = forward_stage<I>(x, s0, m, keep, scratch)), ...);
+        }(std::make_index_sequence<stage_count>{});
+    }
+
+    /// One stage on a slice: x holds m rows (stride: the model input's width for stage 0, the
+    /// padded width after). Returns where the stage's output rows are.
+    template <std::size_t I>
+    const float* forward_stage(const float* x, std::size_t s0, std::size_t m, bool keep,
+                               float* scratch) {
+        using S = stage<I>;
+        using Epi = typename S::epilogue;
+        constexpr StagePlan s = plan[I];
+        constexpr auto kind = detail::epi_kind<Epi>();
+        constexpr bool last = I + 1 == stage_count;
+        constexpr std::size_t ldx = I == 0 ? s.in : s.pin;
+        constexpr std::size_t ldy = last ? s.out : s.pout;
+        constexpr std::size_t nv = s.pout / width;
+        const float* wt = packed_.data() + s.wt;
+        const float* bias = packed_.data() + s.bias;
+        // Where Y goes: the output (last stage), the kept activations (training), or the scratch
+        // slice buffer that stage I - 1 did not use.
+        float* y = last   ? out_.data() + s0 * s.out
+                   : keep ? act_.data() + s.y * capacity_ + s0 * s.pout
+                          : scratch + (I % 2) * slice_floats;
+        if constexpr (kind == detail::EpiKind::general) {
+            float* z = keep ? act_.data() + s.z * capacity_ + s0 * s.pout
+                            : scratch + 2 * slice_floats;
+            ForwardTile<kind, s.pout, false> tile{bias, z, s.pout};
+            detail::gemm<Isa, nv, ldx, 1, s.pout>(m, s.in, x, wt, tile);
+            // The epilogue element by element, while Z is in cache (ctx.index as eigen::Executor).
+            ElemCtx c = ctx_;
+            for (std::size_t r = 0; r < m; ++r)
+                for (std::size_t j = 0; j < s.out; ++j) {
+                    c.index = (s0 + r) * s.out + j;
+                    y[r * ldy + j] = Epi::apply(z[r * s.pout + j], c);
+                }
+        } else {
+            ForwardTile<kind, ldy, last && s.out % width != 0> tile{bias, y, s.out};
+            detail::gemm<Isa, nv, ldx, 1, s.pout>(m, s.in, x, wt, tile);
+        }
+        return y;
+    }
+
+    /// Batch-1 inference: stage by stage on stack buffers, one matrix-vector kernel each.
+    void forward_one(const float* x) {
+        alignas(64) float buf[3][widest];
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((x = forward_one_stage<I>(x, buf)), ...);
+        }(std::make_index_sequence<stage_count>{});
+    }
+    template <std::size_t I>
+    const float* forward_one_stage(const float* x, float (&buf)[3][widest]) {
+        using Epi = typename stage<I>::epilogue;
+        constexpr StagePlan s = plan[I];
+        constexpr auto kind = detail::epi_kind<Epi>();
+        constexpr bool last = I + 1 == stage_count;
+        constexpr std::size_t nv = s.pout / width;
+        const float* wt = packed_.data() + s.wt;
+        const float* bias = packed_.data() + s.bias;
+        float* y = last ? out_.data() : buf[I % 2];
+        if constexpr (kind == detail::EpiKind::general) {
+            float* z = buf[2];
+            ForwardTile<kind, s.pout, false> tile{bias, z, s.pout};
+            detail::gemv<Isa, nv, s.pout>(s.in, x, wt, tile);
+            ElemCtx c = ctx_;
+            for (std::size_t j = 0; j < s.out; ++j) {
+                c.index = j;
+                y[j] = Epi::apply(z[j], c);
+            }
+        } else {
+            ForwardTile<kind, s.pout, last && s.out % width != 0> tile{bias, y, s.out};
+            detail::gemv<Isa, nv, s.pout>(s.in, x, wt, tile);
+        }
+        return y;
+    }
+
+    // ---- backward -------------------------------------------------------------------------------
+    /// Backward through the whole network for samples [s0, s0 + m), accumulating into g.
+    void backward_slice(unsigned t, std::size_t s0, std::size_t m, float* g) {
+        float* d = scratch_[t].data();
+        float* other = d + slice_floats;
+        // dZ of the last stage: dL/dY times the last epilogue's derivative, padded with zeros.
+        {
+            constexpr std::size_t L = stage_count - 1;
+            using Epi = typename stage<L>::epilogue;
+            constexpr StagePlan s = plan[L];
+            constexpr auto kind = detail::epi_kind<Epi>();
+            const float* gy = out_grad_.data() + s0 * s.out;
+            const float* yo = out_.data() + s0 * s.out;
+            const float* z = nullptr;
+            if constexpr (kind == detail::EpiKind::general)
+                z = act_.data() + s.z * capacity_ + s0 * s.pout;
+            ElemCtx c = ctx_;
+            for (std::size_t r = 0; r < m; ++r) {
+                float* dr = d + r * s.pout;
+                for (std::size_t j = 0; j < s.out; ++j) {
+                    float v = gy[r * s.out + j];
+                    if constexpr (kind == detail::EpiKind::relu) {
+                        v = yo[r * s.out + j] > 0.0f ? v : 0.0f;
+                    } else if constexpr (kind == detail::EpiKind::general) {
+                        c.index = (s0 + r) * s.out + j;
+                        v *= Epi::apply(expr::Dual<float>{z[r * s.pout + j], 1.0f}, c).d;
+                    }
+                    dr[j] = v;
+                }
+                for (std::size_t j = s.out; j < s.pout; ++j) dr[j] = 0.0f;
+            }
+        }
+        [&]<std::size_t... J>(std::index_sequence<J...>) {
+            (backward_stage<stage_count - 1 - J>(s0, m, g, d, other), ...);
+        }(std::make_index_sequence<stage_count>{});
+    }
+
+    template <std::size_t I>
+    void backward_stage(std::size_t s0, std::size_t m, float* g, float*& d, float*& other) {
+        constexpr StagePlan s = plan[I];
+        constexpr std::size_t ldx = I == 0 ? s.in : s.pin;
+        const float* x = nullptr;
+        if constexpr (I == 0) x = input_ + s0 * s.in;
+        else x = act_.data() + plan[I - 1].y * capacity_ + s0 * s.pin;
+        // dW^T (in x pout) += X^T dZ: rows are input features, the reduction runs over samples.
+        {
+            AccumulateTile<s.pout> tile{g + s.gw};
+            detail::gemm<Isa, s.pout / width, 1, ldx, s.pout>(s.in, m, x, d, tile);
+        }
+        // db += the column sums of dZ.
+        if constexpr (stage<I>::anchor::layer::has_bias) {
+            float* gb = g + s.gb;
+            for (std::size_t v = 0; v < s.pout; v += width) {
+                reg acc = Isa::load(gb + v);
+                for (std::size_t r = 0; r < m; ++r)
+                    acc = Isa::add(acc, Isa::load(d + r * s.pout + v));
+                Isa::store(gb + v, acc);
+            }
+        }
+        // dX = dZ W, times the previous stage's epilogue derivative, becomes that stage's dZ.
+        if constexpr (I > 0) {
+            using Prev = typename stage<I - 1>::epilogue;
+            constexpr auto kind = detail::epi_kind<Prev>();
+            constexpr StagePlan p = plan[I - 1];
+            const float* wp = packed_.data() + s.wp;
+            const float* yprev = act_.data() + p.y * capacity_ + s0 * p.pout; // kept: I - 1 < last
+            InputGradTile<kind == detail::EpiKind::relu, p.pout> tile{other, yprev};
+            detail::gemm<Isa, p.pout / width, s.pout, 1, p.pout>(m, s.out, d, wp, tile);
+            if constexpr (kind == detail::EpiKind::general) {
+                const float* z = act_.data() + p.z * capacity_ + s0 * p.pout;
+                ElemCtx c = ctx_;
+                for (std::size_t r = 0; r < m; ++r)
+                    for (std::size_t j = 0; j < p.out; ++j) {
+                        c.index = (s0 + r) * p.out + j;
+                        other[r * p.pout + j] *=
+                            Prev::apply(expr::Dual<float>{z[r * p.pout + j], 1.0f}, c).d;
+                    }
+            }
+            std::swap(d, other);
+        }
+    }
+
+    /// grads (PyTorch layout: weight [out][in], then bias [out]) from the accumulators.
+    void write_gradients(float* grads) const {
+        const float* g = grad_acc_.data();
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (
+                [&] {
+                    using A = typename stage<I>::anchor;
+                    constexpr StagePlan s = plan[I];
+                    float* gw = grads + A::param_offset;
+                    const float* acc = g + s.gw;
+                    for (std::size_t o0 = 0; o0 < s.out; o0 += 16)
+                        for (std::size_t k = 0; k < s.in; ++k)
+                            for (std::size_t o = o0; o < std::min(s.out, o0 + 16); ++o)
+                                gw[o * s.in + k] = acc[k * s.pout + o];
+                    if constexpr (A::layer::has_bias)
+                        std::memcpy(gw + s.in * s.out, g + s.gb, s.out * sizeof(float));
+                }(),
+                ...);
+        }(std::make_index_sequence<stage_count>{});
+    }
+
+    detail::Buffer packed_, grad_acc_, act_, out_, out_grad_;
+    std::vector<detail::Buffer> scratch_; ///< per thread (see scratch_floats)
+    const float* packed_from_ = nullptr;  ///< the parameters packed_ was made from
+    std::size_t capacity_ = 0, batch_ = 0;
+    const float* input_ = nullptr;
+    ElemCtx ctx_{};
+    bool kept_ = false; ///< the last forward kept the activations backward() needs
+};
+
+#endif // CTNN_CPU_FUSED
+
+/// The executor Model<Net, T> runs on the CPU: FusedExecutor when fused_eligible<Net, T>,
+/// otherwise eigen::Executor.
+#if CTNN_CPU_FUSED
+template <class Net, class T>
+using executor_for =
+    std::conditional_t<fused_eligible<Net, T>, FusedExecutor<Net>, eigen::Executor<Net, T>>;
+#else
+template <class Net, class T>
+using executor_for = eigen::Executor<Net, T>;
+#endif
+
+} // namespace ctnn::cpu

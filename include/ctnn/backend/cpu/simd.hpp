@@ -1,0 +1,157 @@
+// ctnn/backend/cpu/simd.hpp — the SIMD register types of the fused CPU kernels.
+//
+// One struct per instruction set, chosen at compile time from the compiler's target macros (build
+// with -march=native to get the widest one this CPU has):
+//   Avx512  __AVX512F__            16 floats per register, 32 registers
+//   Avx2    __AVX2__ and __FMA__    8 floats per register, 16 registers
+//   Vec4    any GCC or Clang        4 floats (GNU vector extension: SSE2 on x86-64, NEON on ARM)
+// Each gives the same few operations (load, store, broadcast, fused multiply-add, ReLU) and the
+// register-blocking budget of its micro-kernel: `max_vecs` registers across the output dimension
+// and `rows(v)` rows, so that rows(v) * v accumulators plus the operands fit in the register file,
+// and `max_width`, the widest layer for which the fused executor is used with this instruction set.
+#pragma once
+#include "../../config.hpp"
+
+#include <bit>
+#include <cstddef>
+#include <cstring>
+
+#if !CTNN_CUDA_BACKEND && !defined(CTNN_NO_FUSED_CPU) &&                                       \
+    (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+#include <immintrin.h>
+#endif
+
+/// 1 when ctnn's fused CPU kernels are compiled in: GCC or Clang, not a CUDA-backend translation
+/// unit (whose Model must match nvcc's: it keeps the Eigen executor), and not disabled by defining
+/// CTNN_NO_FUSED_CPU (every Model then runs on eigen::Executor, as before the fused path).
+#if !CTNN_CUDA_BACKEND && defined(__GNUC__) && !defined(CTNN_NO_FUSED_CPU)
+#define CTNN_CPU_FUSED 1
+#else
+#define CTNN_CPU_FUSED 0
+#endif
+
+#if defined(__GNUC__)
+/// Asks the compiler to unroll the next loop completely (its trip count is a small constant).
+#define CTNN_CPU_UNROLL _Pragma("GCC unroll 32")
+#else
+#define CTNN_CPU_UNROLL
+#endif
+
+namespace ctnn::cpu::simd {
+
+#if CTNN_CPU_FUSED && defined(__AVX512F__)
+/// AVX-512: 16 floats per zmm register; 24 accumulators per micro-kernel block.
+struct Avx512 {
+    using reg = __m512;
+    static constexpr std::size_t width = 16;
+    static constexpr std::size_t max_vecs = 4;
+    static constexpr std::size_t rows(std::size_t v) { return v >= 4 ? 6 : v == 3 ? 8 : 12; }
+    static constexpr const char* name = "AVX-512";
+    /// The widest layer the fused executor takes (measured: up to 1024 it beats Eigen's GEMM).
+    static constexpr std::size_t max_width = 1024;
+
+    static CTNN_FORCEINLINE reg zero() { return _mm512_setzero_ps(); }
+    static CTNN_FORCEINLINE reg load(const float* p) { return _mm512_loadu_ps(p); }
+    static CTNN_FORCEINLINE void store(float* p, reg r) { _mm512_storeu_ps(p, r); }
+    /// Stores the first n (< width) lanes.
+    static CTNN_FORCEINLINE void store_n(float* p, reg r, std::size_t n) {
+        _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), r);
+    }
+    static CTNN_FORCEINLINE reg bcast(float x) { return _mm512_set1_ps(x); }
+    static CTNN_FORCEINLINE reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+    static CTNN_FORCEINLINE reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+    /// max(a, 0), 0 for NaN (ctnn's ReLU: where(x > 0, x, 0)). A masked max with an explicit
+    /// source: GCC 12's unmasked _mm512_max_ps trips -Wuninitialized inside its own header.
+    static CTNN_FORCEINLINE reg relu(reg a) {
+        const reg z = _mm512_setzero_ps();
+        return _mm512_mask_max_ps(z, 0xFFFF, a, z);
+    }
+    /// d where y > 0, else 0 (ReLU's derivative read from its output).
+    static CTNN_FORCEINLINE reg mask_positive(reg d, reg y) {
+        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), d);
+    }
+};
+#endif
+
+#if CTNN_CPU_FUSED && defined(__AVX2__) && defined(__FMA__)
+/// AVX2 + FMA: 8 floats per ymm register; 12 accumulators per micro-kernel block.
+struct Avx2 {
+    using reg = __m256;
+    static constexpr std::size_t width = 8;
+    static constexpr std::size_t max_vecs = 2;
+    static constexpr std::size_t rows(std::size_t v) { return v >= 2 ? 6 : 12; }
+    static constexpr const char* name = "AVX2";
+    /// The widest layer the fused executor takes (measured: 784-wide layers are slower than
+    /// Eigen's AVX2 GEMM at batch 256, 256-wide ones about even).
+    static constexpr std::size_t max_width = 256;
+
+    static CTNN_FORCEINLINE reg zero() { return _mm256_setzero_ps(); }
+    static CTNN_FORCEINLINE reg load(const float* p) { return _mm256_loadu_ps(p); }
+    static CTNN_FORCEINLINE void store(float* p, reg r) { _mm256_storeu_ps(p, r); }
+    static CTNN_FORCEINLINE void store_n(float* p, reg r, std::size_t n) {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, r);
+        std::memcpy(p, t, n * sizeof(float));
+    }
+    static CTNN_FORCEINLINE reg bcast(float x) { return _mm256_set1_ps(x); }
+    static CTNN_FORCEINLINE reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+    static CTNN_FORCEINLINE reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+    static CTNN_FORCEINLINE reg relu(reg a) {
+        const reg z = _mm256_setzero_ps();
+        return _mm256_and_ps(a, _mm256_cmp_ps(a, z, _CMP_GT_OQ));
+    }
+    static CTNN_FORCEINLINE reg mask_positive(reg d, reg y) {
+        return _mm256_and_ps(d, _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ));
+    }
+};
+#endif
+
+#if CTNN_CPU_FUSED
+/// Portable: 4 floats in a GNU vector (SSE2 on any x86-64, NEON on ARM); no fused multiply-add.
+struct Vec4 {
+    typedef float reg __attribute__((vector_size(16)));
+    typedef int mask __attribute__((vector_size(16)));
+    static constexpr std::size_t width = 4;
+    static constexpr std::size_t max_vecs = 2;
+    static constexpr std::size_t rows(std::size_t v) { return v >= 2 ? 4 : 8; }
+    static constexpr const char* name = "portable 4-wide";
+    /// The widest layer the fused executor takes (measured: 128-wide networks are faster than
+    /// Eigen's SSE GEMM, 256-wide ones mixed, 784-wide ones slower).
+    static constexpr std::size_t max_width = 128;
+
+    static CTNN_FORCEINLINE reg zero() { return reg{0.0f, 0.0f, 0.0f, 0.0f}; }
+    static CTNN_FORCEINLINE reg load(const float* p) {
+        reg r;
+        std::memcpy(&r, p, sizeof r);
+        return r;
+    }
+    static CTNN_FORCEINLINE void store(float* p, reg r) { std::memcpy(p, &r, sizeof r); }
+    static CTNN_FORCEINLINE void store_n(float* p, reg r, std::size_t n) {
+        std::memcpy(p, &r, n * sizeof(float));
+    }
+    static CTNN_FORCEINLINE reg bcast(float x) { return reg{x, x, x, x}; }
+    static CTNN_FORCEINLINE reg fma(reg a, reg b, reg c) { return a * b + c; }
+    static CTNN_FORCEINLINE reg add(reg a, reg b) { return a + b; }
+    static CTNN_FORCEINLINE reg relu(reg a) {
+        const mask pos = a > zero();
+        return std::bit_cast<reg>(std::bit_cast<mask>(a) & pos);
+    }
+    static CTNN_FORCEINLINE reg mask_positive(reg d, reg y) {
+        const mask pos = y > zero();
+        return std::bit_cast<reg>(std::bit_cast<mask>(d) & pos);
+    }
+};
+#endif
+
+#if CTNN_CPU_FUSED
+/// The widest instruction set this translation unit is compiled for.
+#if defined(__AVX512F__)
+using Native = Avx512;
+#elif defined(__AVX2__) && defined(__FMA__)
+using Native = Avx2;
+#else
+using Native = Vec4;
+#endif
+#endif
+
+} // namespace ctnn::cpu::simd

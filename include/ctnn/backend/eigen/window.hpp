@@ -1,0 +1,243 @@
+// ctnn/backend/eigen/window.hpp — CPU loops of the window layers: im2col/col2im for Conv2D and
+// the pooling reductions, forward and backward.
+//
+// Every function takes the window geometry as a template argument (detail::Window2D is a
+// structural type), so kernel sizes, strides and image sizes are compile-time constants and the
+// inner loops specialize (a stride-1 row copy becomes a vectorized copy).
+//
+// Tensors are channel-first per sample: x[s][c][h][w], samples back to back.
+#pragma once
+#include "../../config.hpp"
+#include "../../layers/pool.hpp"
+#include "../../layers/window.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <utility>
+
+namespace ctnn::eigen::detail {
+
+using Window2D = ctnn::detail::Window2D;
+using index = std::ptrdiff_t;
+
+constexpr index signed_of(std::size_t v) { return static_cast<index>(v); }
+
+/// The output positions [lo, hi) along one axis whose input position o * stride + offset lies in
+/// [0, in): the others read the padding.
+constexpr std::pair<std::size_t, std::size_t> valid_range(index offset, std::size_t stride,
+                                                          std::size_t in, std::size_t out) {
+    const index st = signed_of(stride), n = signed_of(in), o = signed_of(out);
+    const index lo = offset >= 0 ? 0 : (-offset + st - 1) / st;
+    const index hi = n - offset <= 0 ? 0 : std::min(o, (n - offset + st - 1) / st);
+    return {static_cast<std::size_t>(std::min(lo, hi)), static_cast<std::size_t>(hi)};
+}
+
+/// Where tap (ki, kj) of the window reads: input offsets and the valid output rows and columns.
+template <Window2D G>
+struct TapPlane {
+    index dy, dx;               ///< input row/column = output row/column * stride + dy/dx
+    std::size_t row_lo, row_hi; ///< output rows reading inside the image
+    std::size_t col_lo, col_hi; ///< output columns reading inside the image
+    constexpr TapPlane(std::size_t ki, std::size_t kj)
+        : dy(signed_of(ki * G.dh) - signed_of(G.pt)), dx(signed_of(kj * G.dw) - signed_of(G.pl)),
+          row_lo(valid_range(dy, G.sh, G.h, G.oh).first),
+          row_hi(valid_range(dy, G.sh, G.h, G.oh).second),
+          col_lo(valid_range(dx, G.sw, G.w, G.ow).first),
+          col_hi(valid_range(dx, G.sw, G.w, G.ow).second) {}
+    /// Input offset (within the channel) read by output pixel (oh, ow).
+    [[nodiscard]] constexpr std::size_t source(std::size_t oh, std::size_t ow) const {
+        return static_cast<std::size_t>(signed_of(oh * G.sh) + dy) * G.w +
+               static_cast<std::size_t>(signed_of(ow * G.sw) + dx);
+    }
+};
+
+/// Stride 1 and an output as large as the input (Same padding): every tap's plane is the input
+/// plane shifted by a constant offset, so it is copied as one run plus a fix-up of the edges.
+template <Window2D G>
+inline constexpr bool shift_window = G.sh == 1 && G.sw == 1 && G.oh == G.h&& G.ow == G.w;
+
+/// Copies the patches of `samples` consecutive samples x into the column-major im2col matrix col
+/// of (samples * oh * ow) rows and (c * kh * kw) columns: col(s * P + p, k) is the input value
+/// under tap k = (channel, ki, kj) of output pixel p of sample s, or 0 in the padding.
+template <Window2D G, class T>
+void im2col(const T* x, std::size_t samples, T* col) {
+    constexpr std::size_t P = G.oh * G.ow, HW = G.h * G.w, in_size = G.c * HW;
+    const std::size_t rows = samples * P;
+    for (std::size_t ki = 0; ki < G.kh; ++ki)
+        for (std::size_t kj = 0; kj < G.kw; ++kj) {
+            const TapPlane<G> t(ki, kj);
+            for (std::size_t c = 0; c < G.c; ++c) {
+                T* dst_k = col + ((c * G.kh + ki) * G.kw + kj) * rows;
+                for (std::size_t s = 0; s < samples; ++s) {
+                    const T* xc = x + s * in_size + c * HW;
+                    T* dst = dst_k + s * P;
+                    if (t.row_lo >= t.row_hi || t.col_lo >= t.col_hi) {
+                        std::fill(dst, dst + P, T(0));
+                        continue;
+                    }
+                    std::fill(dst, dst + t.row_lo * G.ow, T(0));
+                    std::fill(dst + t.row_hi * G.ow, dst + P, T(0));
+                    if constexpr (shift_window<G>) {
+                        // One run over the valid rows, then zero the columns that wrapped around.
+                        std::copy(xc + t.source(t.row_lo, t.col_lo),
+                                  xc + t.source(t.row_hi - 1, t.col_hi - 1) + 1,
+                                  dst + t.row_lo * G.w + t.col_lo);
+                        for (std::size_t oh = t.row_lo; oh < t.row_hi; ++oh) {
+                            T* r = dst + oh * G.w;
+                            std::fill(r, r + t.col_lo, T(0));
+                            std::fill(r + t.col_hi, r + G.w, T(0));
+                        }
+                    } else {
+                        for (std::size_t oh = t.row_lo; oh < t.row_hi; ++oh) {
+                            T* r = dst + oh * G.ow;
+                            std::fill(r, r + t.col_lo, T(0));
+                            for (std::size_t ow = t.col_lo; ow < t.col_hi; ++ow)
+                                r[ow] = xc[t.source(oh, ow)];
+                            std::fill(r + t.col_hi, r + G.ow, T(0));
+                        }
+                    }
+                }
+            }
+        }
+}
+
+/// The adjoint of im2col: adds every entry of col back to the input position it was copied from
+/// (entries of the padding are dropped). dx must be zeroed (or hold values to add to) before.
+/// col is scratch: its entries in the padding may be overwritten with zeros.
+template <Window2D G, class T>
+void col2im(T* col, std::size_t samples, T* dx) {
+    constexpr std::size_t P = G.oh * G.ow, HW = G.h * G.w, in_size = G.c * HW;
+    const std::size_t rows = samples * P;
+    for (std::size_t ki = 0; ki < G.kh; ++ki)
+        for (std::size_t kj = 0; kj < G.kw; ++kj) {
+            const TapPlane<G> t(ki, kj);
+            if (t.row_lo >= t.row_hi || t.col_lo >= t.col_hi) continue;
+            for (std::size_t c = 0; c < G.c; ++c) {
+                T* src_k = col + ((c * G.kh + ki) * G.kw + kj) * rows;
+                for (std::size_t s = 0; s < samples; ++s) {
+                    T* xc = dx + s * in_size + c * HW;
+                    T* src = src_k + s * P;
+                    if constexpr (shift_window<G>) {
+                        // Zero the entries of the columns that read the padding, then add one run.
+                        for (std::size_t oh = t.row_lo; oh < t.row_hi; ++oh) {
+                            T* r = src + oh * G.w;
+                            std::fill(r, r + t.col_lo, T(0));
+                            std::fill(r + t.col_hi, r + G.w, T(0));
+                        }
+                        const std::size_t begin = t.row_lo * G.w + t.col_lo;
+                        const std::size_t end = (t.row_hi - 1) * G.w + t.col_hi;
+                        T* to = xc + t.source(t.row_lo, t.col_lo);
+                        for (std::size_t p = begin; p < end; ++p) to[p - begin] += src[p];
+                    } else {
+                        for (std::size_t oh = t.row_lo; oh < t.row_hi; ++oh) {
+                            const T* r = src + oh * G.ow;
+                            for (std::size_t ow = t.col_lo; ow < t.col_hi; ++ow)
+                                xc[t.source(oh, ow)] += r[ow];
+                        }
+                    }
+                }
+            }
+        }
+}
+
+/// Calls f(offset) for the input offset (within one channel) of every tap of output pixel
+/// (oh, ow) that lies inside the image, in row-major tap order. Without padding every tap is
+/// inside, and the loops have compile-time bounds and no checks.
+template <Window2D G, class F>
+CTNN_FORCEINLINE void for_each_tap(std::size_t oh, std::size_t ow, F&& f) {
+    if constexpr (G.pt == 0 && G.pb == 0 && G.pl == 0 && G.pr == 0) {
+        const std::size_t base = oh * G.sh * G.w + ow * G.sw;
+        for (std::size_t ki = 0; ki < G.kh; ++ki)
+            for (std::size_t kj = 0; kj < G.kw; ++kj) f(base + ki * G.dh * G.w + kj * G.dw);
+    } else {
+        const index ih0 = signed_of(oh * G.sh) - signed_of(G.pt);
+        const index iw0 = signed_of(ow * G.sw) - signed_of(G.pl);
+        for (std::size_t ki = 0; ki < G.kh; ++ki) {
+            const index ih = ih0 + signed_of(ki * G.dh);
+            if (ih < 0 || ih >= signed_of(G.h)) continue;
+            for (std::size_t kj = 0; kj < G.kw; ++kj) {
+                const index iw = iw0 + signed_of(kj * G.dw);
+                if (iw < 0 || iw >= signed_of(G.w)) continue;
+                f(static_cast<std::size_t>(ih) * G.w + static_cast<std::size_t>(iw));
+            }
+        }
+    }
+}
+
+/// Offset (within its channel) of the maximum of output pixel (oh, ow)'s window, by PyTorch's
+/// rule: the first maximum in row-major order, a NaN wins. Used by forward and backward alike.
+template <Window2D G, class T>
+CTNN_FORCEINLINE std::size_t window_argmax(const T* xc, std::size_t oh, std::size_t ow) {
+    std::size_t arg = 0;
+    T m = -std::numeric_limits<T>::infinity();
+    bool first = true;
+    for_each_tap<G>(oh, ow, [&](std::size_t i) {
+        const T v = xc[i];
+        if (first || v > m || std::isnan(v)) m = v, arg = i;
+        first = false;
+    });
+    return arg;
+}
+
+/// Pooling forward: z[s][c][oh][ow] = max or mean of the window, for `batch` samples.
+template <Window2D G, PoolOp Op, class T>
+void pool_forward(const T* x, std::size_t batch, T* z) {
+    constexpr std::size_t HW = G.h * G.w, P = G.oh * G.ow;
+    constexpr T inv = T(1) / static_cast<T>(G.kh * G.kw);
+    for (std::size_t bc = 0; bc < batch * G.c; ++bc) {
+        const T* xc = x + bc * HW;
+        T* zc = z + bc * P;
+        for (std::size_t oh = 0; oh < G.oh; ++oh)
+            for (std::size_t ow = 0; ow < G.ow; ++ow) {
+                if constexpr (Op == PoolOp::max) {
+                    zc[oh * G.ow + ow] = xc[window_argmax<G>(xc, oh, ow)];
+                } else {
+                    T s = T(0);
+                    for_each_tap<G>(oh, ow, [&](std::size_t i) { s += xc[i]; });
+                    zc[oh * G.ow + ow] = s * inv;
+                }
+            }
+    }
+}
+
+/// Windows that tile the input exactly (stride = kernel, no padding, no remainder): every input
+/// value belongs to exactly one window.
+template <Window2D G>
+inline constexpr bool tiling_window =
+    G.sh == G.kh&& G.sw == G.kw&& G.dh == 1 && G.dw == 1 && G.pt == 0 && G.pb == 0 && G.pl == 0 &&
+    G.pr == 0 && G.oh* G.kh == G.h&& G.ow* G.kw == G.w;
+
+/// Pooling backward: writes dx (overwriting it). Max pooling routes each output gradient to its
+/// window's argmax, found again from the input x (forward stores nothing); average pooling
+/// spreads it evenly over the window. Tiling windows write each input once; others accumulate.
+template <Window2D G, PoolOp Op, class T>
+void pool_backward(const T* x, const T* dz, std::size_t batch, T* dx) {
+    constexpr std::size_t HW = G.h * G.w, P = G.oh * G.ow;
+    constexpr T inv = T(1) / static_cast<T>(G.kh * G.kw);
+    if constexpr (!tiling_window<G>) std::fill(dx, dx + batch * G.c * HW, T(0));
+    for (std::size_t bc = 0; bc < batch * G.c; ++bc) {
+        const T* xc = x + bc * HW;
+        const T* dzc = dz + bc * P;
+        T* dxc = dx + bc * HW;
+        for (std::size_t oh = 0; oh < G.oh; ++oh)
+            for (std::size_t ow = 0; ow < G.ow; ++ow) {
+                const T g = dzc[oh * G.ow + ow];
+                if constexpr (Op == PoolOp::max) {
+                    const std::size_t arg = window_argmax<G>(xc, oh, ow);
+                    if constexpr (tiling_window<G>)
+                        for_each_tap<G>(oh, ow,
+                                        [&](std::size_t i) { dxc[i] = i == arg ? g : T(0); });
+                    else dxc[arg] += g;
+                } else {
+                    const T share = g * inv;
+                    if constexpr (tiling_window<G>)
+                        for_each_tap<G>(oh, ow, [&](std::size_t i) { dxc[i] = share; });
+                    else for_each_tap<G>(oh, ow, [&](std::size_t i) { dxc[i] += share; });
+                }
+            }
+    }
+}
+
+} // namespace ctnn::eigen::detail

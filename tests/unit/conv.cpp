@@ -1,0 +1,388 @@
+// Convolution and pooling: shapes and PyTorch layouts, forward against naive reference loops,
+// every option's backward pass against finite differences, lowering and describe().
+#include "gradcheck.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+using namespace ctnn;
+using ctnn::test::check_parameter_gradients;
+using ctnn::test::random_values;
+
+namespace {
+
+template <class List>
+struct as_tuple;
+template <class... T>
+struct as_tuple<type_list<T...>> {
+    using type = std::tuple<T...>;
+};
+/// The I-th type of a type_list.
+template <std::size_t I, class List>
+using at = std::tuple_element_t<I, typename as_tuple<List>::type>;
+
+/// PyTorch's Conv2d written as plain loops, for one sample: x [c, h, w], weight [o, c / g, k, k],
+/// padding (top, left) and the output size given explicitly (so the reference does not share
+/// ctnn's geometry code).
+struct ConvRef {
+    std::size_t c, h, w, o, k, sh, sw, pt, pl, dh, dw, groups, oh, ow;
+    bool bias;
+
+    [[nodiscard]] std::vector<double> run(const std::vector<double>& x, const double* weight,
+                                          std::size_t batch) const {
+        const std::size_t cg = c / groups, og = o / groups;
+        const double* b = weight + o * cg * k * k;
+        std::vector<double> y(batch * o * oh * ow);
+        for (std::size_t s = 0; s < batch; ++s)
+            for (std::size_t oc = 0; oc < o; ++oc)
+                for (std::size_t i = 0; i < oh; ++i)
+                    for (std::size_t j = 0; j < ow; ++j) {
+                        double acc = bias ? b[oc] : 0.0;
+                        const std::size_t g = oc / og;
+                        for (std::size_t ic = 0; ic < cg; ++ic)
+                            for (std::size_t ki = 0; ki < k; ++ki)
+                                for (std::size_t kj = 0; kj < k; ++kj) {
+                                    const long ih =
+                                        static_cast<long>(i * sh + ki * dh) - static_cast<long>(pt);
+                                    const long iw =
+                                        static_cast<long>(j * sw + kj * dw) - static_cast<long>(pl);
+                                    if (ih < 0 || iw < 0 || ih >= static_cast<long>(h) ||
+                                        iw >= static_cast<long>(w))
+                                        continue;
+                                    const std::size_t cin = g * cg + ic;
+                                    acc +=
+                                        weight[((oc * cg + ic) * k + ki) * k + kj] *
+                                        x[((s * c + cin) * h + static_cast<std::size_t>(ih)) * w +
+                                          static_cast<std::size_t>(iw)];
+                                }
+                        y[((s * o + oc) * oh + i) * ow + j] = acc;
+                    }
+        return y;
+    }
+};
+
+/// Runs Net (a single Conv2D after Input) in double and compares with the reference.
+template <class Net>
+void check_conv_forward(const ConvRef& r, std::size_t batch, std::uint64_t seed) {
+    static_assert(Net::out_shape::rank == 3);
+    REQUIRE(Net::out_shape::dims[0] == r.o);
+    REQUIRE(Net::out_shape::dims[1] == r.oh);
+    REQUIRE(Net::out_shape::dims[2] == r.ow);
+    Model<Net, double> m;
+    m.init(seed);
+    auto p = m.parameters();
+    const auto noise = random_values(p.size(), seed + 1, -0.5, 0.5);
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] += noise[i];
+    const auto x = random_values(batch * Net::in_size, seed + 2);
+    const auto y = m.forward(x, batch);
+    const auto expected = r.run(x, p.data(), batch);
+    REQUIRE(y.size() == expected.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < y.size(); ++i)
+        worst = std::max(worst, std::fabs(y[i] - expected[i]));
+    CHECK(worst < 1e-12);
+}
+
+/// Max or average pooling as plain loops (count_include_pad=True), one channel plane at a time.
+std::vector<double> pool_ref(const std::vector<double>& x, std::size_t planes, std::size_t h,
+                             std::size_t w, std::size_t k, std::size_t s, std::size_t pad,
+                             bool max) {
+    const std::size_t oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1;
+    std::vector<double> y(planes * oh * ow);
+    for (std::size_t pl = 0; pl < planes; ++pl)
+        for (std::size_t i = 0; i < oh; ++i)
+            for (std::size_t j = 0; j < ow; ++j) {
+                double acc = max ? -std::numeric_limits<double>::infinity() : 0.0;
+                for (std::size_t a = 0; a < k; ++a)
+                    for (std::size_t b = 0; b < k; ++b) {
+                        const long ih = static_cast<long>(i * s + a) - static_cast<long>(pad);
+                        const long iw = static_cast<long>(j * s + b) - static_cast<long>(pad);
+                        if (ih < 0 || iw < 0 || ih >= static_cast<long>(h) ||
+                            iw >= static_cast<long>(w))
+                            continue;
+                        const double v = x[(pl * h + static_cast<std::size_t>(ih)) * w +
+                                           static_cast<std::size_t>(iw)];
+                        acc = max ? std::max(acc, v) : acc + v;
+                    }
+                y[(pl * oh + i) * ow + j] = max ? acc : acc / static_cast<double>(k * k);
+            }
+    return y;
+}
+
+template <class Net>
+void check_pool_forward(std::size_t c, std::size_t h, std::size_t w, std::size_t k, std::size_t s,
+                        std::size_t pad, bool max, std::size_t batch) {
+    Model<Net, double> m;
+    const auto x = random_values(batch * Net::in_size, 99);
+    const auto y = m.forward(x, batch);
+    const auto expected = pool_ref(x, batch * c, h, w, k, s, pad, max);
+    REQUIRE(y.size() == expected.size());
+    for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == doctest::Approx(expected[i]));
+}
+
+// A window layer L is checked after a 1x1 convolution and before Flatten + Dense, so that its
+// backward pass (dX) is what carries the gradient to the first convolution's parameters.
+template <class L, std::size_t C = 2, std::size_t H = 5, std::size_t W = 5>
+using ConvSandwich = Sequential<Input<C, H, W>, Conv2D<C, 1>, L, Flatten, Dense<2>>;
+
+} // namespace
+
+TEST_CASE("Conv2D: output shapes, parameter names and PyTorch layouts") {
+    using Net = Sequential<Input<3, 32, 32>, Conv2D<16, 3, Same>, ReLU, Conv2D<32, 3, Stride<2>>,
+                           Conv2D<32, 5, Padding<2>, Groups<4>, NoBias>, Conv2D<64, 3, Depthwise>,
+                           Conv2D<8, 3, Dilation<2>, Same>>;
+    using N = Net::nodes;
+    static_assert(std::is_same_v<at<0, N>::out_shape, Shape<16, 32, 32>>);
+    static_assert(std::is_same_v<at<2, N>::out_shape, Shape<32, 15, 15>>);
+    static_assert(std::is_same_v<at<3, N>::out_shape, Shape<32, 15, 15>>);
+    static_assert(std::is_same_v<at<4, N>::out_shape, Shape<64, 13, 13>>);
+    static_assert(std::is_same_v<Net::out_shape, Shape<8, 13, 13>>);
+    static_assert(Net::param_count == (16 * 3 * 9 + 16) + (32 * 16 * 9 + 32) + (32 * 8 * 25) +
+                                          (64 * 1 * 9 + 64) + (8 * 64 * 9 + 8));
+    const auto t = parameter_table<Net>();
+    REQUIRE(t.size() == 9);
+    CHECK(t[0].name == "0.weight");
+    CHECK(t[0].spec.shape() == std::vector<std::int64_t>{16, 3, 3, 3});
+    CHECK(t[0].spec.fan_in == 27);
+    CHECK(t[1].name == "0.bias");
+    CHECK(t[4].name == "3.weight");
+    CHECK(t[4].spec.shape() == std::vector<std::int64_t>{32, 8, 5, 5});
+    CHECK(t[4].spec.fan_in == 8 * 25); // PyTorch: in / groups * kh * kw
+    CHECK(t[5].name == "4.weight");
+    CHECK(t[5].spec.shape() == std::vector<std::int64_t>{64, 1, 3, 3});
+    CHECK(t[5].spec.fan_in == 9);
+    CHECK(t[7].spec.shape() == std::vector<std::int64_t>{8, 64, 3, 3});
+    CHECK(t[8].offset + t[8].size == Net::param_count);
+
+    CHECK(Conv2D<32, 3, Same>::name() == "Conv2D<32, 3, Same>");
+    CHECK(Conv2D<8, 5, Stride<2, 1>, Padding<1, 2>, NoBias>::name() ==
+          "Conv2D<8, 5, Stride<2, 1>, Padding<1, 2>, NoBias>");
+    CHECK(MaxPool2D<3, Stride<2>>::name() == "MaxPool2D<3, Stride<2>>");
+}
+
+TEST_CASE("pooling: output shapes follow PyTorch (stride defaults to the kernel)") {
+    static_assert(
+        std::is_same_v<Sequential<Input<4, 28, 28>, MaxPool2D<2>>::out_shape, Shape<4, 14, 14>>);
+    static_assert(
+        std::is_same_v<Sequential<Input<4, 7, 7>, MaxPool2D<2>>::out_shape, Shape<4, 3, 3>>);
+    static_assert(std::is_same_v<Sequential<Input<4, 7, 7>, MaxPool2D<3, Stride<2>>>::out_shape,
+                                 Shape<4, 3, 3>>);
+    static_assert(
+        std::is_same_v<Sequential<Input<4, 7, 7>, AvgPool2D<3, Stride<2>, Padding<1>>>::out_shape,
+                       Shape<4, 4, 4>>);
+    static_assert(
+        std::is_same_v<Sequential<Input<4, 7, 5>, GlobalAvgPool>::out_shape, Shape<4, 1, 1>>);
+    static_assert(Sequential<Input<4, 7, 5>, GlobalAvgPool, Flatten, Dense<3>>::param_count == 15);
+}
+
+TEST_CASE("Conv2D forward equals a naive convolution") {
+    // c, h, w, o, k, sh, sw, pt, pl, dh, dw, groups, oh, ow, bias
+    check_conv_forward<Sequential<Input<2, 5, 6>, Conv2D<3, 3>>>(
+        {2, 5, 6, 3, 3, 1, 1, 0, 0, 1, 1, 1, 3, 4, true}, 2, 1);
+    check_conv_forward<Sequential<Input<2, 5, 6>, Conv2D<3, 3, Same>>>(
+        {2, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 5, 6, true}, 2, 2);
+    // Same with an even kernel pads one more row/column after than before (as PyTorch).
+    check_conv_forward<Sequential<Input<2, 5, 6>, Conv2D<3, 4, Same>>>(
+        {2, 5, 6, 3, 4, 1, 1, 1, 1, 1, 1, 1, 5, 6, true}, 2, 3);
+    check_conv_forward<Sequential<Input<2, 7, 8>, Conv2D<3, 3, Stride<2, 3>, Padding<1, 2>>>>(
+        {2, 7, 8, 3, 3, 2, 3, 1, 2, 1, 1, 1, 4, 4, true}, 2, 4);
+    check_conv_forward<Sequential<Input<2, 7, 8>, Conv2D<3, 3, Dilation<2, 3>, NoBias>>>(
+        {2, 7, 8, 3, 3, 1, 1, 0, 0, 2, 3, 1, 3, 2, false}, 2, 5);
+    check_conv_forward<Sequential<Input<2, 7, 8>, Conv2D<3, 3, Dilation<2>, Same>>>(
+        {2, 7, 8, 3, 3, 1, 1, 2, 2, 2, 2, 1, 7, 8, true}, 2, 6);
+    check_conv_forward<Sequential<Input<4, 5, 5>, Conv2D<6, 3, Groups<2>, Padding<1>>>>(
+        {4, 5, 5, 6, 3, 1, 1, 1, 1, 1, 1, 2, 5, 5, true}, 2, 7);
+    check_conv_forward<Sequential<Input<3, 5, 5>, Conv2D<6, 3, Depthwise, Stride<2>>>>(
+        {3, 5, 5, 6, 3, 2, 2, 0, 0, 1, 1, 3, 2, 2, true}, 2, 8);
+    // 256 output pixels: the CPU backend unfolds 2 samples per GEMM, so a batch of 5 has a
+    // partial last chunk.
+    check_conv_forward<Sequential<Input<2, 16, 16>, Conv2D<3, 3, Same>>>(
+        {2, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 16, 16, true}, 5, 9);
+    check_conv_forward<Sequential<Input<1, 4, 4>, Conv2D<2, 4>>>(
+        {1, 4, 4, 2, 4, 1, 1, 0, 0, 1, 1, 1, 1, 1, true}, 3, 10);
+}
+
+TEST_CASE("Conv2D forward by hand: a 2x2 kernel on a 3x3 image") {
+    using Net = Sequential<Input<1, 3, 3>, Conv2D<1, 2>>;
+    Model<Net> m;
+    auto p = m.parameters();
+    const float w[] = {1, 2, 3, 4, 0.5f}; // weight [[1, 2], [3, 4]], bias 0.5
+    std::copy(std::begin(w), std::end(w), p.begin());
+    const std::vector<float> x{1, 2, 3, 4, 5, 6, 7, 8, 9};
+    const auto y = m.forward(x, 1);
+    REQUIRE(y.size() == 4);
+    CHECK(y[0] == doctest::Approx(1 + 4 + 12 + 20 + 0.5)); // 1*1 + 2*2 + 3*4 + 4*5
+    CHECK(y[1] == doctest::Approx(2 + 6 + 15 + 24 + 0.5));
+    CHECK(y[2] == doctest::Approx(4 + 10 + 21 + 32 + 0.5));
+    CHECK(y[3] == doctest::Approx(5 + 12 + 24 + 36 + 0.5));
+}
+
+TEST_CASE("pooling forward equals naive loops") {
+    check_pool_forward<Sequential<Input<2, 6, 6>, MaxPool2D<2>>>(2, 6, 6, 2, 2, 0, true, 3);
+    check_pool_forward<Sequential<Input<2, 7, 7>, MaxPool2D<3, Stride<2>>>>(2, 7, 7, 3, 2, 0, true,
+                                                                            3);
+    check_pool_forward<Sequential<Input<2, 7, 7>, MaxPool2D<3, Stride<2>, Padding<1>>>>(
+        2, 7, 7, 3, 2, 1, true, 3);
+    check_pool_forward<Sequential<Input<2, 5, 5>, AvgPool2D<2>>>(2, 5, 5, 2, 2, 0, false, 3);
+    check_pool_forward<Sequential<Input<2, 7, 7>, AvgPool2D<3, Stride<2>, Padding<1>>>>(
+        2, 7, 7, 3, 2, 1, false, 3);
+    check_pool_forward<Sequential<Input<3, 5, 5>, GlobalAvgPool>>(3, 5, 5, 5, 1, 0, false, 2);
+}
+
+TEST_CASE("MaxPool2D backward routes the gradient to the first maximum of a window") {
+    // z = x0 + x1 (a 1x1 convolution with weights 1, 1) ties at positions 1 and 2 of the single
+    // 2x2 window, with different splits between the channels: PyTorch picks the first.
+    using Net = Sequential<Input<2, 2, 2>, Conv2D<1, 1, NoBias>, MaxPool2D<2>>;
+    Model<Net, double> m;
+    m.parameters()[0] = 1.0;
+    m.parameters()[1] = 1.0;
+    const std::vector<double> x{0.5, 2.0, 1.0, -1.0, 0.0, 0.0, 1.0, 0.0};
+    m.forward(x, 1, Mode::training);
+    const std::vector<double> target{0.0};
+    CHECK(m.loss(loss::MSE{}, {nullptr, target.data()}) == doctest::Approx(4.0));
+    m.backward();
+    // dL/dy = 2 * (2 - 0) = 4, routed to position 1: dL/dw = 4 * (x0[1], x1[1]) = (8, 0).
+    CHECK(m.gradients()[0] == doctest::Approx(8.0));
+    CHECK(m.gradients()[1] == doctest::Approx(0.0));
+}
+
+TEST_CASE("gradient check: Conv2D, valid and same padding, odd and even kernels") {
+    check_parameter_gradients<Sequential<Input<2, 5, 5>, Conv2D<3, 3>, Flatten, Dense<2>>>(
+        loss::MSE{}, 3, 100);
+    check_parameter_gradients<ConvSandwich<Conv2D<3, 3, Same>>>(loss::MSE{}, 3, 101);
+    check_parameter_gradients<ConvSandwich<Conv2D<2, 4, Same>>>(loss::MSE{}, 3, 102);
+    check_parameter_gradients<ConvSandwich<Conv2D<2, 2>, 2, 4, 5>>(loss::MSE{}, 3, 103);
+}
+
+TEST_CASE("gradient check: Conv2D stride, padding and dilation") {
+    check_parameter_gradients<ConvSandwich<Conv2D<3, 3, Stride<2>>, 2, 7, 7>>(loss::MSE{}, 3, 110);
+    check_parameter_gradients<ConvSandwich<Conv2D<2, 3, Stride<2, 1>, Padding<1, 2>>, 2, 6, 5>>(
+        loss::MSE{}, 3, 111);
+    check_parameter_gradients<ConvSandwich<Conv2D<2, 3, Dilation<2>>, 2, 6, 6>>(loss::MSE{}, 3,
+                                                                                112);
+    check_parameter_gradients<ConvSandwich<Conv2D<2, 3, Dilation<2, 1>, Same>, 2, 6, 5>>(
+        loss::MSE{}, 3, 113);
+    check_parameter_gradients<ConvSandwich<Conv2D<2, 3, Stride<3>, Padding<2>>, 2, 5, 5>>(
+        loss::MSE{}, 3, 114);
+}
+
+TEST_CASE("gradient check: Conv2D groups, depthwise and no bias") {
+    check_parameter_gradients<ConvSandwich<Conv2D<6, 3, Groups<2>, Padding<1>>, 4, 4, 4>>(
+        loss::MSE{}, 3, 120);
+    check_parameter_gradients<ConvSandwich<Conv2D<3, 3, Depthwise, Same>, 3, 5, 5>>(loss::MSE{}, 3,
+                                                                                    121);
+    check_parameter_gradients<ConvSandwich<Conv2D<6, 3, Depthwise, Stride<2>>, 3, 5, 5>>(
+        loss::MSE{}, 3, 122);
+    check_parameter_gradients<ConvSandwich<Conv2D<3, 3, NoBias, Same>>>(loss::MSE{}, 3, 123);
+    check_parameter_gradients<
+        Sequential<Input<2, 4, 4>, Conv2D<4, 3, Groups<2>, NoBias>, Flatten, Dense<2>>>(loss::MSE{},
+                                                                                        3, 124);
+}
+
+TEST_CASE("gradient check: Conv2D with a fused epilogue, dropout and a chunked batch") {
+    check_parameter_gradients<ConvSandwich<Conv2D<3, 3, Same>, 2, 5, 5>>(loss::MSE{}, 3, 130);
+    check_parameter_gradients<Sequential<Input<2, 5, 5>, Conv2D<4, 3, Same>, Tanh, Dropout<0.3f>,
+                                         Conv2D<2, 3>, SiLU, Flatten, Dense<2>>>(loss::MSE{}, 3,
+                                                                                 131);
+    // 256 output pixels: 2 samples per GEMM, the batch of 3 ends with a partial chunk.
+    check_parameter_gradients<Sequential<Input<1, 16, 16>, Conv2D<2, 3, Same>, Tanh,
+                                         Conv2D<2, 3, Same>, GlobalAvgPool, Flatten, Dense<2>>>(
+        loss::MSE{}, 3, 132);
+}
+
+TEST_CASE("gradient check: MaxPool2D, non-overlapping, overlapping, padded and odd sizes") {
+    check_parameter_gradients<ConvSandwich<MaxPool2D<2>, 2, 4, 4>>(loss::MSE{}, 3, 140);
+    check_parameter_gradients<ConvSandwich<MaxPool2D<2>, 2, 5, 5>>(loss::MSE{}, 3, 141);
+    check_parameter_gradients<ConvSandwich<MaxPool2D<3, Stride<2>>, 2, 7, 7>>(loss::MSE{}, 3, 142);
+    check_parameter_gradients<ConvSandwich<MaxPool2D<3, Stride<1>, Padding<1>>, 2, 5, 4>>(
+        loss::MSE{}, 3, 143);
+}
+
+TEST_CASE("gradient check: AvgPool2D and GlobalAvgPool") {
+    check_parameter_gradients<ConvSandwich<AvgPool2D<2>, 2, 5, 5>>(loss::MSE{}, 3, 150);
+    check_parameter_gradients<ConvSandwich<AvgPool2D<3, Stride<2>, Padding<1>>, 2, 7, 7>>(
+        loss::MSE{}, 3, 151);
+    check_parameter_gradients<ConvSandwich<GlobalAvgPool, 3, 5, 4>>(loss::MSE{}, 3, 152);
+}
+
+TEST_CASE("gradient check: activations fused after pools, a small CNN classifier") {
+    check_parameter_gradients<Sequential<Input<2, 6, 6>, Conv2D<3, 3, Same>, MaxPool2D<2>, Tanh,
+                                         Conv2D<2, 3>, AvgPool2D<1>, Sigmoid, Flatten, Dense<3>>>(
+        loss::MSE{}, 3, 160);
+    check_parameter_gradients<
+        Sequential<Input<1, 8, 8>, Conv2D<4, 3, Same>, SiLU, MaxPool2D<2>, Conv2D<4, 3, Same>, SiLU,
+                   MaxPool2D<2>, Flatten, Dense<8>, Tanh, Dense<3>>>(loss::SoftmaxCrossEntropy{}, 4,
+                                                                     161);
+}
+
+TEST_CASE("lowering: a convolution or a pool anchors a stage; activations fuse after them") {
+    using Net =
+        Sequential<Input<1, 28, 28>, Conv2D<32, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<64, 3>, ReLU,
+                   Dropout<0.25f>, MaxPool2D<2>, ReLU, Flatten, Dense<128>, ReLU, Dense<10>>;
+    using S = stages_of<Net>;
+    static_assert(forward_stage_count<Net> == 6);
+    static_assert(at<0, S>::kind == LayerKind::conv);
+    static_assert(at<0, S>::epilogue::size == 1);
+    static_assert(at<1, S>::kind == LayerKind::pool);
+    static_assert(at<1, S>::epilogue::size == 0);
+    static_assert(at<2, S>::epilogue::size == 2);
+    static_assert(at<3, S>::epilogue::size == 1);
+    // conv: Z and Y; pool without epilogue: Z only; ...
+    static_assert(activation_floats_per_sample<Net> ==
+                  2 * 32 * 784 + 32 * 196 + 2 * 64 * 144 + 2 * 64 * 36 + 2 * 128 + 10);
+    static_assert(gradient_floats_per_sample<Net> == 32 * 784);
+    // im2col scratch of the widest convolution: 4 samples x 144 pixels x (288 taps + 64 outputs)
+    static_assert(workspace_plan<S>::scratch == 4 * 144 * (288 + 64));
+    const std::string d = describe<Net>();
+    INFO(d);
+    CHECK(d.find("forward: 6 stage(s)") != std::string::npos);
+    CHECK(d.find("stage 0: conv2d   Conv2D<32, 3, Same> (im2col gemm) [1, 28, 28] -> "
+                 "[32, 28, 28]   epilogue: bias, ReLU\n") != std::string::npos);
+    CHECK(d.find("stage 1: maxpool  MaxPool2D<2>") != std::string::npos);
+    CHECK(d.find("[32, 28, 28] -> [32, 14, 14]\n") != std::string::npos);
+    CHECK(d.find("epilogue: bias, ReLU, Dropout(0.25)") != std::string::npos);
+    CHECK(d.find("[64, 12, 12] -> [64, 6, 6]   epilogue: ReLU") != std::string::npos);
+    CHECK(d.find("0.weight [32, 1, 3, 3], 0.bias [32]") != std::string::npos);
+    CHECK(d.find("dW = im2col(X)^T dZ (gemm), db = sum(dZ), dX = col2im(dZ W) (gemm)") !=
+          std::string::npos);
+    CHECK(d.find("argmax (recomputed)") != std::string::npos);
+}
+
+TEST_CASE("a small CNN learns: training loss falls and float matches double") {
+    using Net =
+        Sequential<Input<1, 6, 6>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<2>>;
+    // Two classes: a bright vertical or horizontal bar.
+    Dataset d;
+    d.feature_count = 36;
+    for (std::size_t i = 0; i < 64; ++i) {
+        std::vector<float> img(36, 0.0f);
+        const std::size_t pos = i % 6;
+        const bool vertical = (i / 6) % 2 == 0;
+        for (std::size_t t = 0; t < 6; ++t) img[vertical ? t * 6 + pos : pos * 6 + t] = 1.0f;
+        d.features.insert(d.features.end(), img.begin(), img.end());
+        d.labels.push_back(vertical ? 0 : 1);
+    }
+    Model<Net> m;
+    m.init(5);
+    std::ostringstream quiet;
+    const auto h = train(m, d, loss::SoftmaxCrossEntropy{}, optim::Adam{.lr = 1e-2f},
+                         {.epochs = 30, .batch = 16, .progress = Progress::silent, .out = &quiet});
+    CHECK(h.last().train.loss < 0.5 * h.epochs.front().train.loss);
+    CHECK(evaluate(m, d, loss::SoftmaxCrossEntropy{}).accuracy == doctest::Approx(1.0));
+
+    Model<Net, double> md;
+    const auto p = m.parameters();
+    std::copy(p.begin(), p.end(), md.parameters().begin());
+    const std::vector<float> xf(d.features.begin(), d.features.begin() + 4 * 36);
+    const std::vector<double> xd(xf.begin(), xf.end());
+    const auto yf = m.forward(xf, 4);
+    const auto yd = md.forward(xd, 4);
+    for (std::size_t i = 0; i < yf.size(); ++i)
+        CHECK(yf[i] == doctest::Approx(yd[i]).epsilon(1e-4));
+}

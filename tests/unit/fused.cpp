@@ -1,0 +1,197 @@
+// The fused CPU executor (backend/cpu): same forward values, input gradients and parameter
+// gradients as eigen::Executor on every qualifying model (odd widths, Dropout, smooth activations,
+// Dense without bias), batch 1, batches that are not a multiple of the slice, 1 and 2 threads;
+// a short training run through Model against the Eigen path; the dispatch rule.
+#include <ctnn/ctnn.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <initializer_list>
+#include <vector>
+
+using namespace ctnn;
+
+namespace {
+
+using NetB = Sequential<Input<32>, Dense<64>, ReLU, Dense<64>, ReLU, Dense<64>, ReLU, Dense<64>,
+                        ReLU, Dense<16>>;
+using Odd = Sequential<Input<3>, Dense<17>, ReLU, Dense<1>>;
+using Smooth = Sequential<Input<65>, Dense<64>, GELU, Dropout<0.25f>, Dense<65>, Tanh,
+                          Dense<3, false>, Sigmoid>;
+using Wide = Sequential<Input<17>, Dense<65, false>, ReLU, Dropout<0.5f>, Dense<1>, Tanh,
+                        Dense<5>, ReLU>;
+using Flat = Sequential<Input<2, 3>, Flatten, Dense<7>, SiLU, Dense<2>>;
+
+using sizes = std::initializer_list<std::size_t>;
+
+/// Deterministic values in [-1, 1].
+std::vector<float> wave(std::size_t n, float phase) {
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = std::sin(0.731f * static_cast<float>(i) + phase);
+    return v;
+}
+
+/// max |a - b| / (1 + max |b|)
+double rel_err(const float* a, const float* b, std::size_t n) {
+    double diff = 0, mag = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+        mag = std::max(mag, static_cast<double>(std::fabs(b[i])));
+    }
+    return diff / (1.0 + mag);
+}
+
+/// RAII: sets ctnn's thread count, restores 1 at the end.
+struct Threads {
+    explicit Threads(unsigned n) { set_num_threads(n); }
+    ~Threads() { set_num_threads(1); }
+    Threads(const Threads&) = delete;
+    Threads& operator=(const Threads&) = delete;
+};
+
+/// Forward (training and inference) and backward of FusedExecutor against eigen::Executor.
+template <class Net>
+void check_against_eigen(std::size_t batch, unsigned threads) {
+#if CTNN_CPU_FUSED
+    INFO("batch " << batch << ", threads " << threads << ", " << describe<Net>());
+    Threads t(threads);
+    Model<Net> model(device::cpu());
+    model.init(7);
+    const std::vector<float> params(model.parameters().begin(), model.parameters().end());
+    const std::vector<float> x = wave(batch * Net::in_size, 0.3f);
+    const std::vector<float> dy = wave(batch * Net::out_size, 1.1f);
+    constexpr std::size_t n_out = Net::out_size;
+
+    eigen::Executor<Net, float> ref;
+    cpu::FusedExecutor<Net> fused;
+    for (const bool training : {false, true}) {
+        ElemCtx ctx;
+        ctx.seed = 99;
+        ctx.training = training;
+        ctx.step = training ? 3 : 0;
+        const float* ye = ref.forward(params.data(), x.data(), batch, ctx);
+        const float* yf = fused.forward(params.data(), x.data(), batch, ctx);
+        CHECK(rel_err(yf, ye, batch * n_out) < 2e-5);
+        CHECK(rel_err(fused.output(), ye, batch * n_out) < 2e-5);
+
+        // Backward (after an inference forward too: the fused executor evaluates again).
+        std::copy(dy.begin(), dy.end(), ref.output_grad());
+        std::copy(dy.begin(), dy.end(), fused.output_grad());
+        std::vector<float> ge(Net::param_count, 0.0f), gf(Net::param_count, 1.0f);
+        ref.backward(params.data(), ge.data());
+        fused.backward(params.data(), gf.data());
+        CHECK(rel_err(gf.data(), ge.data(), ge.size()) < 1e-4);
+    }
+#else
+    (void)batch;
+    (void)threads;
+#endif
+}
+
+} // namespace
+
+TEST_CASE("dispatch: Model uses the fused executor for chains of Dense stages of float") {
+#if CTNN_CPU_FUSED
+    static_assert(cpu::fused_eligible<NetB, float>);
+    static_assert(cpu::fused_eligible<Odd, float>);
+    static_assert(cpu::fused_eligible<Smooth, float>);
+    static_assert(cpu::fused_eligible<Flat, float>);
+    // Layers up to 1024 wide with AVX-512, 256 with AVX2, 128 with the portable kernels.
+    using NetA = Sequential<Input<784>, Dense<128>, ReLU, Dense<10>>;
+    static_assert(cpu::fused_eligible<NetA, float> == (cpu::fused_max_width >= 784));
+    static_assert(cpu::fused_max_width >= 128);
+    static_assert(std::is_same_v<cpu::executor_for<NetB, float>, cpu::FusedExecutor<NetB>>);
+#endif
+    // Double precision, other layer kinds (Softmax), a leading activation (an anchor-less stage)
+    // and layers wider than the limit keep the Eigen executor.
+    static_assert(!cpu::fused_eligible<NetB, double>);
+    static_assert(std::is_same_v<cpu::executor_for<NetB, double>, eigen::Executor<NetB, double>>);
+    using WithSoftmax = Sequential<Input<8>, Dense<4>, Softmax>;
+    static_assert(!cpu::fused_eligible<WithSoftmax, float>);
+    static_assert(std::is_same_v<cpu::executor_for<WithSoftmax, float>,
+                                 eigen::Executor<WithSoftmax, float>>);
+    static_assert(!cpu::fused_eligible<Sequential<Input<8>, ReLU, Dense<4>>, float>);
+    static_assert(
+        !cpu::fused_eligible<Sequential<Input<8>, Dense<cpu::fused_max_width + 1>>, float>);
+    CHECK(num_threads() >= 1);
+}
+
+TEST_CASE("fused: forward and gradients match eigen::Executor, 1 thread") {
+    for (const std::size_t batch : sizes{1, 2, 7, 96, 97, 250}) {
+        check_against_eigen<NetB>(batch, 1);
+        check_against_eigen<Odd>(batch, 1);
+        check_against_eigen<Smooth>(batch, 1);
+        check_against_eigen<Wide>(batch, 1);
+        check_against_eigen<Flat>(batch, 1);
+    }
+}
+
+TEST_CASE("fused: forward and gradients match eigen::Executor, 2 threads") {
+    for (const std::size_t batch : sizes{191, 192, 600}) {
+        check_against_eigen<NetB>(batch, 2);
+        check_against_eigen<Smooth>(batch, 2);
+        check_against_eigen<Wide>(batch, 2);
+    }
+}
+
+TEST_CASE("fused: results do not depend on timing, and batch 1 takes the fixed-size path") {
+#if CTNN_CPU_FUSED
+    Threads t(2);
+    Model<Smooth> a(device::cpu()), b(device::cpu());
+    a.init(3);
+    b.init(3);
+    const std::vector<float> x = wave(500 * Smooth::in_size, 0.9f);
+    const auto ya = a.forward(x, 500, Mode::training);
+    const auto yb = b.forward(x, 500, Mode::training);
+    CHECK(std::equal(ya.begin(), ya.end(), yb.begin()));
+    // Batch-1 inference of a sample equals that sample's row of a batched inference.
+    const auto batched = a.forward(x, 500);
+    const std::vector<float> row(batched.begin(), batched.end());
+    for (const std::size_t s : sizes{0, 17, 499}) {
+        const auto y1 = a.forward(std::span(x).subspan(s * Smooth::in_size, Smooth::in_size), 1);
+        CHECK(rel_err(y1.data(), row.data() + s * Smooth::out_size, Smooth::out_size) < 1e-5);
+    }
+#endif
+}
+
+TEST_CASE("fused: a short training run through Model matches the Eigen executor") {
+    Threads t(2);
+    using Net = Sequential<Input<5>, Dense<33>, ReLU, Dropout<0.1f>, Dense<17>, Tanh, Dense<4>>;
+    constexpr std::size_t batch = 300;
+    Model<Net> model(device::cpu());
+    model.init(11);
+    OptimizerState<optim::Adam> state(optim::Adam{}, Net::param_count);
+    const std::vector<float> x = wave(batch * Net::in_size, 0.2f);
+    const std::vector<float> target = wave(batch * Net::out_size, 2.0f);
+
+    // The reference: the same steps by hand on eigen::Executor.
+    std::vector<float> p(model.parameters().begin(), model.parameters().end());
+    std::vector<float> g(Net::param_count);
+    OptimizerState<optim::Adam> ref_state(optim::Adam{}, Net::param_count);
+    eigen::Executor<Net, float> ref;
+
+    for (int step = 0; step < 5; ++step) {
+        model.forward(x, batch, Mode::training);
+        const float l = model.loss(loss::MSE{}, {nullptr, target.data()});
+        model.backward();
+        model.update(state, 0.01f);
+
+        ElemCtx ctx;
+        ctx.seed = model.seed();
+        ctx.training = true;
+        ctx.step = static_cast<std::uint64_t>(step) + 1;
+        const float* y = ref.forward(p.data(), x.data(), batch, ctx);
+        const float lr = loss::MSE{}(y, {nullptr, target.data()}, batch, Net::out_size,
+                                     ref.output_grad());
+        ref.backward(p.data(), g.data());
+        ++ref_state.step;
+        eigen::apply_update(ref_state.optimizer, ref_state.optimizer.scalars(0.01f, ref_state.step),
+                            p.data(), g.data(), ref_state.m.data(), ref_state.v.data(),
+                            Net::param_count);
+        CHECK(std::fabs(l - lr) <= 1e-5f * (1.0f + std::fabs(lr)));
+    }
+    CHECK(rel_err(model.parameters().data(), p.data(), p.size()) < 1e-4);
+}
