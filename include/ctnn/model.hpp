@@ -234,7 +234,8 @@ public:
         if constexpr (L::uses_labels) {
             if (targets.labels == nullptr) throw argument_error("Model::loss: no labels given");
             for (std::size_t b = 0; b < batch_; ++b)
-                if (targets.labels[b] < 0 || static_cast<std::size_t>(targets.labels[b]) >= out_size)
+                if (targets.labels[b] < 0 ||
+                    static_cast<std::size_t>(targets.labels[b]) >= out_size)
                     throw argument_error(std::string("Model::loss: label ") +
                                          std::to_string(targets.labels[b]) + " of sample " +
                                          std::to_string(b) + " is outside [0, " +
@@ -446,11 +447,10 @@ private:
 #if CTNN_DEVICE_COMPILE
             const cuda::DeviceProbe p = cuda::probe();
             if (dev.index < 0 || dev.index >= p.count)
-                throw argument_error(std::string("Model: device ") + dev.str() +
-                                     " is not available (" +
-                                     (p.count == 0 ? p.reason
-                                                   : std::to_string(p.count) + " device(s)") +
-                                     "); device::best() falls back to the CPU");
+                throw argument_error(
+                    std::string("Model: device ") + dev.str() + " is not available (" +
+                    (p.count == 0 ? p.reason : std::to_string(p.count) + " device(s)") +
+                    "); device::best() falls back to the CPU");
             cuda::detail::set_device(dev.index, {__FILE__, __LINE__});
 #else
             if (dev.index != 0)

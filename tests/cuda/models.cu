@@ -19,8 +19,8 @@ namespace {
 
 using ExampleNet = Sequential<Input<784>, Dense<256>, ReLU, Dropout<0.2f>, Dense<10>>;
 using SmallNet = Sequential<Input<13>, Dense<17>, ReLU, Dropout<0.25f>, Dense<5>>;
-using DeepNet = Sequential<Input<9>, Dense<70>, GELU, Dense<33, false>, Tanh, Dropout<0.5f>,
-                           Dense<1>, Sigmoid>;
+using DeepNet =
+    Sequential<Input<9>, Dense<70>, GELU, Dense<33, false>, Tanh, Dropout<0.5f>, Dense<1>, Sigmoid>;
 using SoftmaxNet = Sequential<Input<6>, Dense<12>, SiLU, Softmax, Dense<4>, LogSoftmax>;
 using LeadingNet = Sequential<Input<2, 4>, Flatten, Tanh, Dense<3>, ELU<1.0f>>;
 using ConvNet = Sequential<Input<2, 7, 6>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>,
@@ -45,7 +45,8 @@ double train_steps(Device dev, const L& loss, const O& opt, int steps) {
             x[i] = std::sin(0.37f * static_cast<float>(i) + static_cast<float>(s));
         for (std::size_t i = 0; i < t.size(); ++i) t[i] = 0.5f + 0.4f * std::cos(0.1f * float(i));
         for (std::size_t b = 0; b < batch; ++b)
-            labels[b] = static_cast<std::int32_t>((b + static_cast<std::size_t>(s)) % Net::out_size);
+            labels[b] =
+                static_cast<std::int32_t>((b + static_cast<std::size_t>(s)) % Net::out_size);
         (void)m.forward(x, batch, Mode::training);
         last = m.loss(loss, {labels.data(), t.data()});
         m.backward();
@@ -93,7 +94,8 @@ int main() {
                               gpu);
         ok &= check<DeepNet>("deep/mse", loss::MSE{}, optim::AdamW{}, gpu);
         ok &= check<DeepNet>("deep/bce", loss::BCEWithLogits{}, optim::Adam{}, gpu);
-        ok &= check<SoftmaxNet>("softmax/l1", loss::L1{}, optim::SGD{.momentum = 0.5f, .nesterov = true}, gpu);
+        ok &= check<SoftmaxNet>("softmax/l1", loss::L1{},
+                                optim::SGD{.momentum = 0.5f, .nesterov = true}, gpu);
         ok &= check<SoftmaxNet>("softmax/huber", loss::Huber{}, optim::Adam{}, gpu);
         ok &= check<LeadingNet>("leading", loss::MSE{}, optim::SGD{}, gpu);
         ok &= check<ConvNet>("conv", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);

@@ -89,8 +89,8 @@ void check_step(const L& loss, std::size_t batch, std::uint64_t seed) {
 // The Fashion-MNIST example's architecture, at test-sized widths.
 using ExampleNet = Sequential<Input<784>, Dense<256>, ReLU, Dropout<0.2f>, Dense<10>>;
 using SmallNet = Sequential<Input<13>, Dense<17>, ReLU, Dropout<0.25f>, Dense<5>>;
-using DeepNet = Sequential<Input<9>, Dense<70>, GELU, Dense<33, false>, Tanh, Dropout<0.5f>,
-                           Dense<1>, Sigmoid>;
+using DeepNet =
+    Sequential<Input<9>, Dense<70>, GELU, Dense<33, false>, Tanh, Dropout<0.5f>, Dense<1>, Sigmoid>;
 using SoftmaxNet = Sequential<Input<6>, Dense<12>, SiLU, Softmax, Dense<4>, LogSoftmax>;
 using LeadingNet = Sequential<Input<2, 4>, Flatten, Tanh, Dense<3>, ELU<1.0f>>;
 using MapNet = Sequential<Input<5>, Sigmoid, LeakyReLU<0.1f>>;
@@ -167,7 +167,8 @@ TEST_CASE("kernel counts: one kernel per stage forward, 7 for the example's trai
     static_assert(K::cuda_supported);
     static_assert(K::forward == 2 && K::loss == 1 && K::backward == 3 && K::optimizer == 1);
     static_assert(K::training_step == 7);
-    static_assert(kernel_schedule<DeepNet>::forward == 3 && kernel_schedule<DeepNet>::backward == 5);
+    static_assert(kernel_schedule<DeepNet>::forward == 3 &&
+                  kernel_schedule<DeepNet>::backward == 5);
     // Softmax(no params) -> its backward is needed because Dense<12> precedes it.
     static_assert(kernel_schedule<SoftmaxNet>::forward == 4 &&
                   kernel_schedule<SoftmaxNet>::backward == 1 + 1 + 1 + 1 + 1);
@@ -212,8 +213,7 @@ TEST_CASE("describe() lists the CUDA kernels of a pass and of a training step") 
     CHECK(d.find("cuda kernels, forward: 2") != std::string::npos);
     CHECK(d.find("k0 stage 0: gemm      Z = X W^T [784 -> 256], fused: bias, ReLU, "
                  "Dropout(0.2)") != std::string::npos);
-    CHECK(d.find("k1 stage 1: gemm      Z = X W^T [256 -> 10], fused: bias") !=
-          std::string::npos);
+    CHECK(d.find("k1 stage 1: gemm      Z = X W^T [256 -> 10], fused: bias") != std::string::npos);
     CHECK(d.find("cuda kernels, backward: 3") != std::string::npos);
     CHECK(d.find("stage 1: gemm dW = dZ^T X, db = sum(dZ) as a ones column | gemm dX = dZ W x "
                  "epilogue'(stage 0)") != std::string::npos);

@@ -21,8 +21,8 @@ using NetB = Sequential<Input<32>, Dense<64>, ReLU, Dense<64>, ReLU, Dense<64>, 
 using Odd = Sequential<Input<3>, Dense<17>, ReLU, Dense<1>>;
 using Smooth = Sequential<Input<65>, Dense<64>, GELU, Dropout<0.25f>, Dense<65>, Tanh,
                           Dense<3, false>, Sigmoid>;
-using Wide = Sequential<Input<17>, Dense<65, false>, ReLU, Dropout<0.5f>, Dense<1>, Tanh,
-                        Dense<5>, ReLU>;
+using Wide =
+    Sequential<Input<17>, Dense<65, false>, ReLU, Dropout<0.5f>, Dense<1>, Tanh, Dense<5>, ReLU>;
 using Flat = Sequential<Input<2, 3>, Flatten, Dense<7>, SiLU, Dense<2>>;
 
 using sizes = std::initializer_list<std::size_t>;
@@ -111,8 +111,8 @@ TEST_CASE("dispatch: Model uses the fused executor for chains of Dense stages of
     static_assert(std::is_same_v<cpu::executor_for<NetB, double>, eigen::Executor<NetB, double>>);
     using WithSoftmax = Sequential<Input<8>, Dense<4>, Softmax>;
     static_assert(!cpu::fused_eligible<WithSoftmax, float>);
-    static_assert(std::is_same_v<cpu::executor_for<WithSoftmax, float>,
-                                 eigen::Executor<WithSoftmax, float>>);
+    static_assert(
+        std::is_same_v<cpu::executor_for<WithSoftmax, float>, eigen::Executor<WithSoftmax, float>>);
     static_assert(!cpu::fused_eligible<Sequential<Input<8>, ReLU, Dense<4>>, float>);
     static_assert(
         !cpu::fused_eligible<Sequential<Input<8>, Dense<cpu::fused_max_width + 1>>, float>);
@@ -184,8 +184,8 @@ TEST_CASE("fused: a short training run through Model matches the Eigen executor"
         ctx.training = true;
         ctx.step = static_cast<std::uint64_t>(step) + 1;
         const float* y = ref.forward(p.data(), x.data(), batch, ctx);
-        const float lr = loss::MSE{}(y, {nullptr, target.data()}, batch, Net::out_size,
-                                     ref.output_grad());
+        const float lr =
+            loss::MSE{}(y, {nullptr, target.data()}, batch, Net::out_size, ref.output_grad());
         ref.backward(p.data(), g.data());
         ++ref_state.step;
         eigen::apply_update(ref_state.optimizer, ref_state.optimizer.scalars(0.01f, ref_state.step),

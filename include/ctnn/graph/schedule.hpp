@@ -121,14 +121,13 @@ std::string kernel_lines() {
             const std::string epi = epilogue_names<St>(stage_bias<St>());
             std::string what;
             if constexpr (St::kind == LayerKind::dense)
-                what = std::string("gemm      Z = X W^T [") + std::to_string(St::in_size) +
-                       " -> " + std::to_string(St::out_size) + "]";
+                what = std::string("gemm      Z = X W^T [") + std::to_string(St::in_size) + " -> " +
+                       std::to_string(St::out_size) + "]";
             else if constexpr (St::kind == LayerKind::rowwise)
                 what = std::string("rowwise   ") + St::anchor::layer::name();
             else if constexpr (St::kind == LayerKind::conv)
-                what = std::string("conv      ") + St::anchor::layer::name() +
-                       " (implicit gemm) " + St::anchor::in_shape::str() + " -> " +
-                       St::anchor::out_shape::str();
+                what = std::string("conv      ") + St::anchor::layer::name() + " (implicit gemm) " +
+                       St::anchor::in_shape::str() + " -> " + St::anchor::out_shape::str();
             else if constexpr (St::kind == LayerKind::pool)
                 what = std::string("pool      ") + St::anchor::layer::name() + " " +
                        St::anchor::in_shape::str() + " -> " + St::anchor::out_shape::str();
@@ -142,30 +141,32 @@ std::string kernel_lines() {
             constexpr std::size_t n = sizeof...(St);
             std::array<std::string, n> per{};
             std::size_t i = 0;
-            ((per[i] =
-                  [&] {
-                      std::string out;
-                      const std::string prev =
-                          i > 0 ? std::string(" x epilogue'(stage ") + std::to_string(i - 1) + ")"
-                                : std::string();
-                      if constexpr (gemm_anchor<St>) {
-                          if (St::anchor::param_count > 0)
-                              out += std::string(St::kind == LayerKind::conv
-                                                     ? "implicit gemm dW = dZ^T patches(X)"
-                                                     : "gemm dW = dZ^T X") +
-                                     (stage_bias<St>() ? ", db = sum(dZ) as a ones column" : "");
-                      }
-                      if (St::has_anchor && K::input_grad[i]) {
-                          if (!out.empty()) out += " | ";
-                          if constexpr (St::kind == LayerKind::dense)
-                              out += std::string("gemm dX = dZ W") + prev;
-                          else if constexpr (St::kind == LayerKind::conv)
-                              out += std::string("implicit gemm dX = conv^T(dZ, W)") + prev;
-                          else out += St::anchor::layer::name() + std::string(" backward") + prev;
-                      }
-                      return out;
-                  }(),
-              ++i),
+            ((
+                 per[i] =
+                     [&] {
+                         std::string out;
+                         const std::string prev = i > 0 ? std::string(" x epilogue'(stage ") +
+                                                              std::to_string(i - 1) + ")"
+                                                        : std::string();
+                         if constexpr (gemm_anchor<St>) {
+                             if (St::anchor::param_count > 0)
+                                 out += std::string(St::kind == LayerKind::conv
+                                                        ? "implicit gemm dW = dZ^T patches(X)"
+                                                        : "gemm dW = dZ^T X") +
+                                        (stage_bias<St>() ? ", db = sum(dZ) as a ones column" : "");
+                         }
+                         if (St::has_anchor && K::input_grad[i]) {
+                             if (!out.empty()) out += " | ";
+                             if constexpr (St::kind == LayerKind::dense)
+                                 out += std::string("gemm dX = dZ W") + prev;
+                             else if constexpr (St::kind == LayerKind::conv)
+                                 out += std::string("implicit gemm dX = conv^T(dZ, W)") + prev;
+                             else
+                                 out += St::anchor::layer::name() + std::string(" backward") + prev;
+                         }
+                         return out;
+                     }(),
+                 ++i),
              ...);
             for (std::size_t j = n; j-- > 0;) {
                 if (per[j].empty()) continue;

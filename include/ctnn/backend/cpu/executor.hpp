@@ -64,10 +64,10 @@ template <class List>
 struct all_dense;
 template <class... S>
 struct all_dense<type_list<S...>> {
-    static constexpr bool value =
-        sizeof...(S) > 0 && ((S::kind == LayerKind::dense && S::in_size <= fused_max_width &&
-                              S::out_size <= fused_max_width) &&
-                             ...);
+    static constexpr bool value = sizeof...(S) > 0 &&
+                                  ((S::kind == LayerKind::dense && S::in_size <= fused_max_width &&
+                                    S::out_size <= fused_max_width) &&
+                                   ...);
 };
 
 } // namespace detail
@@ -79,7 +79,7 @@ struct all_dense<type_list<S...>> {
 /// Softmax layers, a leading activation, wider layers, double precision) runs on eigen::Executor.
 template <class Net, class T>
 inline constexpr bool fused_eligible =
-    CTNN_CPU_FUSED && std::is_same_v<T, float> && detail::all_dense<stages_of<Net>>::value;
+    CTNN_CPU_FUSED&& std::is_same_v<T, float>&& detail::all_dense<stages_of<Net>>::value;
 
 /// Tells an executor that the parameters it reads may have changed (a no-op for executors that
 /// do not cache anything derived from them).
@@ -276,7 +276,8 @@ private:
                     widest = std::max({widest, s.pin, s.pout});
                 }(),
                 ...);
-        }(std::make_index_sequence<stage_count>{});
+        }
+        (std::make_index_sequence<stage_count>{});
         return std::tuple{p, packed, grad, act, widest};
     }
     static constexpr auto plan = std::get<0>(make_plan());
@@ -330,9 +331,8 @@ private:
     void pack(const float* params) {
         if (packed_.size() == 0) allocate_fixed();
         float* pk = packed_.data();
-        [&]<std::size_t... I>(std::index_sequence<I...>) {
-            (pack_stage<I>(params, pk), ...);
-        }(std::make_index_sequence<stage_count>{});
+        [&]<std::size_t... I>(std::index_sequence<I...>) { (pack_stage<I>(params, pk), ...); }
+        (std::make_index_sequence<stage_count>{});
         packed_from_ = params;
     }
     template <std::size_t I>
@@ -388,13 +388,12 @@ private:
         template <std::size_t R, std::size_t V>
         CTNN_FORCEINLINE void finish(reg (&acc)[R][V], std::size_t r0, std::size_t v0) {
             CTNN_CPU_UNROLL
-            for (std::size_t r = 0; r < R; ++r)
-                CTNN_CPU_UNROLL
-                for (std::size_t v = 0; v < V; ++v) {
-                    reg y = acc[r][v];
-                    if constexpr (Kind == detail::EpiKind::relu) y = Isa::relu(y);
-                    store_col<Exact>(dst + (r0 + r) * Ld, (v0 + v) * width, n, y);
-                }
+            for (std::size_t r = 0; r < R; ++r) CTNN_CPU_UNROLL
+            for (std::size_t v = 0; v < V; ++v) {
+                reg y = acc[r][v];
+                if constexpr (Kind == detail::EpiKind::relu) y = Isa::relu(y);
+                store_col<Exact>(dst + (r0 + r) * Ld, (v0 + v) * width, n, y);
+            }
         }
     };
 
@@ -407,21 +406,19 @@ private:
         template <std::size_t R, std::size_t V>
         CTNN_FORCEINLINE void init(reg (&acc)[R][V], std::size_t, std::size_t) {
             CTNN_CPU_UNROLL
-            for (std::size_t r = 0; r < R; ++r)
-                CTNN_CPU_UNROLL
-                for (std::size_t v = 0; v < V; ++v) acc[r][v] = Isa::zero();
+            for (std::size_t r = 0; r < R; ++r) CTNN_CPU_UNROLL
+            for (std::size_t v = 0; v < V; ++v) acc[r][v] = Isa::zero();
         }
         template <std::size_t R, std::size_t V>
         CTNN_FORCEINLINE void finish(reg (&acc)[R][V], std::size_t r0, std::size_t v0) {
             CTNN_CPU_UNROLL
-            for (std::size_t r = 0; r < R; ++r)
-                CTNN_CPU_UNROLL
-                for (std::size_t v = 0; v < V; ++v) {
-                    const std::size_t at = (r0 + r) * Ld + (v0 + v) * width;
-                    reg d = acc[r][v];
-                    if constexpr (Relu) d = Isa::mask_positive(d, Isa::load(y + at));
-                    Isa::store(dst + at, d);
-                }
+            for (std::size_t r = 0; r < R; ++r) CTNN_CPU_UNROLL
+            for (std::size_t v = 0; v < V; ++v) {
+                const std::size_t at = (r0 + r) * Ld + (v0 + v) * width;
+                reg d = acc[r][v];
+                if constexpr (Relu) d = Isa::mask_positive(d, Isa::load(y + at));
+                Isa::store(dst + at, d);
+            }
         }
     };
 
@@ -432,18 +429,16 @@ private:
         template <std::size_t R, std::size_t V>
         CTNN_FORCEINLINE void init(reg (&acc)[R][V], std::size_t r0, std::size_t v0) {
             CTNN_CPU_UNROLL
-            for (std::size_t r = 0; r < R; ++r)
-                CTNN_CPU_UNROLL
-                for (std::size_t v = 0; v < V; ++v)
-                    acc[r][v] = Isa::load(c + (r0 + r) * Ld + (v0 + v) * width);
+            for (std::size_t r = 0; r < R; ++r) CTNN_CPU_UNROLL
+            for (std::size_t v = 0; v < V; ++v)
+                acc[r][v] = Isa::load(c + (r0 + r) * Ld + (v0 + v) * width);
         }
         template <std::size_t R, std::size_t V>
         CTNN_FORCEINLINE void finish(reg (&acc)[R][V], std::size_t r0, std::size_t v0) {
             CTNN_CPU_UNROLL
-            for (std::size_t r = 0; r < R; ++r)
-                CTNN_CPU_UNROLL
-                for (std::size_t v = 0; v < V; ++v)
-                    Isa::store(c + (r0 + r) * Ld + (v0 + v) * width, acc[r][v]);
+            for (std::size_t r = 0; r < R; ++r) CTNN_CPU_UNROLL
+            for (std::size_t v = 0; v < V; ++v)
+                Isa::store(c + (r0 + r) * Ld + (v0 + v) * width, acc[r][v]);
         }
     };
 
@@ -464,7 +459,8 @@ private:
         const float* x = input_ + s0 * in_size;
         [&]<std::size_t... I>(std::index_sequence<I...>) {
             ((x = forward_stage<I>(x, s0, m, keep, scratch)), ...);
-        }(std::make_index_sequence<stage_count>{});
+        }
+        (std::make_index_sequence<stage_count>{});
     }
 
     /// One stage on a slice: x holds m rows (stride: the model input's width for stage 0, the
@@ -488,8 +484,8 @@ private:
                    : keep ? act_.data() + s.y * capacity_ + s0 * s.pout
                           : scratch + (I % 2) * slice_floats;
         if constexpr (kind == detail::EpiKind::general) {
-            float* z = keep ? act_.data() + s.z * capacity_ + s0 * s.pout
-                            : scratch + 2 * slice_floats;
+            float* z =
+                keep ? act_.data() + s.z * capacity_ + s0 * s.pout : scratch + 2 * slice_floats;
             ForwardTile<kind, s.pout, false> tile{bias, z, s.pout};
             detail::gemm<Isa, nv, ldx, 1, s.pout>(m, s.in, x, wt, tile);
             // The epilogue element by element, while Z is in cache (ctx.index as eigen::Executor).
@@ -511,7 +507,8 @@ private:
         alignas(64) float buf[3][widest];
         [&]<std::size_t... I>(std::index_sequence<I...>) {
             ((x = forward_one_stage<I>(x, buf)), ...);
-        }(std::make_index_sequence<stage_count>{});
+        }
+        (std::make_index_sequence<stage_count>{});
     }
     template <std::size_t I>
     const float* forward_one_stage(const float* x, float (&buf)[3][widest]) {
@@ -573,7 +570,8 @@ private:
         }
         [&]<std::size_t... J>(std::index_sequence<J...>) {
             (backward_stage<stage_count - 1 - J>(s0, m, g, d, other), ...);
-        }(std::make_index_sequence<stage_count>{});
+        }
+        (std::make_index_sequence<stage_count>{});
     }
 
     template <std::size_t I>
@@ -639,7 +637,8 @@ private:
                         std::memcpy(gw + s.in * s.out, g + s.gb, s.out * sizeof(float));
                 }(),
                 ...);
-        }(std::make_index_sequence<stage_count>{});
+        }
+        (std::make_index_sequence<stage_count>{});
     }
 
     detail::Buffer packed_, grad_acc_, act_, out_, out_grad_;

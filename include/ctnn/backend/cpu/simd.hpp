@@ -16,7 +16,7 @@
 #include <cstddef>
 #include <cstring>
 
-#if !CTNN_CUDA_BACKEND && !defined(CTNN_NO_FUSED_CPU) &&                                       \
+#if !CTNN_CUDA_BACKEND && !defined(CTNN_NO_FUSED_CPU) &&                                           \
     (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
 #include <immintrin.h>
 #endif

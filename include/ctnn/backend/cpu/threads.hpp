@@ -77,8 +77,9 @@ public:
     template <class F>
     void run(unsigned n, F&& f) {
         using Fn = std::remove_reference_t<F>;
-        run_job(n, [](void* c, unsigned i) { (*static_cast<Fn*>(c))(i); },
-                const_cast<void*>(static_cast<const void*>(std::addressof(f))));
+        run_job(
+            n, [](void* c, unsigned i) { (*static_cast<Fn*>(c))(i); },
+            const_cast<void*>(static_cast<const void*>(std::addressof(f))));
     }
 
 private:

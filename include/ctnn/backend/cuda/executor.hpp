@@ -168,16 +168,15 @@ public:
     template <class L>
     T loss(const L& l, loss::Targets<T> t) {
         using Last = typename ctnn::detail::last<stages>::type;
-        const T* z = plan::layout[stage_count - 1].own_z ? z_of<stage_count - 1>()
-                                                          : x_of<stage_count - 1>();
-        if constexpr (L::uses_labels)
-            copy_to_device(labels_.data(), t.labels, batch_, stream_);
+        const T* z =
+            plan::layout[stage_count - 1].own_z ? z_of<stage_count - 1>() : x_of<stage_count - 1>();
+        if constexpr (L::uses_labels) copy_to_device(labels_.data(), t.labels, batch_, stream_);
         else copy_to_device(targets_.data(), t.values, batch_ * Net::out_size, stream_);
         const LossScratch s{scratch_partials_.data(), scratch_ticket_.data(),
                             scratch_result_.data()};
-        loss_forward_backward<typename Last::epilogue>(l, output(), labels_.data(),
-                                                       targets_.data(), z, grad_a_.data(), batch_,
-                                                       Net::out_size, ctx_, s, stream_);
+        loss_forward_backward<typename Last::epilogue>(l, output(), labels_.data(), targets_.data(),
+                                                       z, grad_a_.data(), batch_, Net::out_size,
+                                                       ctx_, s, stream_);
         double result = 0;
         copy_to_host(&result, scratch_result_.data(), 1, stream_);
         return static_cast<T>(result);
@@ -192,7 +191,8 @@ public:
             ((backward_stage<std::tuple_element_t<stage_count - 1 - I, as_tuple>,
                              stage_count - 1 - I>(params, grads, d, other)),
              ...);
-        }(std::make_index_sequence<stage_count>{});
+        }
+        (std::make_index_sequence<stage_count>{});
     }
 
     [[nodiscard]] stream_t stream() const noexcept { return stream_; }
@@ -251,9 +251,9 @@ private:
             using A = typename S::anchor;
             using Shape = detail::conv_shape_of<A>;
             const T* w = params + A::param_offset;
-            const T* bias = A::layer::has_bias ? w + std::size_t{Shape::og} * Shape::groups *
-                                                         Shape::taps
-                                               : nullptr;
+            const T* bias = A::layer::has_bias
+                                ? w + std::size_t{Shape::og} * Shape::groups * Shape::taps
+                                : nullptr;
             conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
                                      stream_);
         } else if constexpr (S::kind == LayerKind::pool) {

@@ -188,7 +188,8 @@ class DeviceBuffer {
 public:
     DeviceBuffer() = default;
     /// Allocates n values; throws cuda_error (cudaErrorMemoryAllocation) if they do not fit.
-    explicit DeviceBuffer(std::size_t n, CallSite where = {__builtin_FILE(), static_cast<unsigned>(__builtin_LINE())})
+    explicit DeviceBuffer(std::size_t n, CallSite where = {__builtin_FILE(),
+                                                           static_cast<unsigned>(__builtin_LINE())})
         : p_(static_cast<T*>(detail::device_alloc(bytes_of(n, where), where))), n_(n) {}
     DeviceBuffer(DeviceBuffer&& o) noexcept
         : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
@@ -220,8 +221,8 @@ private:
     static std::size_t bytes_of(std::size_t n, CallSite where) {
         if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
             throw cuda_error("cudaErrorMemoryAllocation",
-                             std::to_string(n) + " values do not fit in size_t bytes",
-                             where.file, where.line);
+                             std::to_string(n) + " values do not fit in size_t bytes", where.file,
+                             where.line);
         return n * sizeof(T);
     }
 
@@ -268,7 +269,8 @@ void zero(T* dst, std::size_t n, stream_t stream = nullptr,
 /// Waits until every operation queued on `stream` has completed; throws the first error of an
 /// asynchronous kernel or copy.
 inline void synchronize(stream_t stream = nullptr,
-                        CallSite where = {__builtin_FILE(), static_cast<unsigned>(__builtin_LINE())}) {
+                        CallSite where = {__builtin_FILE(),
+                                          static_cast<unsigned>(__builtin_LINE())}) {
 #if CTNN_DEVICE_COMPILE
     const cudaError_t code = cudaStreamSynchronize(stream);
     if (code != cudaSuccess)

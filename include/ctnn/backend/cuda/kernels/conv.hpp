@@ -41,7 +41,7 @@ namespace ctnn::cuda {
 template <::ctnn::detail::Window2D G, std::size_t Cout, std::size_t Groups>
 struct ConvShape {
     static constexpr std::uint32_t groups = static_cast<std::uint32_t>(Groups);
-    static constexpr std::uint32_t cg = static_cast<std::uint32_t>(G.c / Groups); ///< in / group
+    static constexpr std::uint32_t cg = static_cast<std::uint32_t>(G.c / Groups);  ///< in / group
     static constexpr std::uint32_t og = static_cast<std::uint32_t>(Cout / Groups); ///< out / group
     static constexpr std::uint32_t kk = static_cast<std::uint32_t>(G.kh * G.kw);
     static constexpr std::uint32_t taps = cg * kk; ///< weight row length (PyTorch's fan-in)
@@ -59,9 +59,11 @@ struct ConvShape {
         const std::uint32_t ky = t / static_cast<std::uint32_t>(G.kw);
         const std::uint32_t kx = t % static_cast<std::uint32_t>(G.kw);
         // Unsigned arithmetic: a position above or left of the image wraps to a huge value.
-        const std::uint32_t iy = oy * static_cast<std::uint32_t>(G.sh) + ky * static_cast<std::uint32_t>(G.dh) -
+        const std::uint32_t iy = oy * static_cast<std::uint32_t>(G.sh) +
+                                 ky * static_cast<std::uint32_t>(G.dh) -
                                  static_cast<std::uint32_t>(G.pt);
-        const std::uint32_t ix = ox * static_cast<std::uint32_t>(G.sw) + kx * static_cast<std::uint32_t>(G.dw) -
+        const std::uint32_t ix = ox * static_cast<std::uint32_t>(G.sw) +
+                                 kx * static_cast<std::uint32_t>(G.dw) -
                                  static_cast<std::uint32_t>(G.pl);
         if (iy >= static_cast<std::uint32_t>(G.h) || ix >= static_cast<std::uint32_t>(G.w))
             return false;
@@ -83,7 +85,8 @@ struct ConvShape {
         const std::uint32_t dx = kx * static_cast<std::uint32_t>(G.dw);
         if (ny < dy || nx < dx) return false;
         const std::uint32_t ry = ny - dy, rx = nx - dx;
-        if (ry % static_cast<std::uint32_t>(G.sh) != 0 || rx % static_cast<std::uint32_t>(G.sw) != 0)
+        if (ry % static_cast<std::uint32_t>(G.sh) != 0 ||
+            rx % static_cast<std::uint32_t>(G.sw) != 0)
             return false;
         const std::uint32_t oy = ry / static_cast<std::uint32_t>(G.sh);
         const std::uint32_t ox = rx / static_cast<std::uint32_t>(G.sw);
@@ -200,8 +203,8 @@ struct ConvInputGradStore {
     __device__ __forceinline__ void operator()(std::uint32_t g, std::uint32_t m, std::uint32_t n,
                                                T acc) const {
         const std::uint32_t s = m / Shape::hw, q = m % Shape::hw;
-        const std::size_t i = std::size_t{s} * Shape::in_size +
-                              std::size_t{g * Shape::cg + n} * Shape::hw + q;
+        const std::size_t i =
+            std::size_t{s} * Shape::in_size + std::size_t{g * Shape::cg + n} * Shape::hw + q;
         if constexpr (PrevEpi::size > 0) {
             ElemCtx c = ctx;
             c.index = i;
@@ -229,8 +232,8 @@ struct ConvWeightGradStore {
 /// Forward pass of a convolution stage over `batch` samples: Z = conv(X, W) + bias (bias may be
 /// null), Y = Epi(Z) (when the epilogue is not empty). One kernel launch.
 template <class Shape, class Epi, class T>
-void conv_forward(const T* x, const T* w, const T* bias, T* z, T* y, std::size_t batch,
-                  ElemCtx ctx, stream_t stream = nullptr) {
+void conv_forward(const T* x, const T* w, const T* bias, T* z, T* y, std::size_t batch, ElemCtx ctx,
+                  stream_t stream = nullptr) {
     const auto M = static_cast<std::uint32_t>(batch * Shape::pixels);
     gemm_grouped<T>(M, Shape::og, Shape::taps, Shape::groups, detail::ConvPatches<Shape, T>{x},
                     detail::ConvWeights<Shape, T>{w},
@@ -240,8 +243,8 @@ void conv_forward(const T* x, const T* w, const T* bias, T* z, T* y, std::size_t
 /// Input gradient of a convolution stage: dX = conv^T(dZ, W), times PrevEpi'(zp) (the previous
 /// stage's epilogue input). One kernel launch.
 template <class Shape, class PrevEpi, class T>
-void conv_backward_data(const T* dz, const T* w, const T* zp, T* dx, std::size_t batch,
-                        ElemCtx ctx, stream_t stream = nullptr) {
+void conv_backward_data(const T* dz, const T* w, const T* zp, T* dx, std::size_t batch, ElemCtx ctx,
+                        stream_t stream = nullptr) {
     const auto M = static_cast<std::uint32_t>(batch * Shape::hw);
     gemm_grouped<T>(M, Shape::cg, Shape::og * Shape::kk, Shape::groups,
                     detail::ConvOutGradGather<Shape, T>{dz}, detail::ConvWeightsT<Shape, T>{w},

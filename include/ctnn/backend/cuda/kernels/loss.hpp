@@ -2,7 +2,8 @@
 //
 // One launch computes, for a batch of model outputs y ([batch, n]):
 //   - dL/dY for every element, already multiplied by the derivative of the last stage's epilogue
-//     (Epi, e.g. a final Sigmoid), so the backward pass starts at dL/dZ without a kernel of its own;
+//     (Epi, e.g. a final Sigmoid), so the backward pass starts at dL/dZ without a kernel of its
+//     own;
 //   - the mean loss, reduced deterministically in the same launch: each block adds its part in
 //     double (block_reduce_sum), writes it to partials[blockIdx.x], and the last block to finish
 //     (an atomic ticket) adds the partials in block order and resets the ticket.
@@ -29,13 +30,13 @@ namespace ctnn::cuda {
 /// A loss evaluated per sample row from a class label (L::row, as SoftmaxCrossEntropy).
 template <class L>
 concept RowLoss = requires(const float* y, float* g) {
-    { L::template row<float>(y, std::size_t{1}, std::int32_t{0}, 1.0f, g) };
+    {L::template row<float>(y, std::size_t{1}, std::int32_t{0}, 1.0f, g)};
 };
 /// A loss evaluated per element from a target value (l.value and l.grad, as MSE).
 template <class L>
 concept ElementLoss = requires(const L& l, float v) {
-    { l.value(v, v) };
-    { l.grad(v, v) };
+    {l.value(v, v)};
+    {l.grad(v, v)};
 };
 /// Whether loss L has a CUDA kernel.
 template <class L>
@@ -105,8 +106,8 @@ __global__ void __launch_bounds__(loss_block)
 /// Elementwise loss: one thread per element (grid-stride) over count = batch * n values.
 template <class L, class Epi, class T>
 __global__ void __launch_bounds__(loss_block)
-    element_loss(L l, const T* y, const T* t, const T* z, T* grad, std::uint64_t count,
-                 ElemCtx ctx, LossScratch s) {
+    element_loss(L l, const T* y, const T* t, const T* z, T* grad, std::uint64_t count, ElemCtx ctx,
+                 LossScratch s) {
     const T scale = T(1) / static_cast<T>(count);
     double acc = 0;
     const std::uint64_t stride = std::uint64_t{gridDim.x} * blockDim.x;

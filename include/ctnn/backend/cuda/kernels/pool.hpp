@@ -175,8 +175,8 @@ void pool_forward(const T* x, T* z, T* y, std::size_t batch, ElemCtx ctx,
     constexpr ::ctnn::detail::Window2D G = Geo::window;
     const std::uint64_t count = std::uint64_t{batch} * G.c * G.oh * G.ow;
     if (count == 0) return;
-    launch(&kernels::pool_forward<Geo, Max, Epi, T>, detail::pool_grid(count), pool_block, 0, stream,
-           x, z, y, count, ctx);
+    launch(&kernels::pool_forward<Geo, Max, Epi, T>, detail::pool_grid(count), pool_block, 0,
+           stream, x, z, y, count, ctx);
 }
 
 /// Input gradient of a pooling stage (x: the stage input of the forward pass), times the previous

@@ -103,8 +103,8 @@ void rowwise_forward(const T* x, T* z, T* y, std::size_t rows, std::size_t n, El
 /// Backward pass of a rowwise stage: dx = J^T dz times PrevEpi'(zp) (see the file comment). dx
 /// must not alias dz. One kernel launch.
 template <bool Log, class PrevEpi, class T>
-void rowwise_backward(const T* z, const T* dz, const T* zp, T* dx, std::size_t rows,
-                      std::size_t n, ElemCtx ctx, stream_t stream = nullptr) {
+void rowwise_backward(const T* z, const T* dz, const T* zp, T* dx, std::size_t rows, std::size_t n,
+                      ElemCtx ctx, stream_t stream = nullptr) {
     if (rows == 0 || n == 0) return;
     launch(&kernels::rowwise_backward<Log, PrevEpi, T>, detail::rowwise_grid(rows), rowwise_block,
            0, stream, z, dz, zp, dx, static_cast<std::uint32_t>(rows),
