@@ -1,7 +1,10 @@
-// mlp_cpu — ctnn against its C++ peers on the CPU, workloads A and B of issue 5, one table.
+// mlp_cpu — ctnn against its C++ peers on the CPU, workloads A, B and C of issue 5, one table.
 //
 //   mlp_cpu [--quick] [--csv FILE] [--threads 1,2] [--impl ctnn,eigen,libtorch,dlib]
-//           [--workload A,B] [--rounds N]
+//           [--workload A,B,C] [--rounds N]
+//
+// Workloads (benchmarks/common/bench.hpp): A and B are the MLPs of issue 5, C the CNN of
+// examples/fashion_mnist_cnn.cpp (the hand-written Eigen peer has no CNN: its C rows are absent).
 //
 // For every thread count and implementation, mlp_cpu runs itself again as a worker process
 // (`--worker IMPL THREADS`) with every thread pool pinned in its environment before any library
@@ -140,7 +143,7 @@ std::string fmt_rate(double v) {
 
 int parent(int argc, char** argv) {
     bool quick = false;
-    std::string csv, threads_arg = "1,2", impl_arg, workload_arg = "A,B";
+    std::string csv, threads_arg = "1,2", impl_arg, workload_arg = "A,B,C";
     int rounds = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -156,7 +159,7 @@ int parent(int argc, char** argv) {
         else if (a == "--rounds") rounds = std::max(1, std::stoi(value()));
         else {
             std::cerr << "usage: mlp_cpu [--quick] [--csv FILE] [--threads 1,2] "
-                         "[--impl ctnn,eigen,libtorch,dlib] [--workload A,B] [--rounds N]\n";
+                         "[--impl ctnn,eigen,libtorch,dlib] [--workload A,B,C] [--rounds N]\n";
             return a == "--help" || a == "-h" ? 0 : 2;
         }
     }
@@ -237,9 +240,9 @@ int parent(int argc, char** argv) {
         }
 
     // The table.
-    std::map<std::string, std::string> widths_of = {{"A", "784-128-10"}, {"B", "32-4x64-16"}};
+    auto widths_of = [](const std::string& wl) { return bench::workload_named(wl).label; };
     auto flops_of = [](const Row& r) {
-        const bench::Workload& w = r.workload == "A" ? bench::workload_a() : bench::workload_b();
+        const bench::Workload& w = bench::workload_named(r.workload);
         const bench::Pass p = r.pass == "train"   ? bench::Pass::train
                               : r.pass == "infer" ? bench::Pass::infer
                                                   : bench::Pass::latency;
@@ -270,15 +273,17 @@ int parent(int argc, char** argv) {
     std::printf("; after: %s\n(other processes make timings noisy: each case shows the best of "
                 "%d round%s, each round the median of 3 repetitions)\n",
                 load_average().c_str(), rounds, rounds > 1 ? "s" : "");
-    std::printf("GFLOP/s counts GEMM FLOPs only: 2*in*out per sample per Dense layer forward, x3 "
-                "for a training step (SGD, lr %g).\n",
+    std::printf("GFLOP/s counts GEMM FLOPs only: 2*in*out per sample per Dense layer forward, "
+                "2*pixels*out*in*taps per convolution, x3 for a training step (SGD, lr %g).\n",
                 static_cast<double>(bench::sgd_lr));
-    std::printf("(a training step really does %.2fx (A) and %.2fx (B) the forward GEMM work: no "
-                "input gradient for the first layer, so its %%peak at x3 overstates GEMM "
-                "efficiency by %.2fx and %.2fx)\n",
+    std::printf("(a training step really does %.2fx (A), %.2fx (B) and %.2fx (C) the forward GEMM "
+                "work: no input gradient for the first layer, so its %%peak at x3 overstates GEMM "
+                "efficiency by %.2fx, %.2fx and %.2fx)\n",
                 bench::workload_a().train_gemm_factor(), bench::workload_b().train_gemm_factor(),
+                bench::workload_c().train_gemm_factor(),
                 3.0 / bench::workload_a().train_gemm_factor(),
-                3.0 / bench::workload_b().train_gemm_factor());
+                3.0 / bench::workload_b().train_gemm_factor(),
+                3.0 / bench::workload_c().train_gemm_factor());
     std::printf("ctnn/impl = ctnn's samples/s divided by impl's, same workload, pass and threads "
                 "(> 1: ctnn is faster).\n");
     std::printf(
@@ -296,7 +301,7 @@ int parent(int argc, char** argv) {
     }
     const char* passes[] = {"train", "infer", "latency"};
     std::string last_group;
-    for (const char* wl : {"A", "B"})
+    for (const char* wl : {"A", "B", "C"})
         for (const char* pass : passes)
             for (unsigned t : thread_counts)
                 for (const Impl& impl : implementations())
@@ -315,12 +320,12 @@ int parent(int argc, char** argv) {
                         if (c > 0 && r.impl != "ctnn")
                             std::snprintf(ratio, sizeof ratio, "%.2f", r.seconds / c);
                         std::printf("%-3s %-11s %-8s %6zu %4u %-9s %12s %11s %9.1f %6.1f%% %10s\n",
-                                    r.workload.c_str(), widths_of[r.workload].c_str(),
+                                    r.workload.c_str(), widths_of(r.workload),
                                     r.pass.c_str(), r.batch, t, r.impl.c_str(),
                                     fmt_time(r.seconds).c_str(), fmt_rate(sps).c_str(), gf, pct,
                                     ratio);
                         if (out)
-                            out << r.workload << ',' << widths_of[r.workload] << ',' << r.pass
+                            out << r.workload << ',' << widths_of(r.workload) << ',' << r.pass
                                 << ',' << r.batch << ',' << t << ',' << r.impl << ',' << r.seconds
                                 << ',' << sps << ',' << gf << ',' << pct << ','
                                 << (c > 0 ? r.seconds / c : 0.0) << ',' << peak[t] << ','

@@ -15,13 +15,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORDER = ["ctnn", "eigen", "libtorch", "dlib", "ctnn (driver)", "pytorch", "torch.compile", "jax.jit", "keras",
          "onnxruntime"]
 PASS_TITLES = {"train": "training step", "infer": "inference", "latency": "batch-1 inference"}
 PYTHON = {"pytorch", "torch.compile", "jax.jit", "keras", "onnxruntime"}
-WL_TITLES = {"A": "A: 784-128-10, batch 256", "B": "B: 32-4x64-16, batch 16384"}
+WL_TITLES = {"A": "A: MLP 784-128-10", "B": "B: MLP 32-4x64-16", "C": "C: CNN (2 conv, 2 dense)"}
 
 
 def main(argv):
@@ -33,7 +34,7 @@ def main(argv):
         print(f"bench-plot: no results in {src}", file=sys.stderr)
         return 1
     threads = sorted({int(r["threads"]) for r in rows})
-    workloads = [w for w in ("A", "B") if any(r["workload"] == w for r in rows)]
+    workloads = [w for w in ("A", "B", "C") if any(r["workload"] == w for r in rows)]
     passes = [p for p in ("train", "infer", "latency") if any(r["pass"] == p for r in rows)]
     quick = any(r["quick"] == "1" for r in rows)
     colors = {1: "#4c72b0", 2: "#dd8452", 4: "#55a868", 8: "#c44e52"}
@@ -58,7 +59,8 @@ def main(argv):
                 bars = ax.barh(ys, xs, height=h, color=colors.get(t, None),
                                label=f"{t} thread{'s' if t > 1 else ''}")
                 for b, x in zip(bars, xs):
-                    label = f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.0f}k"
+                    label = (f"{x / 1e6:.3g}M" if x >= 1e6 else
+                             f"{x / 1e3:.3g}k" if x >= 1e3 else f"{x:.3g}")
                     ax.text(x * 1.04, b.get_y() + b.get_height() / 2, label, va="center",
                             fontsize=7)
             ax.set_yticks(range(len(impls)))
@@ -74,7 +76,10 @@ def main(argv):
             lo = min(float(r["samples_per_s"]) for r in sel)
             hi = max(float(r["samples_per_s"]) for r in sel)
             ax.set_xlim(lo / 2, hi * 4)
-            ax.set_title(f"{WL_TITLES.get(wl, wl)} — {PASS_TITLES.get(p, p)}", fontsize=9)
+            batch = sel[0]["batch"]
+            ax.set_title(f"{WL_TITLES.get(wl, wl)} — {PASS_TITLES.get(p, p)}"
+                         + ("" if p == "latency" else f", batch {batch}"), fontsize=9)
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_xlabel("samples/s (log scale, higher is better)", fontsize=8)
             ax.tick_params(labelsize=8)
             ax.grid(axis="x", which="both", alpha=0.25)

@@ -5,10 +5,10 @@
 #      PyPI into a virtualenv (scripts/bench-setup-python.sh: PyTorch 2, JAX, Keras/TensorFlow,
 #      ONNX Runtime, matplotlib)
 #   2. builds benchmarks/ in Release in build/bench (-march=native)
-#   3. measures the machine's fp32 peak, runs workloads A and B for ctnn and the C++ peers at 1
+#   3. measures the machine's fp32 peak, runs workloads A, B and C for ctnn and the C++ peers at 1
 #      and 2 threads (mlp_cpu: its table and build/bench/mlp_cpu.csv)
 #   4. runs benchmarks/python/driver.py: compile times, peak memory, the Keras seed program and
-#      ctnn's, the Python peers on A and B; prints one table of every implementation and writes
+#      ctnn's, the Python peers on A, B and C; prints one table of every implementation and writes
 #      build/bench/results.csv (plus first_call, memory, seed and compile_time CSVs)
 #   5. plots samples/s per implementation (scripts/bench-plot.py) to docs/benchmarks.png
 #

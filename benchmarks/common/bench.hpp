@@ -14,44 +14,77 @@
 #include <cstdio>
 #include <ctime>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace bench {
 
-/// Layer widths of the two MLP workloads of issue 5 (fp32, ReLU between Dense layers).
-///   A: 784-128-10, softmax cross-entropy, training/inference batch 256 (Fashion-MNIST MLP).
-///   B: 32-64-64-64-64-16, mean squared error, batch 16384 (a coordinate MLP).
+/// The workloads of issue 5 (fp32):
+///   A: MLP 784-128(ReLU)-10, softmax cross-entropy, training/inference batch 256 (Fashion-MNIST).
+///   B: MLP 32-64-64-64-64-16 with ReLU, mean squared error, batch 16384 (a coordinate MLP).
+///   C: the CNN of examples/fashion_mnist_cnn.cpp on [1, 28, 28] images: Conv2D(32, 3x3, same),
+///      ReLU, MaxPool 2, Conv2D(64, 3x3, same), ReLU, MaxPool 2, Flatten, Dense 128, ReLU,
+///      Dropout 0.3, Dense 10; softmax cross-entropy, batch 128.
 struct Workload {
     const char* name;
-    std::vector<std::size_t> widths; ///< input, hidden..., output
+    std::vector<std::size_t> widths; ///< MLPs: input, hidden..., output; C: input, output
     bool classification;             ///< softmax cross-entropy on labels, else MSE on values
     std::size_t batch;               ///< training and inference throughput batch
+    const char* label;               ///< the architecture in a few characters, for tables
+    double layer_flops[4] = {};      ///< non-MLP (C): GEMM FLOPs per sample of each layer
 
+    [[nodiscard]] bool is_mlp() const { return layer_flops[0] == 0; }
     [[nodiscard]] std::size_t in() const { return widths.front(); }
     [[nodiscard]] std::size_t out() const { return widths.back(); }
-    /// GEMM FLOPs of a forward pass, per sample: 2 * in * out per Dense layer.
+    /// GEMM FLOPs per sample of the first layer's forward pass.
+    [[nodiscard]] double first_layer_flops() const {
+        return is_mlp() ? 2.0 * static_cast<double>(widths[0] * widths[1]) : layer_flops[0];
+    }
+    /// GEMM FLOPs of a forward pass, per sample: 2 * in * out per Dense layer, 2 * pixels *
+    /// out channels * (in channels * taps) per convolution.
     [[nodiscard]] double forward_flops() const {
         double f = 0;
-        for (std::size_t l = 0; l + 1 < widths.size(); ++l)
-            f += 2.0 * static_cast<double>(widths[l] * widths[l + 1]);
+        if (is_mlp())
+            for (std::size_t l = 0; l + 1 < widths.size(); ++l)
+                f += 2.0 * static_cast<double>(widths[l] * widths[l + 1]);
+        else
+            for (double lf : layer_flops) f += lf;
         return f;
     }
     /// GEMM work actually done by a training step, over the forward's: forward, weight gradients,
     /// and input gradients of every layer but the first (nobody computes dLoss/dInput).
     [[nodiscard]] double train_gemm_factor() const {
-        const double first = 2.0 * static_cast<double>(widths[0] * widths[1]);
-        return 3.0 - first / forward_flops();
+        return 3.0 - first_layer_flops() / forward_flops();
     }
 };
 
 inline const Workload& workload_a() {
-    static const Workload w{"A", {784, 128, 10}, true, 256};
+    static const Workload w{"A", {784, 128, 10}, true, 256, "784-128-10"};
     return w;
 }
 inline const Workload& workload_b() {
-    static const Workload w{"B", {32, 64, 64, 64, 64, 16}, false, 16384};
+    static const Workload w{"B", {32, 64, 64, 64, 64, 16}, false, 16384, "32-4x64-16"};
     return w;
+}
+inline const Workload& workload_c() {
+    static const Workload w{"C",
+                            {784, 10},
+                            true,
+                            128,
+                            "cnn-2conv",
+                            {2.0 * 28 * 28 * 32 * (1 * 9),   // conv 1 -> 32, 3x3 same, 28x28
+                             2.0 * 14 * 14 * 64 * (32 * 9),  // conv 32 -> 64, 3x3 same, 14x14
+                             2.0 * (64 * 7 * 7) * 128,       // dense 3136 -> 128
+                             2.0 * 128 * 10}};               // dense 128 -> 10
+    return w;
+}
+/// The workload called `name` ("A", "B" or "C").
+inline const Workload& workload_named(const std::string& name) {
+    if (name == "A") return workload_a();
+    if (name == "B") return workload_b();
+    if (name == "C") return workload_c();
+    throw std::invalid_argument("unknown workload " + name);
 }
 
 /// The three passes measured per workload.
@@ -67,7 +100,7 @@ inline double pass_flop_factor(Pass p) { return p == Pass::train ? 3.0 : 1.0; }
 inline constexpr float sgd_lr = 1e-4f;
 
 /// The same inputs and targets for every implementation: x [batch, in] row-major uniform in
-/// [0, 1) (A) or [-1, 1) (B); labels in [0, out) (A); values [batch, out] in [-1, 1) (B).
+/// [0, 1) (A, C) or [-1, 1) (B); labels in [0, out) (A); values [batch, out] in [-1, 1) (B).
 struct Data {
     std::size_t batch = 0;
     std::vector<float> x, values;

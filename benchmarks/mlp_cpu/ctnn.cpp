@@ -1,5 +1,6 @@
 // mlp_cpu: ctnn through its public step API (docs/training.md): Model<Net>::forward, loss,
-// backward, update with plain SGD. Inputs are used in place (ctnn reads [batch, in] row-major
+// backward, update with plain SGD. Workloads A and B run on the fused CPU path (backend/cpu),
+// C (convolutions) on the Eigen executor. Inputs are used in place (ctnn reads [batch, in] row-major
 // buffers directly); every buffer is allocated by reserve() before timing.
 #include "../common/bench.hpp"
 
@@ -16,10 +17,15 @@ using NetA = ctnn::Sequential<ctnn::Input<784>, ctnn::Dense<128>, ctnn::ReLU, ct
 using NetB =
     ctnn::Sequential<ctnn::Input<32>, ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<64>, ctnn::ReLU,
                      ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<16>>;
+// Workload C: the network of examples/fashion_mnist_cnn.cpp.
+using NetC = ctnn::Sequential<ctnn::Input<1, 28, 28>,                                     //
+                              ctnn::Conv2D<32, 3, ctnn::Same>, ctnn::ReLU, ctnn::MaxPool2D<2>, //
+                              ctnn::Conv2D<64, 3, ctnn::Same>, ctnn::ReLU, ctnn::MaxPool2D<2>, //
+                              ctnn::Flatten, ctnn::Dense<128>, ctnn::ReLU, ctnn::Dropout<0.3f>,
+                              ctnn::Dense<10>>;
 
 template <class Net, class Loss>
 void run_workload(Recorder& r, const Workload& w, Loss loss) {
-    static_assert(Net::in_size == 784 || Net::in_size == 32);
     if (Net::in_size != w.in() || Net::out_size != w.out()) throw std::logic_error("widths");
     ctnn::Model<Net> model(ctnn::device::cpu());
     model.init(42);
@@ -59,6 +65,8 @@ void run_ctnn(Recorder& r) {
     if (r.wants(workload_a()))
         run_workload<NetA>(r, workload_a(), ctnn::loss::SoftmaxCrossEntropy{});
     if (r.wants(workload_b())) run_workload<NetB>(r, workload_b(), ctnn::loss::MSE{});
+    if (r.wants(workload_c()))
+        run_workload<NetC>(r, workload_c(), ctnn::loss::SoftmaxCrossEntropy{});
 }
 
 } // namespace bench

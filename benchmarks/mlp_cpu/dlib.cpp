@@ -18,12 +18,25 @@ using NetB = dlib::loss_mean_squared_multioutput<dlib::fc<
                     64, dlib::relu<dlib::fc<
                             64, dlib::relu<dlib::fc<64, dlib::input<dlib::matrix<float>>>>>>>>>>>>;
 
+// Workload C: con's default padding for stride 1 is nr/2 ("same"); max_pool<2, 2, 2, 2> has
+// none. dlib's dropout layer keeps its default rate (0.5; a rate does not change the work) and,
+// unlike the other implementations, also drops in forward() (dlib swaps it for a multiply layer
+// for inference): negligible next to the convolutions.
+template <long N, class Sub>
+using conv_relu_pool = dlib::max_pool<2, 2, 2, 2, dlib::relu<dlib::con<N, 3, 3, 1, 1, Sub>>>;
+using NetC = dlib::loss_multiclass_log<dlib::fc<
+    10, dlib::dropout<dlib::relu<dlib::fc<
+            128, conv_relu_pool<64, conv_relu_pool<32, dlib::input<dlib::matrix<float>>>>>>>>>;
+
 template <class Net, class Label>
 void run_workload(Recorder& r, const Workload& w, const std::vector<Label>& labels, const Data& d) {
     Net net;
+    // MLPs take [in x 1] column samples; the CNN 28 x 28 images (one channel).
+    const long rows = w.is_mlp() ? static_cast<long>(w.in()) : 28;
+    const long cols = w.is_mlp() ? 1 : 28;
     std::vector<dlib::matrix<float>> samples(w.batch);
     for (std::size_t b = 0; b < w.batch; ++b) {
-        samples[b].set_size(static_cast<long>(w.in()), 1);
+        samples[b].set_size(rows, cols);
         for (std::size_t i = 0; i < w.in(); ++i)
             samples[b](static_cast<long>(i)) = d.x[b * w.in() + i];
     }
@@ -58,6 +71,11 @@ void run_dlib(Recorder& r) {
                 targets[b](static_cast<long>(i)) = d.values[b * w.out() + i];
         }
         run_workload<NetB>(r, w, targets, d);
+    }
+    if (r.wants(workload_c())) {
+        const Data d = make_data(workload_c(), workload_c().batch);
+        std::vector<unsigned long> labels(d.labels.begin(), d.labels.end());
+        run_workload<NetC>(r, workload_c(), labels, d);
     }
 }
 

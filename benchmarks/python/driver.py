@@ -2,19 +2,19 @@
 times, merged with mlp_cpu's CSV into one table. Run by scripts/bench.sh; stdlib only, so any
 python3 runs it (the peers run in the benchmark virtualenv's python, given by --python).
 
-    driver.py [--quick] [--threads 1,2] [--impl LIST] [--workload A,B] [--rounds N]
+    driver.py [--quick] [--threads 1,2] [--impl LIST] [--workload A,B,C] [--rounds N]
               [--build DIR] [--python PY] [--cpp-csv FILE] [--out DIR]
               [--phases throughput,memory,seed,compile]
 
 Phases (each prints its table; the throughput table, all implementations, comes last):
-  throughput  workloads A and B for the Python peers (mlp_peers.py) at every thread count, each
+  throughput  workloads A, B and C for the Python peers (mlp_peers.py) at every thread count, each
               worker its own process with its thread pools pinned (worker_env), interleaved per
               round with ctnn's own worker (mlp_cpu --worker ctnn), best round per case, as
               mlp_cpu does. Merged with mlp_cpu's CSV (--cpp-csv): one table of every
               implementation, ratio ctnn/impl, %peak against the fp32 peak mlp_cpu measured.
               Also a table of one-time costs: import + thread set-up, first call of each pass
               (trace/compile), never part of the timed loops.
-  memory      max RSS (wait4) of one worker process per implementation that runs workload A or B
+  memory      max RSS (wait4) of one worker process per implementation that runs workload A, B or C
               (training step, inference, latency; 1 thread, quick), and of the same worker with
               nothing to run (framework loaded: the baseline).
   seed        the Keras seed program (keras_seed.py) and ctnn's (seed_fashion_mnist): test
@@ -49,14 +49,19 @@ PY_IMPLS = ("pytorch", "torch.compile", "jax.jit", "keras", "onnxruntime")
 CTNN_PY = "ctnn (driver)"
 ORDER = CPP_IMPLS + (CTNN_PY,) + PY_IMPLS
 PASSES = ("train", "infer", "latency")
-WIDTHS = {"A": (784, 128, 10), "B": (32, 64, 64, 64, 64, 16)}
-WIDTHS_LABEL = {"A": "784-128-10", "B": "32-4x64-16"}
+WIDTHS = {"A": (784, 128, 10), "B": (32, 64, 64, 64, 64, 16), "C": (784, 10)}
+WIDTHS_LABEL = {"A": "784-128-10", "B": "32-4x64-16", "C": "cnn-2conv"}
+# GEMM FLOPs per sample of each layer of the CNN workload (benchmarks/common/bench.hpp).
+LAYER_FLOPS = {"C": (2.0 * 28 * 28 * 32 * 9, 2.0 * 14 * 14 * 64 * 288, 2.0 * 3136 * 128,
+                     2.0 * 128 * 10)}
 INFERENCE_ONLY = {"onnxruntime"}
 PIP_NAMES = {"pytorch": "torch", "torch.compile": "torch", "jax.jit": "jax[cpu]",
              "keras": "keras tensorflow-cpu", "onnxruntime": "onnxruntime onnx"}
 
 
 def forward_flops(workload):
+    if workload in LAYER_FLOPS:
+        return sum(LAYER_FLOPS[workload])
     w = WIDTHS[workload]
     return sum(2.0 * w[i] * w[i + 1] for i in range(len(w) - 1))
 
@@ -320,7 +325,7 @@ def print_throughput(args, rows, fc_rows, notes, status, peak):
             if (impl, t) in table:
                 print(f"{impl:<14} {t:>3} " +
                       " ".join(f"{cell(table[(impl, t)].get(c)):>15}" for c in cases))
-    print("\n=== ctnn and its peers, workloads A and B, fp32 (one table, same run) "
+    print("\n=== ctnn and its peers, workloads A, B and C, fp32 (one table, same run) "
           + ("(--quick: indicative only) " if args.quick else "") + "===")
     for t in args.threads:
         if t in peak:
@@ -330,8 +335,8 @@ def print_throughput(args, rows, fc_rows, notes, status, peak):
             print(f"WARNING: the {t}-thread peak is only {peak[t] / peak[1]:.2f}x the 1-thread "
                   f"peak: other processes hold cores, so the {t}-thread rows do not measure the "
                   "implementations")
-    print("GFLOP/s counts GEMM FLOPs only (2*in*out per sample per Dense layer forward, x3 for a "
-          "training step), as mlp_cpu.\nctnn/impl = ctnn's samples/s over impl's, same workload, "
+    print("GFLOP/s counts GEMM FLOPs only (2*in*out per sample per Dense layer forward, "
+          "2*pixels*out*in*taps per convolution, x3 for a training step), as mlp_cpu.\nctnn/impl = ctnn's samples/s over impl's, same workload, "
           "pass and threads (> 1: ctnn is faster): the C++ peers\nagainst 'ctnn' (mlp_cpu's "
           "rounds), the Python peers against 'ctnn (driver)' (ctnn's worker run in the same "
           "rounds\nas they are). Each case: best of its rounds, each round the median of 3 "
@@ -682,7 +687,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--impl", default="")
-    ap.add_argument("--workload", default="A,B")
+    ap.add_argument("--workload", default="A,B,C")
     ap.add_argument("--rounds", type=int, default=0)
     ap.add_argument("--compile-reps", type=int, default=0)
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "bench"))

@@ -1,8 +1,8 @@
-"""Workloads A and B of issue 5 in the Python frameworks: one implementation, one thread count.
+"""Workloads A, B and C of issue 5 in the Python frameworks: one implementation, one thread count.
 
     python mlp_peers.py IMPL THREADS quick|full WORKLOADS
 
-IMPL is one of IMPLS below; WORKLOADS is "A,B", "A", "B" or "none" (load the framework and build
+IMPL is one of IMPLS below; WORKLOADS is a comma-separated subset of "A,B,C", or "none" (load the framework and build
 nothing: the baseline of the memory table). The driver (benchmarks/python/driver.py) starts one
 such process per implementation and thread count, with the thread pools pinned in its environment
 (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS, TF_NUM_INTRAOP_THREADS, ...),
@@ -24,7 +24,7 @@ asynchronously: block_until_ready), so a call's time is its real cost.
 
 All implementations do what the C++ ones do (benchmarks/common/bench.hpp): fp32, the same layer
 widths and batches, plain SGD with lr 1e-4 (no momentum, no weight decay), biases everywhere,
-softmax cross-entropy on integer labels (A) or mean squared error over all outputs (B); inputs
+softmax cross-entropy on integer labels (A, C) or mean squared error over all outputs (B); inputs
 and targets are made once, before timing, in the framework's own tensor type, with the same
 distributions as the C++ data (values differ: timings do not depend on them).
 """
@@ -39,10 +39,16 @@ import time
 IMPLS = ("pytorch", "torch.compile", "jax.jit", "keras", "onnxruntime")
 
 WORKLOADS = {
-    # name: (widths, classification, batch)
+    # name: (widths, classification, batch); C's widths are only its input and output sizes
     "A": ((784, 128, 10), True, 256),
     "B": ((32, 64, 64, 64, 64, 16), False, 16384),
+    "C": ((784, 10), True, 128),
 }
+# Workload C is the CNN of examples/fashion_mnist_cnn.cpp on [1, 28, 28] images (the input rows
+# are reshaped): Conv(32, 3x3, same), ReLU, MaxPool 2, Conv(64, 3x3, same), ReLU, MaxPool 2,
+# Flatten, Dense 128, ReLU, Dropout 0.3, Dense 10.
+CNN = {"C"}
+DROPOUT = 0.3
 SGD_LR = 1e-4
 
 
@@ -127,12 +133,21 @@ def run_torch(rec, workloads, compiled):
     for name in workloads:
         widths, classification, batch = WORKLOADS[name]
         torch.manual_seed(42)
-        layers = []
-        for i in range(len(widths) - 1):
-            layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
-            if i + 2 < len(widths):
-                layers.append(torch.nn.ReLU())
-        net = torch.nn.Sequential(*layers)
+        nn = torch.nn
+        if name in CNN:
+            net = nn.Sequential(
+                nn.Unflatten(1, (1, 28, 28)),
+                nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(DROPOUT),
+                nn.Linear(128, 10))
+        else:
+            layers = []
+            for i in range(len(widths) - 1):
+                layers.append(nn.Linear(widths[i], widths[i + 1]))
+                if i + 2 < len(widths):
+                    layers.append(nn.ReLU())
+            net = nn.Sequential(*layers)
         opt = torch.optim.SGD(net.parameters(), lr=SGD_LR)
         xn, yn = make_data(np, widths, classification, batch)
         x, y = torch.from_numpy(xn), torch.from_numpy(yn)
@@ -166,7 +181,9 @@ def run_torch(rec, workloads, compiled):
 
             infer_net = latency_net = net
 
+        net.train()
         rec.measure(name, "train", batch, train)
+        net.eval()  # Dropout off
         # Inference under no_grad (torch.compile does not trace under inference_mode in all
         # versions); eager mode uses inference_mode, the fastest eager setting.
         guard = torch.no_grad if compiled else torch.inference_mode
@@ -193,6 +210,9 @@ def run_jax(rec, workloads):
 
     for name in workloads:
         widths, classification, batch = WORKLOADS[name]
+        if name in CNN:
+            run_jax_cnn(rec, name, batch, np, jax, jnp)
+            continue
         key = jax.random.PRNGKey(42)
         params = []
         for i in range(len(widths) - 1):
@@ -238,6 +258,66 @@ def run_jax(rec, workloads):
         rec.measure(name, "latency", 1, lambda: infer(state["p"], x1).block_until_ready())
 
 
+def run_jax_cnn(rec, name, batch, np, jax, jnp):
+    """Workload C with jax.lax convolutions in NCHW/OIHW (PyTorch's layouts)."""
+    lax = jax.lax
+    key = jax.random.PRNGKey(42)
+
+    def uniform(k, shape, fan_in):
+        bound = 1.0 / np.sqrt(fan_in)
+        return jax.random.uniform(k, shape, jnp.float32, -bound, bound)
+
+    ks = jax.random.split(key, 4)
+    params = {
+        "c1": (uniform(ks[0], (32, 1, 3, 3), 9), jnp.zeros((32,), jnp.float32)),
+        "c2": (uniform(ks[1], (64, 32, 3, 3), 288), jnp.zeros((64,), jnp.float32)),
+        "d1": (uniform(ks[2], (3136, 128), 3136), jnp.zeros((128,), jnp.float32)),
+        "d2": (uniform(ks[3], (128, 10), 128), jnp.zeros((10,), jnp.float32)),
+    }
+
+    def conv_relu_pool(h, wb):
+        w, b = wb
+        h = lax.conv_general_dilated(h, w, (1, 1), "SAME",
+                                     dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        h = jax.nn.relu(h + b[None, :, None, None])
+        return lax.reduce_window(h, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+
+    def forward(p, xb, drop_key=None):
+        h = xb.reshape((-1, 1, 28, 28))
+        h = conv_relu_pool(h, p["c1"])
+        h = conv_relu_pool(h, p["c2"])
+        h = h.reshape((h.shape[0], -1))
+        h = jax.nn.relu(h @ p["d1"][0] + p["d1"][1])
+        if drop_key is not None:
+            keep = jax.random.bernoulli(drop_key, 1.0 - DROPOUT, h.shape)
+            h = jnp.where(keep, h / (1.0 - DROPOUT), 0.0)
+        return h @ p["d2"][0] + p["d2"][1]
+
+    def loss(p, xb, yb, k):
+        logp = jax.nn.log_softmax(forward(p, xb, k))
+        return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+
+    def sgd_step(p, k, xb, yb):
+        k, sub = jax.random.split(k)
+        value, grads = jax.value_and_grad(loss)(p, xb, yb, sub)
+        return jax.tree_util.tree_map(lambda a, g: a - SGD_LR * g, p, grads), k, value
+
+    train_step = jax.jit(sgd_step, donate_argnums=0)
+    infer = jax.jit(forward)
+    xn, yn = make_data(np, (784, 10), True, batch)
+    x, y = jax.device_put(xn), jax.device_put(yn.astype(np.int32))
+    x1 = jax.device_put(xn[:1])
+    state = {"p": params, "k": jax.random.PRNGKey(7)}
+
+    def train():
+        state["p"], state["k"], value = train_step(state["p"], state["k"], x, y)
+        value.block_until_ready()
+
+    rec.measure(name, "train", batch, train)
+    rec.measure(name, "infer", batch, lambda: infer(state["p"], x).block_until_ready())
+    rec.measure(name, "latency", 1, lambda: infer(state["p"], x1).block_until_ready())
+
+
 # --- Keras 3 (TensorFlow backend) ----------------------------------------------------------------
 
 
@@ -264,10 +344,19 @@ def run_keras(rec, workloads):
     for name in workloads:
         widths, classification, batch = WORKLOADS[name]
         keras.utils.set_random_seed(42)
-        layers = [keras.Input((widths[0],))]
-        for i in range(1, len(widths)):
-            act = "relu" if i + 1 < len(widths) else None
-            layers.append(keras.layers.Dense(widths[i], activation=act))
+        L = keras.layers
+        if name in CNN:
+            # channels_last: TensorFlow's CPU convolutions do not take NCHW
+            layers = [keras.Input((784,)), L.Reshape((28, 28, 1)),
+                      L.Conv2D(32, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
+                      L.Conv2D(64, 3, padding="same", activation="relu"), L.MaxPooling2D(2),
+                      L.Flatten(), L.Dense(128, activation="relu"), L.Dropout(DROPOUT),
+                      L.Dense(10)]
+        else:
+            layers = [keras.Input((widths[0],))]
+            for i in range(1, len(widths)):
+                act = "relu" if i + 1 < len(widths) else None
+                layers.append(L.Dense(widths[i], activation=act))
         model = keras.Sequential(layers)
         loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True) if classification
                 else keras.losses.MeanSquaredError())
@@ -311,6 +400,42 @@ def onnx_mlp(widths, rng):
     return model.SerializeToString()
 
 
+def onnx_cnn(rng):
+    """Workload C as an ONNX graph: Reshape to [N, 1, 28, 28], Conv (pads 1) + Relu + MaxPool
+    twice, Flatten, Gemm + Relu, Gemm (Dropout is the identity in inference)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    def param(name, shape, fan_in):
+        bound = 1.0 / np.sqrt(fan_in)
+        return numpy_helper.from_array(
+            rng.uniform(-bound, bound, size=shape).astype(np.float32), name)
+
+    inits = [numpy_helper.from_array(np.array([-1, 1, 28, 28], np.int64), "shape"),
+             param("C1", (32, 1, 3, 3), 9), param("c1", (32,), 9),
+             param("C2", (64, 32, 3, 3), 288), param("c2", (64,), 288),
+             param("W1", (128, 3136), 3136), param("b1", (128,), 3136),
+             param("W2", (10, 128), 128), param("b2", (10,), 128)]
+    mk = helper.make_node
+    nodes = [mk("Reshape", ["x", "shape"], ["img"]),
+             mk("Conv", ["img", "C1", "c1"], ["z1"], pads=[1, 1, 1, 1]),
+             mk("Relu", ["z1"], ["r1"]),
+             mk("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             mk("Conv", ["p1", "C2", "c2"], ["z2"], pads=[1, 1, 1, 1]),
+             mk("Relu", ["z2"], ["r2"]),
+             mk("MaxPool", ["r2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2]),
+             mk("Flatten", ["p2"], ["f"], axis=1),
+             mk("Gemm", ["f", "W1", "b1"], ["z3"], transB=1),
+             mk("Relu", ["z3"], ["r3"]),
+             mk("Gemm", ["r3", "W2", "b2"], ["y"], transB=1)]
+    graph = helper.make_graph(
+        nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
 def run_onnxruntime(rec, workloads):
     t0 = time.perf_counter()
     import numpy as np
@@ -325,14 +450,16 @@ def run_onnxruntime(rec, workloads):
     say("startup", rec.impl, rec.threads, f"{time.perf_counter() - t0:.6g}")
     rec.note(f"onnxruntime {ort.__version__} (onnx {onnx.__version__}), CPUExecutionProvider, "
              f"intra-op threads {opts.intra_op_num_threads}, inter-op 1, sequential, "
-             "ORT_ENABLE_ALL, spinning on (default); graph: Gemm+Relu built with the onnx "
-             "package, opset 17; timed: InferenceSession.run")
+             "ORT_ENABLE_ALL, spinning on (default); graph: Gemm+Relu (C: Conv/MaxPool too) built "
+             "with the onnx package, opset 17; timed: InferenceSession.run")
 
     for name in workloads:
         widths, classification, batch = WORKLOADS[name]
         xn, _ = make_data(np, widths, classification, batch)
         t1 = time.perf_counter()
-        sess = ort.InferenceSession(onnx_mlp(widths, np.random.default_rng(42)), opts,
+        graph = (onnx_cnn(np.random.default_rng(42)) if name in CNN
+                 else onnx_mlp(widths, np.random.default_rng(42)))
+        sess = ort.InferenceSession(graph, opts,
                                     providers=["CPUExecutionProvider"])
         say("compile", rec.impl, rec.threads, name, "session", f"{time.perf_counter() - t1:.6g}")
         x1 = np.ascontiguousarray(xn[:1])
