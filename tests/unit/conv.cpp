@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <limits>
+#include <cmath>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -233,6 +235,27 @@ TEST_CASE("pooling forward equals naive loops") {
     check_pool_forward<Sequential<Input<2, 7, 7>, AvgPool2D<3, Stride<2>, Padding<1>>>>(
         2, 7, 7, 3, 2, 1, false, 3);
     check_pool_forward<Sequential<Input<3, 5, 5>, GlobalAvgPool>>(3, 5, 5, 5, 1, 0, false, 2);
+}
+
+TEST_CASE("MaxPool2D forward: a NaN in a window wins wherever it is, as in PyTorch") {
+    // Three 2x2 windows of a [1, 2, 6] image: NaN first, NaN after the maximum, no NaN. Unpadded
+    // windows take a branch-free path; a padded pooling (argmax by window) must agree with it.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> x{nan, 1, 2, 9, 4, -1, //
+                               0,   5, nan, 3, 7, 7};
+    Model<Sequential<Input<1, 2, 6>, MaxPool2D<2>>> unpadded;
+    const auto y = unpadded.forward(x, 1);
+    REQUIRE(y.size() == 3);
+    CHECK(std::isnan(y[0]));
+    CHECK(std::isnan(y[1]));
+    CHECK(y[2] == 7.0f);
+    // 3x3 windows, stride 2, Padding<1>: columns -1..1 (NaN), 1..3 (NaN after the 9), 3..5.
+    Model<Sequential<Input<1, 2, 6>, MaxPool2D<3, Stride<2>, Padding<1>>>> padded;
+    const auto z = padded.forward(x, 1);
+    REQUIRE(z.size() == 3);
+    CHECK(std::isnan(z[0]));
+    CHECK(std::isnan(z[1]));
+    CHECK(z[2] == 9.0f);
 }
 
 TEST_CASE("MaxPool2D backward routes the gradient to the first maximum of a window") {

@@ -181,17 +181,35 @@ CTNN_FORCEINLINE std::size_t window_argmax(const T* xc, std::size_t oh, std::siz
     return arg;
 }
 
+/// The maximum of output pixel (oh, ow)'s window when the window has no padding: the value
+/// window_argmax selects (a NaN wins), computed without the index and without branches, so the
+/// loop over ow vectorizes.
+template <Window2D G, class T>
+CTNN_FORCEINLINE T window_max_unpadded(const T* xc, std::size_t oh, std::size_t ow) {
+    const T* p = xc + oh * G.sh * G.w + ow * G.sw;
+    T m = p[0];
+    for (std::size_t ki = 0; ki < G.kh; ++ki)
+        for (std::size_t kj = ki == 0 ? 1 : 0; kj < G.kw; ++kj) {
+            const T v = p[ki * G.dh * G.w + kj * G.dw];
+            m = (v > m || v != v) ? v : m; // v != v: NaN, as std::isnan without the call
+        }
+    return m;
+}
+
 /// Pooling forward: z[s][c][oh][ow] = max or mean of the window, for `batch` samples.
 template <Window2D G, PoolOp Op, class T>
 void pool_forward(const T* x, std::size_t batch, T* z) {
     constexpr std::size_t HW = G.h * G.w, P = G.oh * G.ow;
     constexpr T inv = T(1) / static_cast<T>(G.kh * G.kw);
+    constexpr bool unpadded = G.pt == 0 && G.pb == 0 && G.pl == 0 && G.pr == 0;
     for (std::size_t bc = 0; bc < batch * G.c; ++bc) {
         const T* xc = x + bc * HW;
         T* zc = z + bc * P;
         for (std::size_t oh = 0; oh < G.oh; ++oh)
             for (std::size_t ow = 0; ow < G.ow; ++ow) {
-                if constexpr (Op == PoolOp::max) {
+                if constexpr (Op == PoolOp::max && unpadded) {
+                    zc[oh * G.ow + ow] = window_max_unpadded<G>(xc, oh, ow);
+                } else if constexpr (Op == PoolOp::max) {
                     zc[oh * G.ow + ow] = xc[window_argmax<G>(xc, oh, ow)];
                 } else {
                     T s = T(0);
