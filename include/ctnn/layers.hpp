@@ -7,5 +7,6 @@
 #include "layers/input.hpp"
 #include "layers/norm.hpp"
 #include "layers/pool.hpp"
+#include "layers/resample.hpp"
 #include "layers/reshape.hpp"
 #include "layers/softmax.hpp"

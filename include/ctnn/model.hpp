@@ -9,7 +9,9 @@
 // (nvcc, or CTNN_HOST_EXECUTION=1 for tests). On CUDA the parameter, gradient and optimizer-state
 // buffers live on the device; the host copies that parameters() and gradients() return are
 // refreshed with one copy of the flat buffer when the device has newer values, and a host write
-// through parameters() is uploaded with one copy before the next device use.
+// through parameters() is uploaded with one copy before the next device use. The buffers
+// (BatchNorm's running statistics) follow the same rules: on CUDA they live on the device, a
+// training-mode forward updates them there, and buffers() (and save()) reads them back lazily.
 #pragma once
 #include "backend/cpu/executor.hpp"
 #include "backend/eigen/executor.hpp"
@@ -110,8 +112,8 @@ public:
     /// workspace is not shared; on CUDA the copy needs a forward() before loss()/backward()).
     Model(const Model& o)
         : params_((o.sync_host_params(), o.params_)), grads_((o.sync_host_grads(), o.grads_)),
-          buffers_(o.buffers_), exec_(o.exec_), seed_(o.seed_), step_(o.step_),
-          batch_(o.on_cuda() ? 0 : o.batch_) {
+          buffers_((o.sync_host_buffers(), o.buffers_)), exec_(o.exec_), seed_(o.seed_),
+          step_(o.step_), batch_(o.on_cuda() ? 0 : o.batch_) {
         attach(o.device_);
     }
     Model& operator=(const Model& o) {
@@ -131,6 +133,7 @@ public:
         if (dev == device_) return;
         sync_host_params();
         sync_host_grads();
+        sync_host_buffers();
         detach();
         attach(dev); // on failure the model is left on the CPU with its parameters
     }
@@ -145,6 +148,8 @@ public:
         buffers_ = initial_buffers();
         host_params_stale_ = false;
         device_params_stale_ = true;
+        host_buffers_stale_ = false;
+        device_buffers_stale_ = true;
         cpu::parameters_changed(exec_);
     }
 
@@ -164,8 +169,18 @@ public:
     /// The flat buffer storage: non-trainable state such as BatchNorm's running_mean, running_var
     /// and num_batches_tracked (see buffer_table<Net>() for names and offsets). Updated by
     /// training-mode forward passes, read by inference; empty for most models.
-    [[nodiscard]] std::span<T> buffers() noexcept { return buffers_; }
-    [[nodiscard]] std::span<const T> buffers() const noexcept { return buffers_; }
+    /// On CUDA: a host copy, refreshed from the device (one copy) when a training pass has
+    /// updated the statistics there, so call buffers() again after a pass rather than keeping the
+    /// span; writes through it reach the device before its next use.
+    [[nodiscard]] std::span<T> buffers() {
+        sync_host_buffers();
+        device_buffers_stale_ = on_cuda();
+        return buffers_;
+    }
+    [[nodiscard]] std::span<const T> buffers() const {
+        sync_host_buffers();
+        return buffers_;
+    }
     /// Gradients of the last backward(), same layout as parameters().
     [[nodiscard]] std::span<const T> gradients() const {
         sync_host_grads();
@@ -214,7 +229,10 @@ public:
         if constexpr (cuda_ok) {
             if (on_cuda()) {
                 sync_device_params();
-                cuda_->exec.forward(cuda_->params.data(), x.data(), batch, ctx);
+                sync_device_buffers();
+                cuda_->exec.forward(cuda_->params.data(), x.data(), batch, ctx,
+                                    cuda_->buffers.data());
+                if (ctx.training && buffer_count > 0) host_buffers_stale_ = true;
                 out_.resize(batch * out_size);
                 cuda_->exec.download_output(out_.data());
                 return {out_.data(), out_.size()};
@@ -334,6 +352,7 @@ public:
         for (const ParamEntry& e : parameter_table<Net>())
             views.push_back(
                 {e.name, e.spec.shape(), std::span<const float>(base + e.offset, e.size)});
+        sync_host_buffers();
         std::vector<float> buffers(buffers_.begin(), buffers_.end());
         for (const BufferEntry& e : buffer_table<Net>())
             views.push_back({e.name, e.spec.shape(),
@@ -380,6 +399,8 @@ public:
         buffers_ = std::move(next_buffers);
         host_params_stale_ = false;
         device_params_stale_ = on_cuda();
+        host_buffers_stale_ = false;
+        device_buffers_stale_ = on_cuda();
         cpu::parameters_changed(exec_);
     }
 
@@ -405,6 +426,7 @@ private:
         cuda::Stream stream;
         cuda::DeviceBuffer<T> params{param_count};
         cuda::DeviceBuffer<T> grads{param_count};
+        cuda::DeviceBuffer<T> buffers{buffer_count}; ///< BatchNorm's running statistics
         std::conditional_t<cuda_ok, cuda::Executor<Net, T>, int> exec;
         CudaState() : exec(make_exec(stream.get())) {}
         static auto make_exec(cuda::stream_t s) {
@@ -463,8 +485,11 @@ private:
             sync_device_params();
             cuda::copy_to_device(cuda_->grads.data(), grads_.data(), param_count,
                                  cuda_->stream.get());
+            device_buffers_stale_ = true;
+            sync_device_buffers();
             host_params_stale_ = false;
             host_grads_stale_ = false;
+            host_buffers_stale_ = false;
         }
 #else
         throw argument_error(std::string("Model: device ") + dev.str() +
@@ -482,6 +507,7 @@ private:
         device_ = device::cpu();
         batch_ = 0;
         host_params_stale_ = device_params_stale_ = host_grads_stale_ = false;
+        host_buffers_stale_ = device_buffers_stale_ = false;
         cpu::parameters_changed(exec_);
     }
 
@@ -503,6 +529,24 @@ private:
         }
 #endif
     }
+    void sync_host_buffers() const {
+#if CTNN_CUDA_BACKEND
+        if (host_buffers_stale_ && cuda_) {
+            cuda::copy_to_host(buffers_.data(), cuda_->buffers.data(), buffer_count,
+                               cuda_->stream.get());
+            host_buffers_stale_ = false;
+        }
+#endif
+    }
+    void sync_device_buffers() {
+#if CTNN_CUDA_BACKEND
+        if (device_buffers_stale_ && cuda_) {
+            cuda::copy_to_device(cuda_->buffers.data(), buffers_.data(), buffer_count,
+                                 cuda_->stream.get());
+            device_buffers_stale_ = false;
+        }
+#endif
+    }
     void sync_device_params() {
 #if CTNN_CUDA_BACKEND
         if (device_params_stale_ && cuda_) {
@@ -515,15 +559,17 @@ private:
 
     Device device_;
     mutable std::vector<T> params_, grads_; // host copies (mutable: refreshed from the device)
-    std::vector<T> buffers_;                // non-trainable state (CPU only for now)
+    mutable std::vector<T> buffers_; // non-trainable state (host copy; refreshed from the device)
     cpu::executor_for<Net, T> exec_; // the fused CPU executor, or Eigen's (cpu::fused_eligible)
 #if CTNN_CUDA_BACKEND
     std::unique_ptr<CudaState> cuda_;
     std::vector<T> out_; // host copy of the device output
 #endif
-    mutable bool host_params_stale_ = false; ///< the device has newer parameters
-    bool device_params_stale_ = false;       ///< the host has newer parameters
-    mutable bool host_grads_stale_ = false;  ///< the device has newer gradients
+    mutable bool host_params_stale_ = false;  ///< the device has newer parameters
+    bool device_params_stale_ = false;        ///< the host has newer parameters
+    mutable bool host_grads_stale_ = false;   ///< the device has newer gradients
+    mutable bool host_buffers_stale_ = false; ///< the device has newer buffers (a training pass)
+    bool device_buffers_stale_ = false;       ///< the host has newer buffers
     std::uint64_t seed_ = 0, step_ = 0;
     std::size_t batch_ = 0;
 };

@@ -29,6 +29,38 @@ using GroupNet =
     Sequential<Input<4, 6, 6>, Conv2D<8, 3, Groups<2>, Dilation<2>, Padding<2>>, GELU,
                Conv2D<8, 3, Depthwise, Same>, Dropout<0.2f>, AvgPool2D<3, Stride<2>, Padding<1>>,
                SiLU, GlobalAvgPool, Flatten, Dense<2>>;
+using EncoderDecoderNet =
+    Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<5, 3, Same>, Tanh,
+               Upsample<2>, SiLU, Conv2D<2, 3, Same>>;
+using BilinearNet = Sequential<Input<2, 6, 5>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2>,
+                               Upsample<3, Bilinear>, Tanh, Conv2D<2, 3, Same>>;
+// Dense + BatchNorm pairs, which an inference pass folds into the GEMM store (with and without
+// bias, BatchNorm with and without an epilogue).
+using DenseFoldNet =
+    Sequential<Input<12>, Dense<16>, BatchNorm, ReLU, Dense<8, false>, BatchNorm, Dense<3>>;
+// The Fashion-MNIST CNN example with BatchNorm after each convolution (the convolutions without
+// bias), and BatchNorm / LayerNorm over features, first and after epilogues: every normalization
+// kernel (training and inference forward, backward with and without an input gradient).
+using ExampleBnNet = Sequential<Input<1, 28, 28>, Conv2D<32, 3, Same, NoBias>, BatchNorm, ReLU,
+                                MaxPool2D<2>, Conv2D<64, 3, Same, NoBias>, BatchNorm, ReLU,
+                                MaxPool2D<2>, Flatten, Dense<128>, ReLU, Dropout<0.3f>, Dense<10>>;
+using NormNet = Sequential<Input<12>, Dense<16>, ReLU, BatchNormWith<0.05f, 1e-4f>, Dense<8>,
+                           LayerNorm, Tanh, Dense<3>>;
+using NormFirstNet = Sequential<Input<2, 5, 5>, LayerNorm, Conv2D<3, 3>, ReLU, BatchNorm, Flatten,
+                                LayerNormWith<1e-3f>, Dense<3>>;
+// Joins: a Residual block, an Inception-style Concat with pool and identity branches, an Add
+// with an elementwise-only branch and nested blocks (every join kernel instantiation kind).
+using ResidualNet = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU,
+                               Residual<Conv2D<4, 3, Same>, ReLU, Conv2D<4, 3, Same>>, ReLU,
+                               MaxPool2D<2>, Flatten, Dense<3>>;
+using InceptionNet = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU,
+                                Concat<Branch<Conv2D<3, 1>, ReLU>, Branch<Conv2D<2, 3, Same>, Tanh>,
+                                       MaxPool2D<3, Stride<1>, Padding<1>>, Branch<>>,
+                                ReLU, GlobalAvgPool, Flatten, Dense<3>>;
+using BranchNet =
+    Sequential<Input<7>, Dense<8>, Tanh,
+               Add<Branch<Add<Branch<>, Dense<8>>, ReLU>, Dense<8>, Branch<Sigmoid>, Branch<>>,
+               Dropout<0.2f>, Concat<Dense<3>, Branch<Dense<2>, Tanh>>, Dense<3>>;
 
 /// Mean loss of `steps` training steps of Net on `dev` (same data and seed on every device).
 template <class Net, class L, class O>
@@ -100,6 +132,19 @@ int main() {
         ok &= check<LeadingNet>("leading", loss::MSE{}, optim::SGD{}, gpu);
         ok &= check<ConvNet>("conv", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
         ok &= check<GroupNet>("grouped conv", loss::MSE{}, optim::AdamW{}, gpu);
+        ok &= check<EncoderDecoderNet>("encoder-decoder", loss::MSE{}, optim::Adam{}, gpu);
+        ok &= check<BilinearNet>("bilinear decoder", loss::MSE{}, optim::Adam{}, gpu);
+        ok &= check<DenseFoldNet>("dense + batchnorm", loss::SoftmaxCrossEntropy{}, optim::Adam{},
+                                  gpu);
+        ok &= check<ExampleBnNet>("example cnn + batchnorm", loss::SoftmaxCrossEntropy{},
+                                  optim::Adam{}, gpu);
+        ok &=
+            check<NormNet>("batchnorm/layernorm", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
+        ok &= check<NormFirstNet>("norms first", loss::MSE{}, optim::SGD{.momentum = 0.9f}, gpu);
+        ok &= check<ResidualNet>("residual", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
+        ok &= check<InceptionNet>("concat (inception)", loss::SoftmaxCrossEntropy{}, optim::Adam{},
+                                  gpu);
+        ok &= check<BranchNet>("add, nested", loss::MSE{}, optim::AdamW{}, gpu);
         std::printf("%s\n", ok ? "all models ok" : "FAILED");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {

@@ -6,11 +6,10 @@
 
 #include <cmath>
 #include <limits>
-#include <cmath>
-#include <limits>
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 using namespace ctnn;
@@ -241,7 +240,7 @@ TEST_CASE("MaxPool2D forward: a NaN in a window wins wherever it is, as in PyTor
     // Three 2x2 windows of a [1, 2, 6] image: NaN first, NaN after the maximum, no NaN. Unpadded
     // windows take a branch-free path; a padded pooling (argmax by window) must agree with it.
     const float nan = std::numeric_limits<float>::quiet_NaN();
-    const std::vector<float> x{nan, 1, 2, 9, 4, -1, //
+    const std::vector<float> x{nan, 1, 2,   9, 4, -1, //
                                0,   5, nan, 3, 7, 7};
     Model<Sequential<Input<1, 2, 6>, MaxPool2D<2>>> unpadded;
     const auto y = unpadded.forward(x, 1);
@@ -408,4 +407,101 @@ TEST_CASE("a small CNN learns: training loss falls and float matches double") {
     const auto yd = md.forward(xd, 4);
     for (std::size_t i = 0; i < yf.size(); ++i)
         CHECK(yf[i] == doctest::Approx(yd[i]).epsilon(1e-4));
+}
+
+// --- Upsample ------------------------------------------------------------------------------------
+
+TEST_CASE("Upsample: shapes, no parameters, forward as PyTorch's nearest mode") {
+    using Net = Sequential<Input<2, 2, 3>, Upsample<2>>;
+    static_assert(std::is_same_v<Net::out_shape, Shape<2, 4, 6>>);
+    static_assert(Net::param_count == 0);
+    static_assert(
+        std::is_same_v<Sequential<Input<1, 3, 2>, Upsample<3>>::out_shape, Shape<1, 9, 6>>);
+    static_assert(
+        std::is_same_v<Sequential<Input<1, 3, 2>, Upsample<1>>::out_shape, Shape<1, 3, 2>>);
+    // stages: upsample (anchor) with the ReLU fused
+    using S = stages_of<Sequential<Input<2, 2, 3>, Upsample<2>, ReLU>>;
+    static_assert(S::size == 1 && at<0, S>::kind == LayerKind::resample &&
+                  at<0, S>::epilogue::size == 1);
+
+    Model<Net> m;
+    std::vector<float> x(2 * 2 * 2 * 3);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+    const auto y = m.forward(x, 2);
+    REQUIRE(y.size() == 2 * 2 * 4 * 6);
+    // y[s][c][oy][ox] = x[s][c][oy / 2][ox / 2]
+    for (std::size_t sc = 0; sc < 4; ++sc)
+        for (std::size_t oy = 0; oy < 4; ++oy)
+            for (std::size_t ox = 0; ox < 6; ++ox)
+                CHECK(y[sc * 24 + oy * 6 + ox] == x[sc * 6 + (oy / 2) * 3 + ox / 2]);
+
+    // Backward: each input's gradient is the sum over its 2 x 2 block (loss: sum of w_i y_i).
+    using Back = Sequential<Input<1, 2, 2>, Conv2D<1, 1, NoBias>, Upsample<2>>;
+    Model<Back, double> b;
+    b.parameters()[0] = 1.0;
+    const std::vector<double> xb{1.0, 2.0, 3.0, 4.0};
+    std::vector<double> target(16, 0.0);
+    // MSE = mean (y - t)^2, dL/dy = 2 (y - t) / 16; with t = y - 8 w, dL/dy = w.
+    const auto yb = b.forward(xb, 1, Mode::training);
+    std::vector<double> w(16);
+    for (std::size_t i = 0; i < 16; ++i) {
+        w[i] = static_cast<double>(i % 5) - 1.0;
+        target[i] = yb[i] - 8.0 * w[i];
+    }
+    (void)b.loss(loss::MSE{}, {nullptr, target.data()});
+    b.backward();
+    // dL/dweight = sum_q x_q * (sum of w over q's block)
+    double want = 0;
+    for (std::size_t iy = 0; iy < 2; ++iy)
+        for (std::size_t ix = 0; ix < 2; ++ix) {
+            double g = 0;
+            for (std::size_t a = 0; a < 2; ++a)
+                for (std::size_t c = 0; c < 2; ++c) g += w[(2 * iy + a) * 4 + 2 * ix + c];
+            want += xb[iy * 2 + ix] * g;
+        }
+    CHECK(b.gradients()[0] == doctest::Approx(want));
+}
+
+TEST_CASE("gradient check: Upsample (factors 1, 2, 3), epilogues fused after it") {
+    check_parameter_gradients<ConvSandwich<Upsample<2>, 2, 3, 3>>(loss::MSE{}, 3, 170);
+    check_parameter_gradients<ConvSandwich<Upsample<3>, 2, 2, 3>>(loss::MSE{}, 3, 171);
+    check_parameter_gradients<ConvSandwich<Upsample<1>, 2, 3, 2>>(loss::MSE{}, 3, 172);
+    // An encoder-decoder: conv, pool, conv, upsample (SiLU fused), conv.
+    check_parameter_gradients<
+        Sequential<Input<2, 4, 4>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<3, 3, Same>, Tanh,
+                   Upsample<2>, SiLU, Conv2D<2, 3, Same>>>(loss::MSE{}, 3, 173);
+    // Upsample first (nothing to propagate to the input).
+    check_parameter_gradients<
+        Sequential<Input<1, 2, 3>, Upsample<2>, Conv2D<2, 3>, Flatten, Dense<2>>>(loss::MSE{}, 2,
+                                                                                  174);
+}
+
+TEST_CASE("Upsample: describe() names the stage and its backward pass") {
+    using Net = Sequential<Input<2, 3, 3>, Conv2D<2, 1>, Upsample<2>, ReLU, Flatten, Dense<2>>;
+    const std::string d = describe<Net>();
+    INFO(d);
+    CHECK(d.find("stage 1: upsample Upsample<2> (nearest) [2, 3, 3] -> [2, 6, 6]   epilogue: "
+                 "ReLU") != std::string::npos);
+    CHECK(d.find("stage 1: dZ = dY * epilogue'(Z); dX = sum of dZ over each 2 x 2 block") !=
+          std::string::npos);
+    CHECK(d.find("resample  Upsample<2> [2, 3, 3] -> [2, 6, 6], fused: ReLU") != std::string::npos);
+}
+
+TEST_CASE("Upsample<S, Bilinear>: PyTorch's values (align_corners=False) and gradient checks") {
+    // torch.nn.Upsample(scale_factor=2, mode="bilinear")(torch.tensor([[[[1., 2.], [3., 4.]]]]))
+    using Net = Sequential<Input<1, 2, 2>, Upsample<2, Bilinear>>;
+    static_assert(std::is_same_v<Net::out_shape, Shape<1, 4, 4>>);
+    Model<Net, double> m;
+    const std::vector<double> x{1, 2, 3, 4};
+    const auto y = m.forward(x, 1);
+    const std::vector<double> want{1.00, 1.25, 1.75, 2.00, 1.50, 1.75, 2.25, 2.50,
+                                   2.50, 2.75, 3.25, 3.50, 3.00, 3.25, 3.75, 4.00};
+    REQUIRE(y.size() == want.size());
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(y[i] == doctest::Approx(want[i]));
+    CHECK(Upsample<3, Bilinear>::name() == "Upsample<3, Bilinear>");
+
+    check_parameter_gradients<ConvSandwich<Upsample<2, Bilinear>, 2, 3, 3>>(loss::MSE{}, 3, 175);
+    check_parameter_gradients<ConvSandwich<Upsample<3, Bilinear>, 2, 2, 4>>(loss::MSE{}, 3, 176);
+    check_parameter_gradients<ConvSandwich<Upsample<1, Bilinear>, 2, 3, 2>>(loss::MSE{}, 3, 177);
+    check_parameter_gradients<ConvSandwich<Upsample<2, Bilinear>, 2, 1, 3>>(loss::MSE{}, 3, 178);
 }

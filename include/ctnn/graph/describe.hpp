@@ -28,8 +28,108 @@ inline std::string pad(std::string s, std::size_t w) {
     s.append(s.size() < w ? w - s.size() : 1, ' '); // at least one space between columns
     return s;
 }
+/// " inference: folded into stage I - 1" on a BatchNorm stage that folds, and on the stage it
+/// folds into, " inference: + BatchNorm[, its epilogue] folded in (stage I + 1)".
+template <class Stages, std::size_t I>
+std::string fold_note() {
+    if constexpr (folds_into_previous<Stages, I>) {
+        return std::string("   (inference: folded into stage ") + std::to_string(I - 1) + ")";
+    } else if constexpr (folds_into_previous<Stages, I + 1>) {
+        using Bn = stage_at<Stages, I + 1>;
+        std::string what = Bn::anchor::layer::name();
+        for_each_type(typename Bn::epilogue::ops{}, [&]<class N, std::size_t>() {
+            what += std::string(", ") + N::layer::name();
+        });
+        return std::string("   inference: + ") + what + " (stage " + std::to_string(I + 1) +
+               " folded in)";
+    } else {
+        return "";
+    }
+}
+
+/// "skip from stage K" or "skip from the input": a join's source, which identity branches read.
+template <class A>
+std::string join_skip() {
+    return A::from_input ? std::string("skip from the input")
+                         : std::string("skip from stage ") + std::to_string(A::source);
+}
+/// What a join stage adds or concatenates: "add      skip from stage 0 + stage 2" (identity
+/// branches first; a sum's order is immaterial), "concat   stage 2 | stage 4 | skip from stage 0"
+/// (branch order).
 template <class S>
-std::string stage_line(std::size_t i) {
+std::string join_sources() {
+    using A = typename S::anchor;
+    std::string s;
+    if constexpr (A::op == JoinOp::sum) {
+        for_each_type(typename A::branches{}, [&]<class Br, std::size_t>() {
+            if (Br::identity) s += std::string(s.empty() ? "" : " + ") + join_skip<A>();
+        });
+        for_each_type(typename A::branches{}, [&]<class Br, std::size_t>() {
+            if (!Br::identity)
+                s += std::string(s.empty() ? "" : " + ") + "stage " + std::to_string(Br::last);
+        });
+        return "add      " + s;
+    } else {
+        for_each_type(typename A::branches{}, [&]<class Br, std::size_t>() {
+            s += std::string(s.empty() ? "" : " | ") +
+                 (Br::identity ? join_skip<A>() : "stage " + std::to_string(Br::last));
+        });
+        return "concat   " + s;
+    }
+}
+/// The backward pass of a join: where each branch's gradient goes.
+template <class S>
+std::string join_backward_text() {
+    using A = typename S::anchor;
+    const std::string part = A::op == JoinOp::sum ? "dZ" : "its slice of dZ";
+    std::string s, kept;
+    for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
+        if constexpr (!Br::identity) {
+            if (K == A::last_computed)
+                s = part + " into stage " + std::to_string(Br::last) + " (branch " +
+                    std::to_string(K) + ")";
+            else
+                kept += std::string(kept.empty() ? "" : ", ") + "stage " +
+                        std::to_string(Br::last) + " (branch " + std::to_string(K) + ")";
+        }
+    });
+    if (!kept.empty()) s += std::string(s.empty() ? "" : ", ") + part + " kept for " + kept;
+    bool skip = false;
+    for_each_type(typename A::branches{}, [&]<class Br, std::size_t>() { skip |= Br::identity; });
+    if (skip && !A::from_input) {
+        s += std::string(s.empty() ? "" : ", ") + part;
+        s += A::computed > 0
+                 ? " kept for the skip (added after stage " + std::to_string(A::body_first) + ")"
+                 : " into stage " + std::to_string(A::source) + " (the skip)";
+    }
+    return s.empty() ? std::string("nothing to propagate") : s;
+}
+/// On the backward line of the first stage J of a branch: where the gradient of the block's
+/// input goes (into an accumulator, or, for the first branch, on with the accumulator added).
+template <class Stages, std::size_t J>
+std::string branch_note() {
+    std::string s;
+    for_each_type(Stages{}, [&]<class S, std::size_t K>() {
+        if constexpr (S::kind == LayerKind::add) {
+            using A = typename S::anchor;
+            if constexpr (!A::from_input) {
+                for_each_type(typename A::branches{}, [&]<class Br, std::size_t B>() {
+                    if constexpr (!Br::identity && Br::first == J)
+                        s += B == A::first_computed
+                                 ? std::string("; + the gradients kept for stage ") +
+                                       std::to_string(A::source) + " (join at stage " +
+                                       std::to_string(K) + ")"
+                                 : std::string("; dX kept for stage ") + std::to_string(A::source) +
+                                       " (join at stage " + std::to_string(K) + ")";
+                });
+            }
+        }
+    });
+    return s;
+}
+
+template <class S>
+std::string stage_line(std::size_t i, const std::string& note = "") {
     std::string anchor;
     if constexpr (S::kind == LayerKind::dense)
         anchor = std::string("gemm     ") + S::anchor::layer::name();
@@ -40,14 +140,13 @@ std::string stage_line(std::size_t i) {
     else if constexpr (S::kind == LayerKind::pool)
         anchor = std::string(S::anchor::layer::op == PoolOp::max ? "maxpool  " : "avgpool  ") +
                  S::anchor::layer::name();
+    else if constexpr (S::kind == LayerKind::resample)
+        anchor = std::string("upsample ") + S::anchor::layer::name() + " (nearest)";
     else if constexpr (S::kind == LayerKind::batch_norm)
         anchor = std::string("batchnorm ") + S::anchor::layer::name();
     else if constexpr (S::kind == LayerKind::layer_norm)
         anchor = std::string("layernorm ") + S::anchor::layer::name();
-    else if constexpr (S::kind == LayerKind::add)
-        anchor = std::string("add      skip from ") +
-                 (S::anchor::skip_is_input ? std::string("the input")
-                                           : "stage " + std::to_string(S::anchor::skip_stage));
+    else if constexpr (S::kind == LayerKind::add) anchor = join_sources<S>();
     else anchor = "map";
     std::string epi;
     if constexpr (S::kind == LayerKind::dense || S::kind == LayerKind::conv)
@@ -57,38 +156,42 @@ std::string stage_line(std::size_t i) {
     });
     return std::string("  stage ") + std::to_string(i) + ": " + pad(anchor, 25) +
            S::anchor::in_shape::str() + " -> " + S::anchor::out_shape::str() +
-           (epi.empty() ? "" : std::string("   epilogue: ") + epi) + "\n";
+           (epi.empty() ? "" : std::string("   epilogue: ") + epi) + note + "\n";
 }
 template <class S>
-std::string backward_line(std::size_t i) {
+std::string backward_line(std::size_t i, const std::string& note = "") {
     std::string what = S::epilogue::size > 0 ? "dZ = dY * epilogue'(Z); " : "";
     if constexpr (S::kind == LayerKind::dense) {
         what += "dW = dZ^T X (gemm)";
         if (S::anchor::layer::has_bias) what += ", db = sum(dZ)";
-        if (i > 0) what += ", dX = dZ W (gemm)";
+        if (!S::from_input) what += ", dX = dZ W (gemm)";
     } else if constexpr (S::kind == LayerKind::rowwise) {
-        what += i > 0 ? S::anchor::layer::name() + " backward (rowwise)" : "nothing to propagate";
+        what += !S::from_input ? S::anchor::layer::name() + " backward (rowwise)"
+                               : "nothing to propagate";
     } else if constexpr (S::kind == LayerKind::conv) {
         what += "dW = im2col(X)^T dZ (gemm)";
         if (S::anchor::layer::has_bias) what += ", db = sum(dZ)";
-        if (i > 0) what += ", dX = col2im(dZ W) (gemm)";
+        if (!S::from_input) what += ", dX = col2im(dZ W) (gemm)";
     } else if constexpr (S::kind == LayerKind::add) {
-        what += "dX = dZ into the body";
-        if (!S::anchor::skip_is_input)
-            what += ", dZ kept for the skip (added after stage " +
-                    std::to_string(S::anchor::body_first) + ")";
+        what += join_backward_text<S>();
     } else if constexpr (S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm) {
         what += "dgamma = sum(dZ xhat), dbeta = sum(dZ)";
         if (i > 0) what += ", dX (normalization backward)";
     } else if constexpr (S::kind == LayerKind::pool) {
-        what += i > 0 ? std::string(S::anchor::layer::op == PoolOp::max
-                                        ? "dX = dZ routed to each window's argmax (recomputed)"
-                                        : "dX = dZ spread evenly over each window")
-                      : std::string("nothing to propagate");
+        what += !S::from_input
+                    ? std::string(S::anchor::layer::op == PoolOp::max
+                                      ? "dX = dZ routed to each window's argmax (recomputed)"
+                                      : "dX = dZ spread evenly over each window")
+                    : std::string("nothing to propagate");
+    } else if constexpr (S::kind == LayerKind::resample) {
+        what += !S::from_input ? std::string("dX = sum of dZ over each ") +
+                                     std::to_string(S::anchor::bound::scale) + " x " +
+                                     std::to_string(S::anchor::bound::scale) + " block"
+                               : std::string("nothing to propagate");
     } else {
-        what += i > 0 ? "dX = dZ" : "nothing to propagate";
+        what += !S::from_input ? "dX = dZ" : "nothing to propagate";
     }
-    return std::string("  stage ") + std::to_string(i) + ": " + what + "\n";
+    return std::string("  stage ") + std::to_string(i) + ": " + what + note + "\n";
 }
 } // namespace detail
 
@@ -101,6 +204,8 @@ std::string describe() {
        << detail::group_digits(Net::param_count) << " parameters\n";
     os << "layers:\n";
     detail::for_each_type(typename Net::nodes{}, [&]<class N, std::size_t>() {
+        if constexpr (requires { N::layer::listed; })
+            if (!N::layer::listed) return; // a branch start: shown only for an identity branch
         os << "  " << detail::pad(N::path(), 4) << detail::pad(N::layer::name(), 22)
            << detail::pad(N::out_shape::str(), 16);
         std::string ps;
@@ -115,12 +220,18 @@ std::string describe() {
     });
     using stages = stages_of<Net>;
     os << "forward: " << stages::size << " stage(s)\n";
-    detail::for_each_type(stages{},
-                          [&]<class S, std::size_t I>() { os << detail::stage_line<S>(I); });
+    detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
+        os << detail::stage_line<S>(I, detail::fold_note<stages, I>());
+    });
+    if constexpr (folded_stage_count < stages >> 0)
+        os << "inference forward: " << inference_stage_count<Net>
+           << " stage(s), each BatchNorm marked 'folded' evaluated in the previous stage's "
+              "epilogue\n";
     os << "backward: " << stages::size << " stage(s), last to first\n";
     std::vector<std::string> lines;
-    detail::for_each_type(
-        stages{}, [&]<class S, std::size_t I>() { lines.push_back(detail::backward_line<S>(I)); });
+    detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
+        lines.push_back(detail::backward_line<S>(I, detail::branch_note<stages, I>()));
+    });
     for (auto it = lines.rbegin(); it != lines.rend(); ++it) os << *it;
     os << "workspace per sample: "
        << activation_floats_per_sample<Net> << " floats of activations kept for backward, 2 x "

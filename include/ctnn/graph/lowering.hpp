@@ -9,6 +9,10 @@
 //   Residual<Dense<8>, Tanh>, ReLU    ->  stage boundary before the body (the skip source is a
 //                                         stored output); one stage: GEMM, epilogue (bias, Tanh);
 //                                         one stage: add the skip, epilogue (ReLU)
+//   Concat<Dense<4>, Branch<Dense<2>, Tanh>>, ReLU
+//                                     ->  stage boundary before the block; one stage per branch
+//                                         chain, each branch's first stage reading the block input;
+//                                         one stage: concatenate, epilogue (ReLU)
 // Views (Flatten, Reshape) reinterpret memory and produce no stage. Each backend evaluates a stage
 // as one pass: one kernel on CUDA, one GEMM plus one fused sweep over the output on Eigen.
 #pragma once
@@ -53,10 +57,11 @@ struct Epilogue {
     }
 };
 
-/// A stage: an anchor (a LayerNode of kind dense, rowwise, conv or pool, or NoAnchor) and its
-/// epilogue.
-/// Per sample it reads in_size values and writes out_size values.
-template <class Anchor, class Epi>
+/// A stage: an anchor (a LayerNode of kind dense, rowwise, conv, pool, ..., a JoinAnchor, or
+/// NoAnchor) and its epilogue. Per sample it reads in_size values and writes out_size values.
+/// SrcPlusOne says where its input comes from: 0 the model input, k + 1 the output of stage k
+/// (the previous stage in a chain; the block's source for the first stage of a branch).
+template <class Anchor, class Epi, std::size_t SrcPlusOne>
 struct Stage {
     using anchor = Anchor;
     using epilogue = Epi;
@@ -64,75 +69,212 @@ struct Stage {
     static constexpr std::size_t in_size = Anchor::in_size;
     static constexpr std::size_t out_size = Anchor::out_size;
     static constexpr bool has_anchor = kind != LayerKind::elementwise;
+    /// The stage reads the model input (it computes no input gradient).
+    static constexpr bool from_input = SrcPlusOne == 0;
+    /// The stage whose output this stage reads (valid unless from_input). For a join stage: the
+    /// block's source, which its identity branches read.
+    static constexpr std::size_t source = SrcPlusOne == 0 ? 0 : SrcPlusOne - 1;
 };
 
-/// The anchor of a Residual's join stage: z = x + skip, where x is the body's output (the
-/// previous stage's) and skip the tensor that entered the block: the output of stage
-/// SkipPlusOne - 1, or the model input when SkipPlusOne is 0. Node is the ResidualAdd marker.
-template <class Node, std::size_t SkipPlusOne>
-struct AddAnchor {
+/// One branch of a join: the stages [First, End) (First == End: an identity branch, which reads
+/// the block's source), its output values per sample, its offset in the joined sample (Concat;
+/// 0 for Add) and, for a branch whose gradient the join keeps for later, the offset of that
+/// gradient in the join's kept-gradient slot.
+template <std::size_t First, std::size_t End, std::size_t Size, std::size_t Offset,
+          std::size_t Slot>
+struct BranchSpan {
+    static constexpr bool identity = First == End;
+    static constexpr std::size_t first = First;
+    static constexpr std::size_t last = End == 0 ? 0 : End - 1; ///< valid unless identity
+    static constexpr std::size_t size = Size;
+    static constexpr std::size_t offset = Offset;
+    static constexpr std::size_t slot = Slot;
+};
+
+/// The anchor of a join stage (Add, Concat, Residual): z = the sum or the concatenation of the
+/// branch outputs. Node is the join marker; SrcPlusOne the block's source (as Stage's); Branches
+/// a type_list of BranchSpan, in branch order.
+///
+/// Backward (both backends, reverse stage order): the join hands each branch the gradient of its
+/// output: the last computed branch (whose stages come right before the join) at once, the
+/// others through the kept slot (`kept`, per sample) when the backward pass reaches their last
+/// stage; identity branches add theirs to the accumulator (`acc`, the gradient of the source).
+/// After the first stage of each computed branch, the gradient of the source it produced is
+/// added to the accumulator, or, after the first computed branch (the earliest stages), the
+/// accumulator is added to it and the pass continues into the source.
+template <class Node, std::size_t SrcPlusOne, class Branches>
+struct JoinAnchor {
     using node = Node;
     using layer = typename Node::layer;
-    using in_shape = typename Node::in_shape;
+    using in_shape = typename Node::in_shape; ///< the block's source shape
     using out_shape = typename Node::out_shape;
+    using branches = Branches;
     static constexpr LayerKind kind = LayerKind::add;
+    static constexpr JoinOp op = layer::op;
     static constexpr std::size_t index = Node::index;
     static constexpr std::size_t in_size = in_shape::size;
-    static constexpr std::size_t out_size = in_shape::size;
+    static constexpr std::size_t out_size = out_shape::size;
     static constexpr std::size_t param_count = 0;
-    static constexpr bool skip_is_input = SkipPlusOne == 0;
-    /// The stage whose output is the skip (valid unless skip_is_input).
-    static constexpr std::size_t skip_stage = SkipPlusOne == 0 ? 0 : SkipPlusOne - 1;
-    /// The first stage of the body: the skip gradient joins after its backward pass.
-    static constexpr std::size_t body_first = SkipPlusOne;
+    static constexpr bool from_input = SrcPlusOne == 0;
+    static constexpr std::size_t source = SrcPlusOne == 0 ? 0 : SrcPlusOne - 1;
+    static constexpr std::size_t branch_count = Branches::size;
+
+    // [0] computed branches, [1] index of the first computed, [2] of the last computed,
+    // [3] first stage of the first computed branch, [4] kept floats per sample of branches.
+    static constexpr std::array<std::size_t, 5> facts_ = [] {
+        std::array<std::size_t, 5> f{0, branch_count, branch_count, 0, 0};
+        std::size_t k = 0;
+        detail::for_each_type(Branches{}, [&]<class B, std::size_t>() {
+            if (!B::identity) {
+                if (f[0]++ == 0) f[1] = k, f[3] = B::first;
+                f[2] = k;
+            }
+            ++k;
+        });
+        detail::for_each_type(Branches{}, [&]<class B, std::size_t K>() {
+            if (!B::identity && K != f[2]) f[4] = std::max(f[4], B::slot + B::size);
+        });
+        return f;
+    }();
+
+    /// Branches with stages (the others are identities).
+    static constexpr std::size_t computed = facts_[0];
+    /// The first and the last branch with stages (branch_count: none).
+    static constexpr std::size_t first_computed = facts_[1];
+    static constexpr std::size_t last_computed = facts_[2];
+    /// Offset, per sample, of the source-gradient accumulator in the kept slot.
+    static constexpr std::size_t acc_offset = facts_[4];
+    /// Floats per sample the join keeps during backward (workspace_plan::skip_grad_per_sample):
+    /// the gradients of the computed branches but the last, and the source's accumulator.
+    static constexpr std::size_t kept = acc_offset + (from_input ? 0 : in_size);
+
+    // The names of a Residual's join (a block with one identity branch and one body).
+    static constexpr bool skip_is_input = from_input;
+    static constexpr std::size_t skip_stage = source;
+    /// The first stage of the (first) body: the skip gradient joins after its backward pass.
+    static constexpr std::size_t body_first = facts_[3];
 };
 
 namespace detail {
 
-/// Lowering state: the closed stages, the open one (void: none) and the open Residuals (a stack
-/// of skip sources, as SkipPlusOne values).
-template <class Done, class Cur, class Skips = type_list<>>
+inline constexpr std::size_t no_branch = static_cast<std::size_t>(-1);
+
+/// A block being lowered: its source (as SrcPlusOne), the first stage of its open branch
+/// (no_branch: none yet) and its closed branches (a type_list of index pairs).
+template <std::size_t Src, std::size_t First, class Spans>
+struct open_block {
+    static constexpr std::size_t src = Src;
+    static constexpr std::size_t first = First;
+    using spans = Spans;
+};
+template <std::size_t First, std::size_t End>
+struct span_pair {
+    static constexpr std::size_t first = First;
+    static constexpr std::size_t end = End;
+};
+
+/// Lowering state: the closed stages, the open one (void: none), the input of the next stage to
+/// open (as SrcPlusOne) and the open blocks (a stack of open_block).
+template <class Done, class Cur, std::size_t Src = 0, class Blocks = type_list<>>
 struct lower_state {
     using done = Done;
     using current = Cur; // void: no open stage
-    using skips = Skips;
+    static constexpr std::size_t src = Src;
+    using blocks = Blocks;
 };
 
 template <class S, class Op>
 struct append_op;
-template <class A, class... Ops, class Op>
-struct append_op<Stage<A, Epilogue<Ops...>>, Op> {
-    using type = Stage<A, Epilogue<Ops..., Op>>;
+template <class A, class... Ops, std::size_t Src, class Op>
+struct append_op<Stage<A, Epilogue<Ops...>, Src>, Op> {
+    using type = Stage<A, Epilogue<Ops..., Op>, Src>;
 };
 
 template <class Done, class Cur>
 using close_t = std::conditional_t<std::is_void_v<Cur>, Done, push_back_t<Done, Cur>>;
 
+/// Ends the open stage (if any): the closed list, and the input of the next stage.
+template <class Done, class Cur, std::size_t Src>
+struct close_stage {
+    using done = close_t<Done, Cur>;
+    static constexpr std::size_t src = std::is_void_v<Cur> ? Src : done::size;
+};
+
+/// The BranchSpans of a join: Spans (index pairs), the join's source size, the closed stages and
+/// the join's operation.
+template <class Spans, std::size_t SourceSize, class Done, JoinOp Op>
+struct make_spans;
+template <class... P, std::size_t SourceSize, class... D, JoinOp Op>
+struct make_spans<type_list<P...>, SourceSize, type_list<D...>, Op> {
+    static constexpr std::size_t n = sizeof...(P);
+    /// Per branch: first stage, end, size, offset (Concat), kept-gradient slot.
+    static constexpr auto spans = [] {
+        constexpr std::array<std::size_t, sizeof...(D) + 1> sizes{D::out_size..., 0};
+        constexpr std::array<std::size_t, n> first{P::first...}, end{P::end...};
+        std::array<std::array<std::size_t, 5>, n> r{};
+        std::size_t off = 0, slot = 0, last = n;
+        for (std::size_t k = 0; k < n; ++k)
+            if (first[k] != end[k]) last = k;
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::size_t size = first[k] == end[k] ? SourceSize : sizes[end[k] - 1];
+            r[k] = {first[k], end[k], size, Op == JoinOp::concat ? off : 0, slot};
+            off += size;
+            if (first[k] != end[k] && k != last) slot += size; // kept for later
+        }
+        return r;
+    }();
+    template <std::size_t... K>
+    static auto make(std::index_sequence<K...>) -> type_list<
+        BranchSpan<spans[K][0], spans[K][1], spans[K][2], spans[K][3], spans[K][4]>...>;
+    using type = decltype(make(std::make_index_sequence<n>{}));
+};
+
+template <class List, class T>
+using replace_last_t = push_back_t<typename pop_back<List>::type, T>;
+
 template <class State, class N>
 constexpr auto lower_step() {
     using Done = typename State::done;
     using Cur = typename State::current;
-    using Skips = typename State::skips;
+    using Blocks = typename State::blocks;
+    constexpr std::size_t Src = State::src;
+    using C = close_stage<Done, Cur, Src>;
     if constexpr (N::kind == LayerKind::view || N::kind == LayerKind::input) {
         return std::type_identity<State>{};
     } else if constexpr (N::kind == LayerKind::elementwise) {
         if constexpr (std::is_void_v<Cur>)
-            return std::type_identity<
-                lower_state<Done, Stage<NoAnchor<typename N::in_shape>, Epilogue<N>>, Skips>>{};
+            return std::type_identity<lower_state<
+                Done, Stage<NoAnchor<typename N::in_shape>, Epilogue<N>, Src>, Src, Blocks>>{};
         else
-            return std::type_identity<lower_state<Done, typename append_op<Cur, N>::type, Skips>>{};
-    } else if constexpr (N::kind == LayerKind::residual_begin) {
-        // The skip source must be a stored tensor: end the open stage here.
-        using Closed = close_t<Done, Cur>;
-        return std::type_identity<lower_state<
-            Closed, void, push_back_t<Skips, std::integral_constant<std::size_t, Closed::size>>>>{};
-    } else if constexpr (N::kind == LayerKind::add) {
-        using Skip = typename last<Skips>::type;
+            return std::type_identity<
+                lower_state<Done, typename append_op<Cur, N>::type, Src, Blocks>>{};
+    } else if constexpr (N::kind == LayerKind::residual_begin &&
+                         is_branch_start<typename N::layer>::value) {
+        // A branch starts: the previous one (if any) ends here; the next stage reads the source.
+        using B = typename last<Blocks>::type;
+        using Spans =
+            std::conditional_t<B::first == no_branch, typename B::spans,
+                               push_back_t<typename B::spans, span_pair<B::first, C::done::size>>>;
         return std::type_identity<
-            lower_state<close_t<Done, Cur>, Stage<AddAnchor<N, Skip::value>, Epilogue<>>,
-                        typename pop_back<Skips>::type>>{};
+            lower_state<typename C::done, void, B::src,
+                        replace_last_t<Blocks, open_block<B::src, C::done::size, Spans>>>>{};
+    } else if constexpr (N::kind == LayerKind::residual_begin) {
+        // A block starts: its source must be a stored tensor, so the open stage ends here.
+        return std::type_identity<
+            lower_state<typename C::done, void, C::src,
+                        push_back_t<Blocks, open_block<C::src, no_branch, type_list<>>>>>{};
+    } else if constexpr (N::kind == LayerKind::add) {
+        // The join: the last branch ends; a stage of its own, which later layers fuse into.
+        using B = typename last<Blocks>::type;
+        using Spans = push_back_t<typename B::spans, span_pair<B::first, C::done::size>>;
+        using Anchor = JoinAnchor<
+            N, B::src,
+            typename make_spans<Spans, N::in_size, typename C::done, N::layer::op>::type>;
+        return std::type_identity<lower_state<typename C::done, Stage<Anchor, Epilogue<>, B::src>,
+                                              B::src, typename pop_back<Blocks>::type>>{};
     } else {
-        return std::type_identity<lower_state<close_t<Done, Cur>, Stage<N, Epilogue<>>, Skips>>{};
+        return std::type_identity<
+            lower_state<typename C::done, Stage<N, Epilogue<>, C::src>, C::src, Blocks>>{};
     }
 }
 
@@ -172,10 +314,10 @@ constexpr std::size_t stage_scratch() {
     if constexpr (S::kind == LayerKind::conv) return conv_lowering<S>::scratch;
     else return 0;
 }
-/// Values per sample of the gradient a Residual's join keeps for its skip connection.
+/// Values per sample of the gradients a join keeps during backward (JoinAnchor::kept).
 template <class S>
 constexpr std::size_t stage_skip_grad() {
-    if constexpr (S::kind == LayerKind::add) return S::out_size;
+    if constexpr (S::kind == LayerKind::add) return S::anchor::kept;
     else return 0;
 }
 /// Batch-independent values a stage keeps from forward to backward: a BatchNorm stage keeps the
@@ -194,7 +336,7 @@ struct StageLayout {
     bool own_z = false;        ///< the stage stores an anchor output
     bool own_y = false;        ///< the stage stores an epilogue output (else y aliases z)
     std::size_t stats = 0;     ///< offset of the stage's batch-independent statistics (BatchNorm)
-    std::size_t skip_grad = 0; ///< per-sample offset of a Residual join's skip gradient
+    std::size_t skip_grad = 0; ///< per-sample offset of a join's kept gradients
 };
 
 /// The activation workspace of a stage list, per sample, computed at compile time: each stage
@@ -222,11 +364,11 @@ struct workspace_plan<type_list<S...>> {
     static constexpr std::size_t per_sample = std::get<1>(make());
     /// Floats of batch-independent statistics kept from forward to backward (BatchNorm).
     static constexpr std::size_t stats = std::get<2>(make());
-    /// Floats per sample of the skip gradients Residual joins keep during backward.
+    /// Floats per sample of the gradients joins keep during backward (JoinAnchor::kept).
     static constexpr std::size_t skip_grad_per_sample = std::get<3>(make());
-    /// Floats per sample of each of the two gradient ping-pong buffers. Stage 0 never
-    /// propagates to the model input, and every later stage's input is its predecessor's
-    /// output, so the widest stage output bounds them all.
+    /// Floats per sample of each of the two gradient ping-pong buffers. No stage propagates to
+    /// the model input, and every other stage's input is a stage output, so the widest stage
+    /// output bounds them all.
     static constexpr std::size_t grad_per_sample = std::max({std::size_t{1}, S::out_size...});
     /// Floats of batch-independent scratch the CPU backend shares between stages (im2col).
     static constexpr std::size_t scratch =

@@ -4,28 +4,23 @@
 //     using Net = Sequential<Input<1, 28, 28>, Conv2D<32, 3, Same>, ReLU, Block, ReLU, ...>;
 //
 // A Residual is one element of its Sequential (PyTorch numbering: the body's layers are named
-// "2.0.weight", "2.1.weight", ... when the Residual is element 2), and may be nested. Binding
-// flattens it into the model's node list between two markers: ResidualBegin (the skip source:
-// the tensor entering the block) and ResidualAdd (the join). Lowering ends a stage at the begin
-// marker, so the skip source is a stored stage output, and makes the join a stage of its own
-// whose epilogue takes the layers after the block (a ReLU after a block is fused into the add).
+// "2.0.weight", "2.1.weight", ... when the Residual is element 2), and may be nested. It is
+// Add<Branch<>, Branch<L...>> (graph/branch.hpp) with its own names: binding flattens it into the
+// model's node list between two markers, ResidualBegin (the skip source: the tensor entering the
+// block) and ResidualAdd (the join), with an identity branch and the body as the two branches.
+// Lowering ends a stage at the begin marker, so the skip source is a stored stage output, and
+// makes the join a stage of its own whose epilogue takes the layers after the block (a ReLU after
+// a block is fused into the add).
 #pragma once
 #include "../config.hpp"
 #include "../layers/input.hpp"
 #include "../layers/layer.hpp"
+#include "branch.hpp"
 
 #include <string>
 #include <type_traits>
 
 namespace ctnn {
-
-namespace detail {
-template <class L>
-constexpr bool is_view_layer() {
-    if constexpr (Layer<L>) return L::kind == LayerKind::view;
-    else return false;
-}
-} // namespace detail
 
 /// y = x + body(x), with body the chain L... (any layers, including nested Residuals). The body
 /// must keep the shape of its input (a mismatch is a compile error) and compute something (views
@@ -66,6 +61,7 @@ struct ResidualBegin {
 struct ResidualAdd {
     using ctnn_layer = void;
     static constexpr LayerKind kind = LayerKind::add;
+    static constexpr JoinOp op = JoinOp::sum;
     static std::string name() { return "+ skip (residual add)"; }
     template <class In>
     struct bind : no_params {

@@ -10,6 +10,12 @@
 //                        extra column of ones; one GEMM for the input gradient, with the previous
 //                        stage's epilogue derivative fused into its store;
 //               rowwise: one kernel for the input gradient, previous epilogue derivative fused;
+//               pool, resample (Upsample): one kernel for the input gradient, likewise;
+//               batch_norm: one kernel (one block per channel): dgamma, dbeta and the input
+//                        gradient, previous epilogue derivative fused;
+//               layer_norm: two kernels: per row, the statistics and the input gradient (previous
+//                        epilogue derivative fused); per feature, dweight and dbias (a reduction
+//                        over the other axis);
 //             and no kernel at all where no gradient is needed (an input gradient that no earlier
 //             stage with parameters consumes);
 //   optimizer one kernel over the whole flat parameter buffer.
@@ -22,6 +28,8 @@
 #include <array>
 #include <cstddef>
 #include <string>
+#include <tuple>
+#include <utility>
 
 namespace ctnn {
 
@@ -31,10 +39,107 @@ inline constexpr bool stage_has_params = S::anchor::param_count > 0;
 template <class S>
 inline constexpr bool cuda_stage_supported =
     S::kind == LayerKind::dense || S::kind == LayerKind::rowwise ||
-    S::kind == LayerKind::elementwise || S::kind == LayerKind::conv || S::kind == LayerKind::pool;
+    S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm ||
+    S::kind == LayerKind::elementwise || S::kind == LayerKind::conv || S::kind == LayerKind::pool ||
+    S::kind == LayerKind::resample || S::kind == LayerKind::add;
 /// The anchor computes a weight gradient with one GEMM (Dense, Conv2D).
 template <class S>
 inline constexpr bool gemm_anchor = S::kind == LayerKind::dense || S::kind == LayerKind::conv;
+/// Kernels of the backward pass of stage S, given whether it computes its input gradient.
+template <class S>
+constexpr std::size_t backward_kernel_count(bool input_grad) {
+    if constexpr (S::kind == LayerKind::batch_norm) return 1;      // dgamma, dbeta (and dX)
+    else if constexpr (S::kind == LayerKind::layer_norm) return 2; // rows (dX); dweight, dbias
+    else
+        return (gemm_anchor<S> && S::anchor::param_count > 0 ? 1u : 0u) +
+               (S::has_anchor && input_grad ? 1u : 0u);
+}
+} // namespace detail
+
+namespace detail {
+/// Whether stage S reads the output of stage J: as its input (J is its source), or, for a join,
+/// as the output of one of its branches.
+template <class S, std::size_t J>
+constexpr bool reads_output_of() {
+    bool reads = !S::from_input && S::source == J;
+    if constexpr (S::kind == LayerKind::add)
+        for_each_type(typename S::anchor::branches{}, [&]<class Br, std::size_t>() {
+            if (!Br::identity && Br::last == J) reads = true;
+        });
+    return reads;
+}
+template <std::size_t I, class... S>
+std::tuple_element_t<I, std::tuple<S...>> stage_at_impl(type_list<S...>);
+/// Element I of a stage list.
+template <class Stages, std::size_t I>
+using stage_at = decltype(stage_at_impl<I>(Stages{}));
+
+template <class Stages, std::size_t I>
+constexpr bool folds_into_previous_impl() {
+    if constexpr (I == 0 || I >= Stages::size) {
+        return false;
+    } else {
+        using Prev = stage_at<Stages, I - 1>;
+        using Cur = stage_at<Stages, I>;
+        // Stage I - 1's output is read by a stage other than I (a second branch from it, a join
+        // reading it as a branch output or through an identity branch).
+        const bool shared = []<std::size_t... K>(std::index_sequence<K...>) {
+            return ((K != I && reads_output_of<stage_at<Stages, K>, I - 1>()) || ...);
+        }
+        (std::make_index_sequence<Stages::size>{});
+        return Cur::kind == LayerKind::batch_norm && !Cur::from_input && Cur::source == I - 1 &&
+               (Prev::kind == LayerKind::conv || Prev::kind == LayerKind::dense) &&
+               Prev::epilogue::size == 0 && !shared;
+    }
+}
+} // namespace detail
+
+/// Inference-mode BatchNorm folding, a property of a stage pair: stage I (of the stage list
+/// Stages) is a BatchNorm whose input is the output of stage I - 1, a Conv2D or Dense stage with
+/// an empty epilogue (a bias is fine) whose output no other stage reads (it is no block's source
+/// and no branch's output). In an inference pass both backends then evaluate the pair as one:
+/// the GEMM, and one epilogue y = epi_bn((z + b) * s_c + t_c) with s_c = gamma_c /
+/// sqrt(running_var_c + eps) and t_c = beta_c - running_mean_c s_c computed per pass from the
+/// parameters and buffers (C values, nothing cached); stage I is skipped. Training passes are
+/// unchanged. The folded pass still stores what a backward pass reads (the GEMM output, which is
+/// BatchNorm's input, and BatchNorm's Z), so a backward pass after an inference forward stays
+/// exact.
+template <class Stages, std::size_t I>
+inline constexpr bool folds_into_previous = detail::folds_into_previous_impl<Stages, I>();
+
+/// Number of BatchNorm stages of Stages folded into the previous stage in inference.
+template <class Stages>
+inline constexpr std::size_t folded_stage_count = []<std::size_t... I>(std::index_sequence<I...>) {
+    return (std::size_t{0} + ... + (folds_into_previous<Stages, I> ? 1u : 0u));
+}
+(std::make_index_sequence<Stages::size>{});
+
+/// Stages (passes over memory, CUDA kernels) of an inference forward pass of Net.
+template <class Net>
+inline constexpr std::size_t inference_stage_count =
+    stages_of<Net>::size - folded_stage_count<stages_of<Net>>;
+
+namespace detail {
+/// Backward kernels that graph forms add to stage S (at position j of Stages): an anchor-less
+/// stage that propagates (the first stage of a branch) multiplies by its source's epilogue' (one
+/// kernel, none if that epilogue is empty); the first stage of a branch adds its gradient of the
+/// block's source to the others (one accumulate kernel per block it starts a branch of).
+template <class Stages, class S>
+constexpr std::size_t graph_backward_kernels(std::size_t j, bool input_grad) {
+    std::size_t k = 0;
+    if constexpr (S::kind == LayerKind::elementwise)
+        if (input_grad && stage_at<Stages, S::source>::epilogue::size > 0) ++k;
+    if (input_grad && S::kind != LayerKind::add)
+        for_each_type(Stages{}, [&]<class J, std::size_t>() {
+            if constexpr (J::kind == LayerKind::add) {
+                if (!J::anchor::from_input)
+                    for_each_type(typename J::anchor::branches{}, [&]<class Br, std::size_t>() {
+                        if (!Br::identity && Br::first == j) ++k;
+                    });
+            }
+        });
+    return k;
+}
 } // namespace detail
 
 /// The kernel schedule of Net on the CUDA backend (see the file comment).
@@ -58,26 +163,36 @@ struct kernel_schedule {
         return g;
     }(stages{});
 
-    /// input_grad[i]: stage i computes the gradient of its input (for stage i - 1).
-    static constexpr std::array<bool, stage_count> input_grad = [] {
+    /// input_grad[i]: stage i computes the gradient of its input, for its source stage (the
+    /// previous one, or a block's source for the first stage of a branch). A join: it hands
+    /// gradients to its branches (some stage before it has parameters).
+    static constexpr std::array<bool, stage_count> input_grad = []<class... S>(type_list<S...>) {
         std::array<bool, stage_count> g{};
-        for (std::size_t i = 1; i < stage_count; ++i) g[i] = grad_needed[i - 1];
+        std::size_t i = 0;
+        ((g[i] = S::kind == LayerKind::add ? i > 0 && grad_needed[i - 1]
+                                           : !S::from_input && grad_needed[S::source],
+          ++i),
+         ...);
         return g;
-    }();
+    }(stages{});
 
     /// backward_kernels[i]: kernels the backward pass of stage i launches.
     static constexpr std::array<std::size_t, stage_count> backward_kernels =
         []<class... S>(type_list<S...>) {
             std::array<std::size_t, stage_count> k{};
             std::size_t i = 0;
-            ((k[i] = (detail::gemm_anchor<S> && S::anchor::param_count > 0 ? 1u : 0u) +
-                     (S::has_anchor && input_grad[i] ? 1u : 0u),
+            ((k[i] = detail::backward_kernel_count<S>(input_grad[i]) +
+                     detail::graph_backward_kernels<stages, S>(i, input_grad[i]),
               ++i),
              ...);
             return k;
         }(stages{});
 
+    /// Kernels of a training-mode forward pass: one per stage.
     static constexpr std::size_t forward = stage_count;
+    /// Kernels of an inference-mode forward pass: BatchNorm stages folded into the GEMM store of
+    /// the stage before them (folds_into_previous) launch nothing.
+    static constexpr std::size_t forward_inference = stage_count - folded_stage_count<stages>;
     static constexpr std::size_t loss = 1;
     static constexpr std::size_t backward = [] {
         std::size_t s = 0;
@@ -107,6 +222,83 @@ constexpr bool stage_bias() {
     else return false;
 }
 
+/// The fold of a CUDA kernel line: "; inference: + BatchNorm[, epilogue] folded in (stage I + 1)"
+/// on the stage a BatchNorm folds into, "; inference: folded into k(I - 1)" on the BatchNorm.
+template <class Stages, std::size_t I>
+std::string fold_kernel_note() {
+    if constexpr (folds_into_previous<Stages, I>) {
+        return std::string("; inference: folded into k") + std::to_string(I - 1);
+    } else if constexpr (folds_into_previous<Stages, I + 1>) {
+        using Bn = stage_at<Stages, I + 1>;
+        std::string what = Bn::anchor::layer::name();
+        for_each_type(typename Bn::epilogue::ops{}, [&]<class N, std::size_t>() {
+            what += std::string(", ") + N::layer::name();
+        });
+        return std::string("; inference: + ") + what + " (stage " + std::to_string(I + 1) +
+               " folded in)";
+    } else {
+        return "";
+    }
+}
+
+/// The forward kernel of a join: "join      concat stage 2 | stage 4 | the input".
+template <class S>
+std::string join_kernel_text() {
+    using A = typename S::anchor;
+    std::string s;
+    for_each_type(typename A::branches{}, [&]<class Br, std::size_t>() {
+        s += std::string(s.empty()              ? ""
+                         : A::op == JoinOp::sum ? " + "
+                                                : " | ") +
+             (!Br::identity   ? "stage " + std::to_string(Br::last)
+              : A::from_input ? std::string("the input")
+                              : "stage " + std::to_string(A::source));
+    });
+    return std::string(A::op == JoinOp::sum ? "join      add " : "join      concat ") + s;
+}
+/// The backward kernel of a join: which branches receive their dL/dZ from it.
+template <class S>
+std::string join_backward_kernel_text() {
+    using A = typename S::anchor;
+    std::string s;
+    for_each_type(typename A::branches{}, [&]<class Br, std::size_t>() {
+        if (!Br::identity)
+            s += std::string(s.empty() ? "" : ", ") + "dZ x epilogue'(stage " +
+                 std::to_string(Br::last) + ")";
+    });
+    bool skip = false;
+    for_each_type(typename A::branches{}, [&]<class Br, std::size_t>() { skip |= Br::identity; });
+    if (!A::from_input)
+        s += std::string(s.empty() ? "" : "; ") + "stage " + std::to_string(A::source) +
+             "'s gradient " +
+             (skip ? "started with the skip's dZ x epilogue'(stage " + std::to_string(A::source) +
+                         ")"
+                   : std::string("zeroed"));
+    return "join backward: " + s;
+}
+/// " | accumulate into stage K's gradient" per block that stage j starts a branch of.
+template <class Stages>
+std::string accumulate_text(std::size_t j, bool input_grad) {
+    std::string s;
+    if (!input_grad) return s;
+    for_each_type(Stages{}, [&]<class J, std::size_t>() {
+        if constexpr (J::kind == LayerKind::add) {
+            using A = typename J::anchor;
+            if constexpr (!A::from_input)
+                for_each_type(typename A::branches{}, [&]<class Br, std::size_t B>() {
+                    if (!Br::identity && Br::first == j)
+                        s +=
+                            std::string(" | accumulate ") +
+                            (B == A::first_computed ? "the kept gradients of stage " +
+                                                          std::to_string(A::source) + " into dX"
+                                                    : "dX into stage " + std::to_string(A::source) +
+                                                          "'s kept gradient");
+                });
+        }
+    });
+    return s;
+}
+
 /// The CUDA kernels of Net, forward and backward, one line each.
 template <class Net>
 std::string kernel_lines() {
@@ -131,10 +323,26 @@ std::string kernel_lines() {
             else if constexpr (St::kind == LayerKind::pool)
                 what = std::string("pool      ") + St::anchor::layer::name() + " " +
                        St::anchor::in_shape::str() + " -> " + St::anchor::out_shape::str();
+            else if constexpr (St::kind == LayerKind::resample)
+                what = std::string("resample  ") + St::anchor::layer::name() + " " +
+                       St::anchor::in_shape::str() + " -> " + St::anchor::out_shape::str();
+            else if constexpr (St::kind == LayerKind::batch_norm)
+                what = std::string("batchnorm ") + St::anchor::layer::name() + " " +
+                       St::anchor::in_shape::str() +
+                       " per channel (training: batch statistics; inference: running)";
+            else if constexpr (St::kind == LayerKind::layer_norm)
+                what = std::string("layernorm ") + St::anchor::layer::name() + " " +
+                       St::anchor::in_shape::str() + " per sample";
+            else if constexpr (St::kind == LayerKind::add) what = join_kernel_text<St>();
             else what = "map";
             s += std::string("  k") + std::to_string(I) + " stage " + std::to_string(I) + ": " +
-                 what + (epi.empty() ? std::string() : std::string(", fused: ") + epi) + "\n";
+                 what + (epi.empty() ? std::string() : std::string(", fused: ") + epi) +
+                 fold_kernel_note<stages, I>() + "\n";
         });
+        if constexpr (K::forward_inference != K::forward)
+            s += std::string("cuda kernels, inference forward: ") +
+                 std::to_string(K::forward_inference) +
+                 " (each BatchNorm marked 'folded' runs in the previous kernel's store)\n";
         s += "cuda kernels, backward: " + std::to_string(K::backward) + "\n";
         std::string lines;
         [&]<class... St>(type_list<St...>) {
@@ -145,9 +353,22 @@ std::string kernel_lines() {
                  per[i] =
                      [&] {
                          std::string out;
-                         const std::string prev = i > 0 ? std::string(" x epilogue'(stage ") +
-                                                              std::to_string(i - 1) + ")"
-                                                        : std::string();
+                         const std::string prev = !St::from_input
+                                                      ? std::string(" x epilogue'(stage ") +
+                                                            std::to_string(St::source) + ")"
+                                                      : std::string();
+                         if constexpr (St::kind == LayerKind::batch_norm) {
+                             return St::anchor::layer::name() +
+                                    std::string(" backward: dgamma, dbeta (per-channel sums)") +
+                                    (K::input_grad[i] ? std::string(", dX") + prev : std::string());
+                         } else if constexpr (St::kind == LayerKind::layer_norm) {
+                             return St::anchor::layer::name() +
+                                    std::string(" backward rows: statistics") +
+                                    (K::input_grad[i] ? std::string(", dX") + prev
+                                                      : std::string()) +
+                                    " | " + St::anchor::layer::name() +
+                                    " backward columns: dweight, dbias";
+                         }
                          if constexpr (gemm_anchor<St>) {
                              if (St::anchor::param_count > 0)
                                  out += std::string(St::kind == LayerKind::conv
@@ -155,15 +376,28 @@ std::string kernel_lines() {
                                                         : "gemm dW = dZ^T X") +
                                         (stage_bias<St>() ? ", db = sum(dZ) as a ones column" : "");
                          }
-                         if (St::has_anchor && K::input_grad[i]) {
-                             if (!out.empty()) out += " | ";
-                             if constexpr (St::kind == LayerKind::dense)
-                                 out += std::string("gemm dX = dZ W") + prev;
-                             else if constexpr (St::kind == LayerKind::conv)
-                                 out += std::string("implicit gemm dX = conv^T(dZ, W)") + prev;
-                             else
-                                 out += St::anchor::layer::name() + std::string(" backward") + prev;
+                         if constexpr (St::kind == LayerKind::add) {
+                             return K::input_grad[i] ? join_backward_kernel_text<St>()
+                                                     : std::string();
+                         } else if constexpr (St::kind == LayerKind::elementwise) {
+                             if (K::input_grad[i] &&
+                                 stage_at<stages, St::source>::epilogue::size > 0)
+                                 out += std::string("map dX = dZ") + prev;
                          }
+                         if constexpr (St::has_anchor) {
+                             if (K::input_grad[i]) {
+                                 if (!out.empty()) out += " | ";
+                                 if constexpr (St::kind == LayerKind::dense)
+                                     out += std::string("gemm dX = dZ W") + prev;
+                                 else if constexpr (St::kind == LayerKind::conv)
+                                     out += std::string("implicit gemm dX = conv^T(dZ, W)") + prev;
+                                 else
+                                     out += St::anchor::layer::name() + std::string(" backward") +
+                                            prev;
+                             }
+                         }
+                         const std::string acc = accumulate_text<stages>(i, K::input_grad[i]);
+                         out += out.empty() && !acc.empty() ? acc.substr(3) : acc;
                          return out;
                      }(),
                  ++i),

@@ -9,6 +9,7 @@
 #include "../core/type_list.hpp"
 #include "../layers/input.hpp"
 #include "../layers/layer.hpp"
+#include "branch.hpp"
 #include "residual.hpp"
 
 #include <array>
@@ -95,7 +96,8 @@ struct bind_chain {
     static constexpr std::size_t buffer_end = BO;
 };
 
-/// Binds one element of a chain at name path Path: a layer gives one node.
+/// Binds one element of a chain at name path Path: a layer gives one node; a graph form
+/// (Residual, Add, Concat, Branch) gives the nodes of its parts between marker nodes.
 template <class In, class Path, std::size_t Uid, std::size_t O, std::size_t BO, class L>
 struct bind_one {
     using node = LayerNode<L, In, Uid, O, BO, Path>;
@@ -120,20 +122,78 @@ struct residual_shape_check<In, Out> {
     static_assert(sizeof(residual_body_changes_shape<In, Out>) > 0);
 };
 
-/// A Residual gives its begin marker, the nodes of its body (named path.0, path.1, ...) and its
-/// add marker.
+/// A Residual gives its begin marker, two branch starts (the identity, then the body, whose
+/// nodes are named path.0, path.1, ...) and its add marker: the nodes of Add<Branch<>,
+/// Branch<B...>> with the names of a Residual.
 template <class In, class Path, std::size_t Uid, std::size_t O, std::size_t BO, class... B>
 struct bind_one<In, Path, Uid, O, BO, Residual<B...>>
     : residual_shape_check<In, typename bind_chain<In, Path, 0, Uid + 1, O, BO, B...>::out_shape> {
     using begin = LayerNode<ResidualBegin, In, Uid, O, BO, Path>;
     using body = bind_chain<In, Path, 0, Uid + 1, O, BO, B...>;
+    // Branch markers take no index of their own (they have no random streams): they share the
+    // index of the node after them.
+    using skip = LayerNode<BranchStart<false>, In, Uid + 1, O, BO, Path>;
     using add = LayerNode<ResidualAdd, In, body::uid_end, body::param_end, body::buffer_end, Path>;
-    using nodes = concat_t<type_list<begin>, typename body::nodes, type_list<add>>;
+    using nodes = concat_t<type_list<begin, skip, skip>, typename body::nodes, type_list<add>>;
     using out_shape = In;
     static constexpr std::size_t uid_end = body::uid_end + 1;
     static constexpr std::size_t param_end = body::param_end;
     static constexpr std::size_t buffer_end = body::buffer_end;
 };
+
+/// A Branch<L...> bound as one element is its chain, numbered inside it (path.0, path.1, ...).
+template <class In, class Path, std::size_t Uid, std::size_t O, std::size_t BO, class... L>
+struct bind_one<In, Path, Uid, O, BO, Branch<L...>> : bind_chain<In, Path, 0, Uid, O, BO, L...> {};
+
+/// Binds branches B... of a block, each from the block input In: branch K at path Path.K, each
+/// after a BranchStart marker (listed in describe() when Listed and the branch is empty).
+template <class In, class Path, std::size_t K, std::size_t Uid, std::size_t O, std::size_t BO,
+          class... B>
+struct bind_branches {
+    using nodes = type_list<>;
+    using shapes = type_list<>;
+    static constexpr std::size_t uid_end = Uid;
+    static constexpr std::size_t param_end = O;
+    static constexpr std::size_t buffer_end = BO;
+};
+template <class In, class Path, std::size_t K, std::size_t Uid, std::size_t O, std::size_t BO,
+          class B0, class... B>
+struct bind_branches<In, Path, K, Uid, O, BO, B0, B...> {
+    using path = typename path_append<Path, K>::type;
+    using one = bind_one<In, path, Uid, O, BO, B0>;
+    using start = LayerNode<BranchStart<one::nodes::size == 0>, In, Uid, O, BO, path>;
+    using next =
+        bind_branches<In, Path, K + 1, one::uid_end, one::param_end, one::buffer_end, B...>;
+    using nodes = concat_t<type_list<start>, typename one::nodes, typename next::nodes>;
+    using shapes = concat_t<type_list<typename one::out_shape>, typename next::shapes>;
+    static constexpr std::size_t uid_end = next::uid_end;
+    static constexpr std::size_t param_end = next::param_end;
+    static constexpr std::size_t buffer_end = next::buffer_end;
+};
+
+/// An Add or Concat: its begin marker, its branches (children 0..n-1 of its path) and its join
+/// marker. A wrong combination of branch shapes is a compile error naming them
+/// (join_shape_check).
+template <class In, class Path, std::size_t Uid, std::size_t O, std::size_t BO, JoinOp Op,
+          class... B>
+struct bind_block
+    : join_shape_check<Op, typename bind_branches<In, Path, 0, Uid + 1, O, BO, B...>::shapes> {
+    using branches = bind_branches<In, Path, 0, Uid + 1, O, BO, B...>;
+    using out_shape = typename join_shape<Op, typename branches::shapes>::type;
+    using begin = LayerNode<BlockBegin<Op, out_shape>, In, Uid, O, BO, Path>;
+    using join = LayerNode<Join<Op, out_shape>, In, branches::uid_end, branches::param_end,
+                           branches::buffer_end, Path>;
+    using nodes = concat_t<type_list<begin>, typename branches::nodes, type_list<join>>;
+    static constexpr std::size_t uid_end = branches::uid_end + 1;
+    static constexpr std::size_t param_end = branches::param_end;
+    static constexpr std::size_t buffer_end = branches::buffer_end;
+};
+template <class In, class Path, std::size_t Uid, std::size_t O, std::size_t BO, class... B>
+struct bind_one<In, Path, Uid, O, BO, Add<B...>>
+    : bind_block<In, Path, Uid, O, BO, JoinOp::sum, B...> {};
+template <class In, class Path, std::size_t Uid, std::size_t O, std::size_t BO, class... B>
+struct bind_one<In, Path, Uid, O, BO, Concat<B...>>
+    : bind_block<In, Path, Uid, O, BO, JoinOp::concat, B...> {};
 
 template <class In, class Prefix, std::size_t Local, std::size_t Uid, std::size_t O, std::size_t BO,
           class L, class... R>
@@ -199,7 +259,8 @@ public:
     using nodes = typename impl::nodes;         ///< the bound layers, in order (LayerNode<...>)
     static constexpr std::size_t in_size = in_shape::size;
     static constexpr std::size_t out_size = out_shape::size;
-    /// Number of elements after Input (a Residual counts as one, as in PyTorch's numbering).
+    /// Number of elements after Input (a Residual, Add, Concat or Branch counts as one, as in
+    /// PyTorch's numbering).
     static constexpr std::size_t layer_count = sizeof...(L);
     /// Number of trainable parameters; the size of the model's flat parameter buffer.
     static constexpr std::size_t param_count = impl::param_count;

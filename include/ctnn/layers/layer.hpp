@@ -25,10 +25,11 @@ enum class LayerKind {
     rowwise,     ///< a per-sample reduction anchor (Softmax, LogSoftmax)
     conv,        ///< a convolution anchor (Conv2D): a GEMM over image patches, per sample [C, H, W]
     pool,        ///< a window reduction anchor per channel (MaxPool2D, AvgPool2D, GlobalAvgPool)
+    resample,    ///< a resampling anchor per channel (Upsample): [C, H, W] -> [C, S H, S W]
     batch_norm,  ///< per-channel statistics over the batch (BatchNorm); has buffers
     layer_norm,  ///< per-sample statistics over all its values (LayerNorm)
-    residual_begin, ///< the start of a Residual's body: ends the open stage (the skip source)
-    add,            ///< the join of a Residual: body output + skip source, an anchor
+    residual_begin, ///< a graph block's or branch's start marker: ends the open stage (the source)
+    add,            ///< the join of a block's branches (Add, Residual: sum; Concat): an anchor
 };
 
 /// How a parameter tensor is initialized.

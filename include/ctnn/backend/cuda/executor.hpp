@@ -10,7 +10,21 @@
 //   conv stage      conv_forward (implicit GEMM, same stores as dense), conv_backward_weights
 //                   (dW, db as the ones column), conv_backward_data (previous epilogue' fused)
 //   pool stage      pool_forward (epilogue fused), pool_backward (previous epilogue' fused)
-//   anchor-less     elementwise_forward (only ever stage 0: nothing to propagate backward)
+//   resample stage  upsample_forward (epilogue fused), upsample_backward (previous epilogue')
+//   batch_norm      batch_norm_train_forward (batch statistics, running statistics updated in the
+//                   model's buffers, epilogue fused) or batch_norm_infer_forward (running
+//                   statistics); batch_norm_backward (dgamma, dbeta, dX, previous epilogue' fused)
+//   layer_norm      layer_norm_forward (epilogue fused); layer_norm_backward (rows: dX with the
+//                   previous epilogue' fused; columns: dweight, dbias)
+//   anchor-less     elementwise_forward; backward (a stage that is not the first of a chain: the
+//                   first stage of a branch) elementwise_backward, the source's epilogue'
+//   join            join_forward (sum or concat of the branches, epilogue fused); join_backward
+//                   (each branch's dL/dZ, its last stage's epilogue' fused, and the identity
+//                   branches' share of the source's); after the first stage of each branch,
+//                   accumulate (its gradient of the block source joins the others)
+//   folded          in inference, a BatchNorm right after a Conv2D or Dense stage with an empty
+//                   epilogue runs in that stage's GEMM store (kernels/fold.hpp) and launches
+//                   nothing (folds_into_previous, graph/schedule.hpp)
 //   loss            loss_forward_backward (last stage's epilogue' fused)
 // Every buffer lives in device memory owned by this object (DeviceBuffer, RAII) and is sized from
 // the model type times the batch capacity by reserve(); forward() and backward() then allocate
@@ -26,12 +40,17 @@
 #include "../../loss/loss.hpp"
 #include "kernels/conv.hpp"
 #include "kernels/elementwise.hpp"
+#include "kernels/fold.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/join.hpp"
 #include "kernels/loss.hpp"
+#include "kernels/norm.hpp"
 #include "kernels/pool.hpp"
+#include "kernels/resample.hpp"
 #include "kernels/rowwise.hpp"
 #include "memory.hpp"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -43,19 +62,23 @@ namespace ctnn::cuda {
 
 namespace detail {
 
-/// Store of a dense stage's forward GEMM: v = acc + bias; Z = v; Y = Epi(v).
-template <class Epi, class T>
+/// Store of a dense stage's forward GEMM: v = acc + bias; Z = v; Y = Epi(v). With an active
+/// Fold (an inference-mode BatchNorm folded in; Epi is then empty), v also goes to the fold,
+/// which writes the BatchNorm stage's outputs (kernels/fold.hpp).
+template <class Epi, class T, class Fold = NoFold>
 struct ForwardStore {
     T* z;
     T* y;
     const T* bias; ///< null: no bias
     ElemCtx ctx;
     std::uint32_t n; ///< stage output width
+    Fold fold;
 
     CTNN_HOST_DEVICE void operator()(std::uint32_t m, std::uint32_t j, T acc) const {
         const std::size_t i = std::size_t{m} * n + j;
         const T v = bias != nullptr ? acc + bias[j] : acc;
         z[i] = v;
+        if constexpr (Fold::active) fold(i, v, ctx);
         if constexpr (Epi::size > 0) {
             ElemCtx c = ctx;
             c.index = i;
@@ -97,6 +120,16 @@ struct WeightGradStore {
     }
 };
 
+/// The epilogue of each branch's last stage of a join (identity branches: stage 0's, unused), as
+/// a type_list. At namespace scope: nvcc names kernel template arguments through it.
+template <class Stages, class Branches>
+struct branch_epilogues;
+template <class Stages, class... Br>
+struct branch_epilogues<Stages, type_list<Br...>> {
+    using type = type_list<
+        typename ctnn::detail::stage_at<Stages, Br::identity ? 0 : Br::last>::epilogue...>;
+};
+
 /// The ConvShape of a convolution stage's anchor.
 template <class A>
 using conv_shape_of = ConvShape<A::bound::window, A::bound::out_channels, A::bound::group_count>;
@@ -121,6 +154,7 @@ public:
         scratch_ticket_ = DeviceBuffer<unsigned>(1);
         scratch_result_ = DeviceBuffer<double>(1);
         zero(scratch_ticket_.data(), 1, stream_);
+        stats_ = DeviceBuffer<T>(plan::stats); // BatchNorm: mean and invstd per channel
     }
 
     /// Allocates device workspace for batches of up to `batch` samples (no-op if large enough).
@@ -131,23 +165,37 @@ public:
             gb(plan::grad_per_sample * batch), in(Net::in_size * batch),
             targets(Net::out_size * batch);
         DeviceBuffer<std::int32_t> labels(batch);
+        DeviceBuffer<T> ln_rows(has_layer_norm ? 2 * batch : 0);
+        DeviceBuffer<T> kept(plan::skip_grad_per_sample * batch); // joins' kept gradients
         act_ = std::move(act);
         grad_a_ = std::move(ga);
         grad_b_ = std::move(gb);
         input_ = std::move(in);
         targets_ = std::move(targets);
         labels_ = std::move(labels);
+        ln_rows_ = std::move(ln_rows);
+        kept_ = std::move(kept);
         capacity_ = batch;
     }
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
     /// Uploads `batch` samples from host memory x ([batch, in_size]) and runs the forward pass with
-    /// device parameters `params`. Returns the device output [batch, out_size].
-    const T* forward(const T* params, const T* x_host, std::size_t batch, ElemCtx ctx) {
+    /// device parameters `params`. Returns the device output [batch, out_size]. `buffers` is the
+    /// model's device buffer storage (Net::buffer_count values: BatchNorm's running statistics),
+    /// read in inference and updated by a training pass; it may be null for a model without
+    /// buffers.
+    const T* forward(const T* params, const T* x_host, std::size_t batch, ElemCtx ctx,
+                     T* buffers = nullptr) {
+        if constexpr (Net::buffer_count > 0)
+            if (buffers == nullptr)
+                throw argument_error("cuda::Executor::forward: this model has buffers "
+                                     "(BatchNorm statistics) but none were given");
         reserve(batch);
         check_batch(batch);
+        check_batch_norm(batch, ctx);
         batch_ = batch;
         ctx_ = ctx;
+        buffers_ = buffers;
         copy_to_device(input_.data(), x_host, batch * Net::in_size, stream_);
         ctnn::detail::for_each_type(stages{},
                                     [&]<class S, std::size_t I>() { forward_stage<S, I>(params); });
@@ -188,9 +236,7 @@ public:
         T* d = grad_a_.data();
         T* other = grad_b_.data();
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((backward_stage<std::tuple_element_t<stage_count - 1 - I, as_tuple>,
-                             stage_count - 1 - I>(params, grads, d, other)),
-             ...);
+            (backward_step<stage_count - 1 - I>(params, grads, d, other), ...);
         }
         (std::make_index_sequence<stage_count>{});
     }
@@ -205,6 +251,25 @@ private:
         using type = std::tuple<S...>;
     };
     using as_tuple = typename to_tuple<stages>::type;
+
+    static constexpr bool has_layer_norm = []<class... S>(type_list<S...>) {
+        return ((S::kind == LayerKind::layer_norm) || ...);
+    }(stages{});
+
+    /// A training pass of a BatchNorm needs two values per channel (as the Eigen path says).
+    void check_batch_norm(std::size_t batch, ElemCtx ctx) const {
+        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
+            if constexpr (S::kind == LayerKind::batch_norm) {
+                using A = typename S::anchor;
+                if (ctx.training && batch * A::bound::spatial < 2)
+                    throw argument_error(std::string("BatchNorm (layer ") +
+                                         std::to_string(A::index) +
+                                         ") needs more than one value per channel in training; "
+                                         "the batch has " +
+                                         std::to_string(batch) + " sample(s)");
+            }
+        });
+    }
 
     void check_batch(std::size_t batch) const {
         constexpr std::size_t widest = std::max({Net::in_size, plan::grad_per_sample});
@@ -221,10 +286,17 @@ private:
     T* y_of() {
         return act_.data() + plan::layout[I].y * batch_;
     }
+    /// The stage whose output stage I reads (the previous one, or a block's source for the first
+    /// stage of a branch); meaningful unless stage I reads the model input.
+    template <std::size_t I>
+    static constexpr std::size_t src_of = std::tuple_element_t<I, as_tuple>::source;
+    template <std::size_t I>
+    using source_of = std::tuple_element_t<src_of<I>, as_tuple>;
+    /// The input of stage I: the model input or its source stage's output.
     template <std::size_t I>
     const T* x_of() {
-        if constexpr (I == 0) return input_.data();
-        else return y_of<I - 1>();
+        if constexpr (std::tuple_element_t<I, as_tuple>::from_input) return input_.data();
+        else return y_of<src_of<I>>();
     }
     /// Input of stage I's epilogue (what its derivative is evaluated at).
     template <std::size_t I>
@@ -233,16 +305,58 @@ private:
         else return x_of<I>();
     }
 
+    /// The fold functor of BatchNorm stage J into stage J - 1 (folds_into_previous<stages, J>).
+    template <std::size_t J, bool = folds_into_previous<stages, J>>
+    struct fold_for {
+        using type = detail::NoFold;
+    };
+    template <std::size_t J>
+    struct fold_for<J, true> {
+        using Bn = ctnn::detail::stage_at<stages, J>;
+        using type = detail::FoldedNorm<static_cast<std::uint32_t>(Bn::anchor::bound::channels),
+                                        static_cast<std::uint32_t>(Bn::anchor::bound::spatial),
+                                        typename Bn::epilogue, T>;
+    };
+    template <std::size_t J>
+    using fold_t = typename fold_for<J>::type;
+
+    /// BatchNorm stage J evaluated in the previous stage's GEMM store (inference): its parameters,
+    /// running statistics and outputs, and its mode recorded for a backward pass.
+    template <std::size_t J>
+    fold_t<J> fold_of(const T* params) {
+        using A = typename ctnn::detail::stage_at<stages, J>::anchor;
+        constexpr std::size_t C = A::bound::channels;
+        const T* gamma = params + A::param_offset;
+        bn_training_[J] = false;
+        return {gamma,        gamma + C, buffers_ + A::buffer_offset,
+                z_of<J>(),    y_of<J>(), stats_.data() + plan::layout[J].stats,
+                A::layer::eps};
+    }
+
     template <class S, std::size_t I>
     void forward_stage(const T* params) {
         constexpr std::uint32_t n_in = S::in_size, n_out = S::out_size;
         using Epi = typename S::epilogue;
         const auto B = static_cast<std::uint32_t>(batch_);
+        // A BatchNorm folded into this stage's store in inference (folds_into_previous): the
+        // BatchNorm stage launches nothing then.
+        constexpr bool folds_next = folds_into_previous<stages, I + 1>;
+        if constexpr (folds_into_previous<stages, I>)
+            if (!ctx_.training) return;
         if constexpr (S::kind == LayerKind::dense) {
             using A = typename S::anchor;
             const T* w = params + A::param_offset;
             const T* bias = A::layer::has_bias ? w + std::size_t{n_in} * n_out : nullptr;
-            const detail::ForwardStore<Epi, T> store{z_of<I>(), y_of<I>(), bias, ctx_, n_out};
+            if constexpr (folds_next) {
+                if (!ctx_.training) {
+                    const detail::ForwardStore<Epi, T, fold_t<I + 1>> store{
+                        z_of<I>(), y_of<I>(), bias, ctx_, n_out, fold_of<I + 1>(params)};
+                    gemm<false, true>(B, n_out, n_in, x_of<I>(), n_in, w, n_in, store, false,
+                                      stream_);
+                    return;
+                }
+            }
+            const detail::ForwardStore<Epi, T> store{z_of<I>(), y_of<I>(), bias, ctx_, n_out, {}};
             gemm<false, true>(B, n_out, n_in, x_of<I>(), n_in, w, n_in, store, false, stream_);
         } else if constexpr (S::kind == LayerKind::rowwise) {
             rowwise_forward<S::anchor::layer::log, Epi>(x_of<I>(), z_of<I>(), y_of<I>(), batch_,
@@ -254,12 +368,31 @@ private:
             const T* bias = A::layer::has_bias
                                 ? w + std::size_t{Shape::og} * Shape::groups * Shape::taps
                                 : nullptr;
+            if constexpr (folds_next) {
+                if (!ctx_.training) {
+                    conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
+                                             stream_, fold_of<I + 1>(params));
+                    return;
+                }
+            }
             conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
                                      stream_);
         } else if constexpr (S::kind == LayerKind::pool) {
             using A = typename S::anchor;
             pool_forward<typename A::bound, A::layer::op == PoolOp::max, Epi>(
                 x_of<I>(), z_of<I>(), y_of<I>(), batch_, ctx_, stream_);
+        } else if constexpr (S::kind == LayerKind::resample) {
+            upsample_forward<typename S::anchor::bound, Epi>(x_of<I>(), z_of<I>(), y_of<I>(),
+                                                             batch_, ctx_, stream_);
+        } else if constexpr (S::kind == LayerKind::batch_norm) {
+            batch_norm_stage_forward<S, I>(params);
+        } else if constexpr (S::kind == LayerKind::layer_norm) {
+            using A = typename S::anchor;
+            const T* w = params + A::param_offset;
+            layer_norm_forward<Epi>(x_of<I>(), w, w + n_in, z_of<I>(), y_of<I>(), batch_, n_out,
+                                    A::layer::eps, ctx_, stream_);
+        } else if constexpr (S::kind == LayerKind::add) {
+            join_stage_forward<S, I>();
         } else {
             elementwise_forward<Epi>(x_of<I>(), y_of<I>(), batch_ * n_out, ctx_, stream_);
         }
@@ -278,18 +411,18 @@ private:
                                   x_of<I>(), n_in, store, A::layer::has_bias, stream_);
             }
             if constexpr (schedule::input_grad[I]) {
-                using Prev = std::tuple_element_t<I - 1, as_tuple>;
+                using Prev = source_of<I>;
                 const T* w = params + A::param_offset;
                 const detail::InputGradStore<typename Prev::epilogue, T> store{
-                    other, epi_in_of<I - 1>(), ctx_, n_in};
+                    other, epi_in_of<src_of<I>>(), ctx_, n_in};
                 gemm<false, false>(B, n_in, n_out, d, n_out, w, n_in, store, false, stream_);
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::rowwise) {
             if constexpr (schedule::input_grad[I]) {
-                using Prev = std::tuple_element_t<I - 1, as_tuple>;
+                using Prev = source_of<I>;
                 rowwise_backward<S::anchor::layer::log, typename Prev::epilogue>(
-                    z_of<I>(), d, epi_in_of<I - 1>(), other, batch_, n_out, ctx_, stream_);
+                    z_of<I>(), d, epi_in_of<src_of<I>>(), other, batch_, n_out, ctx_, stream_);
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::conv) {
@@ -304,28 +437,197 @@ private:
                 conv_backward_weights<Shape>(d, x_of<I>(), gw, gb, batch_, stream_);
             }
             if constexpr (schedule::input_grad[I]) {
-                using Prev = std::tuple_element_t<I - 1, as_tuple>;
-                conv_backward_data<Shape, typename Prev::epilogue>(d, w, epi_in_of<I - 1>(), other,
-                                                                   batch_, ctx_, stream_);
+                using Prev = source_of<I>;
+                conv_backward_data<Shape, typename Prev::epilogue>(d, w, epi_in_of<src_of<I>>(),
+                                                                   other, batch_, ctx_, stream_);
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::pool) {
             if constexpr (schedule::input_grad[I]) {
                 using A = typename S::anchor;
-                using Prev = std::tuple_element_t<I - 1, as_tuple>;
+                using Prev = source_of<I>;
                 pool_backward<typename A::bound, A::layer::op == PoolOp::max,
-                              typename Prev::epilogue>(x_of<I>(), d, epi_in_of<I - 1>(), other,
+                              typename Prev::epilogue>(x_of<I>(), d, epi_in_of<src_of<I>>(), other,
                                                        batch_, ctx_, stream_);
                 std::swap(d, other);
             }
-        } else {
-            static_assert(I == 0 || !schedule::input_grad[I],
-                          "an anchor-less stage after stage 0 cannot occur (lowering)");
+        } else if constexpr (S::kind == LayerKind::resample) {
+            if constexpr (schedule::input_grad[I]) {
+                using Prev = source_of<I>;
+                upsample_backward<typename S::anchor::bound, typename Prev::epilogue>(
+                    d, epi_in_of<src_of<I>>(), other, batch_, ctx_, stream_);
+                std::swap(d, other);
+            }
+        } else if constexpr (S::kind == LayerKind::batch_norm) {
+            batch_norm_stage_backward<S, I>(params, grads, d, other);
+        } else if constexpr (S::kind == LayerKind::layer_norm) {
+            layer_norm_stage_backward<S, I>(params, grads, d, other);
+        } else if constexpr (S::kind == LayerKind::add) {
+            if constexpr (schedule::input_grad[I]) join_stage_backward<S, I>(d, other);
+        } else if constexpr (schedule::input_grad[I]) {
+            // No anchor (the first stage of a branch): dX = dZ, times the source's epilogue'.
+            using SrcEpi = typename source_of<I>::epilogue;
+            if constexpr (SrcEpi::size > 0) {
+                elementwise_backward<SrcEpi>(epi_in_of<src_of<I>>(), d, other, batch_ * n_in, ctx_,
+                                             stream_);
+                std::swap(d, other);
+            }
         }
+    }
+
+    /// One step of the backward pass: stage J, with the hand-over of gradients at the branches
+    /// of joins, as eigen::Executor::backward_step (d: the dL/dZ of the stage about to run).
+    template <std::size_t J>
+    void backward_step(const T* params, T* grads, T*& d, T*& other) {
+        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t K>() {
+            if constexpr (S::kind == LayerKind::add) {
+                using A = typename S::anchor;
+                ctnn::detail::for_each_type(
+                    typename A::branches{}, [&]<class Br, std::size_t Bi>() {
+                        if constexpr (!Br::identity && Bi != A::last_computed && Br::last == J)
+                            d = kept_of<K>() + Br::slot * batch_;
+                    });
+            }
+        });
+        backward_stage<std::tuple_element_t<J, as_tuple>, J>(params, grads, d, other);
+        if (other != grad_a_.data() && other != grad_b_.data())
+            other = d == grad_a_.data() ? grad_b_.data() : grad_a_.data();
+        // After the first stage of a branch: its gradient of the block source joins the others.
+        if constexpr (schedule::input_grad[J]) {
+            ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t K>() {
+                if constexpr (S::kind == LayerKind::add) {
+                    using A = typename S::anchor;
+                    if constexpr (!A::from_input) {
+                        ctnn::detail::for_each_type(
+                            typename A::branches{}, [&]<class Br, std::size_t Bi>() {
+                                if constexpr (!Br::identity && Br::first == J) {
+                                    T* acc = kept_of<K>() + A::acc_offset * batch_;
+                                    if constexpr (Bi == A::first_computed)
+                                        accumulate(d, acc, batch_ * A::in_size, stream_);
+                                    else accumulate(acc, d, batch_ * A::in_size, stream_);
+                                }
+                            });
+                    }
+                }
+            });
+        }
+    }
+
+    template <std::size_t I>
+    T* kept_of() {
+        return kept_.data() + plan::layout[I].skip_grad * batch_;
+    }
+
+    template <class A>
+    using join_shape_of = JoinShape<A::op, A::out_size, A::in_size, typename A::branches>;
+
+    /// Join forward: one kernel over the branch outputs (an identity branch reads the source).
+    template <class S, std::size_t I>
+    void join_stage_forward() {
+        using A = typename S::anchor;
+        using Geo = join_shape_of<A>;
+        JoinInputs<T, Geo::count> in{};
+        ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
+            if constexpr (!Br::identity) in.y[K] = y_of<Br::last>();
+            else if constexpr (A::from_input) in.y[K] = input_.data();
+            else in.y[K] = y_of<A::source>();
+        });
+        join_forward<Geo, typename S::epilogue>(in, z_of<I>(), y_of<I>(), batch_, ctx_, stream_);
+    }
+
+    /// Join backward from its dL/dZ in d: one kernel; d leaves as the last computed branch's
+    /// dL/dZ (or, without computed branches, as the source's).
+    template <class S, std::size_t I>
+    void join_stage_backward(T*& d, T*& other) {
+        using A = typename S::anchor;
+        using Geo = join_shape_of<A>;
+        constexpr bool acc = !A::from_input && schedule::grad_needed[A::source];
+        T* kept = kept_of<I>();
+        JoinGrads<T, Geo::count> g{};
+        ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
+            if constexpr (!Br::identity) {
+                g.g[K] = K == A::last_computed ? other : kept + Br::slot * batch_;
+                g.z[K] = epi_in_of<Br::last>();
+            }
+        });
+        using Epis = typename detail::branch_epilogues<stages, typename A::branches>::type;
+        const T* zsrc = nullptr;
+        T* acc_ptr = nullptr;
+        if constexpr (acc) {
+            zsrc = epi_in_of<A::source>();
+            acc_ptr = kept + A::acc_offset * batch_;
+        }
+        join_backward<Geo, Epis, typename source_of<I>::epilogue, acc>(d, g, acc_ptr, zsrc, batch_,
+                                                                       ctx_, stream_);
+        if constexpr (A::computed > 0) std::swap(d, other);
+        else if constexpr (acc) d = acc_ptr;
+    }
+
+    /// BatchNorm forward: batch statistics in training (running statistics updated in buffers_),
+    /// running statistics in inference; one kernel either way.
+    template <class S, std::size_t I>
+    void batch_norm_stage_forward(const T* params) {
+        using A = typename S::anchor;
+        using Epi = typename S::epilogue;
+        constexpr auto C = static_cast<std::uint32_t>(A::bound::channels);
+        constexpr auto HW = static_cast<std::uint32_t>(A::bound::spatial);
+        const T* gamma = params + A::param_offset;
+        T* running = buffers_ + A::buffer_offset;
+        T* stats = stats_.data() + plan::layout[I].stats;
+        bn_training_[I] = ctx_.training;
+        if (ctx_.training)
+            batch_norm_train_forward<C, HW, Epi>(x_of<I>(), gamma, gamma + C, z_of<I>(), y_of<I>(),
+                                                 stats, running, batch_, A::layer::momentum,
+                                                 A::layer::eps, ctx_, stream_);
+        else
+            batch_norm_infer_forward<C, HW, Epi>(x_of<I>(), gamma, gamma + C, running, z_of<I>(),
+                                                 y_of<I>(), stats, batch_, A::layer::eps, ctx_,
+                                                 stream_);
+    }
+
+    /// BatchNorm backward from dZ in d: dgamma, dbeta and (when needed) dX in one kernel.
+    template <class S, std::size_t I>
+    void batch_norm_stage_backward(const T* params, T* grads, T*& d, T*& other) {
+        using A = typename S::anchor;
+        constexpr auto C = static_cast<std::uint32_t>(A::bound::channels);
+        constexpr auto HW = static_cast<std::uint32_t>(A::bound::spatial);
+        constexpr bool input_grad = schedule::input_grad[I];
+        using PrevEpi = typename source_of<I>::epilogue;
+        const T* gamma = params + A::param_offset;
+        T* dgamma = grads + A::param_offset;
+        const T* zp = nullptr;
+        if constexpr (input_grad) zp = epi_in_of<src_of<I>>();
+        batch_norm_backward<C, HW, PrevEpi, input_grad>(
+            x_of<I>(), d, gamma, stats_.data() + plan::layout[I].stats, zp, dgamma, dgamma + C,
+            other, batch_, bn_training_[I], ctx_, stream_);
+        if constexpr (input_grad) std::swap(d, other);
+    }
+
+    /// LayerNorm backward from dZ in d: per-row statistics and (when needed) dX, then dweight and
+    /// dbias; two kernels.
+    template <class S, std::size_t I>
+    void layer_norm_stage_backward(const T* params, T* grads, T*& d, T*& other) {
+        using A = typename S::anchor;
+        constexpr std::size_t n = S::in_size;
+        constexpr bool input_grad = schedule::input_grad[I];
+        using PrevEpi = typename source_of<I>::epilogue;
+        const T* w = params + A::param_offset;
+        T* dw = grads + A::param_offset;
+        const T* zp = nullptr;
+        if constexpr (input_grad) zp = epi_in_of<src_of<I>>();
+        layer_norm_backward<PrevEpi, input_grad>(x_of<I>(), d, w, zp, dw, dw + n, other,
+                                                 ln_rows_.data(), batch_, n, A::layer::eps, ctx_,
+                                                 stream_);
+        if constexpr (input_grad) std::swap(d, other);
     }
 
     stream_t stream_ = nullptr;
     DeviceBuffer<T> act_, grad_a_, grad_b_, input_, targets_;
+    DeviceBuffer<T> stats_;   ///< BatchNorm statistics kept for backward (workspace_plan::stats)
+    DeviceBuffer<T> ln_rows_; ///< LayerNorm backward: mean and invstd per row
+    DeviceBuffer<T> kept_;    ///< joins' kept gradients (workspace_plan::skip_grad_per_sample)
+    T* buffers_ = nullptr;    ///< the model's device buffers of the current pass
+    std::array<bool, stage_count> bn_training_{}; ///< mode of each BatchNorm stage's last forward
     DeviceBuffer<std::int32_t> labels_;
     DeviceBuffer<double> scratch_partials_, scratch_result_;
     DeviceBuffer<unsigned> scratch_ticket_;

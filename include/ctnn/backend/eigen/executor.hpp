@@ -10,7 +10,9 @@
 // sweep scatters the GEMM output back to the channel-first layout [out, oh, ow] while it adds the
 // bias and applies the fused ops. Backward unfolds the chunk again (nothing but the stage input is
 // kept), accumulates dW = im2col(X)^T dZ and, for the input gradient, folds dZ W back (col2im).
-// Pooling stages are direct loops; max pooling finds each window's argmax again in backward.
+// Pooling and upsampling stages are direct loops; max pooling finds each window's argmax again in
+// backward. In inference, a BatchNorm stage right after a Conv2D or Dense stage with an empty
+// epilogue is folded into that stage's epilogue sweep (folds_into_previous, graph/schedule.hpp).
 //
 // Workspace: per stage, the anchor output Z (kept for the backward pass) and the epilogue output Y.
 // All buffers are sized from the model type times the batch capacity and allocated once by
@@ -22,6 +24,7 @@
 #include "../../expr/context.hpp"
 #include "../../expr/dual.hpp"
 #include "../../graph/lowering.hpp"
+#include "../../graph/schedule.hpp"
 #include "window.hpp"
 
 // ctnn runs Eigen on the host only. Under nvcc, keep Eigen from annotating itself for the device
@@ -72,6 +75,7 @@ public:
         skip_grad_.assign(plan::skip_grad_per_sample * batch, T(0));
         if (scratch_.size() != plan::scratch) scratch_.assign(plan::scratch, T(0));
         if (stats_.size() != plan::stats) stats_.assign(plan::stats, T(0));
+        if (fold_.size() != 2 * fold_channels) fold_.assign(2 * fold_channels, T(0));
         capacity_ = batch;
     }
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
@@ -91,10 +95,16 @@ public:
         input_ = x;
         ctx_ = ctx;
         buffers_ = buffers;
+        stages_run_ = 0;
         ctnn::detail::for_each_type(stages{},
                                     [&]<class S, std::size_t I>() { forward_stage<S, I>(params); });
         return output();
     }
+
+    /// Stages the last forward pass evaluated (each one pass over its output): the stage count,
+    /// less the BatchNorm stages folded into the previous stage in inference
+    /// (folds_into_previous, graph/schedule.hpp).
+    [[nodiscard]] std::size_t last_forward_stages() const noexcept { return stages_run_; }
 
     /// Output of the last forward pass.
     [[nodiscard]] const T* output() const { return y_of<stage_count - 1>(); }
@@ -108,10 +118,7 @@ public:
         T* d = grad_a_.data();
         T* other = grad_b_.data();
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((backward_stage<std::tuple_element_t<stage_count - 1 - I, as_tuple>,
-                             stage_count - 1 - I>(params, grads, d, other),
-              join_skips<stage_count - 1 - I>(d)),
-             ...);
+            (backward_step<stage_count - 1 - I>(params, grads, d, other), ...);
         }
         (std::make_index_sequence<stage_count>{});
     }
@@ -141,16 +148,50 @@ private:
     T* skip_grad_of() {
         return skip_grad_.data() + plan::layout[I].skip_grad * batch_;
     }
+    /// The input of stage I: the model input or the output of its source stage (the previous
+    /// stage, or a block's source for the first stage of a branch).
     template <std::size_t I>
     const T* x_of() const {
-        if constexpr (I == 0) return input_;
-        else return y_of<I - 1>();
+        using S = std::tuple_element_t<I, as_tuple>;
+        if constexpr (S::from_input) return input_;
+        else return y_of<S::source>();
     }
 
+    /// No BatchNorm folded into the epilogue.
+    struct NoFold {
+        static constexpr bool active = false;
+        void operator()(T, std::size_t, std::size_t, ElemCtx&) const {}
+    };
+
+    /// A BatchNorm stage Bn folded into the epilogue of the stage before it (inference only,
+    /// folds_into_previous): v, the biased anchor output at index i of the [batch, n] tensor
+    /// (position j of its sample), becomes Bn's z = v * scale[c] + shift[c] (c the channel of
+    /// position j in Bn's input shape) and y = Bn's epilogue(z), both stored where Bn's own pass
+    /// would store them.
+    template <class Bn>
+    struct FoldedNorm {
+        static constexpr bool active = true;
+        static constexpr std::size_t spatial = Bn::anchor::bound::spatial;
+        const T* scale;
+        const T* shift;
+        T* z;
+        T* y;
+        void operator()(T v, std::size_t i, std::size_t j, ElemCtx& c) const {
+            const std::size_t ch = j / spatial;
+            const T zb = v * scale[ch] + shift[ch];
+            z[i] = zb;
+            if constexpr (Bn::epilogue::size > 0) {
+                c.index = i;
+                y[i] = Bn::epilogue::apply(zb, c);
+            }
+        }
+    };
+
     /// Applies the stage's epilogue: y = epi(z [+ bias]) over the [batch, n] tensor; with a bias
-    /// the biased z is stored back (the backward pass differentiates the epilogue at it).
-    template <class S>
-    void epilogue(const T* z, T* z_store, T* y, const T* bias) {
+    /// the biased z is stored back (the backward pass differentiates the epilogue at it). With a
+    /// folded BatchNorm (the stage's own epilogue is then empty), hands each value to it.
+    template <class S, class Fold = NoFold>
+    void epilogue(const T* z, T* z_store, T* y, const T* bias, const Fold& fold = {}) {
         constexpr std::size_t n = S::out_size;
         using Epi = typename S::epilogue;
         ElemCtx c = ctx_;
@@ -161,6 +202,7 @@ private:
                 T v = zr[j];
                 if (bias) v += bias[j];
                 if (z_store) z_store[b * n + j] = v;
+                if constexpr (Fold::active) fold(v, b * n + j, j, c);
                 if constexpr (Epi::size > 0) {
                     c.index = b * n + j;
                     yr[j] = Epi::apply(v, c);
@@ -169,11 +211,59 @@ private:
         }
     }
 
+    /// The fold functor of stage J: FoldedNorm when J folds into stage J - 1, else NoFold.
+    template <std::size_t J, bool = folds_into_previous<stages, J>>
+    struct fold_for {
+        using type = NoFold;
+        static constexpr std::size_t channels = 0;
+    };
+    template <std::size_t J>
+    struct fold_for<J, true> {
+        using type = FoldedNorm<ctnn::detail::stage_at<stages, J>>;
+        static constexpr std::size_t channels =
+            ctnn::detail::stage_at<stages, J>::anchor::bound::channels;
+    };
+
+    /// Channels of the widest BatchNorm that folds into its previous stage (0: none).
+    static constexpr std::size_t fold_channels = []<std::size_t... I>(std::index_sequence<I...>) {
+        return std::max({std::size_t{0}, fold_for<I>::channels...});
+    }
+    (std::make_index_sequence<stage_count>{});
+
+    /// The per-channel affine map of BatchNorm stage J in inference, scale = gamma / sqrt(
+    /// running_var + eps) and shift = beta - running_mean * scale, computed as
+    /// batch_norm_forward computes it (same roundings), into fold_; also records the statistics
+    /// and mode that batch_norm_backward reads, as J's own pass would.
+    template <std::size_t J>
+    typename fold_for<J>::type fold_of(const T* params) {
+        using Bn = ctnn::detail::stage_at<stages, J>;
+        using A = typename Bn::anchor;
+        constexpr std::size_t C = A::bound::channels;
+        const T* gamma = params + A::param_offset;
+        const T* beta = gamma + C;
+        const T* running_mean = buffers_ + A::buffer_offset;
+        const T* running_var = running_mean + C;
+        T* mean = stats_.data() + plan::layout[J].stats;
+        T* invstd = mean + C;
+        T* scale = fold_.data();
+        T* shift = scale + C;
+        const auto eps = static_cast<double>(A::layer::eps);
+        for (std::size_t c = 0; c < C; ++c) {
+            mean[c] = running_mean[c];
+            invstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+            scale[c] = invstd[c] * gamma[c];
+            shift[c] = beta[c] - mean[c] * scale[c];
+        }
+        bn_training_[J] = false;
+        return {scale, shift, z_of<J>(), y_of<J>()};
+    }
+
     /// The epilogue of a convolution chunk: g is the GEMM output of `samples` samples from s0, a
     /// column-major (samples * pixels) x out matrix; it is scattered to the [out, oh, ow] layout
     /// of each sample as z (biased) and y = epi(z).
-    template <class S>
-    void conv_epilogue(const T* g, std::size_t s0, std::size_t samples, T* z, T* y, const T* bias) {
+    template <class S, class Fold = NoFold>
+    void conv_epilogue(const T* g, std::size_t s0, std::size_t samples, T* z, T* y, const T* bias,
+                       const Fold& fold = {}) {
         using L = conv_lowering<S>;
         using Epi = typename S::epilogue;
         constexpr std::size_t P = L::pixels, n = S::out_size;
@@ -187,6 +277,7 @@ private:
                 for (std::size_t p = 0; p < P; ++p) {
                     const T v = src[p] + b;
                     z[base + p] = v;
+                    if constexpr (Fold::active) fold(v, base + p, o * P + p, c);
                     if constexpr (Epi::size > 0) {
                         c.index = base + p;
                         y[base + p] = Epi::apply(v, c);
@@ -201,6 +292,11 @@ private:
         using Epi = typename S::epilogue;
         const T* x = x_of<I>();
         const auto B = static_cast<Eigen::Index>(batch_);
+        // A BatchNorm folded into stage I + 1's pass in inference (folds_into_previous).
+        constexpr bool folds_next = folds_into_previous<stages, I + 1>;
+        if constexpr (folds_into_previous<stages, I>)
+            if (!ctx_.training) return; // evaluated by stage I - 1's epilogue
+        ++stages_run_;
         if constexpr (S::kind == LayerKind::dense) {
             using A = typename S::anchor;
             const T* w = params + A::param_offset;
@@ -209,6 +305,13 @@ private:
             detail::MapMat<T> Z(z_of<I>(), n_out, B);
             Z.noalias() = W.transpose() * X;
             const T* bias = A::layer::has_bias ? w + n_in * n_out : nullptr;
+            if constexpr (folds_next) {
+                if (!ctx_.training) {
+                    epilogue<S>(z_of<I>(), bias ? z_of<I>() : nullptr, y_of<I>(), bias,
+                                fold_of<I + 1>(params));
+                    return;
+                }
+            }
             if (bias || Epi::size > 0)
                 epilogue<S>(z_of<I>(), bias ? z_of<I>() : nullptr, y_of<I>(), bias);
         } else if constexpr (S::kind == LayerKind::rowwise) {
@@ -241,6 +344,10 @@ private:
             detail::MapConstMat<T> W(w, kg, L::out_channels);
             T* col = scratch_.data();
             T* gout = col + L::chunk * P * L::taps;
+            const bool fold = folds_next && !ctx_.training;
+            typename fold_for<I + 1>::type folded{};
+            if constexpr (folds_next)
+                if (fold) folded = fold_of<I + 1>(params);
             for (std::size_t s0 = 0; s0 < batch_; s0 += L::chunk) {
                 const std::size_t samples = std::min(L::chunk, batch_ - s0);
                 const auto rows = static_cast<Eigen::Index>(samples * P);
@@ -250,20 +357,26 @@ private:
                 for (std::size_t g = 0; g < groups; ++g)
                     Out.middleCols(idx(g * og), idx(og)).noalias() =
                         Col.middleCols(idx(g * kg), idx(kg)) * W.middleCols(idx(g * og), idx(og));
-                conv_epilogue<S>(gout, s0, samples, z_of<I>(), y_of<I>(), bias);
+                if (fold) conv_epilogue<S>(gout, s0, samples, z_of<I>(), y_of<I>(), bias, folded);
+                else conv_epilogue<S>(gout, s0, samples, z_of<I>(), y_of<I>(), bias);
             }
         } else if constexpr (S::kind == LayerKind::pool) {
             using A = typename S::anchor;
             detail::pool_forward<A::bound::window, A::layer::op>(x, batch_, z_of<I>());
             if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
+        } else if constexpr (S::kind == LayerKind::resample) {
+            using Bd = typename S::anchor::bound;
+            if constexpr (Bd::bilinear)
+                detail::upsample_bilinear_forward<Bd::scale, Bd::height, Bd::width>(
+                    x, batch_ * Bd::channels, z_of<I>());
+            else
+                detail::upsample_forward<Bd::scale, Bd::height, Bd::width>(x, batch_ * Bd::channels,
+                                                                           z_of<I>());
+            if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
         } else if constexpr (S::kind == LayerKind::add) {
-            // A Residual's join: z = body output + skip, then the fused epilogue.
-            using A = typename S::anchor;
-            const T* skip = A::skip_is_input ? input_ : y_of<A::skip_stage>();
-            T* z = z_of<I>();
-            const std::size_t total = batch_ * n_out;
-            for (std::size_t i = 0; i < total; ++i) z[i] = x[i] + skip[i];
-            if constexpr (Epi::size > 0) epilogue<S>(z, nullptr, y_of<I>(), nullptr);
+            // A join (Add, Concat, Residual): z = sum or concat of the branches, then the epilogue.
+            join_forward<S, I>();
+            if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
         } else if constexpr (S::kind == LayerKind::batch_norm) {
             batch_norm_forward<S, I>(params, x);
             if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
@@ -301,14 +414,14 @@ private:
             detail::MapMat<T>(gw, n_in, n_out).noalias() = X * dZ.transpose();
             if constexpr (A::layer::has_bias)
                 detail::MapVec<T>(gw + n_in * n_out, n_out) = dZ.rowwise().sum();
-            if constexpr (I > 0) {
+            if constexpr (!S::from_input) {
                 detail::MapMat<T>(other, n_in, B).noalias() =
                     detail::MapConstMat<T>(w, n_in, n_out) * dZ;
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::rowwise) {
             using A = typename S::anchor;
-            if constexpr (I > 0) {
+            if constexpr (!S::from_input) {
                 const T* z = z_of<I>();
                 for (std::size_t b = 0; b < batch_; ++b) {
                     const T* zr = z + b * n_out;
@@ -326,10 +439,7 @@ private:
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::add) {
-            // dZ flows unchanged into the body (it stays in d) and into the skip: kept until the
-            // backward pass reaches the body's first stage (join_skips).
-            if constexpr (!S::anchor::skip_is_input)
-                std::copy(d, d + batch_ * n_out, skip_grad_of<I>());
+            join_backward<S, I>(d, other);
         } else if constexpr (S::kind == LayerKind::batch_norm) {
             batch_norm_backward<S, I>(params, grads, d, other);
         } else if constexpr (S::kind == LayerKind::layer_norm) {
@@ -338,30 +448,129 @@ private:
             conv_backward<S, I>(params, grads, d, other);
         } else if constexpr (S::kind == LayerKind::pool) {
             using A = typename S::anchor;
-            if constexpr (I > 0) {
+            if constexpr (!S::from_input) {
                 detail::pool_backward<A::bound::window, A::layer::op>(x_of<I>(), d, batch_, other);
+                std::swap(d, other);
+            }
+        } else if constexpr (S::kind == LayerKind::resample) {
+            using Bd = typename S::anchor::bound;
+            if constexpr (!S::from_input) {
+                if constexpr (Bd::bilinear)
+                    detail::upsample_bilinear_backward<Bd::scale, Bd::height, Bd::width>(
+                        d, batch_ * Bd::channels, other);
+                else
+                    detail::upsample_backward<Bd::scale, Bd::height, Bd::width>(
+                        d, batch_ * Bd::channels, other);
                 std::swap(d, other);
             }
         }
         // No anchor: dX = dZ, already in d.
     }
 
-    /// After the backward pass of stage J, d holds the gradient of J's input; if J is the first
-    /// stage of Residual bodies, that input is their skip source: add their skip gradients.
+    /// One step of the backward pass: stage J, with the hand-over of gradients at the branches
+    /// of joins (JoinAnchor): before J, if J is the last stage of a branch whose gradient its
+    /// join kept, d becomes that gradient; after J, if J is the first stage of branches, the
+    /// gradient of their source in d is accumulated. d and other always leave as the two
+    /// ping-pong buffers or a kept slot and a ping-pong buffer.
     template <std::size_t J>
-    void join_skips(T* d) {
-        if constexpr (J > 0) {
-            ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t K>() {
-                if constexpr (S::kind == LayerKind::add) {
-                    if constexpr (!S::anchor::skip_is_input && S::anchor::body_first == J) {
-                        const T* g = skip_grad_of<K>();
-                        const std::size_t total = batch_ * S::out_size;
-                        for (std::size_t i = 0; i < total; ++i) d[i] += g[i];
-                    }
+    void backward_step(const T* params, T* grads, T*& d, T*& other) {
+        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t K>() {
+            if constexpr (S::kind == LayerKind::add) {
+                using A = typename S::anchor;
+                ctnn::detail::for_each_type(
+                    typename A::branches{}, [&]<class Br, std::size_t Bi>() {
+                        if constexpr (!Br::identity && Bi != A::last_computed && Br::last == J)
+                            d = skip_grad_of<K>() + Br::slot * batch_;
+                    });
+            }
+        });
+        backward_stage<std::tuple_element_t<J, as_tuple>, J>(params, grads, d, other);
+        if (other != grad_a_.data() && other != grad_b_.data())
+            other = d == grad_a_.data() ? grad_b_.data() : grad_a_.data();
+        // Joins in stage order: a nested block's join comes before its enclosing block's.
+        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t K>() {
+            if constexpr (S::kind == LayerKind::add) {
+                using A = typename S::anchor;
+                if constexpr (!A::from_input) {
+                    ctnn::detail::for_each_type(
+                        typename A::branches{}, [&]<class Br, std::size_t Bi>() {
+                            if constexpr (!Br::identity && Br::first == J) {
+                                T* acc = skip_grad_of<K>() + A::acc_offset * batch_;
+                                const std::size_t total = batch_ * A::in_size;
+                                if constexpr (Bi == A::first_computed)
+                                    for (std::size_t i = 0; i < total; ++i) d[i] += acc[i];
+                                else
+                                    for (std::size_t i = 0; i < total; ++i) acc[i] += d[i];
+                            }
+                        });
                 }
-            });
-        } else {
-            (void)d;
+            }
+        });
+    }
+
+    /// The output of branch Br of join anchor A: its last stage's, or the source for an identity.
+    template <class A, class Br>
+    const T* branch_output() const {
+        if constexpr (!Br::identity) return y_of<Br::last>();
+        else if constexpr (A::from_input) return input_;
+        else return y_of<A::source>();
+    }
+
+    /// z of join stage I: the sum of the branch outputs, or their concatenation per sample.
+    template <class S, std::size_t I>
+    void join_forward() {
+        using A = typename S::anchor;
+        constexpr std::size_t n = S::out_size;
+        T* z = z_of<I>();
+        ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
+            const T* y = branch_output<A, Br>();
+            if constexpr (A::op == JoinOp::concat) {
+                for (std::size_t b = 0; b < batch_; ++b)
+                    std::copy_n(y + b * Br::size, Br::size, z + b * n + Br::offset);
+            } else if constexpr (K == 0) {
+                std::copy_n(y, batch_ * n, z);
+            } else {
+                for (std::size_t i = 0; i < batch_ * n; ++i) z[i] += y[i];
+            }
+        });
+    }
+
+    /// Backward of join stage I from dZ in d: the branches' gradients (the last computed one's
+    /// left in d, the others' kept) and the source accumulator started with the identity
+    /// branches' share (zero without one).
+    template <class S, std::size_t I>
+    void join_backward(T*& d, T*& other) {
+        using A = typename S::anchor;
+        constexpr std::size_t n = S::out_size, n_src = A::in_size;
+        T* kept = skip_grad_of<I>();
+        T* acc = kept + A::acc_offset * batch_;
+        // The slice of dZ that is branch Br's gradient, written (or added) into dst.
+        auto slice = [&]<class Br>(T* dst, bool add) {
+            for (std::size_t b = 0; b < batch_; ++b) {
+                const T* src = d + b * n + Br::offset;
+                T* out = dst + b * Br::size;
+                if (add)
+                    for (std::size_t j = 0; j < Br::size; ++j) out[j] += src[j];
+                else std::copy_n(src, Br::size, out);
+            }
+        };
+        if constexpr (!A::from_input) std::fill_n(acc, batch_ * n_src, T(0));
+        ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
+            if constexpr (Br::identity) {
+                if constexpr (!A::from_input) slice.template operator()<Br>(acc, true);
+            } else if constexpr (K != A::last_computed) {
+                slice.template operator()<Br>(kept + Br::slot * batch_, false);
+            }
+        });
+        if constexpr (A::computed > 0) {
+            using Last = std::tuple_element_t<A::last_computed,
+                                              typename to_tuple<typename A::branches>::type>;
+            if constexpr (A::op == JoinOp::concat) {
+                slice.template operator()<Last>(other, false);
+                std::swap(d, other);
+            } // a sum hands dZ itself on: it stays in d
+        } else if constexpr (!A::from_input) {
+            d = acc; // only identity branches: the gradient of the source is complete
         }
     }
 
@@ -398,7 +607,7 @@ private:
                 GW.middleCols(idx(g * og), idx(og)).noalias() +=
                     Col.middleCols(idx(g * kg), idx(kg)).transpose() *
                     DZ.middleCols(idx(g * og), idx(og));
-            if constexpr (I > 0) {
+            if constexpr (!S::from_input) {
                 // dCol = dZ W^T, written over the im2col matrix (no longer needed), then folded.
                 for (std::size_t g = 0; g < groups; ++g)
                     Col.middleCols(idx(g * kg), idx(kg)).noalias() =
@@ -409,7 +618,7 @@ private:
                 detail::col2im<G>(col, samples, dx);
             }
         }
-        if constexpr (I > 0) std::swap(d, other);
+        if constexpr (!S::from_input) std::swap(d, other);
     }
 
     /// BatchNorm forward. Training: normalizes each channel with the batch's mean and biased
@@ -592,6 +801,8 @@ private:
     static Eigen::Index idx(std::size_t v) { return static_cast<Eigen::Index>(v); }
 
     std::vector<T> act_, grad_a_, grad_b_, scratch_, stats_, skip_grad_;
+    std::vector<T> fold_;        ///< scale and shift of a BatchNorm folded into its previous stage
+    std::size_t stages_run_ = 0; ///< stages the last forward pass evaluated
     T* buffers_ = nullptr;
     std::array<bool, stage_count> bn_training_{}; ///< mode of each BatchNorm stage's last forward
     std::size_t capacity_ = 0, batch_ = 0;

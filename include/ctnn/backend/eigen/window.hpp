@@ -1,5 +1,5 @@
-// ctnn/backend/eigen/window.hpp — CPU loops of the window layers: im2col/col2im for Conv2D and
-// the pooling reductions, forward and backward.
+// ctnn/backend/eigen/window.hpp — CPU loops of the window layers: im2col/col2im for Conv2D, the
+// pooling reductions and upsampling (nearest, bilinear), forward and backward.
 //
 // Every function takes the window geometry as a template argument (detail::Window2D is a
 // structural type), so kernel sizes, strides and image sizes are compile-time constants and the
@@ -9,11 +9,13 @@
 #pragma once
 #include "../../config.hpp"
 #include "../../layers/pool.hpp"
+#include "../../layers/resample.hpp"
 #include "../../layers/window.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <utility>
 
@@ -255,6 +257,102 @@ void pool_backward(const T* x, const T* dz, std::size_t batch, T* dx) {
                     else for_each_tap<G>(oh, ow, [&](std::size_t i) { dxc[i] += share; });
                 }
             }
+    }
+}
+
+/// Nearest-neighbour upsampling forward (Upsample<S>): z[p][S y + a][S x + b] = x[p][y][x] for
+/// every plane p of the `planes` (samples x channels) planes of H x W values.
+template <std::size_t S, std::size_t H, std::size_t W, class T>
+void upsample_forward(const T* x, std::size_t planes, T* z) {
+    constexpr std::size_t OW = S * W;
+    for (std::size_t pl = 0; pl < planes; ++pl) {
+        const T* xp = x + pl * H * W;
+        T* zp = z + pl * S * H * OW;
+        for (std::size_t y = 0; y < H; ++y) {
+            T* row = zp + y * S * OW; // first of the S output rows of input row y
+            for (std::size_t xi = 0; xi < W; ++xi)
+                for (std::size_t b = 0; b < S; ++b) row[xi * S + b] = xp[y * W + xi];
+            for (std::size_t a = 1; a < S; ++a) std::copy_n(row, OW, row + a * OW);
+        }
+    }
+}
+
+/// Nearest-neighbour upsampling backward: dx[p][y][x] = the sum of dz over the S x S block
+/// of output pixel (S y, S x), in row-major order within the block (one write per input value).
+template <std::size_t S, std::size_t H, std::size_t W, class T>
+void upsample_backward(const T* dz, std::size_t planes, T* dx) {
+    constexpr std::size_t OW = S * W;
+    for (std::size_t pl = 0; pl < planes; ++pl) {
+        const T* dzp = dz + pl * S * H * OW;
+        T* dxp = dx + pl * H * W;
+        for (std::size_t y = 0; y < H; ++y)
+            for (std::size_t xi = 0; xi < W; ++xi) {
+                T g = T(0);
+                for (std::size_t a = 0; a < S; ++a)
+                    for (std::size_t b = 0; b < S; ++b) g += dzp[(y * S + a) * OW + xi * S + b];
+                dxp[y * W + xi] = g;
+            }
+    }
+}
+
+/// Bilinear upsampling forward (Upsample<S, Bilinear>, PyTorch's align_corners=False): each
+/// output pixel interpolates the four input pixels around its source position (linear_tap).
+template <std::size_t S, std::size_t H, std::size_t W, class T>
+void upsample_bilinear_forward(const T* x, std::size_t planes, T* z) {
+    constexpr std::size_t OH = S * H, OW = S * W;
+    for (std::size_t pl = 0; pl < planes; ++pl) {
+        const T* xp = x + pl * H * W;
+        T* zp = z + pl * OH * OW;
+        for (std::uint32_t oy = 0; oy < OH; ++oy) {
+            std::uint32_t y0 = 0, y1 = 0;
+            T ly = T(0);
+            ctnn::detail::linear_tap(oy, S, H, y0, y1, ly);
+            for (std::uint32_t ox = 0; ox < OW; ++ox) {
+                std::uint32_t x0 = 0, x1 = 0;
+                T lx = T(0);
+                ctnn::detail::linear_tap(ox, S, W, x0, x1, lx);
+                const T* r0 = xp + y0 * W;
+                const T* r1 = xp + y1 * W;
+                zp[oy * OW + ox] = (T(1) - ly) * ((T(1) - lx) * r0[x0] + lx * r0[x1]) +
+                                   ly * ((T(1) - lx) * r1[x0] + lx * r1[x1]);
+            }
+        }
+    }
+}
+
+/// Output positions [lo, hi) along an axis (n inputs, factor S) that may read input position i
+/// bilinearly: their source positions lie in [i - 1, i + 1).
+template <std::size_t S, std::size_t N>
+constexpr std::pair<std::uint32_t, std::uint32_t> bilinear_readers(std::uint32_t i) {
+    const std::uint32_t lo = i >= 1 ? static_cast<std::uint32_t>(S) * (i - 1) : 0;
+    const std::uint32_t hi = std::min<std::uint32_t>(static_cast<std::uint32_t>(S * N),
+                                                     static_cast<std::uint32_t>(S) * (i + 2));
+    return {lo, hi};
+}
+
+/// Bilinear upsampling backward: dx[y][x] = the sum over the outputs that read (y, x) of their
+/// gradient times the interpolation weight (gathered per input value, in row-major output order,
+/// as the CUDA kernel does; one write per input value).
+template <std::size_t S, std::size_t H, std::size_t W, class T>
+void upsample_bilinear_backward(const T* dz, std::size_t planes, T* dx) {
+    constexpr std::size_t OW = S * W;
+    for (std::size_t pl = 0; pl < planes; ++pl) {
+        const T* dzp = dz + pl * S * H * OW;
+        T* dxp = dx + pl * H * W;
+        for (std::uint32_t iy = 0; iy < H; ++iy) {
+            const auto [ylo, yhi] = bilinear_readers<S, H>(iy);
+            for (std::uint32_t ix = 0; ix < W; ++ix) {
+                const auto [xlo, xhi] = bilinear_readers<S, W>(ix);
+                T g = T(0);
+                for (std::uint32_t oy = ylo; oy < yhi; ++oy) {
+                    const T wy = ctnn::detail::linear_weight<T>(oy, iy, S, H);
+                    if (wy == T(0)) continue;
+                    for (std::uint32_t ox = xlo; ox < xhi; ++ox)
+                        g += wy * ctnn::detail::linear_weight<T>(ox, ix, S, W) * dzp[oy * OW + ox];
+                }
+                dxp[iy * W + ix] = g;
+            }
+        }
     }
 }
 

@@ -29,6 +29,7 @@
 #include "../../../layers/window.hpp"
 #include "../kernel.hpp"
 #include "../types.hpp"
+#include "fold.hpp"
 #include "gemm.hpp"
 
 #include <cstddef>
@@ -173,12 +174,15 @@ struct ConvPatchesT {
 };
 
 /// Store of the forward GEMM: v = acc + bias; Z = v; Y = Epi(v), at index s * out + o * P + p.
-template <class Shape, class Epi, class T>
+/// With an active Fold (an inference-mode BatchNorm folded in; Epi is then empty), v also goes
+/// to the fold, which writes the BatchNorm stage's outputs (kernels/fold.hpp).
+template <class Shape, class Epi, class T, class Fold = NoFold>
 struct ConvForwardStore {
     T* z;
     T* y;
     const T* bias; ///< null: no bias
     ElemCtx ctx;
+    Fold fold;
     __device__ __forceinline__ void operator()(std::uint32_t g, std::uint32_t m, std::uint32_t n,
                                                T acc) const {
         const std::uint32_t s = m / Shape::pixels, p = m % Shape::pixels;
@@ -186,6 +190,7 @@ struct ConvForwardStore {
         const std::size_t i = std::size_t{s} * Shape::out_size + std::size_t{o} * Shape::pixels + p;
         const T v = bias != nullptr ? acc + bias[o] : acc;
         z[i] = v;
+        if constexpr (Fold::active) fold(i, v, ctx);
         if constexpr (Epi::size > 0) {
             ElemCtx c = ctx;
             c.index = i;
@@ -230,14 +235,16 @@ struct ConvWeightGradStore {
 } // namespace detail
 
 /// Forward pass of a convolution stage over `batch` samples: Z = conv(X, W) + bias (bias may be
-/// null), Y = Epi(Z) (when the epilogue is not empty). One kernel launch.
-template <class Shape, class Epi, class T>
+/// null), Y = Epi(Z) (when the epilogue is not empty); with a detail::FoldedNorm `fold`, the
+/// folded BatchNorm's outputs as well. One kernel launch.
+template <class Shape, class Epi, class T, class Fold = detail::NoFold>
 void conv_forward(const T* x, const T* w, const T* bias, T* z, T* y, std::size_t batch, ElemCtx ctx,
-                  stream_t stream = nullptr) {
+                  stream_t stream = nullptr, Fold fold = {}) {
     const auto M = static_cast<std::uint32_t>(batch * Shape::pixels);
     gemm_grouped<T>(M, Shape::og, Shape::taps, Shape::groups, detail::ConvPatches<Shape, T>{x},
                     detail::ConvWeights<Shape, T>{w},
-                    detail::ConvForwardStore<Shape, Epi, T>{z, y, bias, ctx}, false, stream);
+                    detail::ConvForwardStore<Shape, Epi, T, Fold>{z, y, bias, ctx, fold}, false,
+                    stream);
 }
 
 /// Input gradient of a convolution stage: dX = conv^T(dZ, W), times PrevEpi'(zp) (the previous
