@@ -187,6 +187,10 @@ public:
         return grads_;
     }
 
+    /// The CPU executor (cpu::executor_for<Net, T>), for inspection: e.g. how many threads the
+    /// last pass was split into (cpu::BatchParallel::last_parts).
+    [[nodiscard]] const cpu::executor_for<Net, T>& cpu_executor() const noexcept { return exec_; }
+
     /// The training-step counter that keys Dropout masks (incremented by each training-mode
     /// forward). Restoring it replays a step exactly: used to resume training and by gradient
     /// checks.
@@ -560,7 +564,7 @@ private:
     Device device_;
     mutable std::vector<T> params_, grads_; // host copies (mutable: refreshed from the device)
     mutable std::vector<T> buffers_; // non-trainable state (host copy; refreshed from the device)
-    cpu::executor_for<Net, T> exec_; // the fused CPU executor, or Eigen's (cpu::fused_eligible)
+    cpu::executor_for<Net, T> exec_; // fused, batch-parallel Eigen or Eigen (cpu::executor_for)
 #if CTNN_CUDA_BACKEND
     std::unique_ptr<CudaState> cuda_;
     std::vector<T> out_; // host copy of the device output

@@ -24,6 +24,11 @@ using Smooth = Sequential<Input<65>, Dense<64>, GELU, Dropout<0.25f>, Dense<65>,
 using Wide =
     Sequential<Input<17>, Dense<65, false>, ReLU, Dropout<0.5f>, Dense<1>, Tanh, Dense<5>, ReLU>;
 using Flat = Sequential<Input<2, 3>, Flatten, Dense<7>, SiLU, Dense<2>>;
+// The stage kinds BatchParallel splits: convolution, Dropout (its mask keyed by sample), pooling,
+// a join (a residual Add), LayerNorm, Dense, Softmax.
+using CNN = Sequential<Input<2, 7, 7>, Conv2D<4, 3, Same>, ReLU, Dropout<0.3f>, MaxPool2D<2>,
+                       Add<Branch<Conv2D<4, 3, Same>, Tanh>, Branch<>>, Flatten, Dense<6>,
+                       LayerNorm, Tanh, Dense<5>, Softmax>;
 
 using sizes = std::initializer_list<std::size_t>;
 
@@ -107,12 +112,20 @@ TEST_CASE("dispatch: Model uses the fused executor for chains of Dense stages of
 #endif
     // Double precision, other layer kinds (Softmax), a leading activation (an anchor-less stage)
     // and layers wider than the limit keep the Eigen executor.
+    // and layers wider than the limit run on eigen::Executor split by batch between threads
+    // (BatchParallel), unless a stage needs the whole batch (BatchNorm): then on one executor.
     static_assert(!cpu::fused_eligible<NetB, double>);
-    static_assert(std::is_same_v<cpu::executor_for<NetB, double>, eigen::Executor<NetB, double>>);
+    static_assert(
+        std::is_same_v<cpu::executor_for<NetB, double>, cpu::BatchParallel<NetB, double>>);
     using WithSoftmax = Sequential<Input<8>, Dense<4>, Softmax>;
     static_assert(!cpu::fused_eligible<WithSoftmax, float>);
+    static_assert(std::is_same_v<cpu::executor_for<WithSoftmax, float>,
+                                 cpu::BatchParallel<WithSoftmax, float>>);
+    using WithNorm = Sequential<Input<8>, Dense<4>, BatchNorm>;
+    static_assert(!cpu::batch_splittable<WithNorm>);
     static_assert(
-        std::is_same_v<cpu::executor_for<WithSoftmax, float>, eigen::Executor<WithSoftmax, float>>);
+        std::is_same_v<cpu::executor_for<WithNorm, float>, eigen::Executor<WithNorm, float>>);
+    static_assert(cpu::batch_splittable<CNN>);
     static_assert(!cpu::fused_eligible<Sequential<Input<8>, ReLU, Dense<4>>, float>);
     static_assert(
         !cpu::fused_eligible<Sequential<Input<8>, Dense<cpu::fused_max_width + 1>>, float>);
@@ -194,4 +207,88 @@ TEST_CASE("fused: a short training run through Model matches the Eigen executor"
         CHECK(std::fabs(l - lr) <= 1e-5f * (1.0f + std::fabs(lr)));
     }
     CHECK(rel_err(model.parameters().data(), p.data(), p.size()) < 1e-4);
+}
+
+namespace {
+
+/// Forward (training and inference) and backward of Net's CPU executor at `threads` threads
+/// against one eigen::Executor on the whole batch; returns the parts the batch was split into.
+template <class Net>
+unsigned check_batch_parallel(std::size_t batch, unsigned threads) {
+    INFO("batch " << batch << ", threads " << threads);
+    Threads t(threads);
+    Model<Net> model(device::cpu());
+    model.init(5);
+    const std::vector<float> p(model.parameters().begin(), model.parameters().end());
+    const std::vector<float> x = wave(batch * Net::in_size, 0.4f);
+    const std::vector<float> dy = wave(batch * Net::out_size, 1.3f);
+    ElemCtx ctx;
+    ctx.seed = 99;
+    ctx.step = 4;
+    ctx.training = true;
+
+    eigen::Executor<Net, float> ref;
+    cpu::BatchParallel<Net, float> par;
+    std::vector<float> gref(Net::param_count), gpar(Net::param_count);
+    for (const bool training : {true, false}) {
+        ctx.training = training;
+        const float* yr = ref.forward(p.data(), x.data(), batch, ctx);
+        const float* yp = par.forward(p.data(), x.data(), batch, ctx);
+        CHECK(rel_err(yp, yr, batch * Net::out_size) < 1e-5);
+    }
+    ctx.training = true;
+    ref.forward(p.data(), x.data(), batch, ctx);
+    par.forward(p.data(), x.data(), batch, ctx);
+    std::copy(dy.begin(), dy.end(), ref.output_grad());
+    std::copy(dy.begin(), dy.end(), par.output_grad());
+    ref.backward(p.data(), gref.data());
+    par.backward(p.data(), gpar.data());
+    CHECK(rel_err(gpar.data(), gref.data(), gpar.size()) < 1e-4);
+    CHECK(par.last_forward_stages() == ref.last_forward_stages());
+    return par.last_parts();
+}
+
+} // namespace
+
+TEST_CASE("BatchParallel: a CNN split between threads matches one eigen::Executor") {
+    constexpr std::size_t m = cpu::BatchParallel<CNN, float>::min_part;
+    // Split into 2 parts (even and odd batches), and not split (too few samples, 1 thread).
+    CHECK(check_batch_parallel<CNN>(4 * m, 2) == 2);
+    CHECK(check_batch_parallel<CNN>(4 * m + 3, 2) == 2);
+    CHECK(check_batch_parallel<CNN>(2 * m - 1, 2) == 1);
+    CHECK(check_batch_parallel<CNN>(4 * m, 1) == 1);
+    // A small model needs larger parts (an unpadded convolution, a smooth activation).
+    using Small = Sequential<Input<3, 5, 5>, Conv2D<2, 3>, SiLU, Flatten, Dense<2>>;
+    constexpr std::size_t ms = cpu::BatchParallel<Small, float>::min_part;
+    static_assert(ms > m);
+    CHECK(check_batch_parallel<Small>(2 * ms + 1, 2) == 2);
+    CHECK(check_batch_parallel<Small>(2 * ms - 1, 2) == 1);
+}
+
+TEST_CASE("BatchParallel: a training run at 2 threads follows the 1-thread run") {
+    constexpr std::size_t batch = 96;
+    const std::vector<float> x = wave(batch * CNN::in_size, 0.7f);
+    std::vector<float> target(batch * CNN::out_size, 0.0f);
+    for (std::size_t b = 0; b < batch; ++b) target[b * CNN::out_size + b % CNN::out_size] = 1.0f;
+
+    auto train = [&](unsigned threads, unsigned& parts) {
+        Threads t(threads);
+        Model<CNN> model(device::cpu());
+        model.init(21);
+        OptimizerState<optim::Adam> state(optim::Adam{}, CNN::param_count);
+        for (int step = 0; step < 4; ++step) {
+            model.forward(x, batch, Mode::training);
+            model.loss(loss::MSE{}, {nullptr, target.data()});
+            model.backward();
+            model.update(state, 0.01f);
+        }
+        parts = model.cpu_executor().last_parts();
+        return std::vector<float>(model.parameters().begin(), model.parameters().end());
+    };
+    unsigned parts1 = 0, parts2 = 0;
+    const std::vector<float> one = train(1, parts1);
+    const std::vector<float> two = train(2, parts2);
+    CHECK(parts1 == 1);
+    CHECK(parts2 == (batch >= 2 * cpu::BatchParallel<CNN, float>::min_part ? 2u : 1u));
+    CHECK(rel_err(two.data(), one.data(), one.size()) < 1e-4);
 }

@@ -46,10 +46,18 @@ template <class... Ops>
 struct Epilogue {
     static constexpr std::size_t size = sizeof...(Ops);
     using ops = type_list<Ops...>;
+    /// Values per sample the ops apply to (their common input size; 0 without ops).
+    static constexpr std::size_t width = [] {
+        if constexpr (size > 0) return std::tuple_element_t<0, std::tuple<Ops...>>::in_size;
+        else return std::size_t{0};
+    }();
 
-    /// Applies every op to v (a real, or a Dual to get the chain's derivative as well).
+    /// Applies every op to v (a real, or a Dual to get the chain's derivative as well). ctx.index
+    /// is the element's index within the executor's batch; ctx.sample0 shifts it to the index
+    /// within the whole batch.
     template <class S>
     CTNN_HOST_DEVICE static S apply(S v, ElemCtx ctx) {
+        if constexpr (size > 0) ctx.index += ctx.sample0 * width;
         ((ctx.layer = static_cast<std::uint32_t>(Ops::index),
           v = Ops::layer::template apply<S>(v, ctx)),
          ...);

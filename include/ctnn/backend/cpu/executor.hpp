@@ -33,6 +33,7 @@
 #include "../../layers/activation.hpp"
 #include "../eigen/executor.hpp"
 #include "kernels.hpp"
+#include "parallel.hpp"
 #include "simd.hpp"
 #include "threads.hpp"
 
@@ -76,7 +77,8 @@ struct all_dense<type_list<S...>> {
 /// layer with its epilogue (any elementwise layers: activations, Dropout), every width is at most
 /// fused_max_width (which depends on the instruction set), and the fused kernels are compiled in
 /// (GCC or Clang; not in a CUDA-backend translation unit). Any other model (convolutions, pooling,
-/// Softmax layers, a leading activation, wider layers, double precision) runs on eigen::Executor.
+/// Softmax layers, a leading activation, wider layers, double precision) runs on
+/// general_executor_for<Net, T> (eigen::Executor, split by batch between threads: BatchParallel).
 template <class Net, class T>
 inline constexpr bool fused_eligible =
     CTNN_CPU_FUSED&& std::is_same_v<T, float>&& detail::all_dense<stages_of<Net>>::value;
@@ -652,15 +654,21 @@ private:
 
 #endif // CTNN_CPU_FUSED
 
+/// The executor of a model the fused executor does not take: BatchParallel (eigen::Executor on
+/// ctnn's threads, one batch part each) unless a stage needs the whole batch (BatchNorm).
+template <class Net, class T>
+using general_executor_for =
+    std::conditional_t<batch_splittable<Net>, BatchParallel<Net, T>, eigen::Executor<Net, T>>;
+
 /// The executor Model<Net, T> runs on the CPU: FusedExecutor when fused_eligible<Net, T>,
-/// otherwise eigen::Executor.
+/// otherwise general_executor_for<Net, T>.
 #if CTNN_CPU_FUSED
 template <class Net, class T>
 using executor_for =
-    std::conditional_t<fused_eligible<Net, T>, FusedExecutor<Net>, eigen::Executor<Net, T>>;
+    std::conditional_t<fused_eligible<Net, T>, FusedExecutor<Net>, general_executor_for<Net, T>>;
 #else
 template <class Net, class T>
-using executor_for = eigen::Executor<Net, T>;
+using executor_for = general_executor_for<Net, T>;
 #endif
 
 } // namespace ctnn::cpu
