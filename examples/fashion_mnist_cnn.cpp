@@ -27,9 +27,14 @@ int main(int argc, char** argv) try {
     const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
     const std::size_t epochs = argc > 2 ? std::stoul(argv[2]) : 10;
 
+    // Every core unless CTNN_NUM_THREADS (or OMP_NUM_THREADS) says otherwise: ctnn splits each
+    // batch between its threads (docs/cpu.md, BatchParallel); the library's default is 1.
+    if (std::getenv("CTNN_NUM_THREADS") == nullptr && std::getenv("OMP_NUM_THREADS") == nullptr)
+        set_num_threads(0);
+
     auto data = io::fashion_mnist(dir); // pixels scaled to [0, 1], labels 0..9
     std::cout << "Fashion-MNIST: " << data.train.size() << " training, " << data.test.size()
-              << " test images\n"
+              << " test images; " << num_threads() << " CPU thread(s)\n"
               << describe<Net>(loss::SoftmaxCrossEntropy{});
 
     Model<Net> model(device::best());
