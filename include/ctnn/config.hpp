@@ -27,6 +27,16 @@
 #define CTNN_CUDA_BACKEND 0
 #endif
 
+/// 1 when ctnn's own CPU kernels (backend/cpu: the fused MLP executor, the direct convolution)
+/// are compiled in: GCC or Clang, not a CUDA-backend translation unit (whose Model must match
+/// nvcc's: it keeps the Eigen executor), and not disabled by defining CTNN_NO_FUSED_CPU (every
+/// Model then runs on Eigen alone, as before those kernels).
+#if !CTNN_CUDA_BACKEND && defined(__GNUC__) && !defined(CTNN_NO_FUSED_CPU)
+#define CTNN_CPU_FUSED 1
+#else
+#define CTNN_CPU_FUSED 0
+#endif
+
 #if defined(_MSC_VER)
 #define CTNN_FORCEINLINE __forceinline
 #else

@@ -90,6 +90,31 @@ void check_conv_forward(const ConvRef& r, std::size_t batch, std::uint64_t seed)
     CHECK(worst < 1e-12);
 }
 
+/// Runs Net (Input, one Conv2D, optionally one activation Act) in float — on the CPU, stride 1
+/// and one group take the direct kernel (backend/cpu/conv.hpp) — in inference and in training
+/// (which also keeps Z), and compares with the reference in double followed by act.
+template <class Net, class Act>
+void check_conv_forward_float(const ConvRef& r, std::size_t batch, std::uint64_t seed, Act act) {
+    Model<Net> m(device::cpu());
+    m.init(seed);
+    auto p = m.parameters();
+    const auto noise = random_values(p.size(), seed + 1, -0.5, 0.5);
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] += static_cast<float>(noise[i]);
+    const std::vector<double> pd(p.begin(), p.end());
+    const auto xd = random_values(batch * Net::in_size, seed + 2);
+    const std::vector<float> x(xd.begin(), xd.end());
+    const std::vector<double> xr(x.begin(), x.end()); // the float inputs, exactly
+    const auto expected = r.run(xr, pd.data(), batch);
+    for (const Mode mode : {Mode::inference, Mode::training}) {
+        const auto y = m.forward(x, batch, mode);
+        REQUIRE(y.size() == expected.size());
+        double worst = 0;
+        for (std::size_t i = 0; i < y.size(); ++i)
+            worst = std::max(worst, std::fabs(static_cast<double>(y[i]) - act(expected[i])));
+        CHECK(worst < 1e-4);
+    }
+}
+
 /// Max or average pooling as plain loops (count_include_pad=True), one channel plane at a time.
 std::vector<double> pool_ref(const std::vector<double>& x, std::size_t planes, std::size_t h,
                              std::size_t w, std::size_t k, std::size_t s, std::size_t pad,
@@ -207,6 +232,89 @@ TEST_CASE("Conv2D forward equals a naive convolution") {
         {2, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 16, 16, true}, 5, 9);
     check_conv_forward<Sequential<Input<1, 4, 4>, Conv2D<2, 4>>>(
         {1, 4, 4, 2, 4, 1, 1, 0, 0, 1, 1, 1, 1, 1, true}, 3, 10);
+}
+
+TEST_CASE("Conv2D forward in float equals a naive convolution (the direct CPU kernel)") {
+    const auto id = [](double v) { return v; };
+    const auto relu = [](double v) { return v > 0 ? v : 0.0; };
+    const auto tanh = [](double v) { return std::tanh(v); };
+    // c, h, w, o, k, sh, sw, pt, pl, dh, dw, groups, oh, ow, bias
+    // A row of 17 columns: two vector units per row, the second partial; 7 channels: blocks of
+    // 4, 2 and 1 output channels. ReLU on the registers.
+    check_conv_forward_float<Sequential<Input<3, 5, 17>, Conv2D<7, 3, Same>, ReLU>>(
+        {3, 5, 17, 7, 3, 1, 1, 1, 1, 1, 1, 1, 5, 17, true}, 3, 21, relu);
+    // One input channel (the first convolution of the CNN example), 13 outputs, Tanh after it.
+    check_conv_forward_float<Sequential<Input<1, 28, 28>, Conv2D<13, 3, Same>, Tanh>>(
+        {1, 28, 28, 13, 3, 1, 1, 1, 1, 1, 1, 1, 28, 28, true}, 2, 22, tanh);
+    // Valid 5x5 (29 of 33 columns), no epilogue; an even kernel with Same (asymmetric padding).
+    check_conv_forward_float<Sequential<Input<2, 9, 33>, Conv2D<5, 5>>>(
+        {2, 9, 33, 5, 5, 1, 1, 0, 0, 1, 1, 1, 5, 29, true}, 2, 23, id);
+    check_conv_forward_float<Sequential<Input<2, 7, 8>, Conv2D<3, 4, Same>, ReLU>>(
+        {2, 7, 8, 3, 4, 1, 1, 1, 1, 1, 1, 1, 7, 8, true}, 4, 24, relu);
+    // Dilation without bias; padding wider than the kernel needs; a 1x1 convolution, 33 outputs.
+    check_conv_forward_float<Sequential<Input<2, 7, 8>, Conv2D<3, 3, Dilation<2, 3>, NoBias>>>(
+        {2, 7, 8, 3, 3, 1, 1, 0, 0, 2, 3, 1, 3, 2, false}, 2, 25, id);
+    check_conv_forward_float<Sequential<Input<2, 5, 6>, Conv2D<3, 3, Padding<2>>, ReLU>>(
+        {2, 5, 6, 3, 3, 1, 1, 2, 2, 1, 1, 1, 7, 8, true}, 2, 26, relu);
+    check_conv_forward_float<Sequential<Input<4, 6, 6>, Conv2D<33, 1>, ReLU>>(
+        {4, 6, 6, 33, 1, 1, 1, 0, 0, 1, 1, 1, 6, 6, true}, 3, 27, relu);
+    // 64 channels over a 14 x 14 image (the second convolution of the CNN example).
+    check_conv_forward_float<Sequential<Input<32, 14, 14>, Conv2D<64, 3, Same>, ReLU>>(
+        {32, 14, 14, 64, 3, 1, 1, 1, 1, 1, 1, 1, 14, 14, true}, 2, 28, relu);
+}
+
+namespace {
+
+/// Parameter gradients of Net in float (direct CPU kernels for the forward pass and the input
+/// gradient of stride-1 convolutions) against the same model in double (im2col + GEMM).
+template <class Net>
+void check_float_gradients(std::size_t batch, std::uint64_t seed) {
+    Model<Net> mf(device::cpu());
+    mf.init(seed);
+    Model<Net, double> md(device::cpu());
+    const auto pf = mf.parameters();
+    std::copy(pf.begin(), pf.end(), md.parameters().begin());
+    const auto xd = random_values(batch * Net::in_size, seed + 1);
+    const std::vector<float> xf(xd.begin(), xd.end());
+    const std::vector<double> xr(xf.begin(), xf.end());
+    const auto td = random_values(batch * Net::out_size, seed + 2);
+    const std::vector<float> tf(td.begin(), td.end());
+    mf.forward(xf, batch, Mode::training);
+    mf.loss(loss::MSE{}, {nullptr, tf.data()});
+    mf.backward();
+    md.forward(xr, batch, Mode::training);
+    md.loss(loss::MSE{}, {nullptr, td.data()});
+    md.backward();
+    const auto gf = mf.gradients();
+    const auto gd = md.gradients();
+    double worst = 0, mag = 0;
+    for (std::size_t i = 0; i < gd.size(); ++i) {
+        worst = std::max(worst, std::fabs(static_cast<double>(gf[i]) - gd[i]));
+        mag = std::max(mag, std::fabs(gd[i]));
+    }
+    CHECK(mag > 0);
+    CHECK(worst / mag < 1e-4);
+}
+
+template <class Conv, std::size_t C = 3, std::size_t H = 7, std::size_t W = 19>
+using ConvAfterConv =
+    Sequential<Input<2, H, W>, Conv2D<C, 3, Same>, Tanh, Conv, SiLU, Flatten, Dense<3>>;
+
+} // namespace
+
+TEST_CASE("Conv2D input gradients in float (direct kernel) match double (im2col)") {
+    // The first convolution's weight gradient flows through the second one's input gradient.
+    check_float_gradients<ConvAfterConv<Conv2D<5, 3, Same>>>(3, 31);
+    check_float_gradients<ConvAfterConv<Conv2D<4, 3>>>(2, 32);                 // valid
+    check_float_gradients<ConvAfterConv<Conv2D<4, 4, Same>>>(2, 33);           // asymmetric pad
+    check_float_gradients<ConvAfterConv<Conv2D<3, 3, Dilation<2, 3>>>>(2, 34); // dilation
+    check_float_gradients<ConvAfterConv<Conv2D<7, 3, Padding<2>, NoBias>>>(2, 35);
+    check_float_gradients<ConvAfterConv<Conv2D<17, 1>>>(2, 36);
+    // Padded by more than the kernel's extent: the input gradient stays im2col (col2im).
+    check_float_gradients<ConvAfterConv<Conv2D<3, 3, Padding<3>>>>(2, 37);
+    // Strided and grouped convolutions stay on im2col for both passes.
+    check_float_gradients<ConvAfterConv<Conv2D<4, 3, Stride<2>>>>(2, 38);
+    check_float_gradients<ConvAfterConv<Conv2D<6, 3, Groups<3>, Same>>>(2, 39);
 }
 
 TEST_CASE("Conv2D forward by hand: a 2x2 kernel on a 3x3 image") {
@@ -364,14 +472,17 @@ TEST_CASE("lowering: a convolution or a pool anchors a stage; activations fuse a
     const std::string d = describe<Net>();
     INFO(d);
     CHECK(d.find("forward: 6 stage(s)") != std::string::npos);
-    CHECK(d.find("stage 0: conv2d   Conv2D<32, 3, Same> (im2col gemm) [1, 28, 28] -> "
+    // Stride-1 convolutions run as direct convolutions on the CPU (float, own kernels).
+    const std::string how = CTNN_CPU_FUSED ? "(direct)" : "(im2col gemm)";
+    CHECK(d.find("stage 0: conv2d   Conv2D<32, 3, Same> " + how + " [1, 28, 28] -> " +
                  "[32, 28, 28]   epilogue: bias, ReLU\n") != std::string::npos);
     CHECK(d.find("stage 1: maxpool  MaxPool2D<2>") != std::string::npos);
     CHECK(d.find("[32, 28, 28] -> [32, 14, 14]\n") != std::string::npos);
     CHECK(d.find("epilogue: bias, ReLU, Dropout(0.25)") != std::string::npos);
     CHECK(d.find("[64, 12, 12] -> [64, 6, 6]   epilogue: ReLU") != std::string::npos);
     CHECK(d.find("0.weight [32, 1, 3, 3], 0.bias [32]") != std::string::npos);
-    CHECK(d.find("dW = im2col(X)^T dZ (gemm), db = sum(dZ), dX = col2im(dZ W) (gemm)") !=
+    CHECK(d.find(std::string("dW = im2col(X)^T dZ (gemm), db = sum(dZ), dX = ") +
+                 (CTNN_CPU_FUSED ? "direct conv of dZ (flipped kernel)" : "col2im(dZ W) (gemm)")) !=
           std::string::npos);
     CHECK(d.find("argmax (recomputed)") != std::string::npos);
 }

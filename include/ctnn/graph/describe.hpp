@@ -136,7 +136,8 @@ std::string stage_line(std::size_t i, const std::string& note = "") {
     else if constexpr (S::kind == LayerKind::rowwise)
         anchor = std::string("rowwise  ") + S::anchor::layer::name();
     else if constexpr (S::kind == LayerKind::conv)
-        anchor = std::string("conv2d   ") + S::anchor::layer::name() + " (im2col gemm)";
+        anchor = std::string("conv2d   ") + S::anchor::layer::name() +
+                 (conv_lowering<S>::direct && CTNN_CPU_FUSED ? " (direct)" : " (im2col gemm)");
     else if constexpr (S::kind == LayerKind::pool)
         anchor = std::string(S::anchor::layer::op == PoolOp::max ? "maxpool  " : "avgpool  ") +
                  S::anchor::layer::name();
@@ -171,7 +172,10 @@ std::string backward_line(std::size_t i, const std::string& note = "") {
     } else if constexpr (S::kind == LayerKind::conv) {
         what += "dW = im2col(X)^T dZ (gemm)";
         if (S::anchor::layer::has_bias) what += ", db = sum(dZ)";
-        if (!S::from_input) what += ", dX = col2im(dZ W) (gemm)";
+        if (!S::from_input)
+            what += conv_lowering<S>::direct_dx && CTNN_CPU_FUSED
+                        ? ", dX = direct conv of dZ (flipped kernel)"
+                        : ", dX = col2im(dZ W) (gemm)";
     } else if constexpr (S::kind == LayerKind::add) {
         what += join_backward_text<S>();
     } else if constexpr (S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm) {

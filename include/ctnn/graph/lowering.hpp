@@ -314,6 +314,19 @@ struct conv_lowering {
     static constexpr std::size_t chunk = (gemm_rows + pixels - 1) / pixels;
     /// Floats of scratch: the im2col matrix (also its gradient) and the GEMM output (or dZ).
     static constexpr std::size_t scratch = chunk * pixels * (taps + out_channels);
+    /// The CPU evaluates the forward pass as a direct convolution (backend/cpu/conv.hpp) when the
+    /// scalar is float and the fused CPU kernels are compiled in: stride 1, one group.
+    static constexpr bool direct = [] {
+        constexpr auto g = bound::window;
+        return g.sh == 1 && g.sw == 1 && g.fits && bound::group_count == 1;
+    }();
+    /// ... and the input gradient too, when no side is padded by more than the kernel's dilated
+    /// extent (the input gradient is then a direct convolution of dZ with the flipped kernel).
+    static constexpr bool direct_dx = [] {
+        constexpr auto g = bound::window;
+        const std::size_t eh = (g.kh - 1) * g.dh, ew = (g.kw - 1) * g.dw;
+        return direct && g.pt <= eh && g.pb <= eh && g.pl <= ew && g.pr <= ew;
+    }();
 };
 
 namespace detail {

@@ -21,14 +21,7 @@
 #include <immintrin.h>
 #endif
 
-/// 1 when ctnn's fused CPU kernels are compiled in: GCC or Clang, not a CUDA-backend translation
-/// unit (whose Model must match nvcc's: it keeps the Eigen executor), and not disabled by defining
-/// CTNN_NO_FUSED_CPU (every Model then runs on eigen::Executor, as before the fused path).
-#if !CTNN_CUDA_BACKEND && defined(__GNUC__) && !defined(CTNN_NO_FUSED_CPU)
-#define CTNN_CPU_FUSED 1
-#else
-#define CTNN_CPU_FUSED 0
-#endif
+// CTNN_CPU_FUSED (config.hpp) says whether these kernels are compiled in.
 
 #if defined(__GNUC__)
 /// Asks the compiler to unroll the next loop completely (its trip count is a small constant).

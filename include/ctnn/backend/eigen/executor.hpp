@@ -25,6 +25,7 @@
 #include "../../expr/dual.hpp"
 #include "../../graph/lowering.hpp"
 #include "../../graph/schedule.hpp"
+#include "../cpu/conv.hpp"
 #include "window.hpp"
 
 // ctnn runs Eigen on the host only. Under nvcc, keep Eigen from annotating itself for the device
@@ -76,6 +77,7 @@ public:
         if (scratch_.size() != plan::scratch) scratch_.assign(plan::scratch, T(0));
         if (stats_.size() != plan::stats) stats_.assign(plan::stats, T(0));
         if (fold_.size() != 2 * fold_channels) fold_.assign(2 * fold_channels, T(0));
+        if (direct_.size() != direct_floats) direct_.assign(direct_floats, T(0));
         capacity_ = batch;
     }
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
@@ -156,6 +158,55 @@ private:
         if constexpr (S::from_input) return input_;
         else return y_of<S::source>();
     }
+
+#if CTNN_CPU_FUSED
+    /// A convolution stage whose forward pass runs as cpu::detail::DirectConv
+    /// (backend/cpu/conv.hpp): float, stride 1, one group (conv_lowering::direct). Other
+    /// convolutions, and every weight gradient, use im2col + GEMM.
+    template <class S>
+    static constexpr bool direct_conv = [] {
+        if constexpr (S::kind == LayerKind::conv && std::is_same_v<T, float>)
+            return conv_lowering<S>::direct;
+        else return false;
+    }();
+    template <class S>
+    using direct_of = cpu::detail::DirectConv<cpu::simd::Native, S::anchor::bound::window,
+                                              conv_lowering<S>::out_channels>;
+    /// A direct_conv stage whose input gradient is a direct convolution of dZ as well (its
+    /// padding is at most the kernel's extent on every side; the weight gradient stays a GEMM).
+    template <class S>
+    static constexpr bool direct_conv_dx = [] {
+        if constexpr (direct_conv<S>) return conv_lowering<S>::direct_dx;
+        else return false;
+    }();
+    template <class S>
+    using direct_dx_of =
+        cpu::detail::DirectConv<cpu::simd::Native,
+                                cpu::detail::transposed_window(S::anchor::bound::window,
+                                                               conv_lowering<S>::out_channels),
+                                S::anchor::bound::window.c>;
+    /// Floats of direct_: the largest padded input plus packed weight of a direct convolution
+    /// (forward), or padded dZ plus flipped and packed weights (input gradient).
+    static constexpr std::size_t direct_floats = []<class... S>(type_list<S...>) {
+        std::size_t m = 0;
+        (
+            [&] {
+                if constexpr (direct_conv<S>)
+                    m = std::max(m, direct_of<S>::padded_floats + direct_of<S>::packed_floats);
+                if constexpr (direct_conv_dx<S>)
+                    m = std::max(m, direct_dx_of<S>::padded_floats +
+                                        2 * direct_dx_of<S>::packed_floats);
+            }(),
+            ...);
+        return m;
+    }(stages{});
+#else
+    template <class S>
+    static constexpr bool direct_conv = false;
+    template <class S>
+    static constexpr bool direct_conv_dx = false;
+    static constexpr std::size_t direct_floats = 0;
+#endif
 
     /// No BatchNorm folded into the epilogue.
     struct NoFold {
@@ -345,6 +396,14 @@ private:
             T* col = scratch_.data();
             T* gout = col + L::chunk * P * L::taps;
             const bool fold = folds_next && !ctx_.training;
+#if CTNN_CPU_FUSED
+            if constexpr (direct_conv<S>) {
+                if (!fold) {
+                    direct_conv_forward<S, I>(w, bias, x);
+                    return;
+                }
+            }
+#endif
             typename fold_for<I + 1>::type folded{};
             if constexpr (folds_next)
                 if (fold) folded = fold_of<I + 1>(params);
@@ -574,6 +633,35 @@ private:
         }
     }
 
+#if CTNN_CPU_FUSED
+    /// Forward of a direct_conv stage, sample by sample: pad, convolve into Z (and Y = ReLU(Z) on
+    /// the registers when ReLU is the whole epilogue), else the epilogue over the sample's Z.
+    template <class S, std::size_t I>
+    void direct_conv_forward(const T* w, const T* bias, const T* x) {
+        using D = direct_of<S>;
+        using Epi = typename S::epilogue;
+        constexpr std::size_t n_in = S::in_size, n = S::out_size;
+        constexpr bool relu = cpu::detail::epilogue_is_relu<Epi>;
+        float* xp = direct_.data();
+        float* wt = xp + D::padded_floats;
+        D::pack(w, wt);
+        T* z = z_of<I>();
+        T* y = y_of<I>();
+        ElemCtx c = ctx_;
+        for (std::size_t b = 0; b < batch_; ++b) {
+            D::pad(x + b * n_in, xp);
+            T* zb = z + b * n;
+            T* yb = y + b * n;
+            D::template run<relu>(wt, bias, xp, zb, yb);
+            if constexpr (!relu && Epi::size > 0)
+                for (std::size_t i = 0; i < n; ++i) {
+                    c.index = b * n + i;
+                    yb[i] = Epi::apply(zb[i], c);
+                }
+        }
+    }
+#endif
+
     /// Backward through a convolution anchor; d holds dZ ([batch, out, oh, ow]).
     template <class S, std::size_t I>
     void conv_backward(const T* params, T* grads, T*& d, T*& other) {
@@ -592,6 +680,14 @@ private:
         GB.setZero();
         T* col = scratch_.data();
         T* dzc = col + L::chunk * P * L::taps;
+#if CTNN_CPU_FUSED
+        if constexpr (!S::from_input && direct_conv_dx<S>) {
+            using D = direct_dx_of<S>;
+            float* wf = direct_.data() + D::padded_floats;
+            cpu::detail::flip_weight<G, L::out_channels>(w, wf);
+            D::pack(wf, wf + D::packed_floats);
+        }
+#endif
         for (std::size_t s0 = 0; s0 < batch_; s0 += L::chunk) {
             const std::size_t samples = std::min(L::chunk, batch_ - s0);
             const std::size_t rows = samples * P;
@@ -607,6 +703,20 @@ private:
                 GW.middleCols(idx(g * og), idx(og)).noalias() +=
                     Col.middleCols(idx(g * kg), idx(kg)).transpose() *
                     DZ.middleCols(idx(g * og), idx(og));
+#if CTNN_CPU_FUSED
+            if constexpr (!S::from_input && direct_conv_dx<S>) {
+                // dX = dZ convolved with the flipped kernel, sample by sample (direct kernel).
+                using D = direct_dx_of<S>;
+                float* dzp = direct_.data();
+                const float* wt = dzp + D::padded_floats + D::packed_floats;
+                for (std::size_t s = 0; s < samples; ++s) {
+                    D::pad(d + (s0 + s) * n_out, dzp);
+                    T* dx = other + (s0 + s) * n_in;
+                    D::template run<false>(wt, nullptr, dzp, dx, dx);
+                }
+                continue;
+            }
+#endif
             if constexpr (!S::from_input) {
                 // dCol = dZ W^T, written over the im2col matrix (no longer needed), then folded.
                 for (std::size_t g = 0; g < groups; ++g)
@@ -802,6 +912,7 @@ private:
 
     std::vector<T> act_, grad_a_, grad_b_, scratch_, stats_, skip_grad_;
     std::vector<T> fold_;        ///< scale and shift of a BatchNorm folded into its previous stage
+    std::vector<T> direct_;      ///< padded input and packed weight of a direct convolution
     std::size_t stages_run_ = 0; ///< stages the last forward pass evaluated
     T* buffers_ = nullptr;
     std::array<bool, stage_count> bn_training_{}; ///< mode of each BatchNorm stage's last forward
