@@ -692,17 +692,37 @@ private:
             const std::size_t samples = std::min(L::chunk, batch_ - s0);
             const std::size_t rows = samples * P;
             detail::im2col<G>(x_of<I>() + s0 * n_in, samples, col);
-            // dZ of the chunk as a column-major rows x out matrix, the GEMM output's layout.
-            for (std::size_t s = 0; s < samples; ++s)
-                for (std::size_t o = 0; o < L::out_channels; ++o)
-                    std::copy_n(d + (s0 + s) * n_out + o * P, P, dzc + o * rows + s * P);
             detail::MapMat<T> Col(col, idx(rows), L::taps);
-            detail::MapConstMat<T> DZ(dzc, idx(rows), L::out_channels);
-            if constexpr (A::layer::has_bias) GB += DZ.colwise().sum().transpose();
-            for (std::size_t g = 0; g < groups; ++g)
-                GW.middleCols(idx(g * og), idx(og)).noalias() +=
-                    Col.middleCols(idx(g * kg), idx(kg)).transpose() *
-                    DZ.middleCols(idx(g * og), idx(og));
+            if constexpr (direct_conv<S> && (S::from_input || direct_conv_dx<S>)) {
+                // No dCol GEMM follows: dW += im2col(X_s)^T dZ_s per sample, reading each
+                // sample's dZ in place ([out, pixels] is a column-major pixels x out matrix).
+                for (std::size_t s = 0; s < samples; ++s) {
+                    detail::MapConstMat<T> DZs(d + (s0 + s) * n_out, idx(P), L::out_channels);
+                    if constexpr (A::layer::has_bias) GB += DZs.colwise().sum().transpose();
+                    GW.noalias() += Col.middleRows(idx(s * P), idx(P)).transpose() * DZs;
+                }
+            } else {
+                // dZ of the chunk as a column-major rows x out matrix, the GEMM output's layout.
+                for (std::size_t s = 0; s < samples; ++s)
+                    for (std::size_t o = 0; o < L::out_channels; ++o)
+                        std::copy_n(d + (s0 + s) * n_out + o * P, P, dzc + o * rows + s * P);
+                detail::MapConstMat<T> DZ(dzc, idx(rows), L::out_channels);
+                if constexpr (A::layer::has_bias) GB += DZ.colwise().sum().transpose();
+                for (std::size_t g = 0; g < groups; ++g)
+                    GW.middleCols(idx(g * og), idx(og)).noalias() +=
+                        Col.middleCols(idx(g * kg), idx(kg)).transpose() *
+                        DZ.middleCols(idx(g * og), idx(og));
+                if constexpr (!S::from_input) {
+                    // dCol = dZ W^T, written over the im2col matrix (no longer needed), folded.
+                    for (std::size_t g = 0; g < groups; ++g)
+                        Col.middleCols(idx(g * kg), idx(kg)).noalias() =
+                            DZ.middleCols(idx(g * og), idx(og)) *
+                            W.middleCols(idx(g * og), idx(og)).transpose();
+                    T* dx = other + s0 * n_in;
+                    std::fill(dx, dx + samples * n_in, T(0));
+                    detail::col2im<G>(col, samples, dx);
+                }
+            }
 #if CTNN_CPU_FUSED
             if constexpr (!S::from_input && direct_conv_dx<S>) {
                 // dX = dZ convolved with the flipped kernel, sample by sample (direct kernel).
@@ -714,19 +734,8 @@ private:
                     T* dx = other + (s0 + s) * n_in;
                     D::template run<false>(wt, nullptr, dzp, dx, dx);
                 }
-                continue;
             }
 #endif
-            if constexpr (!S::from_input) {
-                // dCol = dZ W^T, written over the im2col matrix (no longer needed), then folded.
-                for (std::size_t g = 0; g < groups; ++g)
-                    Col.middleCols(idx(g * kg), idx(kg)).noalias() =
-                        DZ.middleCols(idx(g * og), idx(og)) *
-                        W.middleCols(idx(g * og), idx(og)).transpose();
-                T* dx = other + s0 * n_in;
-                std::fill(dx, dx + samples * n_in, T(0));
-                detail::col2im<G>(col, samples, dx);
-            }
         }
         if constexpr (!S::from_input) std::swap(d, other);
     }
