@@ -32,6 +32,7 @@
 #include "../../graph/lowering.hpp"
 #include "../../layers/activation.hpp"
 #include "../eigen/executor.hpp"
+#include "conv.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
 #include "simd.hpp"
@@ -98,15 +99,10 @@ namespace detail {
 /// Epilogue::apply element by element on the slice (and its dual-number derivative).
 enum class EpiKind { none, relu, general };
 
-template <class Ops>
-struct is_single_relu : std::false_type {};
-template <class Op>
-struct is_single_relu<type_list<Op>> : std::is_same<typename Op::layer, ReLU> {};
-
 template <class Epi>
 constexpr EpiKind epi_kind() {
     if constexpr (Epi::size == 0) return EpiKind::none;
-    else if constexpr (is_single_relu<typename Epi::ops>::value) return EpiKind::relu;
+    else if constexpr (epilogue_is_relu<Epi>) return EpiKind::relu;
     else return EpiKind::general;
 }
 
