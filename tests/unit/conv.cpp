@@ -1,9 +1,11 @@
 // Convolution and pooling: shapes and PyTorch layouts, forward against naive reference loops,
 // every option's backward pass against finite differences, lowering and describe().
+#include "conv_checks.hpp"
 #include "gradcheck.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -15,6 +17,7 @@
 using namespace ctnn;
 using ctnn::test::check_parameter_gradients;
 using ctnn::test::random_values;
+using namespace ctnn::test;
 
 namespace {
 
@@ -27,46 +30,6 @@ struct as_tuple<type_list<T...>> {
 /// The I-th type of a type_list.
 template <std::size_t I, class List>
 using at = std::tuple_element_t<I, typename as_tuple<List>::type>;
-
-/// PyTorch's Conv2d written as plain loops, for one sample: x [c, h, w], weight [o, c / g, k, k],
-/// padding (top, left) and the output size given explicitly (so the reference does not share
-/// ctnn's geometry code).
-struct ConvRef {
-    std::size_t c, h, w, o, k, sh, sw, pt, pl, dh, dw, groups, oh, ow;
-    bool bias;
-
-    [[nodiscard]] std::vector<double> run(const std::vector<double>& x, const double* weight,
-                                          std::size_t batch) const {
-        const std::size_t cg = c / groups, og = o / groups;
-        const double* b = weight + o * cg * k * k;
-        std::vector<double> y(batch * o * oh * ow);
-        for (std::size_t s = 0; s < batch; ++s)
-            for (std::size_t oc = 0; oc < o; ++oc)
-                for (std::size_t i = 0; i < oh; ++i)
-                    for (std::size_t j = 0; j < ow; ++j) {
-                        double acc = bias ? b[oc] : 0.0;
-                        const std::size_t g = oc / og;
-                        for (std::size_t ic = 0; ic < cg; ++ic)
-                            for (std::size_t ki = 0; ki < k; ++ki)
-                                for (std::size_t kj = 0; kj < k; ++kj) {
-                                    const long ih =
-                                        static_cast<long>(i * sh + ki * dh) - static_cast<long>(pt);
-                                    const long iw =
-                                        static_cast<long>(j * sw + kj * dw) - static_cast<long>(pl);
-                                    if (ih < 0 || iw < 0 || ih >= static_cast<long>(h) ||
-                                        iw >= static_cast<long>(w))
-                                        continue;
-                                    const std::size_t cin = g * cg + ic;
-                                    acc +=
-                                        weight[((oc * cg + ic) * k + ki) * k + kj] *
-                                        x[((s * c + cin) * h + static_cast<std::size_t>(ih)) * w +
-                                          static_cast<std::size_t>(iw)];
-                                }
-                        y[((s * o + oc) * oh + i) * ow + j] = acc;
-                    }
-        return y;
-    }
-};
 
 /// Runs Net (a single Conv2D after Input) in double and compares with the reference.
 template <class Net>
@@ -88,31 +51,6 @@ void check_conv_forward(const ConvRef& r, std::size_t batch, std::uint64_t seed)
     for (std::size_t i = 0; i < y.size(); ++i)
         worst = std::max(worst, std::fabs(y[i] - expected[i]));
     CHECK(worst < 1e-12);
-}
-
-/// Runs Net (Input, one Conv2D, optionally one activation Act) in float — on the CPU, stride 1
-/// and one group take the direct kernel (backend/cpu/conv.hpp) — in inference and in training
-/// (which also keeps Z), and compares with the reference in double followed by act.
-template <class Net, class Act>
-void check_conv_forward_float(const ConvRef& r, std::size_t batch, std::uint64_t seed, Act act) {
-    Model<Net> m(device::cpu());
-    m.init(seed);
-    auto p = m.parameters();
-    const auto noise = random_values(p.size(), seed + 1, -0.5, 0.5);
-    for (std::size_t i = 0; i < p.size(); ++i) p[i] += static_cast<float>(noise[i]);
-    const std::vector<double> pd(p.begin(), p.end());
-    const auto xd = random_values(batch * Net::in_size, seed + 2);
-    const std::vector<float> x(xd.begin(), xd.end());
-    const std::vector<double> xr(x.begin(), x.end()); // the float inputs, exactly
-    const auto expected = r.run(xr, pd.data(), batch);
-    for (const Mode mode : {Mode::inference, Mode::training}) {
-        const auto y = m.forward(x, batch, mode);
-        REQUIRE(y.size() == expected.size());
-        double worst = 0;
-        for (std::size_t i = 0; i < y.size(); ++i)
-            worst = std::max(worst, std::fabs(static_cast<double>(y[i]) - act(expected[i])));
-        CHECK(worst < 1e-4);
-    }
 }
 
 /// Max or average pooling as plain loops (count_include_pad=True), one channel plane at a time.
@@ -263,45 +201,6 @@ TEST_CASE("Conv2D forward in float equals a naive convolution (the direct CPU ke
         {32, 14, 14, 64, 3, 1, 1, 1, 1, 1, 1, 1, 14, 14, true}, 2, 28, relu);
 }
 
-namespace {
-
-/// Parameter gradients of Net in float (direct CPU kernels for the forward pass and the input
-/// gradient of stride-1 convolutions) against the same model in double (im2col + GEMM).
-template <class Net>
-void check_float_gradients(std::size_t batch, std::uint64_t seed) {
-    Model<Net> mf(device::cpu());
-    mf.init(seed);
-    Model<Net, double> md(device::cpu());
-    const auto pf = mf.parameters();
-    std::copy(pf.begin(), pf.end(), md.parameters().begin());
-    const auto xd = random_values(batch * Net::in_size, seed + 1);
-    const std::vector<float> xf(xd.begin(), xd.end());
-    const std::vector<double> xr(xf.begin(), xf.end());
-    const auto td = random_values(batch * Net::out_size, seed + 2);
-    const std::vector<float> tf(td.begin(), td.end());
-    mf.forward(xf, batch, Mode::training);
-    mf.loss(loss::MSE{}, {nullptr, tf.data()});
-    mf.backward();
-    md.forward(xr, batch, Mode::training);
-    md.loss(loss::MSE{}, {nullptr, td.data()});
-    md.backward();
-    const auto gf = mf.gradients();
-    const auto gd = md.gradients();
-    double worst = 0, mag = 0;
-    for (std::size_t i = 0; i < gd.size(); ++i) {
-        worst = std::max(worst, std::fabs(static_cast<double>(gf[i]) - gd[i]));
-        mag = std::max(mag, std::fabs(gd[i]));
-    }
-    CHECK(mag > 0);
-    CHECK(worst / mag < 1e-4);
-}
-
-template <class Conv, std::size_t C = 3, std::size_t H = 7, std::size_t W = 19>
-using ConvAfterConv =
-    Sequential<Input<2, H, W>, Conv2D<C, 3, Same>, Tanh, Conv, SiLU, Flatten, Dense<3>>;
-
-} // namespace
-
 TEST_CASE("Conv2D input gradients in float (direct kernel) match double (im2col)") {
     // The first convolution's weight gradient flows through the second one's input gradient.
     check_float_gradients<ConvAfterConv<Conv2D<5, 3, Same>>>(3, 31);
@@ -315,6 +214,41 @@ TEST_CASE("Conv2D input gradients in float (direct kernel) match double (im2col)
     // Strided and grouped convolutions stay on im2col for both passes.
     check_float_gradients<ConvAfterConv<Conv2D<4, 3, Stride<2>>>>(2, 38);
     check_float_gradients<ConvAfterConv<Conv2D<6, 3, Groups<3>, Same>>>(2, 39);
+}
+
+TEST_CASE("Conv2D, ReLU, MaxPool2D<2> in inference: the pool runs in the convolution's store") {
+    // Rows of 4 columns: pooled in the store by every instruction set.
+    check_pool_fusion<
+        Sequential<Input<2, 4, 4>, Conv2D<5, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(
+        3, 41, poolable_width(4));
+    // Odd height and width (the last row and column are not pooled), an epilogue after the
+    // pool; two such convolutions in a row.
+    check_pool_fusion<Sequential<Input<3, 5, 3>, Conv2D<6, 3, Same>, ReLU, MaxPool2D<2>, ReLU,
+                                 Flatten, Dense<2>>>(2, 42, poolable_width(3));
+    check_pool_fusion<Sequential<Input<2, 8, 4>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>,
+                                 Conv2D<3, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<2>>>(
+        2, 49, poolable_width(4) + poolable_width(2));
+    // The CNN example's shapes: 28 and 14 columns (pooled in the store where the block holds
+    // two rows of them).
+    check_pool_fusion<Sequential<Input<1, 28, 28>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>,
+                                 Conv2D<6, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(
+        2, 43, poolable_width(28) + poolable_width(14));
+    // Not pooled in the store: another activation, an average pool, a stride-1 pool, a padded
+    // pool, and a convolution output that two branches read.
+    check_pool_fusion<
+        Sequential<Input<2, 4, 4>, Conv2D<3, 3, Same>, Tanh, MaxPool2D<2>, Flatten, Dense<2>>>(
+        2, 44, 0);
+    check_pool_fusion<
+        Sequential<Input<2, 4, 4>, Conv2D<3, 3, Same>, ReLU, AvgPool2D<2>, Flatten, Dense<2>>>(
+        2, 45, 0);
+    check_pool_fusion<Sequential<Input<2, 4, 4>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2, Stride<1>>,
+                                 Flatten, Dense<2>>>(2, 46, 0);
+    check_pool_fusion<Sequential<Input<2, 4, 4>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2, Padding<1>>,
+                                 Flatten, Dense<2>>>(2, 47, 0);
+    check_pool_fusion<
+        Sequential<Input<2, 4, 4>, Conv2D<3, 3, Same>, ReLU,
+                   Concat<Branch<MaxPool2D<2>>, Branch<AvgPool2D<2>>>, Flatten, Dense<2>>>(2, 48,
+                                                                                           0);
 }
 
 TEST_CASE("Conv2D forward by hand: a 2x2 kernel on a 3x3 image") {

@@ -16,7 +16,8 @@
 //      the whole sum over channels and taps: per (channel, tap), V loads, R broadcasts, R * V
 //      fused multiply-adds. The bias initializes the accumulators; ReLU, when it is the whole
 //      epilogue, is applied on them before the store. Z and Y are stored straight into the
-//      [O, oh, ow] layout.
+//      [O, oh, ow] layout — in inference Y only, or, when a 2 x 2 max pool follows, the pooled Y
+//      (Store::pool: a block then holds whole pairs of rows).
 //
 // Columns past the end of a row are computed and discarded (loads may read into the next padded
 // row, or up to `width` floats past the last channel: the padded buffer has that much slack).
@@ -109,15 +110,28 @@ struct DirectConv {
         }
     }
 
-    /// z = bias + conv(xp, wt) for one sample, [O, oh, ow], and with Relu y = max(z, 0). Each
-    /// block of output channels sweeps every unit while its weights stay in L1.
-    template <bool Relu>
+    /// What a block stores: Z (and Y = ReLU(Z) with Relu), what backward reads; Y = ReLU(Z) only
+    /// (an inference pass: backward re-runs it); or ReLU(Z) max-pooled over 2 x 2 windows with
+    /// stride 2 (an inference pass of Conv2D, ReLU, MaxPool2D<2>: eigen::Executor's pool_fused).
+    enum class Store { z_and_y, y, pool };
+
+    /// Whether Store::pool can run: a block of at most max_vecs units holds whole row pairs.
+    static constexpr std::size_t pair_units = 2 * per_row;
+    static constexpr bool poolable =
+        pair_units <= I::max_vecs && lanes % 2 == 0 && G.oh >= 2 && G.ow >= 2;
+    static constexpr std::size_t PH = G.oh / 2, PW = G.ow / 2; ///< pooled height and width
+
+    /// z = bias + conv(xp, wt) for one sample, [O, oh, ow], and with Relu y = max(z, 0) (as St
+    /// says; Store::pool writes y = the pooled ReLU(z), [O, PH, PW]). Each block of output
+    /// channels sweeps every unit while its weights stay in L1.
+    template <bool Relu, Store St = Store::z_and_y>
     static void run(const float* wt, const float* bias, const float* xp, float* z, float* y) {
+        static_assert(St == Store::z_and_y || Relu, "DirectConv: Store::y and ::pool need ReLU");
+        static_assert(St != Store::pool || poolable,
+                      "DirectConv: rows too wide to pool in a block");
         std::size_t o0 = 0;
-        for (; o0 + R <= O; o0 += R)
-            sweep<Relu, R, std::min(I::max_vecs, units)>(wt + o0 * K, bias, xp, z, y, o0, 0);
-        if constexpr (tail > 0)
-            sweep<Relu, tail, std::min(I::max_vecs, units)>(wt + o0 * K, bias, xp, z, y, o0, 0);
+        for (; o0 + R <= O; o0 += R) channels<Relu, St, R>(wt + o0 * K, bias, xp, z, y, o0);
+        if constexpr (tail > 0) channels<Relu, St, tail>(wt + o0 * K, bias, xp, z, y, o0);
     }
 
 private:
@@ -133,17 +147,29 @@ private:
         return std::min(lanes, G.ow - (u % per_row) * lanes);
     }
 
-    /// Output channels [o0, o0 + Rb) of units [u0, units), in blocks of V units (then fewer).
-    template <bool Relu, std::size_t Rb, std::size_t V>
+    /// Output channels [o0, o0 + Rb) of every unit (Store::pool: of the row pairs).
+    template <bool Relu, Store St, std::size_t Rb>
+    static void channels(const float* w, const float* bias, const float* xp, float* z, float* y,
+                         std::size_t o0) {
+        if constexpr (St == Store::pool)
+            sweep<Relu, St, Rb, I::max_vecs / pair_units * pair_units, PH * pair_units>(
+                w, bias, xp, z, y, o0, 0);
+        else sweep<Relu, St, Rb, std::min(I::max_vecs, units), units>(w, bias, xp, z, y, o0, 0);
+    }
+
+    /// Output channels [o0, o0 + Rb) of units [u0, end), in blocks of V units (then fewer;
+    /// Store::pool: whole row pairs).
+    template <bool Relu, Store St, std::size_t Rb, std::size_t V, std::size_t end>
     static void sweep(const float* w, const float* bias, const float* xp, float* z, float* y,
                       std::size_t o0, std::size_t u0) {
-        for (; u0 + V <= units; u0 += V) block<Relu, Rb, V>(w, bias, xp, z, y, o0, u0);
-        if constexpr (V > 1)
-            if (u0 < units) sweep<Relu, Rb, V - 1>(w, bias, xp, z, y, o0, u0);
+        for (; u0 + V <= end; u0 += V) block<Relu, St, Rb, V>(w, bias, xp, z, y, o0, u0);
+        constexpr std::size_t step = St == Store::pool ? pair_units : 1;
+        if constexpr (V > step)
+            if (u0 < end) sweep<Relu, St, Rb, V - step, end>(w, bias, xp, z, y, o0, u0);
     }
 
     /// One block: Rb output channels from o0 (weights w: [K][Rb]) x V units from u0.
-    template <bool Relu, std::size_t Rb, std::size_t V>
+    template <bool Relu, Store St, std::size_t Rb, std::size_t V>
     static void block(const float* w, const float* bias, const float* xp, float* z, float* y,
                       std::size_t o0, std::size_t u0) {
         reg acc[Rb][V];
@@ -174,12 +200,25 @@ private:
                 w += Rb;
             }
         }
-        CTNN_CPU_UNROLL
-        for (std::size_t r = 0; r < Rb; ++r) CTNN_CPU_UNROLL
-        for (std::size_t v = 0; v < V; ++v) {
-            const std::size_t at = (o0 + r) * P + out_offset(u0 + v), n = valid(u0 + v);
-            store(z + at, acc[r][v], n);
-            if constexpr (Relu) store(y + at, I::relu(acc[r][v]), n);
+        if constexpr (St == Store::pool) {
+            // Row pairs (u, u + per_row): the vertical max, then the max of adjacent lanes.
+            CTNN_CPU_UNROLL
+            for (std::size_t r = 0; r < Rb; ++r) CTNN_CPU_UNROLL
+            for (std::size_t q = 0; q < V; q += pair_units) CTNN_CPU_UNROLL
+            for (std::size_t j = 0; j < per_row; ++j) {
+                const std::size_t u = u0 + q + j, n = valid(u) / 2;
+                const reg m = I::max(I::relu(acc[r][q + j]), I::relu(acc[r][q + per_row + j]));
+                float* at = y + (o0 + r) * PH * PW + (u / pair_units) * PW + j * (lanes / 2);
+                if (n > 0) I::store_pair_max(at, m, n);
+            }
+        } else {
+            CTNN_CPU_UNROLL
+            for (std::size_t r = 0; r < Rb; ++r) CTNN_CPU_UNROLL
+            for (std::size_t v = 0; v < V; ++v) {
+                const std::size_t at = (o0 + r) * P + out_offset(u0 + v), n = valid(u0 + v);
+                if constexpr (St == Store::z_and_y) store(z + at, acc[r][v], n);
+                if constexpr (Relu) store(y + at, I::relu(acc[r][v]), n);
+            }
         }
     }
 

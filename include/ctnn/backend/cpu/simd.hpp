@@ -5,7 +5,8 @@
 //   Avx512  __AVX512F__            16 floats per register, 32 registers
 //   Avx2    __AVX2__ and __FMA__    8 floats per register, 16 registers
 //   Vec4    any GCC or Clang        4 floats (GNU vector extension: SSE2 on x86-64, NEON on ARM)
-// Each gives the same few operations (load, store, broadcast, fused multiply-add, ReLU) and the
+// Each gives the same few operations (load, store, broadcast, fused multiply-add, ReLU, max and
+// the max of adjacent lane pairs, for a 2 x 2 max pool in a store) and the
 // register-blocking budget of its micro-kernel: `max_vecs` registers across the output dimension
 // and `rows(v)` rows, so that rows(v) * v accumulators plus the operands fit in the register file,
 // and `max_width`, the widest layer for which the fused executor is used with this instruction set.
@@ -63,6 +64,19 @@ struct Avx512 {
     static CTNN_FORCEINLINE reg mask_positive(reg d, reg y) {
         return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), d);
     }
+    /// The larger of a and b per lane (neither NaN; masked for the same reason as relu).
+    static CTNN_FORCEINLINE reg max(reg a, reg b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
+    /// p[k] = max(a[2k], a[2k + 1]) for k < n (n <= width / 2; no NaN).
+    static CTNN_FORCEINLINE void store_pair_max(float* p, reg a, std::size_t n) {
+        const __m512i even =
+            _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        const __m512i odd =
+            _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+        // Zero-masked permutes: GCC 12's unmasked _mm512_permutexvar_ps trips -Wuninitialized.
+        const reg m = max(_mm512_maskz_permutexvar_ps(0xFFFF, even, a),
+                          _mm512_maskz_permutexvar_ps(0xFFFF, odd, a));
+        _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), m);
+    }
 };
 #endif
 
@@ -95,6 +109,15 @@ struct Avx2 {
     }
     static CTNN_FORCEINLINE reg mask_positive(reg d, reg y) {
         return _mm256_and_ps(d, _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ));
+    }
+    static CTNN_FORCEINLINE reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+    static CTNN_FORCEINLINE void store_pair_max(float* p, reg a, std::size_t n) {
+        const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+        const __m256i odd = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
+        const reg m = max(_mm256_permutevar8x32_ps(a, even), _mm256_permutevar8x32_ps(a, odd));
+        alignas(32) float t[8];
+        _mm256_store_ps(t, m);
+        std::memcpy(p, t, n * sizeof(float));
     }
 };
 #endif
@@ -132,6 +155,14 @@ struct Vec4 {
     static CTNN_FORCEINLINE reg mask_positive(reg d, reg y) {
         const mask pos = y > zero();
         return std::bit_cast<reg>(std::bit_cast<mask>(d) & pos);
+    }
+    static CTNN_FORCEINLINE reg max(reg a, reg b) {
+        const mask gt = a > b;
+        return std::bit_cast<reg>((std::bit_cast<mask>(a) & gt) | (std::bit_cast<mask>(b) & ~gt));
+    }
+    static CTNN_FORCEINLINE void store_pair_max(float* p, reg a, std::size_t n) {
+        for (std::size_t k = 0; k < n; ++k)
+            p[k] = a[2 * k] > a[2 * k + 1] ? a[2 * k] : a[2 * k + 1];
     }
 };
 #endif

@@ -97,15 +97,15 @@ public:
         input_ = x;
         ctx_ = ctx;
         buffers_ = buffers;
-        stages_run_ = 0;
-        ctnn::detail::for_each_type(stages{},
-                                    [&]<class S, std::size_t I>() { forward_stage<S, I>(params); });
+        keep_ = ctx.training;
+        run_forward(params);
         return output();
     }
 
     /// Stages the last forward pass evaluated (each one pass over its output): the stage count,
     /// less the BatchNorm stages folded into the previous stage in inference
-    /// (folds_into_previous, graph/schedule.hpp).
+    /// (folds_into_previous, graph/schedule.hpp) and the max pools computed in the previous
+    /// convolution's store in inference (pool_fused).
     [[nodiscard]] std::size_t last_forward_stages() const noexcept { return stages_run_; }
 
     /// Output of the last forward pass.
@@ -117,6 +117,12 @@ public:
     /// Backward pass of the last forward pass. Reads output_grad(), writes all parameter gradients
     /// (overwriting, not accumulating) into grads.
     void backward(const T* params, T* grads) {
+        // An inference pass keeps only what the next stage reads (no Z beside a ReLU output, no
+        // unpooled output under a fused pool): evaluate it again, keeping all (same values).
+        if (!keep_) {
+            keep_ = true;
+            run_forward(params);
+        }
         T* d = grad_a_.data();
         T* other = grad_b_.data();
         [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -200,12 +206,57 @@ private:
             ...);
         return m;
     }(stages{});
+    /// Stage I + 1 is a 2 x 2, stride-2 max pool that an inference pass of stage I computes in
+    /// its store (DirectConv's Store::pool): stage I is a direct_conv whose epilogue is one ReLU,
+    /// stage I + 1 pools its output and is the only stage that reads it.
+    template <std::size_t I>
+    static constexpr bool pool_fused_at() {
+        if constexpr (I + 1 >= stage_count) {
+            return false;
+        } else {
+            using S = std::tuple_element_t<I, as_tuple>;
+            using P = std::tuple_element_t<I + 1, as_tuple>;
+            if constexpr (!direct_conv<S> || P::kind != LayerKind::pool || P::from_input) {
+                return false;
+            } else {
+                constexpr auto w = P::anchor::bound::window;
+                constexpr std::size_t readers = []<class... X>(type_list<X...>) {
+                    return ((!X::from_input && X::source == I ? 1 : 0) + ... + 0);
+                }(stages{});
+                return P::anchor::layer::op == PoolOp::max && P::source == I && readers == 1 &&
+                       cpu::detail::epilogue_is_relu<typename S::epilogue> &&
+                       direct_of<S>::poolable && w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 &&
+                       w.dh == 1 && w.dw == 1 && w.pt + w.pb + w.pl + w.pr == 0;
+            }
+        }
+    }
+    template <std::size_t I>
+    static constexpr bool pool_fused = pool_fused_at<I>();
+
+public:
+    /// Pooling stages that an inference pass computes in the previous convolution's store
+    /// (a 2 x 2 max pool after a direct convolution and ReLU, when the instruction set's block
+    /// holds whole row pairs): last_forward_stages() of an inference pass does not count them.
+    static constexpr std::size_t inference_fused_pools =
+        []<std::size_t... I>(std::index_sequence<I...>) {
+        return ((pool_fused<I> ? 1 : 0) + ... + 0);
+    }
+    (std::make_index_sequence<stage_count>{});
+
+private:
 #else
     template <class S>
     static constexpr bool direct_conv = false;
     template <class S>
     static constexpr bool direct_conv_dx = false;
     static constexpr std::size_t direct_floats = 0;
+    template <std::size_t I>
+    static constexpr bool pool_fused = false;
+
+public:
+    static constexpr std::size_t inference_fused_pools = 0;
+
+private:
 #endif
 
     /// No BatchNorm folded into the epilogue.
@@ -337,6 +388,12 @@ private:
             }
     }
 
+    void run_forward(const T* params) {
+        stages_run_ = 0;
+        ctnn::detail::for_each_type(stages{},
+                                    [&]<class S, std::size_t I>() { forward_stage<S, I>(params); });
+    }
+
     template <class S, std::size_t I>
     void forward_stage(const T* params) {
         constexpr std::size_t n_in = S::in_size, n_out = S::out_size;
@@ -347,6 +404,15 @@ private:
         constexpr bool folds_next = folds_into_previous<stages, I + 1>;
         if constexpr (folds_into_previous<stages, I>)
             if (!ctx_.training) return; // evaluated by stage I - 1's epilogue
+        if constexpr (I > 0) {
+            if constexpr (pool_fused<I - 1>) {
+                if (!keep_) { // stage I - 1 wrote the pooled values into Z
+                    if constexpr (Epi::size > 0)
+                        epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
+                    return;
+                }
+            }
+        }
         ++stages_run_;
         if constexpr (S::kind == LayerKind::dense) {
             using A = typename S::anchor;
@@ -647,6 +713,24 @@ private:
         D::pack(w, wt);
         T* z = z_of<I>();
         T* y = y_of<I>();
+        if constexpr (relu) {
+            if (!keep_) { // inference: Y only, or the pooled Y into stage I + 1's Z
+                using Store = typename D::Store;
+                constexpr bool pool = pool_fused<I>;
+                T* out = y;
+                std::size_t n_out = n;
+                if constexpr (pool) {
+                    out = z_of<I + 1>();
+                    n_out = D::PH * D::PW * conv_lowering<S>::out_channels;
+                }
+                for (std::size_t b = 0; b < batch_; ++b) {
+                    D::pad(x + b * n_in, xp);
+                    D::template run<true, pool ? Store::pool : Store::y>(wt, bias, xp, nullptr,
+                                                                         out + b * n_out);
+                }
+                return;
+            }
+        }
         ElemCtx c = ctx_;
         for (std::size_t b = 0; b < batch_; ++b) {
             D::pad(x + b * n_in, xp);
@@ -923,6 +1007,7 @@ private:
     std::vector<T> fold_;        ///< scale and shift of a BatchNorm folded into its previous stage
     std::vector<T> direct_;      ///< padded input and packed weight of a direct convolution
     std::size_t stages_run_ = 0; ///< stages the last forward pass evaluated
+    bool keep_ = true;           ///< the last forward pass kept every value backward() reads
     T* buffers_ = nullptr;
     std::array<bool, stage_count> bn_training_{}; ///< mode of each BatchNorm stage's last forward
     std::size_t capacity_ = 0, batch_ = 0;
