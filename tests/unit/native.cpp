@@ -38,6 +38,16 @@ TEST_CASE("native: Conv2D forward in float equals a naive convolution") {
         {5, 9, 9, 20, 5, 1, 1, 0, 0, 1, 1, 1, 5, 5, false}, 3, 64, relu);
 }
 
+TEST_CASE("native: Winograd F(2x2, 3x3) convolutions equal a naive one") {
+    const auto relu = [](double v) { return v > 0 ? v : 0.0; };
+    check_conv_forward_float<Sequential<Input<19, 9, 7>, Conv2D<37, 3, Same>, ReLU>>(
+        {19, 9, 7, 37, 3, 1, 1, 1, 1, 1, 1, 1, 9, 7, true}, 2, 81, relu);
+    check_float_gradients<ConvAfterConv<Conv2D<20, 3, Same>, 17, 9, 11>>(2, 82);
+    check_pool_fusion<
+        Sequential<Input<17, 9, 11>, Conv2D<20, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(
+        2, 83, 1);
+}
+
 TEST_CASE("native: Conv2D input gradients in float match double") {
     check_float_gradients<ConvAfterConv<Conv2D<5, 3, Same>, 3, 14, 14>>(2, 65);
     check_float_gradients<ConvAfterConv<Conv2D<4, 3>, 3, 9, 37>>(2, 66);

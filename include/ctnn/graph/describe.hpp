@@ -137,7 +137,9 @@ std::string stage_line(std::size_t i, const std::string& note = "") {
         anchor = std::string("rowwise  ") + S::anchor::layer::name();
     else if constexpr (S::kind == LayerKind::conv)
         anchor = std::string("conv2d   ") + S::anchor::layer::name() +
-                 (conv_lowering<S>::direct && CTNN_CPU_FUSED ? " (direct)" : " (im2col gemm)");
+                 (!(conv_lowering<S>::direct && CTNN_CPU_FUSED) ? " (im2col gemm)"
+                  : conv_lowering<S>::winograd                  ? " (winograd 2x2)"
+                                                                : " (direct)");
     else if constexpr (S::kind == LayerKind::pool)
         anchor = std::string(S::anchor::layer::op == PoolOp::max ? "maxpool  " : "avgpool  ") +
                  S::anchor::layer::name();
@@ -173,9 +175,9 @@ std::string backward_line(std::size_t i, const std::string& note = "") {
         what += "dW = im2col(X)^T dZ (gemm)";
         if (S::anchor::layer::has_bias) what += ", db = sum(dZ)";
         if (!S::from_input)
-            what += conv_lowering<S>::direct_dx && CTNN_CPU_FUSED
-                        ? ", dX = direct conv of dZ (flipped kernel)"
-                        : ", dX = col2im(dZ W) (gemm)";
+            what += !(conv_lowering<S>::direct_dx && CTNN_CPU_FUSED) ? ", dX = col2im(dZ W) (gemm)"
+                    : conv_lowering<S>::winograd_dx ? ", dX = winograd conv of dZ (flipped kernel)"
+                                                    : ", dX = direct conv of dZ (flipped kernel)";
     } else if constexpr (S::kind == LayerKind::add) {
         what += join_backward_text<S>();
     } else if constexpr (S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm) {

@@ -327,6 +327,17 @@ struct conv_lowering {
         const std::size_t eh = (g.kh - 1) * g.dh, ew = (g.kw - 1) * g.dw;
         return direct && g.pt <= eh && g.pb <= eh && g.pl <= ew && g.pr <= ew;
     }();
+    /// A direct 3 x 3 convolution (no dilation) with at least 8 input and 8 output channels runs
+    /// as Winograd F(2 x 2, 3 x 3) (backend/cpu/winograd.hpp): 2.25x fewer multiply-adds. With
+    /// fewer channels (the first convolution of an image model) the transforms cost more than
+    /// the products they save.
+    static constexpr bool winograd = [] {
+        constexpr auto g = bound::window;
+        return direct && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.c >= 8 &&
+               out_channels >= 8;
+    }();
+    /// ... and its input gradient (a 3 x 3 convolution of dZ, out_channels -> c channels).
+    static constexpr bool winograd_dx = winograd && direct_dx;
 };
 
 namespace detail {

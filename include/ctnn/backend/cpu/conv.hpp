@@ -37,6 +37,12 @@
 
 namespace ctnn::cpu::detail {
 
+/// What a convolution kernel stores: Z (and Y = ReLU(Z) with ReLU), what backward reads;
+/// Y = ReLU(Z) only (an inference pass: backward re-runs it); or ReLU(Z) max-pooled over 2 x 2
+/// windows with stride 2 (an inference pass of Conv2D, ReLU, MaxPool2D<2>: eigen::Executor's
+/// pool_fused).
+enum class ConvStore { z_and_y, y, pool };
+
 /// True when an epilogue (Epilogue<Ops...>) is exactly one ReLU: applied on the registers.
 template <class Epi>
 inline constexpr bool epilogue_is_relu = []<class... Op>(type_list<Op...>) {
@@ -110,10 +116,7 @@ struct DirectConv {
         }
     }
 
-    /// What a block stores: Z (and Y = ReLU(Z) with Relu), what backward reads; Y = ReLU(Z) only
-    /// (an inference pass: backward re-runs it); or ReLU(Z) max-pooled over 2 x 2 windows with
-    /// stride 2 (an inference pass of Conv2D, ReLU, MaxPool2D<2>: eigen::Executor's pool_fused).
-    enum class Store { z_and_y, y, pool };
+    using Store = ConvStore;
 
     /// Whether Store::pool can run: a block of at most max_vecs units holds whole row pairs.
     static constexpr std::size_t pair_units = 2 * per_row;

@@ -5,8 +5,9 @@
 //   Avx512  __AVX512F__            16 floats per register, 32 registers
 //   Avx2    __AVX2__ and __FMA__    8 floats per register, 16 registers
 //   Vec4    any GCC or Clang        4 floats (GNU vector extension: SSE2 on x86-64, NEON on ARM)
-// Each gives the same few operations (load, store, broadcast, fused multiply-add, ReLU, max and
-// the max of adjacent lane pairs, for a 2 x 2 max pool in a store) and the
+// Each gives the same few operations (load, store, broadcast, fused multiply-add, add, subtract,
+// ReLU, max, the max of adjacent lane pairs for a 2 x 2 max pool in a store, a strided store of
+// the lanes for channel-vector kernels) and the
 // register-blocking budget of its micro-kernel: `max_vecs` registers across the output dimension
 // and `rows(v)` rows, so that rows(v) * v accumulators plus the operands fit in the register file,
 // and `max_width`, the widest layer for which the fused executor is used with this instruction set.
@@ -54,6 +55,18 @@ struct Avx512 {
     static CTNN_FORCEINLINE reg bcast(float x) { return _mm512_set1_ps(x); }
     static CTNN_FORCEINLINE reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
     static CTNN_FORCEINLINE reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+    static CTNN_FORCEINLINE reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
+    /// The first n (<= width) floats at p, zeros after them.
+    static CTNN_FORCEINLINE reg load_n(const float* p, std::size_t n) {
+        return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p);
+    }
+    /// p[k * stride] = r[k] for k < n (n <= width; stride * width fits an int).
+    static CTNN_FORCEINLINE void scatter(float* p, std::size_t stride, reg r, std::size_t n) {
+        const __m512i idx = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(static_cast<int>(stride)));
+        _mm512_mask_i32scatter_ps(p, static_cast<__mmask16>((1u << n) - 1u), idx, r, 4);
+    }
     /// max(a, 0), 0 for NaN (ctnn's ReLU: where(x > 0, x, 0)). A masked max with an explicit
     /// source: GCC 12's unmasked _mm512_max_ps trips -Wuninitialized inside its own header.
     static CTNN_FORCEINLINE reg relu(reg a) {
@@ -103,6 +116,17 @@ struct Avx2 {
     static CTNN_FORCEINLINE reg bcast(float x) { return _mm256_set1_ps(x); }
     static CTNN_FORCEINLINE reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
     static CTNN_FORCEINLINE reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+    static CTNN_FORCEINLINE reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
+    static CTNN_FORCEINLINE reg load_n(const float* p, std::size_t n) {
+        alignas(32) float t[8] = {};
+        std::memcpy(t, p, n * sizeof(float));
+        return _mm256_load_ps(t);
+    }
+    static CTNN_FORCEINLINE void scatter(float* p, std::size_t stride, reg r, std::size_t n) {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, r);
+        for (std::size_t k = 0; k < n; ++k) p[k * stride] = t[k];
+    }
     static CTNN_FORCEINLINE reg relu(reg a) {
         const reg z = _mm256_setzero_ps();
         return _mm256_and_ps(a, _mm256_cmp_ps(a, z, _CMP_GT_OQ));
@@ -148,6 +172,15 @@ struct Vec4 {
     static CTNN_FORCEINLINE reg bcast(float x) { return reg{x, x, x, x}; }
     static CTNN_FORCEINLINE reg fma(reg a, reg b, reg c) { return a * b + c; }
     static CTNN_FORCEINLINE reg add(reg a, reg b) { return a + b; }
+    static CTNN_FORCEINLINE reg sub(reg a, reg b) { return a - b; }
+    static CTNN_FORCEINLINE reg load_n(const float* p, std::size_t n) {
+        reg r = zero();
+        std::memcpy(&r, p, n * sizeof(float));
+        return r;
+    }
+    static CTNN_FORCEINLINE void scatter(float* p, std::size_t stride, reg r, std::size_t n) {
+        for (std::size_t k = 0; k < n; ++k) p[k * stride] = r[k];
+    }
     static CTNN_FORCEINLINE reg relu(reg a) {
         const mask pos = a > zero();
         return std::bit_cast<reg>(std::bit_cast<mask>(a) & pos);

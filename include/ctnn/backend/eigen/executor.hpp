@@ -26,6 +26,7 @@
 #include "../../graph/lowering.hpp"
 #include "../../graph/schedule.hpp"
 #include "../cpu/conv.hpp"
+#include "../cpu/winograd.hpp"
 #include "window.hpp"
 
 // ctnn runs Eigen on the host only. Under nvcc, keep Eigen from annotating itself for the device
@@ -175,9 +176,12 @@ private:
             return conv_lowering<S>::direct;
         else return false;
     }();
+    /// The kernel of a direct_conv stage: Winograd F(2 x 2, 3 x 3) or the direct convolution
+    /// (conv_lowering::winograd). Both have the same interface (pad, pack, run).
     template <class S>
-    using direct_of = cpu::detail::DirectConv<cpu::simd::Native, S::anchor::bound::window,
-                                              conv_lowering<S>::out_channels>;
+    using direct_of = typename cpu::detail::conv_kernel<cpu::simd::Native, S::anchor::bound::window,
+                                                        conv_lowering<S>::out_channels,
+                                                        conv_lowering<S>::winograd>::type;
     /// A direct_conv stage whose input gradient is a direct convolution of dZ as well (its
     /// padding is at most the kernel's extent on every side; the weight gradient stays a GEMM).
     template <class S>
@@ -186,22 +190,39 @@ private:
         else return false;
     }();
     template <class S>
-    using direct_dx_of =
-        cpu::detail::DirectConv<cpu::simd::Native,
-                                cpu::detail::transposed_window(S::anchor::bound::window,
-                                                               conv_lowering<S>::out_channels),
-                                S::anchor::bound::window.c>;
+    using direct_dx_of = typename cpu::detail::conv_kernel<
+        cpu::simd::Native,
+        cpu::detail::transposed_window(S::anchor::bound::window, conv_lowering<S>::out_channels),
+        S::anchor::bound::window.c, conv_lowering<S>::winograd_dx>::type;
+    /// A Winograd stage whose weight gradient is computed in the Winograd domain too
+    /// (Winograd::accumulate_dw), sample by sample with its input gradient.
+    template <class S>
+    static constexpr bool winograd_dw = [] {
+        if constexpr (direct_conv<S>)
+            return conv_lowering<S>::winograd && (S::from_input || direct_conv_dx<S>);
+        else return false;
+    }();
+    /// Floats of direct_ that an input gradient as a direct convolution uses: padded dZ, then
+    /// the flipped and the packed weight.
+    template <class S>
+    static constexpr std::size_t dx_floats = [] {
+        if constexpr (direct_conv_dx<S>)
+            return direct_dx_of<S>::padded_floats + 2 * direct_dx_of<S>::packed_floats;
+        else return std::size_t{0};
+    }();
     /// Floats of direct_: the largest padded input plus packed weight of a direct convolution
-    /// (forward), or padded dZ plus flipped and packed weights (input gradient).
+    /// (forward), or the input gradient's (dx_floats) plus, for winograd_dw, the padded input
+    /// and transform buffers of the weight gradient and its accumulator.
     static constexpr std::size_t direct_floats = []<class... S>(type_list<S...>) {
         std::size_t m = 0;
         (
             [&] {
                 if constexpr (direct_conv<S>)
                     m = std::max(m, direct_of<S>::padded_floats + direct_of<S>::packed_floats);
-                if constexpr (direct_conv_dx<S>)
-                    m = std::max(m, direct_dx_of<S>::padded_floats +
-                                        2 * direct_dx_of<S>::packed_floats);
+                if constexpr (winograd_dw<S>)
+                    m = std::max(m, dx_floats<S> + direct_of<S>::dw_floats +
+                                        direct_of<S>::packed_floats);
+                else m = std::max(m, dx_floats<S>);
             }(),
             ...);
         return m;
@@ -249,6 +270,8 @@ private:
     static constexpr bool direct_conv = false;
     template <class S>
     static constexpr bool direct_conv_dx = false;
+    template <class S>
+    static constexpr bool winograd_dw = false;
     static constexpr std::size_t direct_floats = 0;
     template <std::size_t I>
     static constexpr bool pool_fused = false;
@@ -770,6 +793,34 @@ private:
             float* wf = direct_.data() + D::padded_floats;
             cpu::detail::flip_weight<G, L::out_channels>(w, wf);
             D::pack(wf, wf + D::packed_floats);
+        }
+        if constexpr (winograd_dw<S>) {
+            // Sample by sample: dW in the Winograd domain, db, and dX (direct or Winograd).
+            using DW = direct_of<S>;
+            float* xw = direct_.data() + dx_floats<S>;
+            float* du = xw + DW::dw_floats;
+            std::fill(du, du + DW::packed_floats, 0.0f);
+            for (std::size_t s = 0; s < batch_; ++s) {
+                const float* dzs = d + s * n_out;
+                if constexpr (A::layer::has_bias)
+                    GB += detail::MapConstMat<T>(dzs, idx(P), L::out_channels)
+                              .colwise()
+                              .sum()
+                              .transpose();
+                DW::pad(x_of<I>() + s * n_in, xw);
+                DW::accumulate_dw(dzs, xw, du);
+                if constexpr (!S::from_input) {
+                    using D = direct_dx_of<S>;
+                    float* dzp = direct_.data();
+                    D::pad(dzs, dzp);
+                    T* dx = other + s * n_in;
+                    D::template run<false>(dzp + D::padded_floats + D::packed_floats, nullptr, dzp,
+                                           dx, dx);
+                }
+            }
+            DW::unpack_dw(du, gw);
+            if constexpr (!S::from_input) std::swap(d, other);
+            return;
         }
 #endif
         for (std::size_t s0 = 0; s0 < batch_; s0 += L::chunk) {
