@@ -172,7 +172,11 @@ std::string backward_line(std::size_t i, const std::string& note = "") {
         what += !S::from_input ? S::anchor::layer::name() + " backward (rowwise)"
                                : "nothing to propagate";
     } else if constexpr (S::kind == LayerKind::conv) {
-        what += "dW = im2col(X)^T dZ (gemm)";
+        // Winograd's weight gradient needs its input gradient direct too (or none).
+        constexpr bool wdw = conv_lowering<S>::winograd && CTNN_CPU_FUSED &&
+                             (S::from_input || conv_lowering<S>::direct_dx);
+        what += wdw ? "dW = winograd (dU = sum V^T (A dZ A^T), dW = G^T dU G)"
+                    : "dW = im2col(X)^T dZ (gemm)";
         if (S::anchor::layer::has_bias) what += ", db = sum(dZ)";
         if (!S::from_input)
             what += !(conv_lowering<S>::direct_dx && CTNN_CPU_FUSED) ? ", dX = col2im(dZ W) (gemm)"
