@@ -280,6 +280,32 @@ TEST_CASE("Conv2D, ReLU, MaxPool2D<2> in inference: the pool runs in the convolu
                                                                                            0);
 }
 
+TEST_CASE("batch 1 on several threads: Winograd GEMMs and Dense rows split, same outputs") {
+    using Net = Sequential<Input<8, 10, 10>, Conv2D<16, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<8, 3>,
+                           Flatten, Dense<70>, ReLU, Dense<3>>;
+    static_assert(conv_lowering<at<0, stages_of<Net>>>::winograd);
+    Model<Net> m(device::cpu());
+    m.init(91);
+    const auto xd = random_values(Net::in_size, 92);
+    const std::vector<float> x(xd.begin(), xd.end());
+    std::vector<std::vector<float>> outs;
+    for (const unsigned threads : {1u, 2u, 3u}) {
+        set_num_threads(threads);
+        for (const Mode mode : {Mode::inference, Mode::training}) {
+            const auto y = m.forward(x, 1, mode);
+            outs.emplace_back(y.begin(), y.end());
+        }
+    }
+    set_num_threads(1);
+    for (std::size_t i = 2; i < outs.size(); ++i) {
+        INFO("run " << i);
+        double worst = 0;
+        for (std::size_t j = 0; j < outs[i].size(); ++j)
+            worst = std::max(worst, static_cast<double>(std::fabs(outs[i][j] - outs[i % 2][j])));
+        CHECK(worst <= 1e-5);
+    }
+}
+
 TEST_CASE("Conv2D forward by hand: a 2x2 kernel on a 3x3 image") {
     using Net = Sequential<Input<1, 3, 3>, Conv2D<1, 2>>;
     Model<Net> m;

@@ -35,6 +35,15 @@
 
 namespace ctnn::cpu::detail {
 
+/// Runs f(0) .. f(n - 1) on the calling thread: Winograd::run's default for its independent
+/// GEMMs (the executor passes its thread pool for a batch too small to split).
+struct Serial {
+    template <class F>
+    void operator()(unsigned n, F&& f) const {
+        for (unsigned i = 0; i < n; ++i) f(i);
+    }
+};
+
 template <class I, ctnn::detail::Window2D G, std::size_t O>
 struct Winograd {
     static_assert(G.kh == 3 && G.kw == 3 && G.sh == 1 && G.sw == 1 && G.dh == 1 && G.dw == 1 &&
@@ -92,16 +101,18 @@ struct Winograd {
 
     /// The convolution of one padded sample xp (pad()) with the packed weight u, + bias (may be
     /// null), stored as St says: z and (Relu) y = ReLU(z), [O, OH, OW]; y only; or y = the 2 x 2
-    /// max of ReLU(z), [O, PH, PW]. xp's transform buffers are overwritten.
-    template <bool Relu, Store St = Store::z_and_y>
-    static void run(const float* u, const float* bias, float* xp, float* z, float* y) {
+    /// max of ReLU(z), [O, PH, PW]. xp's transform buffers are overwritten. The 16 GEMMs are
+    /// independent: for_each(16, f) may run them on several threads.
+    template <bool Relu, Store St = Store::z_and_y, class ForEach = Serial>
+    static void run(const float* u, const float* bias, float* xp, float* z, float* y,
+                    ForEach for_each = {}) {
         static_assert(St == Store::z_and_y || Relu, "Winograd: Store::y and ::pool need ReLU");
         static_assert(St != Store::pool || poolable, "Winograd: nothing to pool");
         float* v = xp + xq_floats;
         float* m = v + v_floats;
         input_transform(xp, v);
-        for (std::size_t pos = 0; pos < 16; ++pos)
-            gemm(u + pos * C * Op, v + pos * T * Cp, m + pos * T * Op);
+        for_each(16u,
+                 [&](unsigned pos) { gemm(u + pos * C * Op, v + pos * T * Cp, m + pos * T * Op); });
         output_transform<Relu, St>(m, bias, v, y);
         if constexpr (St != Store::pool) {
             // Pixel-major [P][Op] to [O, OH, OW]: strided reads, contiguous writes.

@@ -26,6 +26,7 @@
 #include "../../graph/lowering.hpp"
 #include "../../graph/schedule.hpp"
 #include "../cpu/conv.hpp"
+#include "../cpu/threads.hpp"
 #include "../cpu/winograd.hpp"
 #include "window.hpp"
 
@@ -40,6 +41,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -79,6 +81,7 @@ public:
         if (stats_.size() != plan::stats) stats_.assign(plan::stats, T(0));
         if (fold_.size() != 2 * fold_channels) fold_.assign(2 * fold_channels, T(0));
         if (direct_.size() != direct_floats) direct_.assign(direct_floats, T(0));
+        if (packed_.size() != packed_cache_floats) packed_.assign(packed_cache_floats, T(0));
         capacity_ = batch;
     }
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
@@ -265,7 +268,26 @@ public:
     (std::make_index_sequence<stage_count>{});
 
 private:
+    /// Floats of a direct_conv stage's weight (PyTorch layout, bias excluded).
+    template <class S>
+    static constexpr std::size_t weight_floats =
+        S::anchor::bound::taps_per_group* conv_lowering<S>::out_channels;
+    /// Offset in packed_ of stage I's copy of its weight and packing (packed_cache_floats: all).
+    template <std::size_t I>
+    static constexpr std::size_t packed_offset = []<std::size_t... J>(std::index_sequence<J...>) {
+        std::size_t off = 0;
+        (
+            [&] {
+                using S = std::tuple_element_t<J, as_tuple>;
+                if constexpr (direct_conv<S>) off += weight_floats<S> + direct_of<S>::packed_floats;
+            }(),
+            ...);
+        return off;
+    }
+    (std::make_index_sequence<I>{});
+    static constexpr std::size_t packed_cache_floats = packed_offset<stage_count>;
 #else
+    static constexpr std::size_t packed_cache_floats = 0;
     template <class S>
     static constexpr bool direct_conv = false;
     template <class S>
@@ -411,6 +433,29 @@ private:
             }
     }
 
+    /// Threads for the work inside one sample: all of ctnn's when the batch has fewer samples
+    /// than threads (at batch 1: latency), else 1 (BatchParallel splits the batch instead). A
+    /// BatchParallel part that asks while the pool runs its parts gets a serial run.
+    [[nodiscard]] unsigned intra_threads() const {
+        if (batch_ >= 2) return 1;
+        return ctnn::detail::ThreadPool::instance().size();
+    }
+#if CTNN_CPU_FUSED
+    /// The for_each a Winograd kernel runs its 16 GEMMs with: on intra_threads() threads.
+    template <class D>
+    auto intra_for_each() const {
+        return [nt = intra_threads()](unsigned n, auto&& f) {
+            if (nt <= 1) {
+                for (unsigned i = 0; i < n; ++i) f(i);
+                return;
+            }
+            ctnn::detail::ThreadPool::instance().run(nt, [&](unsigned t) {
+                for (unsigned i = n * t / nt; i < n * (t + 1) / nt; ++i) f(i);
+            });
+        };
+    }
+#endif
+
     void run_forward(const T* params) {
         stages_run_ = 0;
         ctnn::detail::for_each_type(stages{},
@@ -443,7 +488,18 @@ private:
             detail::MapConstMat<T> W(w, n_in, n_out);
             detail::MapConstMat<T> X(x, n_in, B);
             detail::MapMat<T> Z(z_of<I>(), n_out, B);
-            Z.noalias() = W.transpose() * X;
+            const unsigned nt = intra_threads();
+            if (nt > 1 && n_out >= 64) {
+                // A batch too small to split: the threads share the output rows instead (at
+                // batch 1 a GEMV that streams the weight, so each thread streams its part).
+                ctnn::detail::ThreadPool::instance().run(nt, [&](unsigned t) {
+                    const std::size_t r0 = n_out * t / nt, r1 = n_out * (t + 1) / nt;
+                    Z.middleRows(idx(r0), idx(r1 - r0)).noalias() =
+                        W.middleCols(idx(r0), idx(r1 - r0)).transpose() * X;
+                });
+            } else {
+                Z.noalias() = W.transpose() * X;
+            }
             const T* bias = A::layer::has_bias ? w + n_in * n_out : nullptr;
             if constexpr (folds_next) {
                 if (!ctx_.training) {
@@ -732,8 +788,14 @@ private:
         constexpr std::size_t n_in = S::in_size, n = S::out_size;
         constexpr bool relu = cpu::detail::epilogue_is_relu<Epi>;
         float* xp = direct_.data();
-        float* wt = xp + D::padded_floats;
-        D::pack(w, wt);
+        // Packed once per weight: a pass compares the weight with the copy it was packed from
+        // (a memcmp of the weight, far cheaper than Winograd's transform of it at batch 1).
+        float* last = packed_.data() + packed_offset<I>;
+        float* wt = last + weight_floats<S>;
+        if (std::memcmp(last, w, weight_floats<S> * sizeof(float)) != 0) {
+            std::memcpy(last, w, weight_floats<S> * sizeof(float));
+            D::pack(w, wt);
+        }
         T* z = z_of<I>();
         T* y = y_of<I>();
         if constexpr (relu) {
@@ -746,10 +808,13 @@ private:
                     out = z_of<I + 1>();
                     n_out = D::PH * D::PW * conv_lowering<S>::out_channels;
                 }
+                constexpr Store st = pool ? Store::pool : Store::y;
                 for (std::size_t b = 0; b < batch_; ++b) {
                     D::pad(x + b * n_in, xp);
-                    D::template run<true, pool ? Store::pool : Store::y>(wt, bias, xp, nullptr,
-                                                                         out + b * n_out);
+                    if constexpr (conv_lowering<S>::winograd)
+                        D::template run<true, st>(wt, bias, xp, nullptr, out + b * n_out,
+                                                  intra_for_each<D>());
+                    else D::template run<true, st>(wt, bias, xp, nullptr, out + b * n_out);
                 }
                 return;
             }
@@ -759,7 +824,9 @@ private:
             D::pad(x + b * n_in, xp);
             T* zb = z + b * n;
             T* yb = y + b * n;
-            D::template run<relu>(wt, bias, xp, zb, yb);
+            if constexpr (conv_lowering<S>::winograd)
+                D::template run<relu>(wt, bias, xp, zb, yb, intra_for_each<D>());
+            else D::template run<relu>(wt, bias, xp, zb, yb);
             if constexpr (!relu && Epi::size > 0)
                 for (std::size_t i = 0; i < n; ++i) {
                     c.index = b * n + i;
@@ -1055,8 +1122,9 @@ private:
     static Eigen::Index idx(std::size_t v) { return static_cast<Eigen::Index>(v); }
 
     std::vector<T> act_, grad_a_, grad_b_, scratch_, stats_, skip_grad_;
-    std::vector<T> fold_;        ///< scale and shift of a BatchNorm folded into its previous stage
-    std::vector<T> direct_;      ///< padded input and packed weight of a direct convolution
+    std::vector<T> fold_;   ///< scale and shift of a BatchNorm folded into its previous stage
+    std::vector<T> direct_; ///< padded input and packed weight of a direct convolution
+    std::vector<T> packed_; ///< per direct_conv stage: the weight last packed, then its packing
     std::size_t stages_run_ = 0; ///< stages the last forward pass evaluated
     bool keep_ = true;           ///< the last forward pass kept every value backward() reads
     T* buffers_ = nullptr;
