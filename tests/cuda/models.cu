@@ -57,6 +57,15 @@ using InceptionNet = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU,
                                 Concat<Branch<Conv2D<3, 1>, ReLU>, Branch<Conv2D<2, 3, Same>, Tanh>,
                                        MaxPool2D<3, Stride<1>, Padding<1>>, Branch<>>,
                                 ReLU, GlobalAvgPool, Flatten, Dense<3>>;
+// Joins in a GEMM store: a ResNet block whose last BatchNorm folds into its convolution and the
+// join after it (inference), and an Add of two computed branches (every pass).
+using ResBnNet = Sequential<
+    Input<2, 5, 5>, Conv2D<4, 3, Same>, ReLU,
+    Residual<Conv2D<4, 3, Same, NoBias>, BatchNorm, ReLU, Conv2D<4, 3, Same, NoBias>, BatchNorm>,
+    ReLU, Flatten, Dense<3>>;
+using TwoBranchNet =
+    Sequential<Input<5>, Dense<6>, Tanh, Add<Branch<Dense<6>, ReLU>, Branch<Dense<6>, Sigmoid>>,
+               Add<Branch<Dense<6>, GELU>, Branch<>>, Dense<3>>;
 using BranchNet =
     Sequential<Input<7>, Dense<8>, Tanh,
                Add<Branch<Add<Branch<>, Dense<8>>, ReLU>, Dense<8>, Branch<Sigmoid>, Branch<>>,
@@ -145,6 +154,10 @@ int main() {
         ok &= check<InceptionNet>("concat (inception)", loss::SoftmaxCrossEntropy{}, optim::Adam{},
                                   gpu);
         ok &= check<BranchNet>("add, nested", loss::MSE{}, optim::AdamW{}, gpu);
+        ok &= check<ResBnNet>("resnet block + batchnorm", loss::SoftmaxCrossEntropy{},
+                              optim::Adam{}, gpu);
+        ok &= check<TwoBranchNet>("add of two branches", loss::SoftmaxCrossEntropy{}, optim::Adam{},
+                                  gpu);
         std::printf("%s\n", ok ? "all models ok" : "FAILED");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {

@@ -840,7 +840,7 @@ TEST_CASE("joins on CUDA: kernel counts of a pass and of a training step") {
     // Dense | Dense, Tanh (body) | join, ReLU | Dense.
     using Small = Sequential<Input<6>, Dense<6>, Residual<Dense<6>, Tanh>, ReLU, Dense<2>>;
     using K = kernel_schedule<Small>;
-    static_assert(K::cuda_supported && K::forward == 4);
+    static_assert(K::cuda_supported && K::forward == 4 - 1); // the join runs in stage 1's store
     // Dense<2>: dW, dX | join: 1 | body: dW, dX, accumulate the skip | Dense<6>: dW (input).
     static_assert(K::backward == 2 + 1 + 3 + 1);
     // FromInputNet: Dense | Dense, ReLU | concat, Tanh | Dense: no input gradients into the input,
@@ -859,6 +859,9 @@ TEST_CASE("joins on CUDA: kernel counts of a pass and of a training step") {
         OptimizerState<optim::Adam> state(optim::Adam{}, Net::param_count);
         m.reserve(batch);
         cuda::reset_launch_count();
+        (void)m.forward(x, batch, Mode::inference);
+        CHECK(cuda::launch_count() == S::forward_inference);
+        cuda::reset_launch_count();
         (void)m.forward(x, batch, Mode::training);
         CHECK(cuda::launch_count() == S::forward);
         (void)m.loss(loss::MSE{}, {nullptr, values.data()});
@@ -874,7 +877,12 @@ TEST_CASE("joins on CUDA: kernel counts of a pass and of a training step") {
 
     const std::string d = describe<Small>(loss::MSE{});
     INFO(d);
-    CHECK(d.find("k2 stage 2: join      add stage 0 + stage 1, fused: ReLU") != std::string::npos);
+    CHECK(d.find("cuda kernels, forward: 3\n") != std::string::npos);
+    CHECK(
+        d.find("k1 stage 1: gemm      Z = X W^T [6 -> 6], fused: bias, Tanh; + join (stage 2)\n") !=
+        std::string::npos);
+    CHECK(d.find("-- stage 2: join      add stage 0 + stage 1, fused: ReLU; no kernel: in k1's "
+                 "store\n") != std::string::npos);
     CHECK(d.find("stage 2: join backward: dZ x epilogue'(stage 1); stage 0's gradient started "
                  "with the skip's dZ x epilogue'(stage 0)") != std::string::npos);
     CHECK(d.find("stage 1: gemm dW = dZ^T X, db = sum(dZ) as a ones column | gemm dX = dZ W x "
@@ -909,4 +917,160 @@ TEST_CASE("joins on CUDA: 10 training steps follow the CPU run") {
     };
     run(std::type_identity<InceptionNet>{});
     run(std::type_identity<NestedNet>{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Join fusion: a two-branch Add whose last branch ends in a Conv2D or Dense stage is evaluated in
+// that stage's GEMM store (every pass), or after a BatchNorm folded into it (inference only).
+
+namespace {
+
+// The body's last stage is a Conv2D without epilogue (the skip is stage 0's output).
+using ResConvNet =
+    Sequential<Input<2, 6, 6>, Conv2D<3, 3, Same>, ReLU,
+               Residual<Conv2D<3, 3, Same>, ReLU, Conv2D<3, 3, Same>>, ReLU, Flatten, Dense<3>>;
+// At the model input (the skip is the input), a Dense body with an epilogue, and a Dropout in the
+// join's epilogue (the same mask in the fused store as in the join kernel).
+using ResInputNet =
+    Sequential<Input<6>, Residual<Dense<6>, Tanh>, ReLU, Dropout<0.3f>, Dense<8>, SiLU, Dense<2>>;
+// Two computed branches (the other branch's output is added first), and a computed branch before
+// an identity (the branch's value is added first).
+using TwoBranchNet =
+    Sequential<Input<5>, Dense<6>, Tanh, Add<Branch<Dense<6>, ReLU>, Branch<Dense<6>, Sigmoid>>,
+               Add<Branch<Dense<6>, GELU>, Branch<>>, Dense<3>>;
+// A ResNet block: Conv2D, BatchNorm, ReLU, Conv2D, BatchNorm, then the ReLU after the add. In
+// inference the last BatchNorm folds into the convolution and the join follows in its store; in
+// training the join keeps its kernel.
+using ResBnNet = Sequential<
+    Input<2, 5, 5>, Conv2D<4, 3, Same>, ReLU,
+    Residual<Conv2D<4, 3, Same, NoBias>, BatchNorm, ReLU, Conv2D<4, 3, Same, NoBias>, BatchNorm>,
+    ReLU, Flatten, Dense<3>>;
+// Must not fuse: a body ending in a LayerNorm (no GEMM), three branches, a Concat, and a body
+// ending in an elementwise-only stage after a Dense stage.
+using NoFuseNet =
+    Sequential<Input<2, 4, 4>, Conv2D<2, 3, Same>, Tanh, Residual<Conv2D<2, 3, Same>, LayerNorm>,
+               Flatten, Dense<4>, Add<Branch<Dense<4>, ReLU>, Dense<4>, Branch<Sigmoid>>,
+               Concat<Dense<3>, Branch<>>, Residual<Dense<7>, ReLU, Residual<Tanh>>, Dense<2>>;
+
+} // namespace
+
+TEST_CASE("join fusion: which joins run in a GEMM store, in which passes") {
+    using ctnn::detail::stage_at;
+    // ResConvNet: conv | conv, ReLU | conv | join, ReLU | dense.
+    using RC = stages_of<ResConvNet>;
+    static_assert(join_fuses_into_previous<RC, 3> && !join_fuses_through_fold<RC, 3>);
+    static_assert(kernel_schedule<ResConvNet>::forward == 5 - 1 &&
+                  kernel_schedule<ResConvNet>::forward_inference == 5 - 1);
+    // The backward pass keeps the join's kernel.
+    static_assert(kernel_schedule<ResConvNet>::backward_kernels[3] == 1);
+    using RI = stages_of<ResInputNet>;
+    static_assert(join_fuses_into_previous<RI, 1> && stage_at<RI, 1>::anchor::from_input);
+    using TB = stages_of<TwoBranchNet>;
+    static_assert(join_fuses_into_previous<TB, 3> && join_fuses_into_previous<TB, 5>);
+    static_assert(kernel_schedule<TwoBranchNet>::forward == 7 - 2);
+    // ResBnNet: conv | conv | BN, ReLU | conv | BN | join, ReLU | dense.
+    using RB = stages_of<ResBnNet>;
+    static_assert(folds_into_previous<RB, 4> && join_fuses_through_fold<RB, 5> &&
+                  !join_fuses_into_previous<RB, 5>);
+    static_assert(kernel_schedule<ResBnNet>::forward == 7 &&
+                  kernel_schedule<ResBnNet>::forward_inference == 7 - 2 - 1);
+    using NF = stages_of<NoFuseNet>;
+    static_assert(fused_join_count<NF> == 0 && fused_join_inference_count<NF> == 0);
+    static_assert(kernel_schedule<NoFuseNet>::forward == NF::size &&
+                  kernel_schedule<NoFuseNet>::forward_inference == NF::size);
+    // Joins of the earlier tests: AddNet (three branches) and InceptionNet (Concat) keep their
+    // kernel; NestedNet's Residual<Concat<...>, Dense<6>> and inner Add<Branch<>, Dense<6>> fuse
+    // (its Residual<Tanh> and three-branch Add do not).
+    static_assert(fused_join_count<stages_of<AddNet>> == 0 &&
+                  fused_join_count<stages_of<InceptionNet>> == 0);
+    static_assert(fused_join_count<stages_of<NestedNet>> == 2);
+}
+
+TEST_CASE("join fusion: models with fused and unfused joins on CUDA equal the CPU") {
+    for (const std::size_t batch : {std::size_t{1}, std::size_t{5}}) {
+        check_step<ResConvNet>(loss::SoftmaxCrossEntropy{}, batch, 61);
+        check_step<ResInputNet>(loss::MSE{}, batch, 62);
+        check_step<TwoBranchNet>(loss::SoftmaxCrossEntropy{}, batch, 63);
+        check_step<ResBnNet>(loss::SoftmaxCrossEntropy{}, batch + 1, 64);
+        check_step<NoFuseNet>(loss::MSE{}, batch + 1, 65);
+    }
+}
+
+TEST_CASE("join fusion: inference through a folded BatchNorm equals the CPU, and the launches") {
+    // As the fold test: parameters and running statistics trained on the CPU, then an inference
+    // forward with the fold and the join in one store on CUDA, its loss and the backward after it.
+    using Net = ResBnNet;
+    Model<Net> cpu(device::cpu()), gpu(device::cuda());
+    cpu.init(66);
+    OptimizerState<optim::Adam> state(optim::Adam{.lr = 5e-2f}, Net::param_count);
+    const auto labels = labels_for(6, Net::out_size);
+    for (std::uint64_t step = 0; step < 3; ++step) {
+        const auto xs = uniform(6 * Net::in_size, 67 + step, -2.0f, 3.0f);
+        (void)cpu.forward(xs, 6, Mode::training);
+        (void)cpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr});
+        cpu.backward();
+        cpu.update(state, 5e-2f);
+    }
+    std::copy(cpu.parameters().begin(), cpu.parameters().end(), gpu.parameters().begin());
+    {
+        const auto b = cpu.buffers();
+        std::copy(b.begin(), b.end(), gpu.buffers().begin());
+    }
+    const std::size_t batch = 4;
+    const auto xi = uniform(batch * Net::in_size, 70, -2.0f, 3.0f);
+    const auto yc = cpu.forward(xi, batch, Mode::inference);
+    const std::vector<float> y_cpu(yc.begin(), yc.end());
+    gpu.reserve(batch);
+    cuda::reset_launch_count();
+    const auto yg = gpu.forward(xi, batch, Mode::inference);
+    CHECK(cuda::launch_count() == kernel_schedule<Net>::forward_inference);
+    check_close(yg, y_cpu);
+    const loss::Targets<float> t{labels.data(), nullptr};
+    CHECK(gpu.loss(loss::SoftmaxCrossEntropy{}, t) ==
+          doctest::Approx(cpu.loss(loss::SoftmaxCrossEntropy{}, t)).epsilon(2e-5));
+    cpu.backward();
+    gpu.backward();
+    check_close(gpu.gradients(), cpu.gradients(), 1e-4, 1e-6);
+    cuda::reset_launch_count();
+    (void)gpu.forward(xi, batch, Mode::training);
+    CHECK(cuda::launch_count() == kernel_schedule<Net>::forward);
+
+    const std::string d = describe<Net>();
+    INFO(d);
+    CHECK(d.find("cuda kernels, forward: 7\n") != std::string::npos);
+    CHECK(d.find("cuda kernels, inference forward: 4 ") != std::string::npos);
+    CHECK(d.find("k3 stage 3: conv") != std::string::npos);
+    CHECK(d.find("; inference: + BatchNorm (stage 4 folded in) + join (stage 5)\n") !=
+          std::string::npos);
+    CHECK(d.find("k5 stage 5: join      add stage 0 + stage 4, fused: ReLU; inference: in k3's "
+                 "store\n") != std::string::npos);
+}
+
+TEST_CASE("join fusion: 10 training steps follow the CPU run") {
+    auto run = [&]<class Net>(std::type_identity<Net>) {
+        Model<Net> cpu(device::cpu()), gpu(device::cuda());
+        cpu.init(78);
+        gpu.init(78);
+        OptimizerState<optim::Adam> s_cpu(optim::Adam{}, Net::param_count),
+            s_gpu(optim::Adam{}, Net::param_count);
+        const std::size_t batch = 6;
+        for (int step = 0; step < 10; ++step) {
+            CAPTURE(step);
+            const auto x = uniform(batch * Net::in_size, 3000 + static_cast<std::uint64_t>(step));
+            const auto labels = labels_for(batch + static_cast<std::size_t>(step), Net::out_size);
+            const loss::Targets<float> t{labels.data() + step, nullptr};
+            (void)cpu.forward(x, batch, Mode::training);
+            (void)gpu.forward(x, batch, Mode::training);
+            const float lc = cpu.loss(loss::SoftmaxCrossEntropy{}, t);
+            const float lg = gpu.loss(loss::SoftmaxCrossEntropy{}, t);
+            CHECK(lg == doctest::Approx(lc).epsilon(1e-4));
+            cpu.backward();
+            gpu.backward();
+            cpu.update(s_cpu, 1e-2f);
+            gpu.update(s_gpu, 1e-2f);
+        }
+        check_close(gpu.parameters(), cpu.parameters(), 1e-4, 1e-6);
+    };
+    run(std::type_identity<ResConvNet>{});
+    run(std::type_identity<TwoBranchNet>{});
 }

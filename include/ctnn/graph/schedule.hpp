@@ -3,7 +3,10 @@
 // The CUDA backend runs each stage of graph/lowering.hpp as kernels it can count from the type:
 //   forward   one kernel per stage: a GEMM with the stage's epilogue fused into its store (dense),
 //             a row-reduction kernel with the epilogue fused (rowwise), or one elementwise kernel
-//             (a stage without anchor);
+//             (a stage without anchor); none for a two-branch Add join evaluated in the GEMM store
+//             of its branch's last stage (join_fuses_into_previous) and, in inference, none for a
+//             BatchNorm folded into the GEMM before it (folds_into_previous) or a join after such
+//             a BatchNorm (join_fuses_through_fold);
 //   loss      one kernel: loss value, dL/dY, and the derivative of the last stage's epilogue;
 //   backward  per stage, last to first:
 //               dense:   one GEMM for the weight gradient, the bias gradient riding along as an
@@ -120,6 +123,75 @@ inline constexpr std::size_t inference_stage_count =
     stages_of<Net>::size - folded_stage_count<stages_of<Net>>;
 
 namespace detail {
+/// Stage J is an Add join of exactly two branches, the last computed of which ends at stage
+/// J - 1, and no stage but J reads stage J - 1's output (so the join may be evaluated in stage
+/// J - 1's store, where the other branch's output, computed earlier, is ready).
+template <class Stages, std::size_t J>
+constexpr bool two_branch_add_after() {
+    if constexpr (J == 0 || J >= Stages::size) {
+        return false;
+    } else {
+        using S = stage_at<Stages, J>;
+        if constexpr (S::kind != LayerKind::add) {
+            return false;
+        } else {
+            using A = typename S::anchor;
+            if constexpr (A::op != JoinOp::sum || A::branch_count != 2 || A::computed == 0) {
+                return false;
+            } else {
+                using Last = stage_at<typename A::branches, A::last_computed>;
+                const bool shared = []<std::size_t... K>(std::index_sequence<K...>) {
+                    return ((K != J && reads_output_of<stage_at<Stages, K>, J - 1>()) || ...);
+                }
+                (std::make_index_sequence<Stages::size>{});
+                return Last::last == J - 1 && !shared;
+            }
+        }
+    }
+}
+} // namespace detail
+
+/// Join fusion on CUDA, in every pass: stage J is an Add join of two branches (a Residual, or
+/// Add<B1, B2>) whose last computed branch ends in a Conv2D or Dense stage J - 1 that only the
+/// join reads. That stage's GEMM store adds the other branch's output (the skip: the block's
+/// source, or the other branch's last stage output, both computed before) to its epilogue output
+/// and applies the join's epilogue: it writes the branch's Z, the join's Z and the join's Y, which
+/// is everything a backward pass reads (the branch's own Y, read only by the join, is not
+/// stored). Stage J launches no forward kernel; its backward kernel is unchanged.
+template <class Stages, std::size_t J>
+inline constexpr bool join_fuses_into_previous = [] {
+    if constexpr (detail::two_branch_add_after<Stages, J>())
+        return detail::gemm_anchor<detail::stage_at<Stages, J - 1>>;
+    else return false;
+}();
+
+/// Join fusion on CUDA, in inference only: as join_fuses_into_previous, but stage J - 1 is a
+/// BatchNorm folded into the Conv2D or Dense stage J - 2 (folds_into_previous): the GEMM store of
+/// stage J - 2 evaluates the BatchNorm and then the join (a ResNet block's
+/// `Conv2D, BatchNorm` body and the `ReLU` after it). In training, BatchNorm needs the batch
+/// statistics first, so the join keeps its kernel.
+template <class Stages, std::size_t J>
+inline constexpr bool join_fuses_through_fold = [] {
+    if constexpr (detail::two_branch_add_after<Stages, J>())
+        return folds_into_previous<Stages, J - 1>;
+    else return false;
+}();
+
+/// Joins of Stages fused into a GEMM store in every pass (join_fuses_into_previous), and in
+/// inference only (join_fuses_through_fold).
+template <class Stages>
+inline constexpr std::size_t fused_join_count = []<std::size_t... I>(std::index_sequence<I...>) {
+    return (std::size_t{0} + ... + (join_fuses_into_previous<Stages, I> ? 1u : 0u));
+}
+(std::make_index_sequence<Stages::size>{});
+template <class Stages>
+inline constexpr std::size_t fused_join_inference_count = [
+]<std::size_t... I>(std::index_sequence<I...>) {
+    return (std::size_t{0} + ... + (join_fuses_through_fold<Stages, I> ? 1u : 0u));
+}
+(std::make_index_sequence<Stages::size>{});
+
+namespace detail {
 /// Backward kernels that graph forms add to stage S (at position j of Stages): an anchor-less
 /// stage that propagates (the first stage of a branch) multiplies by its source's epilogue' (one
 /// kernel, none if that epilogue is empty); the first stage of a branch adds its gradient of the
@@ -188,11 +260,14 @@ struct kernel_schedule {
             return k;
         }(stages{});
 
-    /// Kernels of a training-mode forward pass: one per stage.
-    static constexpr std::size_t forward = stage_count;
-    /// Kernels of an inference-mode forward pass: BatchNorm stages folded into the GEMM store of
-    /// the stage before them (folds_into_previous) launch nothing.
-    static constexpr std::size_t forward_inference = stage_count - folded_stage_count<stages>;
+    /// Kernels of a training-mode forward pass: one per stage, but none for a join evaluated in
+    /// the GEMM store of its branch's last stage (join_fuses_into_previous).
+    static constexpr std::size_t forward = stage_count - fused_join_count<stages>;
+    /// Kernels of an inference-mode forward pass: moreover, BatchNorm stages folded into the GEMM
+    /// store of the stage before them (folds_into_previous) and joins evaluated after such a
+    /// BatchNorm in the same store (join_fuses_through_fold) launch nothing.
+    static constexpr std::size_t forward_inference =
+        forward - folded_stage_count<stages> - fused_join_inference_count<stages>;
     static constexpr std::size_t loss = 1;
     static constexpr std::size_t backward = [] {
         std::size_t s = 0;
@@ -235,10 +310,27 @@ std::string fold_kernel_note() {
             what += std::string(", ") + N::layer::name();
         });
         return std::string("; inference: + ") + what + " (stage " + std::to_string(I + 1) +
-               " folded in)";
+               " folded in)" +
+               (join_fuses_through_fold<Stages, I + 2>
+                    ? " + join (stage " + std::to_string(I + 2) + ")"
+                    : std::string());
     } else {
         return "";
     }
+}
+
+/// The join fusion of a CUDA kernel line: "; + join (stage J)" on the stage whose store evaluates
+/// join J in every pass; on the join, "; inference: in k(J - 2)'s store" (through a folded
+/// BatchNorm; the "no kernel" of join_fuses_into_previous is its line's prefix).
+template <class Stages, std::size_t I>
+std::string store_fusion_note() {
+    if constexpr (join_fuses_into_previous<Stages, I>)
+        return std::string("; no kernel: in k") + std::to_string(I - 1) + "'s store";
+    else if constexpr (join_fuses_through_fold<Stages, I>)
+        return std::string("; inference: in k") + std::to_string(I - 2) + "'s store";
+    else if constexpr (join_fuses_into_previous<Stages, I + 1>)
+        return std::string("; + join (stage ") + std::to_string(I + 1) + ")";
+    else return "";
 }
 
 /// The forward kernel of a join: "join      concat stage 2 | stage 4 | the input".
@@ -335,14 +427,18 @@ std::string kernel_lines() {
                        St::anchor::in_shape::str() + " per sample";
             else if constexpr (St::kind == LayerKind::add) what = join_kernel_text<St>();
             else what = "map";
-            s += std::string("  k") + std::to_string(I) + " stage " + std::to_string(I) + ": " +
-                 what + (epi.empty() ? std::string() : std::string(", fused: ") + epi) +
-                 fold_kernel_note<stages, I>() + "\n";
+            // A join evaluated in a GEMM's store in every pass is listed without a kernel
+            // number ("--").
+            constexpr bool no_kernel = join_fuses_into_previous<stages, I>;
+            s += std::string(no_kernel ? "  --" : "  k") +
+                 (no_kernel ? std::string() : std::to_string(I)) + " stage " + std::to_string(I) +
+                 ": " + what + (epi.empty() ? std::string() : std::string(", fused: ") + epi) +
+                 fold_kernel_note<stages, I>() + store_fusion_note<stages, I>() + "\n";
         });
         if constexpr (K::forward_inference != K::forward)
             s += std::string("cuda kernels, inference forward: ") +
                  std::to_string(K::forward_inference) +
-                 " (each BatchNorm marked 'folded' runs in the previous kernel's store)\n";
+                 " (stages marked 'folded' or 'inference: in k..' run in that kernel's store)\n";
         s += "cuda kernels, backward: " + std::to_string(K::backward) + "\n";
         std::string lines;
         [&]<class... St>(type_list<St...>) {

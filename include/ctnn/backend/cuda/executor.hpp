@@ -25,6 +25,10 @@
 //   folded          in inference, a BatchNorm right after a Conv2D or Dense stage with an empty
 //                   epilogue runs in that stage's GEMM store (kernels/fold.hpp) and launches
 //                   nothing (folds_into_previous, graph/schedule.hpp)
+//   fused join      a two-branch Add join (Residual) whose branch ends in a Conv2D or Dense stage
+//                   runs in that stage's GEMM store in every pass (join_fuses_into_previous), or,
+//                   in inference, after a BatchNorm folded into it (join_fuses_through_fold):
+//                   kernels/join.hpp FusedJoin; no join_forward launch, backward unchanged
 //   loss            loss_forward_backward (last stage's epilogue' fused)
 // Every buffer lives in device memory owned by this object (DeviceBuffer, RAII) and is sized from
 // the model type times the batch capacity by reserve(); forward() and backward() then allocate
@@ -64,8 +68,9 @@ namespace detail {
 
 /// Store of a dense stage's forward GEMM: v = acc + bias; Z = v; Y = Epi(v). With an active
 /// Fold (an inference-mode BatchNorm folded in; Epi is then empty), v also goes to the fold,
-/// which writes the BatchNorm stage's outputs (kernels/fold.hpp).
-template <class Epi, class T, class Fold = NoFold>
+/// which writes the BatchNorm stage's outputs (kernels/fold.hpp); with an active Join, the
+/// output goes on to a two-branch Add join (kernels/join.hpp, FusedJoin).
+template <class Epi, class T, class Fold = NoFold, class Join = NoJoin>
 struct ForwardStore {
     T* z;
     T* y;
@@ -73,17 +78,13 @@ struct ForwardStore {
     ElemCtx ctx;
     std::uint32_t n; ///< stage output width
     Fold fold;
+    Join join;
 
     CTNN_HOST_DEVICE void operator()(std::uint32_t m, std::uint32_t j, T acc) const {
         const std::size_t i = std::size_t{m} * n + j;
         const T v = bias != nullptr ? acc + bias[j] : acc;
         z[i] = v;
-        if constexpr (Fold::active) fold(i, v, ctx);
-        if constexpr (Epi::size > 0) {
-            ElemCtx c = ctx;
-            c.index = i;
-            y[i] = Epi::apply(v, c);
-        }
+        forward_store_tail<Epi>(i, v, y, ctx, fold, join);
     }
 };
 
@@ -313,9 +314,11 @@ private:
     template <std::size_t J>
     struct fold_for<J, true> {
         using Bn = ctnn::detail::stage_at<stages, J>;
-        using type = detail::FoldedNorm<static_cast<std::uint32_t>(Bn::anchor::bound::channels),
-                                        static_cast<std::uint32_t>(Bn::anchor::bound::spatial),
-                                        typename Bn::epilogue, T>;
+        // BatchNorm's Y is not stored when a join evaluated in the same store is its only reader.
+        using type =
+            detail::FoldedNorm<static_cast<std::uint32_t>(Bn::anchor::bound::channels),
+                               static_cast<std::uint32_t>(Bn::anchor::bound::spatial),
+                               typename Bn::epilogue, T, !join_fuses_through_fold<stages, J + 1>>;
     };
     template <std::size_t J>
     using fold_t = typename fold_for<J>::type;
@@ -333,31 +336,59 @@ private:
                 A::layer::eps};
     }
 
+    /// Join stage J evaluated in a GEMM store (join_fuses_into_previous or
+    /// join_fuses_through_fold): the other branch's output (the source, or the model input, for
+    /// an identity branch) and the join's outputs.
+    template <std::size_t J>
+    auto join_of() {
+        using S = ctnn::detail::stage_at<stages, J>;
+        using A = typename S::anchor;
+        using Other = ctnn::detail::stage_at<typename A::branches, 1 - A::last_computed>;
+        const T* other = nullptr;
+        if constexpr (!Other::identity) other = y_of<Other::last>();
+        else if constexpr (A::from_input) other = input_.data();
+        else other = y_of<A::source>();
+        return detail::FusedJoin<typename S::epilogue, A::last_computed == 1, T>{other, z_of<J>(),
+                                                                                 y_of<J>()};
+    }
+
+    /// Calls f(fold, join) with what the GEMM store of stage I evaluates besides stage I in this
+    /// pass: the BatchNorm stage I + 1 folded in (inference), and a join after it (inference) or
+    /// right after stage I (every pass); detail::NoFold / NoJoin otherwise.
+    template <std::size_t I, class F>
+    void with_fusions(const T* params, F&& f) {
+        if constexpr (folds_into_previous<stages, I + 1>) {
+            if (!ctx_.training) {
+                if constexpr (join_fuses_through_fold<stages, I + 2>)
+                    f(fold_of<I + 1>(params), join_of<I + 2>());
+                else f(fold_of<I + 1>(params), detail::NoJoin{});
+                return;
+            }
+        }
+        if constexpr (join_fuses_into_previous<stages, I + 1>)
+            f(detail::NoFold{}, join_of<I + 1>());
+        else f(detail::NoFold{}, detail::NoJoin{});
+    }
+
     template <class S, std::size_t I>
     void forward_stage(const T* params) {
         constexpr std::uint32_t n_in = S::in_size, n_out = S::out_size;
         using Epi = typename S::epilogue;
         const auto B = static_cast<std::uint32_t>(batch_);
-        // A BatchNorm folded into this stage's store in inference (folds_into_previous): the
-        // BatchNorm stage launches nothing then.
-        constexpr bool folds_next = folds_into_previous<stages, I + 1>;
-        if constexpr (folds_into_previous<stages, I>)
+        // Stages evaluated in an earlier stage's GEMM store launch nothing: a BatchNorm folded
+        // in (inference), a join after it (inference), a join right after the GEMM stage.
+        if constexpr (folds_into_previous<stages, I> || join_fuses_through_fold<stages, I>)
             if (!ctx_.training) return;
+        if constexpr (join_fuses_into_previous<stages, I>) return;
         if constexpr (S::kind == LayerKind::dense) {
             using A = typename S::anchor;
             const T* w = params + A::param_offset;
             const T* bias = A::layer::has_bias ? w + std::size_t{n_in} * n_out : nullptr;
-            if constexpr (folds_next) {
-                if (!ctx_.training) {
-                    const detail::ForwardStore<Epi, T, fold_t<I + 1>> store{
-                        z_of<I>(), y_of<I>(), bias, ctx_, n_out, fold_of<I + 1>(params)};
-                    gemm<false, true>(B, n_out, n_in, x_of<I>(), n_in, w, n_in, store, false,
-                                      stream_);
-                    return;
-                }
-            }
-            const detail::ForwardStore<Epi, T> store{z_of<I>(), y_of<I>(), bias, ctx_, n_out, {}};
-            gemm<false, true>(B, n_out, n_in, x_of<I>(), n_in, w, n_in, store, false, stream_);
+            with_fusions<I>(params, [&](auto fold, auto join) {
+                const detail::ForwardStore<Epi, T, decltype(fold), decltype(join)> store{
+                    z_of<I>(), y_of<I>(), bias, ctx_, n_out, fold, join};
+                gemm<false, true>(B, n_out, n_in, x_of<I>(), n_in, w, n_in, store, false, stream_);
+            });
         } else if constexpr (S::kind == LayerKind::rowwise) {
             rowwise_forward<S::anchor::layer::log, Epi>(x_of<I>(), z_of<I>(), y_of<I>(), batch_,
                                                         n_out, ctx_, stream_);
@@ -368,15 +399,10 @@ private:
             const T* bias = A::layer::has_bias
                                 ? w + std::size_t{Shape::og} * Shape::groups * Shape::taps
                                 : nullptr;
-            if constexpr (folds_next) {
-                if (!ctx_.training) {
-                    conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
-                                             stream_, fold_of<I + 1>(params));
-                    return;
-                }
-            }
-            conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
-                                     stream_);
+            with_fusions<I>(params, [&](auto fold, auto join) {
+                conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
+                                         stream_, fold, join);
+            });
         } else if constexpr (S::kind == LayerKind::pool) {
             using A = typename S::anchor;
             pool_forward<typename A::bound, A::layer::op == PoolOp::max, Epi>(

@@ -31,6 +31,7 @@
 #include "../types.hpp"
 #include "fold.hpp"
 #include "gemm.hpp"
+#include "join.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -175,14 +176,16 @@ struct ConvPatchesT {
 
 /// Store of the forward GEMM: v = acc + bias; Z = v; Y = Epi(v), at index s * out + o * P + p.
 /// With an active Fold (an inference-mode BatchNorm folded in; Epi is then empty), v also goes
-/// to the fold, which writes the BatchNorm stage's outputs (kernels/fold.hpp).
-template <class Shape, class Epi, class T, class Fold = NoFold>
+/// to the fold, which writes the BatchNorm stage's outputs (kernels/fold.hpp); with an active
+/// Join, the output goes on to a two-branch Add join (kernels/join.hpp, FusedJoin).
+template <class Shape, class Epi, class T, class Fold = NoFold, class Join = NoJoin>
 struct ConvForwardStore {
     T* z;
     T* y;
     const T* bias; ///< null: no bias
     ElemCtx ctx;
     Fold fold;
+    Join join;
     __device__ __forceinline__ void operator()(std::uint32_t g, std::uint32_t m, std::uint32_t n,
                                                T acc) const {
         const std::uint32_t s = m / Shape::pixels, p = m % Shape::pixels;
@@ -190,12 +193,7 @@ struct ConvForwardStore {
         const std::size_t i = std::size_t{s} * Shape::out_size + std::size_t{o} * Shape::pixels + p;
         const T v = bias != nullptr ? acc + bias[o] : acc;
         z[i] = v;
-        if constexpr (Fold::active) fold(i, v, ctx);
-        if constexpr (Epi::size > 0) {
-            ElemCtx c = ctx;
-            c.index = i;
-            y[i] = Epi::apply(v, c);
-        }
+        forward_store_tail<Epi>(i, v, y, ctx, fold, join);
     }
 };
 
@@ -236,15 +234,18 @@ struct ConvWeightGradStore {
 
 /// Forward pass of a convolution stage over `batch` samples: Z = conv(X, W) + bias (bias may be
 /// null), Y = Epi(Z) (when the epilogue is not empty); with a detail::FoldedNorm `fold`, the
-/// folded BatchNorm's outputs as well. One kernel launch.
-template <class Shape, class Epi, class T, class Fold = detail::NoFold>
+/// folded BatchNorm's outputs as well; with a detail::FusedJoin `join`, a two-branch Add join's
+/// outputs from those (Y of the convolution, or of the folded BatchNorm, is then not stored).
+/// One kernel launch.
+template <class Shape, class Epi, class T, class Fold = detail::NoFold, class Join = detail::NoJoin>
 void conv_forward(const T* x, const T* w, const T* bias, T* z, T* y, std::size_t batch, ElemCtx ctx,
-                  stream_t stream = nullptr, Fold fold = {}) {
+                  stream_t stream = nullptr, Fold fold = {}, Join join = {}) {
     const auto M = static_cast<std::uint32_t>(batch * Shape::pixels);
-    gemm_grouped<T>(M, Shape::og, Shape::taps, Shape::groups, detail::ConvPatches<Shape, T>{x},
-                    detail::ConvWeights<Shape, T>{w},
-                    detail::ConvForwardStore<Shape, Epi, T, Fold>{z, y, bias, ctx, fold}, false,
-                    stream);
+    gemm_grouped<T>(
+        M, Shape::og, Shape::taps, Shape::groups, detail::ConvPatches<Shape, T>{x},
+        detail::ConvWeights<Shape, T>{w},
+        detail::ConvForwardStore<Shape, Epi, T, Fold, Join>{z, y, bias, ctx, fold, join}, false,
+        stream);
 }
 
 /// Input gradient of a convolution stage: dX = conv^T(dZ, W), times PrevEpi'(zp) (the previous

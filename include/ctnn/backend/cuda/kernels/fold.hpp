@@ -28,8 +28,10 @@ struct NoFold {
 
 /// A BatchNorm of C channels of HW values (per sample) with epilogue BnEpi, folded into a forward
 /// store. gamma/beta: its parameters; running: its buffers (mean [C], var [C]); z, y: its stage's
-/// outputs; stats: mean and 1/sqrt(var + eps) per channel for a backward pass.
-template <std::uint32_t C, std::uint32_t HW, class BnEpi, class T>
+/// outputs; stats: mean and 1/sqrt(var + eps) per channel for a backward pass. StoreY = false:
+/// y is not written (a join evaluated in the same store is the only reader of BatchNorm's output,
+/// kernels/join.hpp FusedJoin); the call returns that output either way.
+template <std::uint32_t C, std::uint32_t HW, class BnEpi, class T, bool StoreY = true>
 struct FoldedNorm {
     static constexpr bool active = true;
     const T* gamma;
@@ -40,8 +42,9 @@ struct FoldedNorm {
     T* stats;
     float eps;
 
-    /// v: the value at index i of the [batch, C * HW] tensor that BatchNorm reads.
-    CTNN_HOST_DEVICE void operator()(std::size_t i, T v, ElemCtx ctx) const {
+    /// v: the value at index i of the [batch, C * HW] tensor that BatchNorm reads. Returns
+    /// BatchNorm's output (its epilogue's) at i.
+    CTNN_HOST_DEVICE T operator()(std::size_t i, T v, ElemCtx ctx) const {
         const auto c = static_cast<std::uint32_t>(i / HW % C);
         const T mean = running[c];
         const T inv = T(1) / std::sqrt(running[C + c] + static_cast<T>(eps));
@@ -56,7 +59,11 @@ struct FoldedNorm {
         z[i] = zb;
         if constexpr (BnEpi::size > 0) {
             ctx.index = i;
-            y[i] = BnEpi::apply(zb, ctx);
+            const T out = BnEpi::apply(zb, ctx);
+            if constexpr (StoreY) y[i] = out;
+            return out;
+        } else {
+            return zb;
         }
     }
 };

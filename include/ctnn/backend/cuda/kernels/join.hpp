@@ -13,6 +13,8 @@
 //                  source stage's epilogue, written over the accumulator (zero without one).
 //             The executor then adds the source gradient every branch's first stage produces to
 //             the accumulator (accumulate: one kernel each) and hands the sum to the source stage.
+//   fused:    FusedJoin, the forward of a two-branch Add evaluated in the GEMM store of the stage
+//             that ends one branch (no join_forward launch; join_backward unchanged).
 // Kernels take the join's geometry as a type (JoinShape: nvcc kernels take no class-type
 // template arguments) and the branch pointers as a struct of arrays passed by value.
 #pragma once
@@ -63,6 +65,54 @@ struct JoinGrads {
 };
 
 namespace detail {
+
+/// Nothing joined in a forward store.
+struct NoJoin {
+    static constexpr bool active = false;
+};
+
+/// A two-branch Add join evaluated in the GEMM store of the stage that ends one of its branches
+/// (join_fuses_into_previous, join_fuses_through_fold in graph/schedule.hpp): the store hands it
+/// its branch's output v at index i (after the branch's epilogue, or a folded BatchNorm's), and
+/// it writes the join's z = v + other[i] (in branch order: OtherFirst when the other branch is
+/// branch 0, as join_forward and the Eigen path add them) and y = JoinEpi(z), with ElemCtx index
+/// i as join_forward (an Add keeps the shape, so the branch's index is the join's). `other` is
+/// the other branch's output: the block's source (or the model input) for an identity branch.
+/// Two terms, so the sum is the same float as join_forward's.
+template <class JoinEpi, bool OtherFirst, class T>
+struct FusedJoin {
+    static constexpr bool active = true;
+    const T* other;
+    T* z;
+    T* y;
+
+    CTNN_HOST_DEVICE void operator()(std::size_t i, T v, ElemCtx ctx) const {
+        const T zj = OtherFirst ? other[i] + v : v + other[i];
+        z[i] = zj;
+        if constexpr (JoinEpi::size > 0) {
+            ctx.index = i;
+            y[i] = JoinEpi::apply(zj, ctx);
+        }
+    }
+};
+
+/// The rest of a Conv2D or Dense stage's forward store once Z = v = acc + bias is stored: Y =
+/// Epi(v), or an active Fold's BatchNorm (kernels/fold.hpp; Epi is then empty), then an active
+/// Join with that output (the branch's Y is then not stored: the join is its only reader).
+template <class Epi, class T, class Fold, class Join>
+CTNN_HOST_DEVICE void forward_store_tail(std::size_t i, T v, T* y, ElemCtx ctx, const Fold& fold,
+                                         const Join& join) {
+    T out = v;
+    if constexpr (Fold::active) {
+        out = fold(i, v, ctx);
+    } else if constexpr (Epi::size > 0) {
+        ElemCtx c = ctx;
+        c.index = i;
+        out = Epi::apply(v, c);
+        if constexpr (!Join::active) y[i] = out;
+    }
+    if constexpr (Join::active) join(i, out, ctx);
+}
 
 /// Concat: if position j of the joined sample is in branch K's slice, v = that branch's value.
 template <class Geo, std::size_t K, class T>
