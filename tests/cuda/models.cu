@@ -44,6 +44,14 @@ using DenseFoldNet =
 using ExampleBnNet = Sequential<Input<1, 28, 28>, Conv2D<32, 3, Same, NoBias>, BatchNorm, ReLU,
                                 MaxPool2D<2>, Conv2D<64, 3, Same, NoBias>, BatchNorm, ReLU,
                                 MaxPool2D<2>, Flatten, Dense<128>, ReLU, Dropout<0.3f>, Dense<10>>;
+// Pooling in the convolution's store: the Fashion-MNIST CNN example (both pools fuse), and a
+// max pool after an epilogue with Dropout and an average pool after a grouped convolution.
+using ExampleCnnNet =
+    Sequential<Input<1, 28, 28>, Conv2D<32, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<64, 3, Same>, ReLU,
+               MaxPool2D<2>, Flatten, Dense<128>, ReLU, Dropout<0.3f>, Dense<10>>;
+using PoolFuseNet =
+    Sequential<Input<2, 8, 8>, Conv2D<4, 3, Same>, ReLU, Dropout<0.2f>, MaxPool2D<2>, Tanh,
+               Conv2D<4, 3, Groups<2>, Same, NoBias>, AvgPool2D<2>, Flatten, Dense<3>>;
 using NormNet = Sequential<Input<12>, Dense<16>, ReLU, BatchNormWith<0.05f, 1e-4f>, Dense<8>,
                            LayerNorm, Tanh, Dense<3>>;
 using NormFirstNet = Sequential<Input<2, 5, 5>, LayerNorm, Conv2D<3, 3>, ReLU, BatchNorm, Flatten,
@@ -154,6 +162,10 @@ int main() {
         ok &= check<InceptionNet>("concat (inception)", loss::SoftmaxCrossEntropy{}, optim::Adam{},
                                   gpu);
         ok &= check<BranchNet>("add, nested", loss::MSE{}, optim::AdamW{}, gpu);
+        ok &= check<ExampleCnnNet>("example cnn (pools fused)", loss::SoftmaxCrossEntropy{},
+                                   optim::Adam{}, gpu);
+        ok &= check<PoolFuseNet>("max and average pools fused", loss::SoftmaxCrossEntropy{},
+                                 optim::Adam{}, gpu);
         ok &= check<ResBnNet>("resnet block + batchnorm", loss::SoftmaxCrossEntropy{},
                               optim::Adam{}, gpu);
         ok &= check<TwoBranchNet>("add of two branches", loss::SoftmaxCrossEntropy{}, optim::Adam{},

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -137,7 +138,7 @@ TEST_CASE("upsampling stages on CUDA equal the CPU") {
     }
     // upsample: 1 forward (epilogue fused); 1 backward (dX, previous epilogue' fused), none when
     // it is the first stage.
-    static_assert(kernel_schedule<EncoderDecoderNet>::forward == 5);
+    static_assert(kernel_schedule<EncoderDecoderNet>::forward == 5 - 1); // the pool: in k0
     static_assert(kernel_schedule<EncoderDecoderNet>::backward == 1 + 2 + 1 + 2 + 1);
     static_assert(kernel_schedule<UpsampleFirstNet>::backward == 2 + 1);
     Model<EncoderDecoderNet> m(device::cuda());
@@ -149,21 +150,18 @@ TEST_CASE("upsampling stages on CUDA equal the CPU") {
     (void)m.forward(x, 2, Mode::training);
     (void)m.loss(loss::MSE{}, {nullptr, t.data()});
     m.backward();
-    CHECK(cuda::launch_count() == 5 + 1 + 7);
+    CHECK(cuda::launch_count() == 4 + 1 + 7);
 }
 
-TEST_CASE("max pooling breaks ties as the CPU does (first maximum in row-major order)") {
-    // A 2x2 convolution with weights 1 turns small integer inputs into exact integer sums, so
-    // overlapping pooling windows hold ties; which tied value gets the gradient changes dW (the
-    // inputs under the chosen position differ), so the two backends must choose alike.
-    using Net = Sequential<Input<1, 5, 6>, Conv2D<1, 2, NoBias>, MaxPool2D<2, Stride<1>>, Flatten,
-                           Dense<2>>;
+namespace {
+template <class Net>
+void run_tie_test() {
     Model<Net> cpu(device::cpu()), gpu(device::cuda());
     cpu.init(3);
     for (std::size_t i = 0; i < 4; ++i) cpu.parameters()[i] = 1.0f;
     std::copy(cpu.parameters().begin(), cpu.parameters().end(), gpu.parameters().begin());
     const std::size_t batch = 3;
-    std::vector<float> x(batch * 30);
+    std::vector<float> x(batch * Net::in_size);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * i) % 5 % 3);
     const std::vector<std::int32_t> labels = {0, 1, 1};
     (void)cpu.forward(x, batch, Mode::training);
@@ -173,6 +171,20 @@ TEST_CASE("max pooling breaks ties as the CPU does (first maximum in row-major o
     cpu.backward();
     gpu.backward();
     check_close(gpu.gradients(), cpu.gradients());
+}
+} // namespace
+
+TEST_CASE("max pooling breaks ties as the CPU does (first maximum in row-major order)") {
+    // A 2x2 convolution with weights 1 turns small integer inputs into exact integer sums, so
+    // overlapping pooling windows hold ties; which tied value gets the gradient changes dW (the
+    // inputs under the chosen position differ), so the two backends must choose alike.
+    // Overlapping windows (a pooling kernel), and 2 x 2 windows tiling a 4 x 6 map (pooling in
+    // the convolution's store).
+    run_tie_test<Sequential<Input<1, 5, 6>, Conv2D<1, 2, NoBias>, MaxPool2D<2, Stride<1>>, Flatten,
+                            Dense<2>>>();
+    using Fused = Sequential<Input<1, 5, 7>, Conv2D<1, 2, NoBias>, MaxPool2D<2>, Flatten, Dense<2>>;
+    static_assert(pool_fuses_into_previous<stages_of<Fused>, 1>);
+    run_tie_test<Fused>();
 }
 
 TEST_CASE("forward, loss and backward on CUDA equal the CPU for several models and batches") {
@@ -1073,4 +1085,106 @@ TEST_CASE("join fusion: 10 training steps follow the CPU run") {
     };
     run(std::type_identity<ResConvNet>{});
     run(std::type_identity<TwoBranchNet>{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pooling fusion: a 2 x 2, stride-2 MaxPool2D / AvgPool2D tiling a Conv2D's output is evaluated in
+// the convolution's GEMM store (every pass).
+
+namespace {
+
+// conv, ReLU, Dropout | max pool, Tanh (fused; 16 windows per map) | grouped conv (no bias, no
+// epilogue) | avg pool (fused; 4 windows per map: partial 64-row tiles) | dense.
+using PoolFuseNet =
+    Sequential<Input<2, 8, 8>, Conv2D<4, 3, Same>, ReLU, Dropout<0.2f>, MaxPool2D<2>, Tanh,
+               Conv2D<4, 3, Groups<2>, Same, NoBias>, AvgPool2D<2>, Flatten, Dense<3>>;
+// Must not fuse: a pool at the input, overlapping windows, a pool after a BatchNorm, a padded
+// pool over an odd map.
+using PoolNoFuseNet =
+    Sequential<Input<2, 12, 12>, MaxPool2D<2>, Conv2D<3, 3, Same>, ReLU,
+               MaxPool2D<3, Stride<1>, Padding<1>>, Conv2D<3, 3, Same>, BatchNorm, Tanh,
+               MaxPool2D<2>, Conv2D<2, 1>, MaxPool2D<2, Padding<1>>, Flatten, Dense<2>>;
+// The Fashion-MNIST CNN example at test width.
+using CnnExampleNet =
+    Sequential<Input<1, 12, 12>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<6, 3, Same>, ReLU,
+               MaxPool2D<2>, Flatten, Dense<8>, ReLU, Dropout<0.3f>, Dense<3>>;
+
+} // namespace
+
+TEST_CASE("pool fusion: which pooling stages run in a convolution's store") {
+    using PF = stages_of<PoolFuseNet>;
+    static_assert(pool_fuses_into_previous<PF, 1> && pool_fuses_into_previous<PF, 3>);
+    static_assert(kernel_schedule<PoolFuseNet>::forward == 5 - 2 &&
+                  kernel_schedule<PoolFuseNet>::forward_inference == 5 - 2);
+    // The backward pass keeps the pooling kernels.
+    static_assert(kernel_schedule<PoolFuseNet>::backward_kernels[1] == 1 &&
+                  kernel_schedule<PoolFuseNet>::backward_kernels[3] == 1);
+    static_assert(fused_pool_count<stages_of<PoolNoFuseNet>> == 0);
+    static_assert(kernel_schedule<PoolNoFuseNet>::forward == stages_of<PoolNoFuseNet>::size);
+    // Earlier models: ConvNet pools a 7 x 6 map, BnCnnNet pools after a BatchNorm, ResidualNet
+    // after a join, PoolFirstNet overlapping windows: none fuses.
+    static_assert(fused_pool_count<stages_of<ConvNet>> == 0 &&
+                  fused_pool_count<stages_of<BnCnnNet>> == 0 &&
+                  fused_pool_count<stages_of<ResidualNet>> == 0 &&
+                  fused_pool_count<stages_of<PoolFirstNet>> == 0);
+    // The example CNN: conv+pool, conv+pool, dense, dense: 4 forward kernels instead of 6.
+    using K = kernel_schedule<CnnExampleNet>;
+    static_assert(K::forward == 4 && K::backward == 2 + 2 + 1 + 2 + 1 + 1 &&
+                  K::training_step == 4 + 1 + 9 + 1);
+
+    const std::string d = describe<CnnExampleNet>(loss::SoftmaxCrossEntropy{});
+    INFO(d);
+    CHECK(d.find("cuda kernels, forward: 4\n") != std::string::npos);
+    CHECK(d.find("k0 stage 0: conv      Conv2D<4, 3, Same> (implicit gemm) [1, 12, 12] -> [4, 12, "
+                 "12], fused: bias, ReLU; + MaxPool2D<2> (stage 1)\n") != std::string::npos);
+    CHECK(d.find("-- stage 1: pool      MaxPool2D<2> [4, 12, 12] -> [4, 6, 6]; no kernel: in k0's "
+                 "store\n") != std::string::npos);
+    CHECK(d.find("-- stage 3: pool") != std::string::npos);
+    CHECK(d.find("cuda kernels, training step: 15 = forward 4 + loss 1") != std::string::npos);
+}
+
+TEST_CASE("pool fusion: models with fused and unfused pooling on CUDA equal the CPU") {
+    for (const std::size_t batch : {std::size_t{1}, std::size_t{3}, std::size_t{5}}) {
+        check_step<PoolFuseNet>(loss::SoftmaxCrossEntropy{}, batch, 71);
+        check_step<CnnExampleNet>(loss::SoftmaxCrossEntropy{}, batch, 72);
+    }
+    check_step<PoolNoFuseNet>(loss::MSE{}, 4, 73);
+
+    Model<CnnExampleNet> m(device::cuda());
+    m.init(74);
+    const std::size_t batch = 3;
+    const auto x = uniform(batch * CnnExampleNet::in_size, 75);
+    m.reserve(batch);
+    for (const Mode mode : {Mode::inference, Mode::training}) {
+        cuda::reset_launch_count();
+        (void)m.forward(x, batch, mode);
+        CHECK(cuda::launch_count() == 4);
+    }
+}
+
+TEST_CASE("pool fusion: NaN and infinities pool as on the CPU") {
+    // A NaN input makes the convolution outputs that read it NaN; an infinity makes them +-inf.
+    // The fused max pooling must pick the same values (a NaN wins) as the pooling kernel and
+    // the CPU; the average propagates them.
+    using Net = Sequential<Input<1, 4, 4>, Conv2D<2, 1>, MaxPool2D<2>, Conv2D<2, 1, NoBias>,
+                           AvgPool2D<2>, Flatten, Dense<2>>;
+    static_assert(kernel_schedule<Net>::forward == 3);
+    Model<Net> cpu(device::cpu()), gpu(device::cuda());
+    cpu.init(76);
+    std::copy(cpu.parameters().begin(), cpu.parameters().end(), gpu.parameters().begin());
+    const std::size_t batch = 2;
+    auto x = uniform(batch * Net::in_size, 77);
+    x[1] = std::numeric_limits<float>::quiet_NaN();
+    x[16 + 5] = std::numeric_limits<float>::infinity();
+    x[16 + 10] = -std::numeric_limits<float>::infinity();
+    const auto yc = cpu.forward(x, batch, Mode::inference);
+    const std::vector<float> y_cpu(yc.begin(), yc.end());
+    const auto y_gpu = gpu.forward(x, batch, Mode::inference);
+    REQUIRE(y_gpu.size() == y_cpu.size());
+    for (std::size_t i = 0; i < y_cpu.size(); ++i) {
+        CAPTURE(i);
+        CHECK(std::isnan(y_gpu[i]) == std::isnan(y_cpu[i]));
+        if (std::isinf(y_cpu[i])) CHECK(y_gpu[i] == y_cpu[i]);
+        else if (!std::isnan(y_cpu[i])) CHECK(y_gpu[i] == doctest::Approx(y_cpu[i]).epsilon(2e-5));
+    }
 }

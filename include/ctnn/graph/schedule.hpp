@@ -4,9 +4,10 @@
 //   forward   one kernel per stage: a GEMM with the stage's epilogue fused into its store (dense),
 //             a row-reduction kernel with the epilogue fused (rowwise), or one elementwise kernel
 //             (a stage without anchor); none for a two-branch Add join evaluated in the GEMM store
-//             of its branch's last stage (join_fuses_into_previous) and, in inference, none for a
-//             BatchNorm folded into the GEMM before it (folds_into_previous) or a join after such
-//             a BatchNorm (join_fuses_through_fold);
+//             of its branch's last stage (join_fuses_into_previous) or a 2 x 2 pooling evaluated
+//             in the store of the convolution before it (pool_fuses_into_previous) and, in
+//             inference, none for a BatchNorm folded into the GEMM before it (folds_into_previous)
+//             or a join after such a BatchNorm (join_fuses_through_fold);
 //   loss      one kernel: loss value, dL/dY, and the derivative of the last stage's epilogue;
 //   backward  per stage, last to first:
 //               dense:   one GEMM for the weight gradient, the bias gradient riding along as an
@@ -177,19 +178,64 @@ inline constexpr bool join_fuses_through_fold = [] {
     else return false;
 }();
 
+namespace detail {
+template <class Stages, std::size_t I>
+constexpr bool pool_fuses_impl() {
+    if constexpr (I == 0 || I >= Stages::size) {
+        return false;
+    } else {
+        using P = stage_at<Stages, I>;
+        if constexpr (P::kind != LayerKind::pool ||
+                      stage_at<Stages, I - 1>::kind != LayerKind::conv) {
+            return false;
+        } else {
+            constexpr auto g = P::anchor::bound::window;
+            return !P::from_input && P::source == I - 1 && g.kh == 2 && g.kw == 2 && g.sh == 2 &&
+                   g.sw == 2 && g.dh == 1 && g.dw == 1 && g.pt == 0 && g.pb == 0 && g.pl == 0 &&
+                   g.pr == 0 && g.h == 2 * g.oh && g.w == 2 * g.ow;
+        }
+    }
+}
+} // namespace detail
+
+/// Pooling fusion on CUDA, in every pass: stage I is a MaxPool2D<2> or AvgPool2D<2> (2 x 2
+/// windows, stride 2, no padding or dilation) reading the output of the Conv2D stage I - 1, whose
+/// height and width are even (the windows tile it exactly). The convolution's GEMM orders its
+/// rows so that one thread holds the four outputs of a window (kernels/conv.hpp, PooledRows) and
+/// its store writes the convolution's Z and Y and the pooling's Z and Y: everything a backward
+/// pass reads (max pooling's backward recomputes the argmax from the convolution's Y). Stage I
+/// launches no forward kernel; its backward kernel is unchanged. Overlapping or padded windows,
+/// odd sizes, and pooling after anything but a convolution keep their kernel.
+template <class Stages, std::size_t I>
+inline constexpr bool pool_fuses_into_previous = detail::pool_fuses_impl<Stages, I>();
+
 /// Joins of Stages fused into a GEMM store in every pass (join_fuses_into_previous), and in
-/// inference only (join_fuses_through_fold).
+/// inference only (join_fuses_through_fold); pooling stages fused into a convolution's store
+/// (pool_fuses_into_previous).
 template <class Stages>
-inline constexpr std::size_t fused_join_count = []<std::size_t... I>(std::index_sequence<I...>) {
-    return (std::size_t{0} + ... + (join_fuses_into_previous<Stages, I> ? 1u : 0u));
-}
-(std::make_index_sequence<Stages::size>{});
+inline constexpr std::size_t fused_join_count = [] {
+    std::size_t n = 0;
+    detail::for_each_type(Stages{}, [&]<class, std::size_t I>() {
+        n += join_fuses_into_previous<Stages, I> ? 1u : 0u;
+    });
+    return n;
+}();
 template <class Stages>
-inline constexpr std::size_t fused_join_inference_count = [
-]<std::size_t... I>(std::index_sequence<I...>) {
-    return (std::size_t{0} + ... + (join_fuses_through_fold<Stages, I> ? 1u : 0u));
-}
-(std::make_index_sequence<Stages::size>{});
+inline constexpr std::size_t fused_join_inference_count = [] {
+    std::size_t n = 0;
+    detail::for_each_type(Stages{}, [&]<class, std::size_t I>() {
+        n += join_fuses_through_fold<Stages, I> ? 1u : 0u;
+    });
+    return n;
+}();
+template <class Stages>
+inline constexpr std::size_t fused_pool_count = [] {
+    std::size_t n = 0;
+    detail::for_each_type(Stages{}, [&]<class, std::size_t I>() {
+        n += pool_fuses_into_previous<Stages, I> ? 1u : 0u;
+    });
+    return n;
+}();
 
 namespace detail {
 /// Backward kernels that graph forms add to stage S (at position j of Stages): an anchor-less
@@ -261,8 +307,10 @@ struct kernel_schedule {
         }(stages{});
 
     /// Kernels of a training-mode forward pass: one per stage, but none for a join evaluated in
-    /// the GEMM store of its branch's last stage (join_fuses_into_previous).
-    static constexpr std::size_t forward = stage_count - fused_join_count<stages>;
+    /// the GEMM store of its branch's last stage (join_fuses_into_previous) or a pooling stage
+    /// evaluated in the store of the convolution before it (pool_fuses_into_previous).
+    static constexpr std::size_t forward =
+        stage_count - fused_join_count<stages> - fused_pool_count<stages>;
     /// Kernels of an inference-mode forward pass: moreover, BatchNorm stages folded into the GEMM
     /// store of the stage before them (folds_into_previous) and joins evaluated after such a
     /// BatchNorm in the same store (join_fuses_through_fold) launch nothing.
@@ -319,12 +367,18 @@ std::string fold_kernel_note() {
     }
 }
 
-/// The join fusion of a CUDA kernel line: "; + join (stage J)" on the stage whose store evaluates
+/// The store fusions of a CUDA kernel line: "; + join (stage J)" on the stage whose store evaluates
 /// join J in every pass; on the join, "; inference: in k(J - 2)'s store" (through a folded
-/// BatchNorm; the "no kernel" of join_fuses_into_previous is its line's prefix).
+/// BatchNorm; the "no kernel" of join_fuses_into_previous is its line's prefix). Likewise for a
+/// pooling stage in a convolution's store.
 template <class Stages, std::size_t I>
 std::string store_fusion_note() {
-    if constexpr (join_fuses_into_previous<Stages, I>)
+    if constexpr (pool_fuses_into_previous<Stages, I>)
+        return std::string("; no kernel: in k") + std::to_string(I - 1) + "'s store";
+    else if constexpr (pool_fuses_into_previous<Stages, I + 1>)
+        return std::string("; + ") + stage_at<Stages, I + 1>::anchor::layer::name() + " (stage " +
+               std::to_string(I + 1) + ")";
+    else if constexpr (join_fuses_into_previous<Stages, I>)
         return std::string("; no kernel: in k") + std::to_string(I - 1) + "'s store";
     else if constexpr (join_fuses_through_fold<Stages, I>)
         return std::string("; inference: in k") + std::to_string(I - 2) + "'s store";
@@ -427,9 +481,10 @@ std::string kernel_lines() {
                        St::anchor::in_shape::str() + " per sample";
             else if constexpr (St::kind == LayerKind::add) what = join_kernel_text<St>();
             else what = "map";
-            // A join evaluated in a GEMM's store in every pass is listed without a kernel
+            // A stage evaluated in a GEMM's store in every pass is listed without a kernel
             // number ("--").
-            constexpr bool no_kernel = join_fuses_into_previous<stages, I>;
+            constexpr bool no_kernel =
+                join_fuses_into_previous<stages, I> || pool_fuses_into_previous<stages, I>;
             s += std::string(no_kernel ? "  --" : "  k") +
                  (no_kernel ? std::string() : std::to_string(I)) + " stage " + std::to_string(I) +
                  ": " + what + (epi.empty() ? std::string() : std::string(", fused: ") + epi) +

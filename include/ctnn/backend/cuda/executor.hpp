@@ -29,6 +29,9 @@
 //                   runs in that stage's GEMM store in every pass (join_fuses_into_previous), or,
 //                   in inference, after a BatchNorm folded into it (join_fuses_through_fold):
 //                   kernels/join.hpp FusedJoin; no join_forward launch, backward unchanged
+//   fused pooling   a MaxPool2D<2> / AvgPool2D<2> tiling a Conv2D stage's output runs in that
+//                   stage's GEMM store in every pass (pool_fuses_into_previous): conv_pool_forward;
+//                   no pool_forward launch, backward unchanged
 //   loss            loss_forward_backward (last stage's epilogue' fused)
 // Every buffer lives in device memory owned by this object (DeviceBuffer, RAII) and is sized from
 // the model type times the batch capacity by reserve(); forward() and backward() then allocate
@@ -379,7 +382,8 @@ private:
         // in (inference), a join after it (inference), a join right after the GEMM stage.
         if constexpr (folds_into_previous<stages, I> || join_fuses_through_fold<stages, I>)
             if (!ctx_.training) return;
-        if constexpr (join_fuses_into_previous<stages, I>) return;
+        if constexpr (join_fuses_into_previous<stages, I> || pool_fuses_into_previous<stages, I>)
+            return;
         if constexpr (S::kind == LayerKind::dense) {
             using A = typename S::anchor;
             const T* w = params + A::param_offset;
@@ -399,10 +403,20 @@ private:
             const T* bias = A::layer::has_bias
                                 ? w + std::size_t{Shape::og} * Shape::groups * Shape::taps
                                 : nullptr;
-            with_fusions<I>(params, [&](auto fold, auto join) {
-                conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
-                                         stream_, fold, join);
-            });
+            if constexpr (pool_fuses_into_previous<stages, I + 1>) {
+                // The 2 x 2 pooling stage I + 1 in this GEMM's store (it launches nothing).
+                using P = ctnn::detail::stage_at<stages, I + 1>;
+                using PA = typename P::anchor;
+                conv_pool_forward<Shape, Epi, typename PA::bound, PA::layer::op == PoolOp::max,
+                                  typename P::epilogue>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(),
+                                                        z_of<I + 1>(), y_of<I + 1>(), batch_, ctx_,
+                                                        stream_);
+            } else {
+                with_fusions<I>(params, [&](auto fold, auto join) {
+                    conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
+                                             stream_, fold, join);
+                });
+            }
         } else if constexpr (S::kind == LayerKind::pool) {
             using A = typename S::anchor;
             pool_forward<typename A::bound, A::layer::op == PoolOp::max, Epi>(

@@ -33,6 +33,7 @@
 #include "gemm.hpp"
 #include "join.hpp"
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -197,6 +198,103 @@ struct ConvForwardStore {
     }
 };
 
+/// The row order of a convolution with a 2 x 2, stride-2 pooling fused into its store
+/// (pool_fuses_into_previous, graph/schedule.hpp): GEMM row m is tap t (row-major in the window)
+/// of pooling window w, m = 64 (w / 16) + 16 t + w % 16, so a GemmLarge thread (rows m0 + ty +
+/// 16 i, i < 4) holds the four convolution outputs of window m0 / 4 + ty in its registers.
+/// Windows are numbered sample-major (w = sample * pooled + pooled pixel); the rows are padded to
+/// whole 64-row tiles.
+template <class Shape, class PoolGeo>
+struct PooledRows {
+    static constexpr ::ctnn::detail::Window2D P = PoolGeo::window;
+    static_assert(P.kh == 2 && P.kw == 2 && P.sh == 2 && P.sw == 2 && P.dh == 1 && P.dw == 1 &&
+                      P.pt == 0 && P.pb == 0 && P.pl == 0 && P.pr == 0 && P.h == 2 * P.oh &&
+                      P.w == 2 * P.ow && P.h * P.w == Shape::pixels,
+                  "PooledRows: a 2 x 2, stride-2 pooling tiling the convolution's output exactly");
+    static constexpr std::uint32_t pooled = static_cast<std::uint32_t>(P.oh * P.ow); ///< per map
+    /// GEMM rows for `windows` windows (whole 64-row tiles).
+    static constexpr std::uint64_t rows(std::uint64_t windows) { return (windows + 15) / 16 * 64; }
+    __device__ __forceinline__ static std::uint32_t window(std::uint32_t m) {
+        return m / 64u * 16u + m % 16u;
+    }
+    __device__ __forceinline__ static std::uint32_t tap(std::uint32_t m) { return m % 64u / 16u; }
+    /// The convolution output pixel of tap t of pooled pixel pp.
+    __device__ __forceinline__ static std::uint32_t pixel(std::uint32_t pp, std::uint32_t t) {
+        const std::uint32_t py = pp / static_cast<std::uint32_t>(P.ow);
+        const std::uint32_t px = pp % static_cast<std::uint32_t>(P.ow);
+        return (2u * py + t / 2u) * static_cast<std::uint32_t>(P.w) + 2u * px + t % 2u;
+    }
+};
+
+/// Forward A in PooledRows order: row m is the patch of its window's tap (0 past the windows).
+template <class Shape, class PoolGeo, class T>
+struct ConvPatchesPooled {
+    static constexpr bool k_contiguous = false;
+    using Rows = PooledRows<Shape, PoolGeo>;
+    const T* x;
+    std::uint32_t windows;
+    __device__ __forceinline__ T load(std::uint32_t g, std::uint32_t r, std::uint32_t k) const {
+        const std::uint32_t w = Rows::window(r);
+        if (w >= windows) return T(0);
+        const std::uint32_t s = w / Rows::pooled, pp = w % Rows::pooled;
+        return ConvPatches<Shape, T>{x}.load(g, s * Shape::pixels + Rows::pixel(pp, Rows::tap(r)),
+                                             k);
+    }
+};
+
+/// Column store of a convolution with a 2 x 2 pooling fused (PooledRows order): per window, the
+/// four outputs as ConvForwardStore stores them (v = acc + bias, Z = v, Y = Epi(v)), then the
+/// pooling of the four Y as pool_forward computes it (the first maximum in row-major order, a NaN
+/// wins; or their sum in that order times 1/4) into the pooling stage's Z and Y = PoolEpi(Z),
+/// with the same ElemCtx indices as the two separate kernels.
+template <class Shape, class Epi, class PoolGeo, bool Max, class PoolEpi, class T>
+struct ConvPoolStore {
+    static constexpr unsigned column_rows = 4;
+    using Rows = PooledRows<Shape, PoolGeo>;
+    T* z;
+    T* y;
+    const T* bias; ///< null: no bias
+    T* pz;
+    T* py;
+    ElemCtx ctx;
+    std::uint32_t windows;
+    __device__ __forceinline__ void column(std::uint32_t g, std::uint32_t m, std::uint32_t n,
+                                           const T (&acc)[4]) const {
+        const std::uint32_t w = Rows::window(m); // m is the thread's first row: tap 0
+        if (w >= windows) return;
+        const std::uint32_t s = w / Rows::pooled, pp = w % Rows::pooled;
+        const std::uint32_t o = g * Shape::og + n;
+        const std::size_t base = std::size_t{s} * Shape::out_size + std::size_t{o} * Shape::pixels;
+        T best = T(0), sum = T(0);
+        for (std::uint32_t t = 0; t < 4; ++t) {
+            const std::size_t i = base + Rows::pixel(pp, t);
+            const T v = bias != nullptr ? acc[t] + bias[o] : acc[t];
+            z[i] = v;
+            T out = v;
+            if constexpr (Epi::size > 0) {
+                ElemCtx c = ctx;
+                c.index = i;
+                out = Epi::apply(v, c);
+                y[i] = out;
+            }
+            if constexpr (Max) {
+                if (t == 0 || out > best || std::isnan(out)) best = out;
+            } else {
+                sum += out;
+            }
+        }
+        const T pv = Max ? best : sum * (T(1) / T(4));
+        const std::size_t pi =
+            (std::size_t{s} * (Shape::og * Shape::groups) + o) * Rows::pooled + pp;
+        pz[pi] = pv;
+        if constexpr (PoolEpi::size > 0) {
+            ElemCtx c = ctx;
+            c.index = pi;
+            py[pi] = PoolEpi::apply(pv, c);
+        }
+    }
+};
+
 /// Store of the dX GEMM: dX = acc x PrevEpi'(zp), at index s * in + c * HW + q.
 template <class Shape, class PrevEpi, class T>
 struct ConvInputGradStore {
@@ -246,6 +344,24 @@ void conv_forward(const T* x, const T* w, const T* bias, T* z, T* y, std::size_t
         detail::ConvWeights<Shape, T>{w},
         detail::ConvForwardStore<Shape, Epi, T, Fold, Join>{z, y, bias, ctx, fold, join}, false,
         stream);
+}
+
+/// Forward pass of a convolution stage and of the 2 x 2, stride-2 pooling stage after it
+/// (PoolGeo, a bound MaxPool2D / AvgPool2D; pool_fuses_into_previous) over `batch` samples: the
+/// convolution's Z and Y = Epi(Z) as conv_forward, and the pooling's Z and Y = PoolEpi(Z) as
+/// pool_forward, from one GEMM (GemmLarge, rows in PooledRows order). One kernel launch.
+template <class Shape, class Epi, class PoolGeo, bool Max, class PoolEpi, class T>
+void conv_pool_forward(const T* x, const T* w, const T* bias, T* z, T* y, T* pz, T* py,
+                       std::size_t batch, ElemCtx ctx, stream_t stream = nullptr) {
+    using Rows = detail::PooledRows<Shape, PoolGeo>;
+    const auto windows = static_cast<std::uint32_t>(batch * Rows::pooled);
+    const auto M = static_cast<std::uint32_t>(Rows::rows(windows));
+    gemm_grouped<T>(M, Shape::og, Shape::taps, Shape::groups,
+                    detail::ConvPatchesPooled<Shape, PoolGeo, T>{x, windows},
+                    detail::ConvWeights<Shape, T>{w},
+                    detail::ConvPoolStore<Shape, Epi, PoolGeo, Max, PoolEpi, T>{z, y, bias, pz, py,
+                                                                                ctx, windows},
+                    false, stream);
 }
 
 /// Input gradient of a convolution stage: dX = conv^T(dZ, W), times PrevEpi'(zp) (the previous

@@ -7,7 +7,9 @@
 // operands in place. The epilogue is the caller's functor (bias, activation, dropout, the store
 // itself): it receives the finished accumulator, so C is written once, by the epilogue, in the
 // same launch. With `ones_column`, B gets an extra all-ones column that is never read from memory,
-// so dW and the bias gradient (row sums of dZ^T) come out of one product.
+// so dW and the bias gradient (row sums of dZ^T) come out of one product. A column epilogue
+// (detail::ColumnEpilogue) receives a thread's 4 rows of a column at once instead (a convolution
+// with a pooling in its store, conv.hpp).
 //
 // Design (for a real GPU; host execution runs the same source on the CPU, docs/cuda.md):
 //   - Tiles. A block computes a BM x BN tile of C, walking K in steps of BK, with 256 threads laid
@@ -153,6 +155,16 @@ struct UngroupedEpilogue {
     }
 };
 
+/// A column epilogue (`static constexpr unsigned column_rows`, `epi.column(g, m, n, v)`) takes a
+/// thread's whole column of its micro-tile at once: v[i] = C(m + grid_y i, n) for i <
+/// column_rows, so it can combine rows in registers (a pooling window, conv.hpp). gemm_grouped
+/// runs it on the tile whose micro-tile has column_rows rows; the rows are not bounds-checked
+/// against M (the epilogue knows which are real), the column is.
+template <class Epi>
+concept ColumnEpilogue = requires {
+    Epi::column_rows;
+};
+
 /// One thread's share of an operand tile on its way from global to shared memory, the operand
 /// seen as X(r, k), covering Rows x BK per K-tile. Consecutive threads take consecutive k of one
 /// row (Op::k_contiguous) or consecutive r of one k. Each thread moves `count` elements:
@@ -281,14 +293,27 @@ __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
         }
     }
 
-    // Epilogue: each in-range (m, n) of the block once, 16 consecutive n per half-warp.
-    CTNN_GEMM_UNROLL
-    for (unsigned i = 0; i < TM; ++i) {
-        const std::uint32_t m = m0 + ty + GY * i;
+    if constexpr (detail::ColumnEpilogue<Epi>) {
+        // Epilogue, by columns: each in-range n of the thread once with its TM rows.
+        static_assert(Epi::column_rows == TM, "gemm: a column epilogue needs its tile's rows");
         CTNN_GEMM_UNROLL
         for (unsigned j = 0; j < TN; ++j) {
             const std::uint32_t n = n0 + tx + GX * j;
-            if (m < M && n < N) epi(g, m, n, acc[i][j]);
+            T col[TM];
+            CTNN_GEMM_UNROLL
+            for (unsigned i = 0; i < TM; ++i) col[i] = acc[i][j];
+            if (n < N) epi.column(g, m0 + ty, n, col);
+        }
+    } else {
+        // Epilogue: each in-range (m, n) of the block once, 16 consecutive n per half-warp.
+        CTNN_GEMM_UNROLL
+        for (unsigned i = 0; i < TM; ++i) {
+            const std::uint32_t m = m0 + ty + GY * i;
+            CTNN_GEMM_UNROLL
+            for (unsigned j = 0; j < TN; ++j) {
+                const std::uint32_t n = n0 + tx + GX * j;
+                if (m < M && n < N) epi(g, m, n, acc[i][j]);
+            }
         }
     }
 }
@@ -330,15 +355,25 @@ void gemm_grouped(std::uint32_t M, std::uint32_t N, std::uint32_t K, std::uint32
                       std::is_trivially_copyable_v<OpB>,
                   "cuda::gemm: operands and epilogue are kernel arguments and must be trivially "
                   "copyable");
-    static_assert(std::is_invocable_v<const Epi&, std::uint32_t, std::uint32_t, std::uint32_t, T>,
-                  "cuda::gemm_grouped: the epilogue must be callable as epi(group, m, n, acc)");
+    static_assert(
+        detail::ColumnEpilogue<Epi> ||
+            std::is_invocable_v<const Epi&, std::uint32_t, std::uint32_t, std::uint32_t, T>,
+        "cuda::gemm_grouped: the epilogue must be callable as epi(group, m, n, acc)");
     if (M == 0 || N == 0 || groups == 0) return;
-    if (tiles == GemmTiles::automatic)
-        tiles = gemm_blocks<GemmLarge>(M, N) * groups >= gemm_large_min_blocks ? GemmTiles::large
-                                                                               : GemmTiles::small;
-    if (tiles == GemmTiles::large)
+    if constexpr (detail::ColumnEpilogue<Epi>) {
+        // A column epilogue is written for one micro-tile height: GemmLarge's (`tiles` ignored).
+        static_assert(Epi::column_rows == GemmLarge::tm,
+                      "cuda::gemm_grouped: a column epilogue takes GemmLarge's 4 rows per thread");
         detail::launch_gemm<GemmLarge, T>(M, N, K, groups, a, b, epi, ones_column, stream);
-    else detail::launch_gemm<GemmSmall, T>(M, N, K, groups, a, b, epi, ones_column, stream);
+    } else {
+        if (tiles == GemmTiles::automatic)
+            tiles = gemm_blocks<GemmLarge>(M, N) * groups >= gemm_large_min_blocks
+                        ? GemmTiles::large
+                        : GemmTiles::small;
+        if (tiles == GemmTiles::large)
+            detail::launch_gemm<GemmLarge, T>(M, N, K, groups, a, b, epi, ones_column, stream);
+        else detail::launch_gemm<GemmSmall, T>(M, N, K, groups, a, b, epi, ones_column, stream);
+    }
 }
 
 /// C(m, n) = sum_k A(m, k) B(k, n) for m < M, n < N; then epi(m, n, acc) is called exactly once
