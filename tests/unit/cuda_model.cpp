@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <string>
@@ -1187,4 +1188,73 @@ TEST_CASE("pool fusion: NaN and infinities pool as on the CPU") {
         if (std::isinf(y_cpu[i])) CHECK(y_gpu[i] == y_cpu[i]);
         else if (!std::isnan(y_cpu[i])) CHECK(y_gpu[i] == doctest::Approx(y_cpu[i]).epsilon(2e-5));
     }
+}
+
+namespace {
+
+/// conv_pool_forward against conv_forward followed by pool_forward on the first two stages of
+/// Net (a Conv2D stage and the pooling stage that fuses into it). Both GEMMs sum each output over
+/// k in the same order, and the pooling repeats pool_forward's operations, so every stored value
+/// (the convolution's Z and Y, the pooling's Z and Y) must be equal to the bit.
+template <class Net>
+void check_conv_pool_bits(std::size_t batch, std::uint64_t seed) {
+    using St = stages_of<Net>;
+    using C = ctnn::detail::stage_at<St, 0>;
+    using P = ctnn::detail::stage_at<St, 1>;
+    static_assert(pool_fuses_into_previous<St, 1>);
+    using Shape = cuda::detail::conv_shape_of<typename C::anchor>;
+    using Geo = typename P::anchor::bound;
+    constexpr bool max = P::anchor::layer::op == PoolOp::max;
+    CAPTURE(batch);
+    const auto x = uniform(batch * Shape::in_size, seed, -2.0f, 2.0f);
+    const auto w = uniform(std::size_t{Shape::og} * Shape::groups * Shape::taps, seed + 1);
+    const auto b = uniform(std::size_t{Shape::og} * Shape::groups, seed + 2);
+    const std::size_t n = batch * Shape::out_size, np = batch * P::out_size;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> z1(n, nan), y1(n, nan), z2(n, nan), y2(n, nan);
+    std::vector<float> pz1(np, nan), py1(np, nan), pz2(np, nan), py2(np, nan);
+    ElemCtx ctx{};
+    ctx.seed = seed;
+    ctx.step = 3;
+    ctx.training = true; // Dropout in an epilogue draws its mask
+    const float* bias = C::anchor::layer::has_bias ? b.data() : nullptr;
+    cuda::conv_forward<Shape, typename C::epilogue>(x.data(), w.data(), bias, z1.data(), y1.data(),
+                                                    batch, ctx);
+    cuda::pool_forward<Geo, max, typename P::epilogue>(
+        C::epilogue::size > 0 ? y1.data() : z1.data(), pz1.data(), py1.data(), batch, ctx);
+    cuda::reset_launch_count();
+    cuda::conv_pool_forward<Shape, typename C::epilogue, Geo, max, typename P::epilogue>(
+        x.data(), w.data(), bias, z2.data(), y2.data(), pz2.data(), py2.data(), batch, ctx);
+    CHECK(cuda::launch_count() == 1);
+    auto same = [](const std::vector<float>& got, const std::vector<float>& want) {
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < got.size(); ++i)
+            if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0) ++bad;
+        return bad;
+    };
+    CHECK(same(z2, z1) == 0);
+    CHECK(same(y2, y1) == 0);
+    CHECK(same(pz2, pz1) == 0);
+    CHECK(same(py2, py1) == 0);
+}
+
+} // namespace
+
+TEST_CASE("pool fusion: conv_pool_forward equals conv_forward then pool_forward to the bit") {
+    using Max =
+        Sequential<Input<3, 6, 10>, Conv2D<5, 3, Same>, ReLU, Dropout<0.25f>, MaxPool2D<2>, Tanh>;
+    using Avg =
+        Sequential<Input<4, 8, 4>, Conv2D<6, 3, Groups<2>, Padding<1>, NoBias>, AvgPool2D<2>, SiLU>;
+    using Plain = Sequential<Input<2, 4, 4>, Conv2D<70, 1>, MaxPool2D<2>>;
+    // 15 windows per map (a partial 64-row tile), 8 (two maps per tile), 4 x 70 channels (two
+    // column tiles); batches spanning one to several row tiles, under several schedules.
+    for (const std::uint64_t s : {1u, 2u, 3u}) {
+        cuda::host::set_seed(s);
+        for (const std::size_t batch : {std::size_t{1}, std::size_t{2}, std::size_t{9}}) {
+            check_conv_pool_bits<Max>(batch, 80 + s);
+            check_conv_pool_bits<Avg>(batch, 90 + s);
+            check_conv_pool_bits<Plain>(batch, 100 + s);
+        }
+    }
+    cuda::host::reset_seed();
 }
