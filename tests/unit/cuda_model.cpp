@@ -1009,16 +1009,19 @@ TEST_CASE("join fusion: models with fused and unfused joins on CUDA equal the CP
     }
 }
 
-TEST_CASE("join fusion: inference through a folded BatchNorm equals the CPU, and the launches") {
-    // As the fold test: parameters and running statistics trained on the CPU, then an inference
-    // forward with the fold and the join in one store on CUDA, its loss and the backward after it.
-    using Net = ResBnNet;
+namespace {
+
+/// As the fold test: parameters and running statistics trained on the CPU, then an inference
+/// forward of Net on CUDA with BatchNorms folded and the stages after them in the same store, its
+/// loss and the backward pass after it, against the CPU; and the launches of both passes.
+template <class Net>
+void check_inference_after_training(std::uint64_t seed) {
     Model<Net> cpu(device::cpu()), gpu(device::cuda());
-    cpu.init(66);
+    cpu.init(seed);
     OptimizerState<optim::Adam> state(optim::Adam{.lr = 5e-2f}, Net::param_count);
     const auto labels = labels_for(6, Net::out_size);
     for (std::uint64_t step = 0; step < 3; ++step) {
-        const auto xs = uniform(6 * Net::in_size, 67 + step, -2.0f, 3.0f);
+        const auto xs = uniform(6 * Net::in_size, seed + 1 + step, -2.0f, 3.0f);
         (void)cpu.forward(xs, 6, Mode::training);
         (void)cpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr});
         cpu.backward();
@@ -1030,7 +1033,7 @@ TEST_CASE("join fusion: inference through a folded BatchNorm equals the CPU, and
         std::copy(b.begin(), b.end(), gpu.buffers().begin());
     }
     const std::size_t batch = 4;
-    const auto xi = uniform(batch * Net::in_size, 70, -2.0f, 3.0f);
+    const auto xi = uniform(batch * Net::in_size, seed + 4, -2.0f, 3.0f);
     const auto yc = cpu.forward(xi, batch, Mode::inference);
     const std::vector<float> y_cpu(yc.begin(), yc.end());
     gpu.reserve(batch);
@@ -1047,6 +1050,13 @@ TEST_CASE("join fusion: inference through a folded BatchNorm equals the CPU, and
     cuda::reset_launch_count();
     (void)gpu.forward(xi, batch, Mode::training);
     CHECK(cuda::launch_count() == kernel_schedule<Net>::forward);
+}
+
+} // namespace
+
+TEST_CASE("join fusion: inference through a folded BatchNorm equals the CPU, and the launches") {
+    using Net = ResBnNet;
+    check_inference_after_training<Net>(66);
 
     const std::string d = describe<Net>();
     INFO(d);
@@ -1257,4 +1267,33 @@ TEST_CASE("pool fusion: conv_pool_forward equals conv_forward then pool_forward 
         }
     }
     cuda::host::reset_seed();
+}
+
+namespace {
+// VGG-style blocks: Conv2D, BatchNorm, ReLU, MaxPool2D<2> and Conv2D, BatchNorm, AvgPool2D<2>,
+// Tanh. In inference each BatchNorm folds into its convolution and the pooling follows in the
+// same store; in training both keep their kernels (the BatchNorm needs batch statistics first).
+using BnPoolNet =
+    Sequential<Input<2, 8, 8>, Conv2D<4, 3, Same, NoBias>, BatchNorm, ReLU, MaxPool2D<2>,
+               Conv2D<4, 3, Same, NoBias>, BatchNorm, AvgPool2D<2>, Tanh, Flatten, Dense<3>>;
+} // namespace
+
+TEST_CASE("pool fusion: inference through a folded BatchNorm equals the CPU, and the launches") {
+    using St = stages_of<BnPoolNet>;
+    static_assert(pool_fuses_through_fold<St, 2> && pool_fuses_through_fold<St, 5> &&
+                  !pool_fuses_into_previous<St, 2> && !pool_fuses_into_previous<St, 5>);
+    static_assert(kernel_schedule<BnPoolNet>::forward == 7 &&
+                  kernel_schedule<BnPoolNet>::forward_inference == 7 - 2 - 2);
+    for (const std::size_t batch : {std::size_t{2}, std::size_t{5}})
+        check_step<BnPoolNet>(loss::SoftmaxCrossEntropy{}, batch, 85);
+    check_inference_after_training<BnPoolNet>(86);
+
+    const std::string d = describe<BnPoolNet>();
+    INFO(d);
+    CHECK(d.find("cuda kernels, inference forward: 3 ") != std::string::npos);
+    CHECK(d.find("; inference: + BatchNorm, ReLU (stage 1 folded in) + MaxPool2D<2> (stage 2)\n") !=
+          std::string::npos);
+    CHECK(d.find("k2 stage 2: pool      MaxPool2D<2> [4, 8, 8] -> [4, 4, 4]; inference: in k0's "
+                 "store\n") != std::string::npos);
+    CHECK(d.find("fused: Tanh; inference: in k3's store\n") != std::string::npos);
 }

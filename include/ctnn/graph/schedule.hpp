@@ -7,7 +7,8 @@
 //             of its branch's last stage (join_fuses_into_previous) or a 2 x 2 pooling evaluated
 //             in the store of the convolution before it (pool_fuses_into_previous) and, in
 //             inference, none for a BatchNorm folded into the GEMM before it (folds_into_previous)
-//             or a join after such a BatchNorm (join_fuses_through_fold);
+//             or a join or a 2 x 2 pooling after such a BatchNorm (join_fuses_through_fold,
+//             pool_fuses_through_fold);
 //   loss      one kernel: loss value, dL/dY, and the derivative of the last stage's epilogue;
 //   backward  per stage, last to first:
 //               dense:   one GEMM for the weight gradient, the bias gradient riding along as an
@@ -209,6 +210,28 @@ constexpr bool pool_fuses_impl() {
 template <class Stages, std::size_t I>
 inline constexpr bool pool_fuses_into_previous = detail::pool_fuses_impl<Stages, I>();
 
+/// Pooling fusion on CUDA, in inference only: as pool_fuses_into_previous, but the pooling stage
+/// I reads a BatchNorm stage I - 1 folded into the Conv2D stage I - 2 (folds_into_previous; the
+/// `Conv2D, BatchNorm, ReLU, MaxPool2D<2>` of a VGG-style block): one kernel for all three. In
+/// training, BatchNorm needs its batch statistics first, so the pooling keeps its kernel.
+template <class Stages, std::size_t I>
+inline constexpr bool pool_fuses_through_fold = [] {
+    if constexpr (I >= 2 && I < Stages::size) {
+        using P = detail::stage_at<Stages, I>;
+        if constexpr (P::kind == LayerKind::pool && folds_into_previous<Stages, I - 1> &&
+                      detail::stage_at<Stages, I - 2>::kind == LayerKind::conv) {
+            constexpr auto g = P::anchor::bound::window;
+            return !P::from_input && P::source == I - 1 && g.kh == 2 && g.kw == 2 && g.sh == 2 &&
+                   g.sw == 2 && g.dh == 1 && g.dw == 1 && g.pt == 0 && g.pb == 0 && g.pl == 0 &&
+                   g.pr == 0 && g.h == 2 * g.oh && g.w == 2 * g.ow;
+        } else {
+            return false;
+        }
+    } else {
+        return false;
+    }
+}();
+
 /// Joins of Stages fused into a GEMM store in every pass (join_fuses_into_previous), and in
 /// inference only (join_fuses_through_fold); pooling stages fused into a convolution's store
 /// (pool_fuses_into_previous).
@@ -225,6 +248,14 @@ inline constexpr std::size_t fused_join_inference_count = [] {
     std::size_t n = 0;
     detail::for_each_type(Stages{}, [&]<class, std::size_t I>() {
         n += join_fuses_through_fold<Stages, I> ? 1u : 0u;
+    });
+    return n;
+}();
+template <class Stages>
+inline constexpr std::size_t fused_pool_inference_count = [] {
+    std::size_t n = 0;
+    detail::for_each_type(Stages{}, [&]<class, std::size_t I>() {
+        n += pool_fuses_through_fold<Stages, I> ? 1u : 0u;
     });
     return n;
 }();
@@ -313,9 +344,11 @@ struct kernel_schedule {
         stage_count - fused_join_count<stages> - fused_pool_count<stages>;
     /// Kernels of an inference-mode forward pass: moreover, BatchNorm stages folded into the GEMM
     /// store of the stage before them (folds_into_previous) and joins evaluated after such a
-    /// BatchNorm in the same store (join_fuses_through_fold) launch nothing.
-    static constexpr std::size_t forward_inference =
-        forward - folded_stage_count<stages> - fused_join_inference_count<stages>;
+    /// BatchNorm in the same store (join_fuses_through_fold) or pooling after such a BatchNorm
+    /// (pool_fuses_through_fold) launch nothing.
+    static constexpr std::size_t forward_inference = forward - folded_stage_count<stages> -
+                                                     fused_join_inference_count<stages> -
+                                                     fused_pool_inference_count<stages>;
     static constexpr std::size_t loss = 1;
     static constexpr std::size_t backward = [] {
         std::size_t s = 0;
@@ -361,7 +394,13 @@ std::string fold_kernel_note() {
                " folded in)" +
                (join_fuses_through_fold<Stages, I + 2>
                     ? " + join (stage " + std::to_string(I + 2) + ")"
-                    : std::string());
+                    : std::string()) +
+               [] {
+                   if constexpr (pool_fuses_through_fold<Stages, I + 2>)
+                       return std::string(" + ") + stage_at<Stages, I + 2>::anchor::layer::name() +
+                              " (stage " + std::to_string(I + 2) + ")";
+                   else return std::string();
+               }();
     } else {
         return "";
     }
@@ -380,7 +419,7 @@ std::string store_fusion_note() {
                std::to_string(I + 1) + ")";
     else if constexpr (join_fuses_into_previous<Stages, I>)
         return std::string("; no kernel: in k") + std::to_string(I - 1) + "'s store";
-    else if constexpr (join_fuses_through_fold<Stages, I>)
+    else if constexpr (join_fuses_through_fold<Stages, I> || pool_fuses_through_fold<Stages, I>)
         return std::string("; inference: in k") + std::to_string(I - 2) + "'s store";
     else if constexpr (join_fuses_into_previous<Stages, I + 1>)
         return std::string("; + join (stage ") + std::to_string(I + 1) + ")";

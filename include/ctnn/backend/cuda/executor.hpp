@@ -31,7 +31,8 @@
 //                   kernels/join.hpp FusedJoin; no join_forward launch, backward unchanged
 //   fused pooling   a MaxPool2D<2> / AvgPool2D<2> tiling a Conv2D stage's output runs in that
 //                   stage's GEMM store in every pass (pool_fuses_into_previous): conv_pool_forward;
-//                   no pool_forward launch, backward unchanged
+//                   no pool_forward launch, backward unchanged; in inference also after a
+//                   BatchNorm folded into the convolution (pool_fuses_through_fold)
 //   loss            loss_forward_backward (last stage's epilogue' fused)
 // Every buffer lives in device memory owned by this object (DeviceBuffer, RAII) and is sized from
 // the model type times the batch capacity by reserve(); forward() and backward() then allocate
@@ -380,7 +381,8 @@ private:
         const auto B = static_cast<std::uint32_t>(batch_);
         // Stages evaluated in an earlier stage's GEMM store launch nothing: a BatchNorm folded
         // in (inference), a join after it (inference), a join right after the GEMM stage.
-        if constexpr (folds_into_previous<stages, I> || join_fuses_through_fold<stages, I>)
+        if constexpr (folds_into_previous<stages, I> || join_fuses_through_fold<stages, I> ||
+                      pool_fuses_through_fold<stages, I>)
             if (!ctx_.training) return;
         if constexpr (join_fuses_into_previous<stages, I> || pool_fuses_into_previous<stages, I>)
             return;
@@ -412,6 +414,19 @@ private:
                                                         z_of<I + 1>(), y_of<I + 1>(), batch_, ctx_,
                                                         stream_);
             } else {
+                if constexpr (pool_fuses_through_fold<stages, I + 2>) {
+                    if (!ctx_.training) {
+                        // Inference: the BatchNorm stage I + 1 and the 2 x 2 pooling stage I + 2
+                        // in this GEMM's store.
+                        using P = ctnn::detail::stage_at<stages, I + 2>;
+                        using PA = typename P::anchor;
+                        conv_pool_forward<Shape, Epi, typename PA::bound,
+                                          PA::layer::op == PoolOp::max, typename P::epilogue>(
+                            x_of<I>(), w, bias, z_of<I>(), y_of<I>(), z_of<I + 2>(), y_of<I + 2>(),
+                            batch_, ctx_, stream_, fold_of<I + 1>(params));
+                        return;
+                    }
+                }
                 with_fusions<I>(params, [&](auto fold, auto join) {
                     conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
                                              stream_, fold, join);

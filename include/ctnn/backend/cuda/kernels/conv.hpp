@@ -246,8 +246,11 @@ struct ConvPatchesPooled {
 /// four outputs as ConvForwardStore stores them (v = acc + bias, Z = v, Y = Epi(v)), then the
 /// pooling of the four Y as pool_forward computes it (the first maximum in row-major order, a NaN
 /// wins; or their sum in that order times 1/4) into the pooling stage's Z and Y = PoolEpi(Z),
-/// with the same ElemCtx indices as the two separate kernels.
-template <class Shape, class Epi, class PoolGeo, bool Max, class PoolEpi, class T>
+/// with the same ElemCtx indices as the two separate kernels. With an active Fold (an
+/// inference-mode BatchNorm between the convolution and the pooling, folded in; Epi is then
+/// empty), the pooling reads the BatchNorm's output instead (kernels/fold.hpp).
+template <class Shape, class Epi, class PoolGeo, bool Max, class PoolEpi, class T,
+          class Fold = NoFold>
 struct ConvPoolStore {
     static constexpr unsigned column_rows = 4;
     using Rows = PooledRows<Shape, PoolGeo>;
@@ -258,6 +261,7 @@ struct ConvPoolStore {
     T* py;
     ElemCtx ctx;
     std::uint32_t windows;
+    Fold fold;
     __device__ __forceinline__ void column(std::uint32_t g, std::uint32_t m, std::uint32_t n,
                                            const T (&acc)[4]) const {
         const std::uint32_t w = Rows::window(m); // m is the thread's first row: tap 0
@@ -271,7 +275,9 @@ struct ConvPoolStore {
             const T v = bias != nullptr ? acc[t] + bias[o] : acc[t];
             z[i] = v;
             T out = v;
-            if constexpr (Epi::size > 0) {
+            if constexpr (Fold::active) {
+                out = fold(i, v, ctx);
+            } else if constexpr (Epi::size > 0) {
                 ElemCtx c = ctx;
                 c.index = i;
                 out = Epi::apply(v, c);
@@ -349,18 +355,20 @@ void conv_forward(const T* x, const T* w, const T* bias, T* z, T* y, std::size_t
 /// Forward pass of a convolution stage and of the 2 x 2, stride-2 pooling stage after it
 /// (PoolGeo, a bound MaxPool2D / AvgPool2D; pool_fuses_into_previous) over `batch` samples: the
 /// convolution's Z and Y = Epi(Z) as conv_forward, and the pooling's Z and Y = PoolEpi(Z) as
-/// pool_forward, from one GEMM (GemmLarge, rows in PooledRows order). One kernel launch.
-template <class Shape, class Epi, class PoolGeo, bool Max, class PoolEpi, class T>
+/// pool_forward, from one GEMM (GemmLarge, rows in PooledRows order); with a detail::FoldedNorm
+/// `fold`, the BatchNorm between them too (inference). One kernel launch.
+template <class Shape, class Epi, class PoolGeo, bool Max, class PoolEpi, class T,
+          class Fold = detail::NoFold>
 void conv_pool_forward(const T* x, const T* w, const T* bias, T* z, T* y, T* pz, T* py,
-                       std::size_t batch, ElemCtx ctx, stream_t stream = nullptr) {
+                       std::size_t batch, ElemCtx ctx, stream_t stream = nullptr, Fold fold = {}) {
     using Rows = detail::PooledRows<Shape, PoolGeo>;
     const auto windows = static_cast<std::uint32_t>(batch * Rows::pooled);
     const auto M = static_cast<std::uint32_t>(Rows::rows(windows));
     gemm_grouped<T>(M, Shape::og, Shape::taps, Shape::groups,
                     detail::ConvPatchesPooled<Shape, PoolGeo, T>{x, windows},
                     detail::ConvWeights<Shape, T>{w},
-                    detail::ConvPoolStore<Shape, Epi, PoolGeo, Max, PoolEpi, T>{z, y, bias, pz, py,
-                                                                                ctx, windows},
+                    detail::ConvPoolStore<Shape, Epi, PoolGeo, Max, PoolEpi, T, Fold>{
+                        z, y, bias, pz, py, ctx, windows, fold},
                     false, stream);
 }
 
