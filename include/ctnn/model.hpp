@@ -17,6 +17,7 @@
 #include "backend/eigen/executor.hpp"
 #include "backend/eigen/update.hpp"
 #include "config.hpp"
+#include "core/aligned.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/init.hpp"
@@ -372,9 +373,10 @@ public:
         const io::SafetensorsFile file = io::load_safetensors(path);
         const auto table = parameter_table<Net>();
         const auto buffer_entries = buffer_table<Net>();
-        std::vector<T> next(param_count), next_buffers(buffer_count);
+        std::vector<T, CacheAligned<T>> next(param_count);
+        std::vector<T> next_buffers(buffer_count);
         auto read = [&](const std::string& name, const std::vector<std::int64_t>& shape,
-                        std::size_t size, std::vector<T>& to, std::size_t offset) {
+                        std::size_t size, std::span<T> to, std::size_t offset) {
             const io::Tensor* t = file.find(name);
             if (!t)
                 throw shape_error(path.string() + ": tensor '" + name +
@@ -562,7 +564,8 @@ private:
     }
 
     Device device_;
-    mutable std::vector<T> params_, grads_; // host copies (mutable: refreshed from the device)
+    /// Host copies (mutable: refreshed from the device), cache-line aligned for the CPU kernels.
+    mutable std::vector<T, CacheAligned<T>> params_, grads_;
     mutable std::vector<T> buffers_; // non-trainable state (host copy; refreshed from the device)
     cpu::executor_for<Net, T> exec_; // fused, batch-parallel Eigen or Eigen (cpu::executor_for)
 #if CTNN_CUDA_BACKEND

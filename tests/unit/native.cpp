@@ -4,6 +4,7 @@
 // Each case is a check of the portable tests, at the shapes where the wide kernels differ:
 // rows of 14 and 28 columns, the CNN example's channel counts.
 #include "conv_checks.hpp"
+#include "fused_checks.hpp"
 #include "gradcheck.hpp"
 
 #include <doctest/doctest.h>
@@ -61,4 +62,19 @@ TEST_CASE("native: Conv2D, ReLU, MaxPool2D<2> in inference (the pool in the stor
     check_pool_fusion<
         Sequential<Input<3, 15, 13>, Conv2D<7, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(
         3, 68, poolable_width(13));
+}
+
+TEST_CASE("native: fused Dense chains (16 x 16 transposes, thread parts) match eigen::Executor") {
+    // Workload A's network (fused with AVX-512 only: 784 inputs), and widths that leave partial
+    // 16 x 16 blocks in the weight packing and the gradient transpose.
+    using NetA = Sequential<Input<784>, Dense<128>, ReLU, Dense<10>>;
+    using Ragged = Sequential<Input<40>, Dense<33>, ReLU, Dense<17>, Tanh, Dense<48>>;
+    for (const std::size_t batch : {std::size_t{1}, std::size_t{97}, std::size_t{256}}) {
+        check_against_eigen<NetA>(batch, 1);
+        check_against_eigen<Ragged>(batch, 1);
+    }
+    for (const std::size_t batch : {std::size_t{256}, std::size_t{600}}) {
+        check_against_eigen<NetA>(batch, 2);
+        check_against_eigen<Ragged>(batch, 2);
+    }
 }

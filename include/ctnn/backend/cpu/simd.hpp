@@ -7,7 +7,7 @@
 //   Vec4    any GCC or Clang        4 floats (GNU vector extension: SSE2 on x86-64, NEON on ARM)
 // Each gives the same few operations (load, store, broadcast, fused multiply-add, add, subtract,
 // ReLU, max, the max of adjacent lane pairs for a 2 x 2 max pool in a store, a strided store of
-// the lanes for channel-vector kernels) and the
+// the lanes for channel-vector kernels; AVX-512 also a 16 x 16 in-register transpose) and the
 // register-blocking budget of its micro-kernel: `max_vecs` registers across the output dimension
 // and `rows(v)` rows, so that rows(v) * v accumulators plus the operands fit in the register file,
 // and `max_width`, the widest layer for which the fused executor is used with this instruction set.
@@ -89,6 +89,34 @@ struct Avx512 {
         const reg m = max(_mm512_maskz_permutexvar_ps(0xFFFF, even, a),
                           _mm512_maskz_permutexvar_ps(0xFFFF, odd, a));
         _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), m);
+    }
+    /// Transposes the 16 x 16 block r[row][lane] in registers: afterwards r[i][j] is the old
+    /// r[j][i]. Three rounds of shuffles (pairs of floats, then of 128-bit lanes twice); the
+    /// zero-masked forms keep GCC 12's -Wuninitialized quiet, as above.
+    static CTNN_FORCEINLINE void transpose(reg (&r)[16]) {
+        constexpr __mmask16 all = 0xFFFF;
+        reg t[16];
+        for (int i = 0; i < 8; ++i) {
+            t[2 * i] = _mm512_maskz_unpacklo_ps(all, r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_maskz_unpackhi_ps(all, r[2 * i], r[2 * i + 1]);
+        }
+        // r[4q + 0..3]: columns 4c + 0..3 of rows 4q..4q + 3, within each 128-bit lane c.
+        for (int q = 0; q < 4; ++q) {
+            r[4 * q] = _mm512_maskz_shuffle_ps(all, t[4 * q], t[4 * q + 2], 0x44);
+            r[4 * q + 1] = _mm512_maskz_shuffle_ps(all, t[4 * q], t[4 * q + 2], 0xEE);
+            r[4 * q + 2] = _mm512_maskz_shuffle_ps(all, t[4 * q + 1], t[4 * q + 3], 0x44);
+            r[4 * q + 3] = _mm512_maskz_shuffle_ps(all, t[4 * q + 1], t[4 * q + 3], 0xEE);
+        }
+        for (int h = 0; h < 2; ++h)
+            for (int i = 0; i < 4; ++i) {
+                t[8 * h + i] = _mm512_maskz_shuffle_f32x4(all, r[8 * h + i], r[8 * h + 4 + i], 0x88);
+                t[8 * h + 4 + i] =
+                    _mm512_maskz_shuffle_f32x4(all, r[8 * h + i], r[8 * h + 4 + i], 0xDD);
+            }
+        for (int i = 0; i < 8; ++i) {
+            r[i] = _mm512_maskz_shuffle_f32x4(all, t[i], t[8 + i], 0x88);
+            r[8 + i] = _mm512_maskz_shuffle_f32x4(all, t[i], t[8 + i], 0xDD);
+        }
     }
 };
 #endif
