@@ -1,5 +1,7 @@
 // ctnn/core/aligned.hpp — an allocator for buffers that vector kernels stream through.
 #pragma once
+#include "../config.hpp"
+
 #include <cstddef>
 #include <new>
 
