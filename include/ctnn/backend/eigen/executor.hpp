@@ -26,6 +26,7 @@
 #include "../../graph/lowering.hpp"
 #include "../../graph/schedule.hpp"
 #include "../cpu/conv.hpp"
+#include "../cpu/pool.hpp"
 #include "../cpu/threads.hpp"
 #include "../cpu/winograd.hpp"
 #include "window.hpp"
@@ -653,7 +654,14 @@ private:
         } else if constexpr (S::kind == LayerKind::pool) {
             using A = typename S::anchor;
             if constexpr (!S::from_input) {
-                detail::pool_backward<A::bound::window, A::layer::op>(x_of<I>(), d, batch_, other);
+                constexpr auto G = A::bound::window;
+#if CTNN_CPU_FUSED && defined(__AVX512F__)
+                if constexpr (std::is_same_v<T, float> && A::layer::op == PoolOp::max &&
+                              cpu::detail::max_pool2_vectorized<G>)
+                    cpu::detail::max_pool2_backward<G>(x_of<I>(), d, batch_, other);
+                else
+#endif
+                    detail::pool_backward<G, A::layer::op>(x_of<I>(), d, batch_, other);
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::resample) {
