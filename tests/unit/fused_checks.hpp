@@ -46,35 +46,35 @@ template <class Net>
 void check_against_eigen(std::size_t batch, unsigned threads) {
 #if CTNN_CPU_FUSED
     if constexpr (cpu::fused_eligible<Net, float>) {
-    INFO("batch " << batch << ", threads " << threads << ", " << describe<Net>());
-    Threads t(threads);
-    Model<Net> model(device::cpu());
-    model.init(7);
-    const std::vector<float> params(model.parameters().begin(), model.parameters().end());
-    const std::vector<float> x = wave(batch * Net::in_size, 0.3f);
-    const std::vector<float> dy = wave(batch * Net::out_size, 1.1f);
-    constexpr std::size_t n_out = Net::out_size;
+        INFO("batch " << batch << ", threads " << threads << ", " << describe<Net>());
+        Threads t(threads);
+        Model<Net> model(device::cpu());
+        model.init(7);
+        const std::vector<float> params(model.parameters().begin(), model.parameters().end());
+        const std::vector<float> x = wave(batch * Net::in_size, 0.3f);
+        const std::vector<float> dy = wave(batch * Net::out_size, 1.1f);
+        constexpr std::size_t n_out = Net::out_size;
 
-    eigen::Executor<Net, float> ref;
-    cpu::FusedExecutor<Net> fused;
-    for (const bool training : {false, true}) {
-        ElemCtx ctx;
-        ctx.seed = 99;
-        ctx.training = training;
-        ctx.step = training ? 3 : 0;
-        const float* ye = ref.forward(params.data(), x.data(), batch, ctx);
-        const float* yf = fused.forward(params.data(), x.data(), batch, ctx);
-        CHECK(rel_err(yf, ye, batch * n_out) < 2e-5);
-        CHECK(rel_err(fused.output(), ye, batch * n_out) < 2e-5);
+        eigen::Executor<Net, float> ref;
+        cpu::FusedExecutor<Net> fused;
+        for (const bool training : {false, true}) {
+            ElemCtx ctx;
+            ctx.seed = 99;
+            ctx.training = training;
+            ctx.step = training ? 3 : 0;
+            const float* ye = ref.forward(params.data(), x.data(), batch, ctx);
+            const float* yf = fused.forward(params.data(), x.data(), batch, ctx);
+            CHECK(rel_err(yf, ye, batch * n_out) < 2e-5);
+            CHECK(rel_err(fused.output(), ye, batch * n_out) < 2e-5);
 
-        // Backward (after an inference forward too: the fused executor evaluates again).
-        std::copy(dy.begin(), dy.end(), ref.output_grad());
-        std::copy(dy.begin(), dy.end(), fused.output_grad());
-        std::vector<float> ge(Net::param_count, 0.0f), gf(Net::param_count, 1.0f);
-        ref.backward(params.data(), ge.data());
-        fused.backward(params.data(), gf.data());
-        CHECK(rel_err(gf.data(), ge.data(), ge.size()) < 1e-4);
-    }
+            // Backward (after an inference forward too: the fused executor evaluates again).
+            std::copy(dy.begin(), dy.end(), ref.output_grad());
+            std::copy(dy.begin(), dy.end(), fused.output_grad());
+            std::vector<float> ge(Net::param_count, 0.0f), gf(Net::param_count, 1.0f);
+            ref.backward(params.data(), ge.data());
+            fused.backward(params.data(), gf.data());
+            CHECK(rel_err(gf.data(), ge.data(), ge.size()) < 1e-4);
+        }
     }
 #else
     (void)batch;

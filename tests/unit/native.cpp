@@ -113,8 +113,9 @@ TEST_CASE("native: vectorized 2 x 2 max-pool backward equals the generic window 
     check(std::integral_constant<ctnn::detail::Window2D, window(5, 2, 14)>{});
     check(std::integral_constant<ctnn::detail::Window2D, window(1, 8, 6)>{});
     // Through a model: float (the vectorized backward) against double (the generic loop).
-    check_float_gradients<Sequential<Input<3, 8, 28>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>,
-                                     Flatten, Dense<3>>>(2, 91);
+    check_float_gradients<
+        Sequential<Input<3, 8, 28>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(2,
+                                                                                                91);
 #else
     MESSAGE("AVX-512 not compiled in: the generic pool loop is used");
 #endif

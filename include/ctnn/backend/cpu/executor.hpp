@@ -159,7 +159,7 @@ void transpose_sum(const float* const* src, unsigned n, float* dst, std::size_t 
             }
     };
     std::size_t r0 = r_begin;
-    if constexpr (requires(typename Isa::reg (&t)[Isa::width]) { Isa::transpose(t); }) {
+    if constexpr (requires(typename Isa::reg(&t)[Isa::width]) { Isa::transpose(t); }) {
         constexpr std::size_t w = Isa::width;
         constexpr std::size_t full = Cols / w * w; // columns in whole blocks
         for (; r0 + w <= r_end; r0 += w) {
@@ -167,8 +167,7 @@ void transpose_sum(const float* const* src, unsigned n, float* dst, std::size_t 
                 typename Isa::reg t[w];
                 CTNN_CPU_UNROLL
                 for (std::size_t i = 0; i < w; ++i) t[i] = Isa::load(src[0] + (r0 + i) * Lds + c0);
-                for (unsigned u = 1; u < n; ++u)
-                    CTNN_CPU_UNROLL
+                for (unsigned u = 1; u < n; ++u) CTNN_CPU_UNROLL
                 for (std::size_t i = 0; i < w; ++i)
                     t[i] = Isa::add(t[i], Isa::load(src[u] + (r0 + i) * Lds + c0));
                 Isa::transpose(t);
@@ -266,8 +265,9 @@ public:
             acc[t] = t == 0 ? g0 : scratch_[t].data() + scratch_grad_offset;
         if (threads == 1) write_gradients(grads, acc.data(), 1, 0, 1);
         else
-            pool().run(threads,
-                       [&](unsigned t) { write_gradients(grads, acc.data(), threads, t, threads); });
+            pool().run(threads, [&](unsigned t) {
+                write_gradients(grads, acc.data(), threads, t, threads);
+            });
     }
 
 private:
@@ -370,8 +370,8 @@ private:
     /// Threads for a batch: at most one per slice of samples (and at most max_threads).
     unsigned thread_count(std::size_t batch) const {
         const auto by_work = static_cast<unsigned>(std::max<std::size_t>(1, batch / slice));
-        return std::min({num_threads(), by_work, static_cast<unsigned>(scratch_.size()),
-                         max_threads});
+        return std::min(
+            {num_threads(), by_work, static_cast<unsigned>(scratch_.size()), max_threads});
     }
     /// Thread t's samples [b0, b1): equal contiguous parts (they depend on the batch and the
     /// thread count only, so results do not depend on timing).

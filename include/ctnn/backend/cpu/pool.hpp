@@ -9,6 +9,7 @@
 #pragma once
 #include "../../config.hpp"
 #include "../../layers/window.hpp"
+#include "../eigen/window.hpp"
 #include "simd.hpp"
 
 #include <algorithm>
@@ -16,13 +17,12 @@
 
 namespace ctnn::cpu::detail {
 
-/// Whether max_pool2_backward takes windows G: 2 x 2, stride 2, no padding or dilation, tiling
-/// the input exactly, and the kernel compiled in (AVX-512).
+/// Whether max_pool2_backward takes windows G: 2 x 2 windows that tile the input exactly, and
+/// the kernel compiled in (AVX-512).
 template <ctnn::detail::Window2D G>
 inline constexpr bool max_pool2_vectorized =
 #if CTNN_CPU_FUSED && defined(__AVX512F__)
-    G.kh == 2 && G.kw == 2 && G.sh == 2 && G.sw == 2 && G.dh == 1 && G.dw == 1 && G.pt == 0 &&
-    G.pb == 0 && G.pl == 0 && G.pr == 0 && G.oh * 2 == G.h && G.ow * 2 == G.w;
+    eigen::detail::tiling_window<G>&& G.kh == 2 && G.kw == 2;
 #else
     false;
 #endif

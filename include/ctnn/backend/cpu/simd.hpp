@@ -109,7 +109,8 @@ struct Avx512 {
         }
         for (int h = 0; h < 2; ++h)
             for (int i = 0; i < 4; ++i) {
-                t[8 * h + i] = _mm512_maskz_shuffle_f32x4(all, r[8 * h + i], r[8 * h + 4 + i], 0x88);
+                t[8 * h + i] =
+                    _mm512_maskz_shuffle_f32x4(all, r[8 * h + i], r[8 * h + 4 + i], 0x88);
                 t[8 * h + 4 + i] =
                     _mm512_maskz_shuffle_f32x4(all, r[8 * h + i], r[8 * h + 4 + i], 0xDD);
             }
