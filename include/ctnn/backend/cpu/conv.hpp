@@ -33,6 +33,17 @@
 #include <cstring>
 #include <type_traits>
 
+namespace ctnn::cpu::detail {
+
+/// True when an epilogue (Epilogue<Ops...>) is exactly one ReLU: applied on the registers (and
+/// its derivative read from Y = ReLU(Z) > 0). Defined with or without the fused kernels.
+template <class Epi>
+inline constexpr bool epilogue_is_relu = []<class... Op>(type_list<Op...>) {
+    return sizeof...(Op) == 1 && (std::is_same_v<typename Op::layer, ReLU> && ...);
+}(typename Epi::ops{});
+
+} // namespace ctnn::cpu::detail
+
 #if CTNN_CPU_FUSED
 
 namespace ctnn::cpu::detail {
@@ -42,12 +53,6 @@ namespace ctnn::cpu::detail {
 /// windows with stride 2 (an inference pass of Conv2D, ReLU, MaxPool2D<2>: eigen::Executor's
 /// pool_fused).
 enum class ConvStore { z_and_y, y, pool };
-
-/// True when an epilogue (Epilogue<Ops...>) is exactly one ReLU: applied on the registers.
-template <class Epi>
-inline constexpr bool epilogue_is_relu = []<class... Op>(type_list<Op...>) {
-    return sizeof...(Op) == 1 && (std::is_same_v<typename Op::layer, ReLU> && ...);
-}(typename Epi::ops{});
 
 /// The window of the input gradient of a stride-1 convolution with window G and O output
 /// channels: dX = a direct convolution of dZ ([O, oh, ow]) with the flipped kernel, padded by

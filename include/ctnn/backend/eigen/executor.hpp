@@ -599,8 +599,14 @@ private:
         constexpr std::size_t n_in = S::in_size, n_out = S::out_size;
         using Epi = typename S::epilogue;
         const auto B = static_cast<Eigen::Index>(batch_);
-        // 1. Through the epilogue: dZ = dY * epi'(z), in place.
-        if constexpr (Epi::size > 0) {
+        // 1. Through the epilogue: dZ = dY * epi'(z), in place. A lone ReLU after an anchor
+        // reads its derivative from Y = ReLU(Z) > 0: one vectorized select instead of a
+        // dual-number evaluation per element (a tenth of the CNN's training step).
+        if constexpr (Epi::size > 0 && S::has_anchor && cpu::detail::epilogue_is_relu<Epi>) {
+            const T* y = y_of<I>();
+            const std::size_t total = batch_ * n_out;
+            for (std::size_t i = 0; i < total; ++i) d[i] = y[i] > T(0) ? d[i] : T(0);
+        } else if constexpr (Epi::size > 0) {
             const T* z = S::has_anchor ? z_of<I>() : x_of<I>();
             ElemCtx c = ctx_;
             const std::size_t total = batch_ * n_out;
@@ -828,13 +834,16 @@ private:
             }
         }
         ElemCtx c = ctx_;
+        // Training with ReLU stores Y only: backward reads ReLU' from Y > 0, never Z.
+        using Store = typename D::Store;
+        constexpr Store st = relu ? Store::y : Store::z_and_y;
         for (std::size_t b = 0; b < batch_; ++b) {
             D::pad(x + b * n_in, xp);
-            T* zb = z + b * n;
+            T* zb = relu ? nullptr : z + b * n;
             T* yb = y + b * n;
             if constexpr (conv_lowering<S>::winograd)
-                D::template run<relu>(wt, bias, xp, zb, yb, intra_for_each<D>());
-            else D::template run<relu>(wt, bias, xp, zb, yb);
+                D::template run<relu, st>(wt, bias, xp, zb, yb, intra_for_each<D>());
+            else D::template run<relu, st>(wt, bias, xp, zb, yb);
             if constexpr (!relu && Epi::size > 0)
                 for (std::size_t i = 0; i < n; ++i) {
                     c.index = b * n + i;
