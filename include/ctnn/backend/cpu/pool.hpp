@@ -29,8 +29,11 @@ inline constexpr bool max_pool2_vectorized =
 
 #if CTNN_CPU_FUSED && defined(__AVX512F__)
 /// Max pooling backward over 2 x 2 tiling windows: dx (overwritten) holds each output's gradient
-/// dz at its window's argmax in x and zeros elsewhere, for `batch` samples of G.c planes.
-template <ctnn::detail::Window2D G>
+/// dz at its window's argmax in x and zeros elsewhere, for `batch` samples of G.c planes. With
+/// ReluMask, x is the output of a ReLU whose derivative is applied too: a window whose maximum
+/// is not positive passes no gradient (ReLU'(z) = [Y > 0] at the argmax), which saves the
+/// executor a pass over dx.
+template <ctnn::detail::Window2D G, bool ReluMask = false>
     requires max_pool2_vectorized<G>
 void max_pool2_backward(const float* x, const float* dz, std::size_t batch, float* dx) {
     // Lane l reads lane l ^ 1 (the other column of its window); lane l reads window l / 2.
@@ -60,10 +63,14 @@ void max_pool2_backward(const float* x, const float* dz, std::size_t batch, floa
             const __mmask16 sc = above(cc, m1);
             const __m512 m2 = _mm512_mask_blend_ps(sc, m1, cc);
             const __mmask16 sd = above(d, m2);
-            const auto ka = static_cast<unsigned>(even & ~sb & ~sc & ~sd);
-            const auto kb = static_cast<unsigned>(even & sb & ~sc & ~sd);
-            const auto kc = static_cast<unsigned>(even & sc & ~sd);
-            const auto kd = static_cast<unsigned>(even & sd);
+            __mmask16 live = even;
+            if constexpr (ReluMask) // the window's maximum is positive
+                live &= _mm512_cmp_ps_mask(_mm512_mask_blend_ps(sd, m2, d), _mm512_setzero_ps(),
+                                           _CMP_GT_OQ);
+            const auto ka = static_cast<unsigned>(live & ~sb & ~sc & ~sd);
+            const auto kb = static_cast<unsigned>(live & sb & ~sc & ~sd);
+            const auto kc = static_cast<unsigned>(live & sc & ~sd);
+            const auto kd = static_cast<unsigned>(live & sd);
             const __m512 gv = _mm512_maskz_permutexvar_ps(
                 all, dup,
                 _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (n / 2)) - 1u), g + c / 2));

@@ -258,6 +258,32 @@ private:
     template <std::size_t I>
     static constexpr bool pool_fused = pool_fused_at<I>();
 
+    /// Stage I + 1 is a max pool whose vectorized backward (cpu::detail::max_pool2_backward)
+    /// also applies stage I's ReLU derivative, so stage I skips its pass over dY: stage I's
+    /// epilogue is one ReLU after an anchor, and the pool is the only stage that reads it.
+    template <std::size_t I>
+    static constexpr bool relu_in_pool_at() {
+        if constexpr (I + 1 >= stage_count) {
+            return false;
+        } else {
+            using S = std::tuple_element_t<I, as_tuple>;
+            using P = std::tuple_element_t<I + 1, as_tuple>;
+            if constexpr (P::kind != LayerKind::pool || P::from_input || !S::has_anchor) {
+                return false;
+            } else {
+                constexpr std::size_t readers = []<class... X>(type_list<X...>) {
+                    return ((!X::from_input && X::source == I ? 1 : 0) + ... + 0);
+                }(stages{});
+                return std::is_same_v<T, float> && P::anchor::layer::op == PoolOp::max &&
+                       P::source == I && readers == 1 &&
+                       cpu::detail::epilogue_is_relu<typename S::epilogue> &&
+                       cpu::detail::max_pool2_vectorized<P::anchor::bound::window>;
+            }
+        }
+    }
+    template <std::size_t I>
+    static constexpr bool relu_in_pool = relu_in_pool_at<I>();
+
 public:
     /// Pooling stages that an inference pass computes in the previous convolution's store
     /// (a 2 x 2 max pool after a direct convolution and ReLU, when the instruction set's block
@@ -298,6 +324,8 @@ private:
     static constexpr std::size_t direct_floats = 0;
     template <std::size_t I>
     static constexpr bool pool_fused = false;
+    template <std::size_t I>
+    static constexpr bool relu_in_pool = false;
 
 public:
     static constexpr std::size_t inference_fused_pools = 0;
@@ -602,7 +630,9 @@ private:
         // 1. Through the epilogue: dZ = dY * epi'(z), in place. A lone ReLU after an anchor
         // reads its derivative from Y = ReLU(Z) > 0: one vectorized select instead of a
         // dual-number evaluation per element (a tenth of the CNN's training step).
-        if constexpr (Epi::size > 0 && S::has_anchor && cpu::detail::epilogue_is_relu<Epi>) {
+        if constexpr (relu_in_pool<I>) {
+            // Applied by the max pool's backward, which wrote d (relu_in_pool).
+        } else if constexpr (Epi::size > 0 && S::has_anchor && cpu::detail::epilogue_is_relu<Epi>) {
             const T* y = y_of<I>();
             const std::size_t total = batch_ * n_out;
             for (std::size_t i = 0; i < total; ++i) d[i] = y[i] > T(0) ? d[i] : T(0);
@@ -664,7 +694,8 @@ private:
 #if CTNN_CPU_FUSED && defined(__AVX512F__)
                 if constexpr (std::is_same_v<T, float> && A::layer::op == PoolOp::max &&
                               cpu::detail::max_pool2_vectorized<G>)
-                    cpu::detail::max_pool2_backward<G>(x_of<I>(), d, batch_, other);
+                    cpu::detail::max_pool2_backward<G, relu_in_pool<I - 1>>(x_of<I>(), d, batch_,
+                                                                            other);
                 else
 #endif
                     detail::pool_backward<G, A::layer::op>(x_of<I>(), d, batch_, other);
