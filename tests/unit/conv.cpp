@@ -280,6 +280,24 @@ TEST_CASE("Conv2D, ReLU, MaxPool2D<2> in inference: the pool runs in the convolu
                                                                                            0);
 }
 
+TEST_CASE("Conv2D, ReLU, MaxPool2D<2> in training: gradients through the pool in the store") {
+    // Training stores Y and the pooled output in one pass (Store::y_and_pool); the pool's
+    // backward then reads Y. Float (fused where the block holds row pairs) against double
+    // (never fused): direct kernel with odd height and width, two in a row at the CNN
+    // example's widths, Winograd with odd sizes and two in a row.
+    check_float_gradients<Sequential<Input<3, 5, 3>, Conv2D<6, 3, Same>, ReLU, MaxPool2D<2>, ReLU,
+                                     Flatten, Dense<2>>>(2, 51);
+    check_float_gradients<Sequential<Input<1, 28, 28>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>,
+                                     Conv2D<6, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(
+        2, 52);
+    check_float_gradients<
+        Sequential<Input<9, 7, 5>, Conv2D<10, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(2,
+                                                                                                53);
+    check_float_gradients<Sequential<Input<8, 12, 12>, Conv2D<8, 3, Same>, ReLU, MaxPool2D<2>,
+                                     Conv2D<11, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(
+        2, 54);
+}
+
 TEST_CASE("batch 1 on several threads: Winograd GEMMs and Dense rows split, same outputs") {
     using Net = Sequential<Input<8, 10, 10>, Conv2D<16, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<8, 3>,
                            Flatten, Dense<70>, ReLU, Dense<3>>;

@@ -64,6 +64,13 @@ TEST_CASE("native: Conv2D, ReLU, MaxPool2D<2> in inference (the pool in the stor
     check_pool_fusion<
         Sequential<Input<3, 15, 13>, Conv2D<7, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(
         3, 68, poolable_width(13));
+    // Training pools in the store too (Y and the pooled output): gradients against double.
+    check_float_gradients<
+        Sequential<Input<3, 15, 13>, Conv2D<7, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(
+        2, 69);
+    check_float_gradients<
+        Sequential<Input<17, 9, 11>, Conv2D<20, 3, Same>, ReLU, MaxPool2D<2>, Flatten, Dense<3>>>(
+        2, 70);
 }
 
 TEST_CASE("native: fused Dense chains (16 x 16 transposes, thread parts) match eigen::Executor") {

@@ -48,11 +48,17 @@ inline constexpr bool epilogue_is_relu = []<class... Op>(type_list<Op...>) {
 
 namespace ctnn::cpu::detail {
 
-/// What a convolution kernel stores: Z (and Y = ReLU(Z) with ReLU), what backward reads;
-/// Y = ReLU(Z) only (an inference pass: backward re-runs it); or ReLU(Z) max-pooled over 2 x 2
-/// windows with stride 2 (an inference pass of Conv2D, ReLU, MaxPool2D<2>: eigen::Executor's
-/// pool_fused).
-enum class ConvStore { z_and_y, y, pool };
+/// What a convolution kernel stores: Z (and Y = ReLU(Z) with ReLU); Y = ReLU(Z) only (all that
+/// backward reads after a lone ReLU); ReLU(Z) max-pooled over 2 x 2 windows with stride 2 into
+/// the y argument (an inference pass of Conv2D, ReLU, MaxPool2D<2>: eigen::Executor's
+/// pool_fused); or both Y and, into the z argument, the pooled ReLU(Z) (a training pass of the
+/// same: backward reads Y for the ReLU derivative and the pool's argmax).
+enum class ConvStore { z_and_y, y, pool, y_and_pool };
+
+/// Whether a store writes the 2 x 2 max-pooled output.
+constexpr bool store_pools(ConvStore s) {
+    return s == ConvStore::pool || s == ConvStore::y_and_pool;
+}
 
 /// The window of the input gradient of a stride-1 convolution with window G and O output
 /// channels: dX = a direct convolution of dZ ([O, oh, ow]) with the flipped kernel, padded by
@@ -130,13 +136,13 @@ struct DirectConv {
     static constexpr std::size_t PH = G.oh / 2, PW = G.ow / 2; ///< pooled height and width
 
     /// z = bias + conv(xp, wt) for one sample, [O, oh, ow], and with Relu y = max(z, 0) (as St
-    /// says; Store::pool writes y = the pooled ReLU(z), [O, PH, PW]). Each block of output
-    /// channels sweeps every unit while its weights stay in L1.
+    /// says; Store::pool writes y = the pooled ReLU(z), [O, PH, PW]; Store::y_and_pool writes y
+    /// and the pooled ReLU(z) into z). Each block of output channels sweeps every unit while its
+    /// weights stay in L1.
     template <bool Relu, Store St = Store::z_and_y>
     static void run(const float* wt, const float* bias, const float* xp, float* z, float* y) {
         static_assert(St == Store::z_and_y || Relu, "DirectConv: Store::y and ::pool need ReLU");
-        static_assert(St != Store::pool || poolable,
-                      "DirectConv: rows too wide to pool in a block");
+        static_assert(!store_pools(St) || poolable, "DirectConv: rows too wide to pool in a block");
         std::size_t o0 = 0;
         for (; o0 + R <= O; o0 += R) channels<Relu, St, R>(wt + o0 * K, bias, xp, z, y, o0);
         if constexpr (tail > 0) channels<Relu, St, tail>(wt + o0 * K, bias, xp, z, y, o0);
@@ -159,10 +165,16 @@ private:
     template <bool Relu, Store St, std::size_t Rb>
     static void channels(const float* w, const float* bias, const float* xp, float* z, float* y,
                          std::size_t o0) {
-        if constexpr (St == Store::pool)
+        if constexpr (store_pools(St)) {
             sweep<Relu, St, Rb, I::max_vecs / pair_units * pair_units, PH * pair_units>(
                 w, bias, xp, z, y, o0, 0);
-        else sweep<Relu, St, Rb, std::min(I::max_vecs, units), units>(w, bias, xp, z, y, o0, 0);
+            // An odd height: the last row is in no pooling window, but Y has it.
+            if constexpr (St == Store::y_and_pool && PH * pair_units < units)
+                sweep<Relu, Store::y, Rb, std::min(I::max_vecs, units - PH * pair_units), units>(
+                    w, bias, xp, z, y, o0, PH * pair_units);
+        } else {
+            sweep<Relu, St, Rb, std::min(I::max_vecs, units), units>(w, bias, xp, z, y, o0, 0);
+        }
     }
 
     /// Output channels [o0, o0 + Rb) of units [u0, end), in blocks of V units (then fewer;
@@ -171,7 +183,7 @@ private:
     static void sweep(const float* w, const float* bias, const float* xp, float* z, float* y,
                       std::size_t o0, std::size_t u0) {
         for (; u0 + V <= end; u0 += V) block<Relu, St, Rb, V>(w, bias, xp, z, y, o0, u0);
-        constexpr std::size_t step = St == Store::pool ? pair_units : 1;
+        constexpr std::size_t step = store_pools(St) ? pair_units : 1;
         if constexpr (V > step)
             if (u0 < end) sweep<Relu, St, Rb, V - step, end>(w, bias, xp, z, y, o0, u0);
     }
@@ -208,16 +220,22 @@ private:
                 w += Rb;
             }
         }
-        if constexpr (St == Store::pool) {
+        if constexpr (store_pools(St)) {
             // Row pairs (u, u + per_row): the vertical max, then the max of adjacent lanes.
+            float* pooled = St == Store::pool ? y : z;
             CTNN_CPU_UNROLL
             for (std::size_t r = 0; r < Rb; ++r) CTNN_CPU_UNROLL
             for (std::size_t q = 0; q < V; q += pair_units) CTNN_CPU_UNROLL
             for (std::size_t j = 0; j < per_row; ++j) {
                 const std::size_t u = u0 + q + j, n = valid(u) / 2;
-                const reg m = I::max(I::relu(acc[r][q + j]), I::relu(acc[r][q + per_row + j]));
-                float* at = y + (o0 + r) * PH * PW + (u / pair_units) * PW + j * (lanes / 2);
-                if (n > 0) I::store_pair_max(at, m, n);
+                const reg top = I::relu(acc[r][q + j]), bottom = I::relu(acc[r][q + per_row + j]);
+                float* at = pooled + (o0 + r) * PH * PW + (u / pair_units) * PW + j * (lanes / 2);
+                if (n > 0) I::store_pair_max(at, I::max(top, bottom), n);
+                if constexpr (St == Store::y_and_pool) {
+                    const std::size_t n_top = valid(u), n_bottom = valid(u + per_row);
+                    store(y + (o0 + r) * P + out_offset(u), top, n_top);
+                    store(y + (o0 + r) * P + out_offset(u + per_row), bottom, n_bottom);
+                }
             }
         } else {
             CTNN_CPU_UNROLL

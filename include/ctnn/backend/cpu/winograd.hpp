@@ -107,13 +107,13 @@ struct Winograd {
     static void run(const float* u, const float* bias, float* xp, float* z, float* y,
                     ForEach for_each = {}) {
         static_assert(St == Store::z_and_y || Relu, "Winograd: Store::y and ::pool need ReLU");
-        static_assert(St != Store::pool || poolable, "Winograd: nothing to pool");
+        static_assert(!store_pools(St) || poolable, "Winograd: nothing to pool");
         float* v = xp + xq_floats;
         float* m = v + v_floats;
         input_transform(xp, v);
         for_each(16u,
                  [&](unsigned pos) { gemm(u + pos * C * Op, v + pos * T * Cp, m + pos * T * Op); });
-        output_transform<Relu, St>(m, bias, v, y);
+        output_transform<Relu, St>(m, bias, v, St == Store::pool ? y : z);
         if constexpr (St != Store::pool) {
             // Pixel-major [P][Op] to [O, OH, OW]: strided reads, contiguous writes.
             for (std::size_t o = 0; o < O; ++o)
@@ -326,9 +326,10 @@ private:
     }
 
     /// Aᵀ M A + bias per tile and vector of L output channels: Store::pool writes the pooled
-    /// ReLU into y ([O, PH, PW]); the others write every output pixel-major into buf, [P][Op].
+    /// ReLU into `pooled` ([O, PH, PW]); the others write every output pixel-major into buf,
+    /// [P][Op] (Store::y_and_pool: both).
     template <bool Relu, Store St>
-    static void output_transform(const float* m, const float* bias, float* buf, float* y) {
+    static void output_transform(const float* m, const float* bias, float* buf, float* pooled) {
         for (std::size_t o0 = 0; o0 < Op; o0 += L) {
             const std::size_t n = std::min(L, O - o0); // valid channels of this vector
             const reg b = bias == nullptr ? I::zero() : I::load_n(bias + o0, n);
@@ -351,14 +352,15 @@ private:
                         out[i][0] = I::add(I::add(I::add(s[i][0], s[i][1]), s[i][2]), b);
                         out[i][1] = I::add(I::sub(I::sub(s[i][1], s[i][2]), s[i][3]), b);
                     }
-                    if constexpr (St == Store::pool) {
+                    if constexpr (store_pools(St)) {
                         if (ty < PH && tx < PW) {
                             const reg top = I::max(I::relu(out[0][0]), I::relu(out[0][1]));
                             const reg bot = I::max(I::relu(out[1][0]), I::relu(out[1][1]));
-                            I::scatter(y + o0 * PH * PW + ty * PW + tx, PH * PW, I::max(top, bot),
-                                       n);
+                            I::scatter(pooled + o0 * PH * PW + ty * PW + tx, PH * PW,
+                                       I::max(top, bot), n);
                         }
-                    } else {
+                    }
+                    if constexpr (St != Store::pool) {
                         CTNN_CPU_UNROLL
                         for (std::size_t i = 0; i < 2; ++i) CTNN_CPU_UNROLL
                         for (std::size_t j = 0; j < 2; ++j) {

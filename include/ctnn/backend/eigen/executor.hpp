@@ -110,7 +110,8 @@ public:
     /// Stages the last forward pass evaluated (each one pass over its output): the stage count,
     /// less the BatchNorm stages folded into the previous stage in inference
     /// (folds_into_previous, graph/schedule.hpp) and the max pools computed in the previous
-    /// convolution's store in inference (pool_fused).
+    /// convolution's store (pool_fused; inference stores the pooled output only, training the
+    /// convolution's output too).
     [[nodiscard]] std::size_t last_forward_stages() const noexcept { return stages_run_; }
 
     /// Output of the last forward pass.
@@ -231,9 +232,9 @@ private:
             ...);
         return m;
     }(stages{});
-    /// Stage I + 1 is a 2 x 2, stride-2 max pool that an inference pass of stage I computes in
-    /// its store (DirectConv's Store::pool): stage I is a direct_conv whose epilogue is one ReLU,
-    /// stage I + 1 pools its output and is the only stage that reads it.
+    /// Stage I + 1 is a 2 x 2, stride-2 max pool that stage I computes in its store (Store::pool
+    /// in inference, Store::y_and_pool in training): stage I is a direct_conv whose epilogue is
+    /// one ReLU, stage I + 1 pools its output and is the only stage that reads it.
     template <std::size_t I>
     static constexpr bool pool_fused_at() {
         if constexpr (I + 1 >= stage_count) {
@@ -285,11 +286,10 @@ private:
     static constexpr bool relu_in_pool = relu_in_pool_at<I>();
 
 public:
-    /// Pooling stages that an inference pass computes in the previous convolution's store
-    /// (a 2 x 2 max pool after a direct convolution and ReLU, when the instruction set's block
-    /// holds whole row pairs): last_forward_stages() of an inference pass does not count them.
-    static constexpr std::size_t inference_fused_pools =
-        []<std::size_t... I>(std::index_sequence<I...>) {
+    /// Pooling stages that a forward pass computes in the previous convolution's store (a 2 x 2
+    /// max pool after a direct convolution and ReLU, when the instruction set's block holds whole
+    /// row pairs): last_forward_stages() does not count them.
+    static constexpr std::size_t fused_pools = []<std::size_t... I>(std::index_sequence<I...>) {
         return ((pool_fused<I> ? 1 : 0) + ... + 0);
     }
     (std::make_index_sequence<stage_count>{});
@@ -328,7 +328,7 @@ private:
     static constexpr bool relu_in_pool = false;
 
 public:
-    static constexpr std::size_t inference_fused_pools = 0;
+    static constexpr std::size_t fused_pools = 0;
 
 private:
 #endif
@@ -502,12 +502,9 @@ private:
         if constexpr (folds_into_previous<stages, I>)
             if (!ctx_.training) return; // evaluated by stage I - 1's epilogue
         if constexpr (I > 0) {
-            if constexpr (pool_fused<I - 1>) {
-                if (!keep_) { // stage I - 1 wrote the pooled values into Z
-                    if constexpr (Epi::size > 0)
-                        epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
-                    return;
-                }
+            if constexpr (pool_fused<I - 1>) { // stage I - 1 wrote the pooled values into Z
+                if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
+                return;
             }
         }
         ++stages_run_;
@@ -865,12 +862,15 @@ private:
             }
         }
         ElemCtx c = ctx_;
-        // Training with ReLU stores Y only: backward reads ReLU' from Y > 0, never Z.
+        // Training with ReLU stores Y only: backward reads ReLU' from Y > 0, never Z. A max pool
+        // that reads only this stage gets its output from the store too (into the z argument).
         using Store = typename D::Store;
-        constexpr Store st = relu ? Store::y : Store::z_and_y;
+        constexpr bool pool = relu && pool_fused<I>;
+        constexpr Store st = pool ? Store::y_and_pool : relu ? Store::y : Store::z_and_y;
+        constexpr std::size_t n_pool = D::PH * D::PW * conv_lowering<S>::out_channels;
         for (std::size_t b = 0; b < batch_; ++b) {
             D::pad(x + b * n_in, xp);
-            T* zb = relu ? nullptr : z + b * n;
+            T* zb = pool ? z_of<I + 1>() + b * n_pool : relu ? nullptr : z + b * n;
             T* yb = y + b * n;
             if constexpr (conv_lowering<S>::winograd)
                 D::template run<relu, st>(wt, bias, xp, zb, yb, intra_for_each<D>());
