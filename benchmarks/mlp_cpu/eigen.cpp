@@ -114,6 +114,210 @@ private:
     Eigen::Index batch_ = 0;
 };
 
+/// Workload C written by hand with Eigen, the textbook way: activations as channels x (batch,
+/// height, width) matrices, each 3 x 3 "same" convolution as im2col + one GEMM (W: out x in*9),
+/// col2im for its input gradient, 2 x 2 max pooling that records each window's argmax, Dropout
+/// with a stored mask, then the two Dense layers of the MLP peer. Every buffer is allocated by
+/// the constructor.
+class EigenCnn {
+public:
+    EigenCnn(std::size_t batch, float dropout) : B_(static_cast<Eigen::Index>(batch)), p_(dropout) {
+        std::mt19937 rng(42);
+        const auto init = [&](Mat& w, Vec& b, Eigen::Index out, Eigen::Index fan_in) {
+            const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+            std::uniform_real_distribution<float> u(-bound, bound);
+            w.resize(out, fan_in);
+            for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = u(rng);
+            b.resize(out);
+            for (Eigen::Index i = 0; i < b.size(); ++i) b[i] = u(rng);
+        };
+        init(W_[0], b_[0], 32, 1 * 9);
+        init(W_[1], b_[1], 64, 32 * 9);
+        init(W_[2], b_[2], 128, 64 * 7 * 7);
+        init(W_[3], b_[3], 10, 128);
+        for (int l = 0; l < 4; ++l) {
+            dW_[l].resizeLike(W_[l]);
+            db_[l].resizeLike(b_[l]);
+        }
+        col1_.resize(9, B_ * 784);
+        h1_.resize(32, B_ * 784);
+        p1_.resize(32, B_ * 196);
+        col2_.resize(32 * 9, B_ * 196);
+        h2_.resize(64, B_ * 196);
+        p2_.resize(64, B_ * 49);
+        arg1_.resize(static_cast<std::size_t>(p1_.size()));
+        arg2_.resize(static_cast<std::size_t>(p2_.size()));
+        flat_.resize(64 * 49, B_);
+        h3_.resize(128, B_);
+        mask_.resize(128, B_);
+        logits_.resize(10, B_);
+        g4_.resize(10, B_);
+        g3_.resize(128, B_);
+        gflat_.resize(64 * 49, B_);
+        gp2_.resize(64, B_ * 49);
+        gh2_.resize(64, B_ * 196);
+        gcol2_.resize(32 * 9, B_ * 196);
+        gp1_.resize(32, B_ * 196);
+        gh1_.resize(32, B_ * 784);
+    }
+
+    const Mat& forward(const float* x, bool training) {
+        // conv1 (1 -> 32, 28 x 28) + ReLU, pool -> 14 x 14
+        im2col(ConstMap(x, 1, B_ * 784), 28, col1_);
+        h1_.noalias() = W_[0] * col1_;
+        h1_ = (h1_.colwise() + b_[0]).cwiseMax(0.0f);
+        pool(h1_, 28, p1_, arg1_);
+        // conv2 (32 -> 64, 14 x 14) + ReLU, pool -> 7 x 7
+        im2col(p1_, 14, col2_);
+        h2_.noalias() = W_[1] * col2_;
+        h2_ = (h2_.colwise() + b_[1]).cwiseMax(0.0f);
+        pool(h2_, 14, p2_, arg2_);
+        // Flatten per sample in (channel, row, column) order, as PyTorch does.
+        for (Eigen::Index b = 0; b < B_; ++b)
+            for (Eigen::Index c = 0; c < 64; ++c)
+                flat_.col(b).segment(c * 49, 49) = p2_.row(c).segment(b * 49, 49).transpose();
+        h3_.noalias() = W_[2] * flat_;
+        h3_ = (h3_.colwise() + b_[2]).cwiseMax(0.0f);
+        if (training && p_ > 0.0f) {
+            std::uniform_real_distribution<float> u(0.0f, 1.0f);
+            const float keep = 1.0f / (1.0f - p_);
+            for (Eigen::Index i = 0; i < mask_.size(); ++i)
+                mask_.data()[i] = u(rng_) < p_ ? 0.0f : keep;
+            h3_.array() *= mask_.array();
+        }
+        logits_.noalias() = W_[3] * h3_;
+        logits_.colwise() += b_[3];
+        training_ = training;
+        return logits_;
+    }
+
+    float softmax_ce(const std::int32_t* labels) {
+        float sum = 0;
+        const auto n = static_cast<float>(B_);
+        for (Eigen::Index b = 0; b < B_; ++b) {
+            const float m = logits_.col(b).maxCoeff();
+            g4_.col(b) = (logits_.col(b).array() - m).exp().matrix();
+            const float s = g4_.col(b).sum();
+            sum += std::log(s) + m - logits_(labels[b], b);
+            g4_.col(b) /= s * n;
+            g4_(labels[b], b) -= 1.0f / n;
+        }
+        return sum / n;
+    }
+
+    void backward_and_sgd(float lr) {
+        dW_[3].noalias() = g4_ * h3_.transpose();
+        db_[3] = g4_.rowwise().sum();
+        g3_.noalias() = W_[3].transpose() * g4_;
+        if (training_ && p_ > 0.0f) g3_.array() *= mask_.array();
+        g3_ = (h3_.array() > 0.0f).select(g3_, 0.0f);
+        dW_[2].noalias() = g3_ * flat_.transpose();
+        db_[2] = g3_.rowwise().sum();
+        gflat_.noalias() = W_[2].transpose() * g3_;
+        for (Eigen::Index b = 0; b < B_; ++b)
+            for (Eigen::Index c = 0; c < 64; ++c)
+                gp2_.row(c).segment(b * 49, 49) = gflat_.col(b).segment(c * 49, 49).transpose();
+        unpool(gp2_, arg2_, gh2_);
+        gh2_ = (h2_.array() > 0.0f).select(gh2_, 0.0f);
+        dW_[1].noalias() = gh2_ * col2_.transpose();
+        db_[1] = gh2_.rowwise().sum();
+        gcol2_.noalias() = W_[1].transpose() * gh2_;
+        col2im(gcol2_, 14, gp1_);
+        unpool(gp1_, arg1_, gh1_);
+        gh1_ = (h1_.array() > 0.0f).select(gh1_, 0.0f);
+        dW_[0].noalias() = gh1_ * col1_.transpose();
+        db_[0] = gh1_.rowwise().sum();
+        for (int l = 0; l < 4; ++l) {
+            W_[l] -= lr * dW_[l];
+            b_[l] -= lr * db_[l];
+        }
+    }
+
+    // Parameters and gradients, for checking against another implementation.
+    Mat W_[4], dW_[4];
+    Vec b_[4], db_[4];
+
+private:
+    /// col (C*9 x B*n*n) from a (C x B*n*n) image, 3 x 3 taps, zero padding 1.
+    template <class In>
+    void im2col(const In& in, Eigen::Index n, Mat& col) const {
+        const Eigen::Index C = in.rows();
+        for (Eigen::Index b = 0; b < B_; ++b)
+            for (Eigen::Index y = 0; y < n; ++y)
+                for (Eigen::Index x = 0; x < n; ++x) {
+                    const Eigen::Index j = (b * n + y) * n + x;
+                    for (Eigen::Index c = 0; c < C; ++c)
+                        for (Eigen::Index ki = 0; ki < 3; ++ki)
+                            for (Eigen::Index kj = 0; kj < 3; ++kj) {
+                                const Eigen::Index sy = y + ki - 1, sx = x + kj - 1;
+                                col(c * 9 + ki * 3 + kj, j) = sy >= 0 && sy < n && sx >= 0 && sx < n
+                                                                  ? in(c, (b * n + sy) * n + sx)
+                                                                  : 0.0f;
+                            }
+                }
+    }
+    /// The transpose of im2col: out (C x B*n*n) = the sum of col's entries over the taps.
+    void col2im(const Mat& col, Eigen::Index n, Mat& out) const {
+        out.setZero();
+        const Eigen::Index C = out.rows();
+        for (Eigen::Index b = 0; b < B_; ++b)
+            for (Eigen::Index y = 0; y < n; ++y)
+                for (Eigen::Index x = 0; x < n; ++x) {
+                    const Eigen::Index j = (b * n + y) * n + x;
+                    for (Eigen::Index c = 0; c < C; ++c)
+                        for (Eigen::Index ki = 0; ki < 3; ++ki)
+                            for (Eigen::Index kj = 0; kj < 3; ++kj) {
+                                const Eigen::Index sy = y + ki - 1, sx = x + kj - 1;
+                                if (sy >= 0 && sy < n && sx >= 0 && sx < n)
+                                    out(c, (b * n + sy) * n + sx) += col(c * 9 + ki * 3 + kj, j);
+                            }
+                }
+    }
+    /// 2 x 2 max pooling with stride 2 of (C x B*n*n) into (C x B*(n/2)^2), recording the argmax.
+    void pool(const Mat& in, Eigen::Index n, Mat& out, std::vector<Eigen::Index>& arg) const {
+        const Eigen::Index m = n / 2;
+        for (Eigen::Index j = 0; j < out.cols(); ++j) {
+            const Eigen::Index b = j / (m * m), y = j / m % m, x = j % m;
+            const Eigen::Index base = (b * n + 2 * y) * n + 2 * x;
+            const Eigen::Index taps[4] = {base, base + 1, base + n, base + n + 1};
+            for (Eigen::Index c = 0; c < in.rows(); ++c) {
+                Eigen::Index best = taps[0];
+                for (int t = 1; t < 4; ++t)
+                    if (in(c, taps[t]) > in(c, best)) best = taps[t];
+                out(c, j) = in(c, best);
+                arg[static_cast<std::size_t>(j * in.rows() + c)] = best;
+            }
+        }
+    }
+    void unpool(const Mat& g, const std::vector<Eigen::Index>& arg, Mat& out) const {
+        out.setZero();
+        for (Eigen::Index j = 0; j < g.cols(); ++j)
+            for (Eigen::Index c = 0; c < g.rows(); ++c)
+                out(c, arg[static_cast<std::size_t>(j * g.rows() + c)]) += g(c, j);
+    }
+
+    Eigen::Index B_;
+    float p_;
+    bool training_ = false;
+    std::mt19937 rng_{7};
+    std::vector<Eigen::Index> arg1_, arg2_;
+    Mat col1_, h1_, p1_, col2_, h2_, p2_, flat_, h3_, mask_, logits_;
+    Mat g4_, g3_, gflat_, gp2_, gh2_, gcol2_, gp1_, gh1_;
+};
+
+void run_cnn(Recorder& r, const Workload& w) {
+    EigenCnn net(w.batch, 0.3f);
+    const Data d = make_data(w, w.batch);
+    r.measure(w, Pass::train, w.batch, [&] {
+        net.forward(d.x.data(), true);
+        keep(net.softmax_ce(d.labels.data()));
+        net.backward_and_sgd(sgd_lr);
+    });
+    r.measure(w, Pass::infer, w.batch, [&] { keep(net.forward(d.x.data(), false)(0, 0)); });
+    EigenCnn one(1, 0.3f);
+    r.measure(w, Pass::latency, 1, [&] { keep(one.forward(d.x.data(), false)(0, 0)); });
+}
+
 void run_workload(Recorder& r, const Workload& w) {
     EigenMlp net(w.widths, w.batch);
     const Data d = make_data(w, w.batch);
@@ -141,8 +345,7 @@ void run_eigen(Recorder& r) {
     );
     if (r.wants(workload_a())) run_workload(r, workload_a());
     if (r.wants(workload_b())) run_workload(r, workload_b());
-    if (r.wants(workload_c()))
-        r.note("workload C: not implemented (the hand-written Eigen peer covers the MLPs only)");
+    if (r.wants(workload_c())) run_cnn(r, workload_c());
 }
 
 } // namespace bench
