@@ -238,10 +238,11 @@ public:
     Vec b_[4], db_[4];
 
 private:
-    /// col (C*9 x B*n*n) from a (C x B*n*n) image, 3 x 3 taps, zero padding 1.
-    template <class In>
-    void im2col(const In& in, Eigen::Index n, Mat& col) const {
-        const Eigen::Index C = in.rows();
+    /// f(c, row, j, source) for every channel c < C, 3 x 3 tap (row c * 9 + tap of the im2col
+    /// matrix) and output pixel j of B samples of n x n: source is the input pixel the tap reads
+    /// (zero padding 1: -1 outside the image).
+    template <class F>
+    void for_each_tap(Eigen::Index C, Eigen::Index n, F&& f) const {
         for (Eigen::Index b = 0; b < B_; ++b)
             for (Eigen::Index y = 0; y < n; ++y)
                 for (Eigen::Index x = 0; x < n; ++x) {
@@ -250,28 +251,26 @@ private:
                         for (Eigen::Index ki = 0; ki < 3; ++ki)
                             for (Eigen::Index kj = 0; kj < 3; ++kj) {
                                 const Eigen::Index sy = y + ki - 1, sx = x + kj - 1;
-                                col(c * 9 + ki * 3 + kj, j) = sy >= 0 && sy < n && sx >= 0 && sx < n
-                                                                  ? in(c, (b * n + sy) * n + sx)
-                                                                  : 0.0f;
+                                const bool inside = sy >= 0 && sy < n && sx >= 0 && sx < n;
+                                f(c, c * 9 + ki * 3 + kj, j, inside ? (b * n + sy) * n + sx : -1);
                             }
                 }
+    }
+    /// col (C*9 x B*n*n) from a (C x B*n*n) image, 3 x 3 taps, zero padding 1.
+    template <class In>
+    void im2col(const In& in, Eigen::Index n, Mat& col) const {
+        for_each_tap(in.rows(), n,
+                     [&](Eigen::Index c, Eigen::Index row, Eigen::Index j, Eigen::Index src) {
+                         col(row, j) = src >= 0 ? in(c, src) : 0.0f;
+                     });
     }
     /// The transpose of im2col: out (C x B*n*n) = the sum of col's entries over the taps.
     void col2im(const Mat& col, Eigen::Index n, Mat& out) const {
         out.setZero();
-        const Eigen::Index C = out.rows();
-        for (Eigen::Index b = 0; b < B_; ++b)
-            for (Eigen::Index y = 0; y < n; ++y)
-                for (Eigen::Index x = 0; x < n; ++x) {
-                    const Eigen::Index j = (b * n + y) * n + x;
-                    for (Eigen::Index c = 0; c < C; ++c)
-                        for (Eigen::Index ki = 0; ki < 3; ++ki)
-                            for (Eigen::Index kj = 0; kj < 3; ++kj) {
-                                const Eigen::Index sy = y + ki - 1, sx = x + kj - 1;
-                                if (sy >= 0 && sy < n && sx >= 0 && sx < n)
-                                    out(c, (b * n + sy) * n + sx) += col(c * 9 + ki * 3 + kj, j);
-                            }
-                }
+        for_each_tap(out.rows(), n,
+                     [&](Eigen::Index c, Eigen::Index row, Eigen::Index j, Eigen::Index src) {
+                         if (src >= 0) out(c, src) += col(row, j);
+                     });
     }
     /// 2 x 2 max pooling with stride 2 of (C x B*n*n) into (C x B*(n/2)^2), recording the argmax.
     void pool(const Mat& in, Eigen::Index n, Mat& out, std::vector<Eigen::Index>& arg) const {

@@ -232,26 +232,44 @@ private:
             ...);
         return m;
     }(stages{});
-    /// Stage I + 1 is a 2 x 2, stride-2 max pool that stage I computes in its store (Store::pool
-    /// in inference, Store::y_and_pool in training): stage I is a direct_conv whose epilogue is
-    /// one ReLU, stage I + 1 pools its output and is the only stage that reads it.
+    /// Stage I's epilogue is one ReLU and stage I + 1, a max pool, is the only stage that reads
+    /// its output: where both pool fusions below start.
     template <std::size_t I>
-    static constexpr bool pool_fused_at() {
+    static constexpr bool relu_then_sole_max_pool_at() {
         if constexpr (I + 1 >= stage_count) {
             return false;
         } else {
             using S = std::tuple_element_t<I, as_tuple>;
             using P = std::tuple_element_t<I + 1, as_tuple>;
-            if constexpr (!direct_conv<S> || P::kind != LayerKind::pool || P::from_input) {
+            if constexpr (P::kind != LayerKind::pool || P::from_input) {
                 return false;
             } else {
-                constexpr auto w = P::anchor::bound::window;
                 constexpr std::size_t readers = []<class... X>(type_list<X...>) {
                     return ((!X::from_input && X::source == I ? 1 : 0) + ... + 0);
                 }(stages{});
                 return P::anchor::layer::op == PoolOp::max && P::source == I && readers == 1 &&
-                       cpu::detail::epilogue_is_relu<typename S::epilogue> &&
-                       direct_of<S>::poolable && w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 &&
+                       cpu::detail::epilogue_is_relu<typename S::epilogue>;
+            }
+        }
+    }
+    template <std::size_t I>
+    static constexpr bool relu_then_sole_max_pool = relu_then_sole_max_pool_at<I>();
+
+    /// Stage I + 1 is a 2 x 2, stride-2 max pool that stage I computes in its store (Store::pool
+    /// in inference, Store::y_and_pool in training): relu_then_sole_max_pool, and stage I is a
+    /// direct_conv whose blocks hold whole row pairs.
+    template <std::size_t I>
+    static constexpr bool pool_fused_at() {
+        if constexpr (!relu_then_sole_max_pool<I>) {
+            return false;
+        } else {
+            using S = std::tuple_element_t<I, as_tuple>;
+            using P = std::tuple_element_t<I + 1, as_tuple>;
+            if constexpr (!direct_conv<S>) {
+                return false;
+            } else {
+                constexpr auto w = P::anchor::bound::window;
+                return direct_of<S>::poolable && w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 &&
                        w.dh == 1 && w.dw == 1 && w.pt + w.pb + w.pl + w.pr == 0;
             }
         }
@@ -260,26 +278,17 @@ private:
     static constexpr bool pool_fused = pool_fused_at<I>();
 
     /// Stage I + 1 is a max pool whose vectorized backward (cpu::detail::max_pool2_backward)
-    /// also applies stage I's ReLU derivative, so stage I skips its pass over dY: stage I's
-    /// epilogue is one ReLU after an anchor, and the pool is the only stage that reads it.
+    /// also applies stage I's ReLU derivative, so stage I skips its pass over dY:
+    /// relu_then_sole_max_pool after an anchor, in float, with windows the kernel takes.
     template <std::size_t I>
     static constexpr bool relu_in_pool_at() {
-        if constexpr (I + 1 >= stage_count) {
+        if constexpr (!relu_then_sole_max_pool<I>) {
             return false;
         } else {
             using S = std::tuple_element_t<I, as_tuple>;
             using P = std::tuple_element_t<I + 1, as_tuple>;
-            if constexpr (P::kind != LayerKind::pool || P::from_input || !S::has_anchor) {
-                return false;
-            } else {
-                constexpr std::size_t readers = []<class... X>(type_list<X...>) {
-                    return ((!X::from_input && X::source == I ? 1 : 0) + ... + 0);
-                }(stages{});
-                return std::is_same_v<T, float> && P::anchor::layer::op == PoolOp::max &&
-                       P::source == I && readers == 1 &&
-                       cpu::detail::epilogue_is_relu<typename S::epilogue> &&
-                       cpu::detail::max_pool2_vectorized<P::anchor::bound::window>;
-            }
+            return std::is_same_v<T, float> && S::has_anchor &&
+                   cpu::detail::max_pool2_vectorized<P::anchor::bound::window>;
         }
     }
     template <std::size_t I>
@@ -838,48 +847,37 @@ private:
             std::memcpy(last, w, weight_floats<S> * sizeof(float));
             D::pack(w, wt);
         }
-        T* z = z_of<I>();
-        T* y = y_of<I>();
-        if constexpr (relu) {
-            if (!keep_) { // inference: Y only, or the pooled Y into stage I + 1's Z
-                using Store = typename D::Store;
-                constexpr bool pool = pool_fused<I>;
-                T* out = y;
-                std::size_t n_out = n;
-                if constexpr (pool) {
-                    out = z_of<I + 1>();
-                    n_out = D::PH * D::PW * conv_lowering<S>::out_channels;
-                }
-                constexpr Store st = pool ? Store::pool : Store::y;
-                for (std::size_t b = 0; b < batch_; ++b) {
-                    D::pad(x + b * n_in, xp);
-                    if constexpr (conv_lowering<S>::winograd)
-                        D::template run<true, st>(wt, bias, xp, nullptr, out + b * n_out,
-                                                  intra_for_each<D>());
-                    else D::template run<true, st>(wt, bias, xp, nullptr, out + b * n_out);
-                }
-                return;
-            }
-        }
-        ElemCtx c = ctx_;
-        // Training with ReLU stores Y only: backward reads ReLU' from Y > 0, never Z. A max pool
-        // that reads only this stage gets its output from the store too (into the z argument).
+        // What the store writes: Z and Y, or with ReLU (whose derivative backward reads from
+        // Y > 0) Y only; with a max pool that reads only this stage (pool_fused), the pooled
+        // output too, into stage I + 1's Z. Inference keeps the pooled output alone.
         using Store = typename D::Store;
         constexpr bool pool = relu && pool_fused<I>;
-        constexpr Store st = pool ? Store::y_and_pool : relu ? Store::y : Store::z_and_y;
-        constexpr std::size_t n_pool = D::PH * D::PW * conv_lowering<S>::out_channels;
-        for (std::size_t b = 0; b < batch_; ++b) {
-            D::pad(x + b * n_in, xp);
-            T* zb = pool ? z_of<I + 1>() + b * n_pool : relu ? nullptr : z + b * n;
-            T* yb = y + b * n;
-            if constexpr (conv_lowering<S>::winograd)
-                D::template run<relu, st>(wt, bias, xp, zb, yb, intra_for_each<D>());
-            else D::template run<relu, st>(wt, bias, xp, zb, yb);
-            if constexpr (!relu && Epi::size > 0)
-                for (std::size_t i = 0; i < n; ++i) {
-                    c.index = b * n + i;
-                    yb[i] = Epi::apply(zb[i], c);
-                }
+        // Every sample: z and y advance by their per-sample sizes (a null z stays null).
+        const auto sweep = [&]<Store St>(T* z, std::size_t nz, T* y, std::size_t ny) {
+            ElemCtx c = ctx_;
+            for (std::size_t b = 0; b < batch_; ++b) {
+                D::pad(x + b * n_in, xp);
+                T* zb = z == nullptr ? nullptr : z + b * nz;
+                T* yb = y + b * ny;
+                if constexpr (conv_lowering<S>::winograd)
+                    D::template run<relu, St>(wt, bias, xp, zb, yb, intra_for_each<D>());
+                else D::template run<relu, St>(wt, bias, xp, zb, yb);
+                if constexpr (!relu && Epi::size > 0)
+                    for (std::size_t i = 0; i < n; ++i) {
+                        c.index = b * n + i;
+                        yb[i] = Epi::apply(zb[i], c);
+                    }
+            }
+        };
+        if constexpr (pool) {
+            constexpr std::size_t n_pool = D::PH * D::PW * conv_lowering<S>::out_channels;
+            T* pooled = z_of<I + 1>();
+            if (keep_) sweep.template operator()<Store::y_and_pool>(pooled, n_pool, y_of<I>(), n);
+            else sweep.template operator()<Store::pool>(nullptr, 0, pooled, n_pool);
+        } else if constexpr (relu) {
+            sweep.template operator()<Store::y>(nullptr, 0, y_of<I>(), n);
+        } else {
+            sweep.template operator()<Store::z_and_y>(z_of<I>(), n, y_of<I>(), n);
         }
     }
 #endif
