@@ -29,15 +29,18 @@ struct SoftmaxCrossEntropy {
         T m = y[0];
         for (std::size_t j = 1; j < n; ++j) m = y[j] > m ? y[j] : m;
         T s = 0;
-        for (std::size_t j = 0; j < n; ++j) s += std::exp(y[j] - m);
-        const T lse = m + std::log(s);
         const auto l = static_cast<std::size_t>(label);
+        const T yl = y[l]; // (before grad is written: it may be y's own buffer)
         if (grad) {
+            // Each exponential once: kept in grad until the sum is known.
+            for (std::size_t j = 0; j < n; ++j) s += (grad[j] = std::exp(y[j] - m));
             const T inv = T(1) / s;
             for (std::size_t j = 0; j < n; ++j)
-                grad[j] = (std::exp(y[j] - m) * inv - (j == l ? T(1) : T(0))) * scale;
+                grad[j] = (grad[j] * inv - (j == l ? T(1) : T(0))) * scale;
+        } else {
+            for (std::size_t j = 0; j < n; ++j) s += std::exp(y[j] - m);
         }
-        return lse - y[l];
+        return m + std::log(s) - yl;
     }
     template <class T>
     T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
