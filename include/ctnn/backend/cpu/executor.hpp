@@ -142,10 +142,30 @@ private:
     std::size_t size_ = 0;
 };
 
+/// One width x width block of transpose_sum: rows [r, r + width), columns [c0, c0 + width).
+template <class Isa, std::size_t Lds, std::size_t Ldd>
+CTNN_FORCEINLINE void transpose_block(const float* const* src, unsigned n, float* dst,
+                                      std::size_t r, std::size_t c0) {
+    constexpr std::size_t w = Isa::width;
+    typename Isa::reg t[w];
+    CTNN_CPU_UNROLL
+    for (std::size_t i = 0; i < w; ++i) t[i] = Isa::load(src[0] + (r + i) * Lds + c0);
+    for (unsigned u = 1; u < n; ++u) CTNN_CPU_UNROLL
+    for (std::size_t i = 0; i < w; ++i)
+        t[i] = Isa::add(t[i], Isa::load(src[u] + (r + i) * Lds + c0));
+    Isa::transpose(t);
+    CTNN_CPU_UNROLL
+    for (std::size_t i = 0; i < w; ++i) Isa::store(dst + (c0 + i) * Ldd + r, t[i]);
+}
+
 /// dst[c * Ldd + r] = sum over the n sources of src[r * Lds + c], for r in [r_begin, r_end) and
 /// c < Cols (the sources added in order). Blocks of width x width in registers where the
 /// instruction set has a transpose (AVX-512: 16 x 16), the rest element by element in blocks of
-/// 16 rows (16 read streams, contiguous writes).
+/// 16 rows (16 read streams, contiguous writes). The register blocks go column band by column
+/// band, so the stores advance along `width` rows of dst at a time (streams the prefetchers
+/// follow), not across all of dst's Cols rows for every band of rows: writing workload A's
+/// 784 x 128 weight gradient into PyTorch's layout (dst cold in cache, 128 rows 3136 bytes apart)
+/// and repacking its W^T that way made A's training step 2.6% and 1.6% faster (interleaved runs).
 template <class Isa, std::size_t Lds, std::size_t Ldd, std::size_t Cols>
 void transpose_sum(const float* const* src, unsigned n, float* dst, std::size_t r_begin,
                    std::size_t r_end) {
@@ -161,21 +181,12 @@ void transpose_sum(const float* const* src, unsigned n, float* dst, std::size_t 
     std::size_t r0 = r_begin;
     if constexpr (requires(typename Isa::reg(&t)[Isa::width]) { Isa::transpose(t); }) {
         constexpr std::size_t w = Isa::width;
-        constexpr std::size_t full = Cols / w * w; // columns in whole blocks
-        for (; r0 + w <= r_end; r0 += w) {
-            for (std::size_t c0 = 0; c0 < full; c0 += w) {
-                typename Isa::reg t[w];
-                CTNN_CPU_UNROLL
-                for (std::size_t i = 0; i < w; ++i) t[i] = Isa::load(src[0] + (r0 + i) * Lds + c0);
-                for (unsigned u = 1; u < n; ++u) CTNN_CPU_UNROLL
-                for (std::size_t i = 0; i < w; ++i)
-                    t[i] = Isa::add(t[i], Isa::load(src[u] + (r0 + i) * Lds + c0));
-                Isa::transpose(t);
-                CTNN_CPU_UNROLL
-                for (std::size_t i = 0; i < w; ++i) Isa::store(dst + (c0 + i) * Ldd + r0, t[i]);
-            }
-            scalar(r0, w, full);
-        }
+        constexpr std::size_t full = Cols / w * w;                        // columns in whole blocks
+        const std::size_t r_blocks = r_begin + (r_end - r_begin) / w * w; // rows in whole blocks
+        for (std::size_t c0 = 0; c0 < full; c0 += w)
+            for (std::size_t r = r_begin; r < r_blocks; r += w)
+                transpose_block<Isa, Lds, Ldd>(src, n, dst, r, c0);
+        for (; r0 < r_blocks; r0 += w) scalar(r0, w, full); // columns [full, Cols)
     }
     for (; r0 < r_end; r0 += 16) scalar(r0, std::min<std::size_t>(16, r_end - r0), 0);
 }
