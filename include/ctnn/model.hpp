@@ -298,9 +298,16 @@ public:
         exec_.backward(params_.data(), grads_.data());
     }
 
-    /// Applies one optimizer update with learning rate `lr` to all parameters (one pass).
+    /// Applies one optimizer update with learning rate `lr` to all parameters (one pass). Throws
+    /// ctnn::argument_error if `state` was made for another number of parameters.
     template <Optimizer O>
     void update(OptimizerState<O, T>& state, float lr) {
+        if (state.m.size() != (O::state_count >= 1 ? param_count : 0) ||
+            state.v.size() != (O::state_count >= 2 ? param_count : 0))
+            throw argument_error("Model::update: the " + O::name() + " state holds " +
+                                 std::to_string(std::max(state.m.size(), state.v.size())) +
+                                 " values per buffer, the model has " +
+                                 std::to_string(param_count) + " parameters");
 #if CTNN_CUDA_BACKEND
         if constexpr (cuda_ok) {
             if (on_cuda()) {

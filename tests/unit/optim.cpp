@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 
 using namespace ctnn;
 
@@ -103,4 +104,20 @@ TEST_CASE("one update covers the whole flat parameter buffer") {
     m.update(st, 0.5f);
     for (std::size_t i = 0; i < before.size(); ++i)
         CHECK(m.parameters()[i] == doctest::Approx(before[i] - 0.5f * m.gradients()[i]));
+}
+
+TEST_CASE("Model::update refuses an optimizer state made for another model") {
+    using Net = Sequential<Input<3>, Dense<4>, ReLU, Dense<2>>;
+    Model<Net> m;
+    m.init(1);
+    OptimizerState<optim::Adam> wrong(optim::Adam{}, Net::param_count + 1);
+    try {
+        m.update(wrong, 0.1f);
+        FAIL("no exception");
+    } catch (const argument_error& e) {
+        CHECK(std::string(e.what()) ==
+              "Model::update: the Adam state holds 27 values per buffer, the model has 26 "
+              "parameters");
+    }
+    CHECK(wrong.step == 0);
 }
