@@ -20,8 +20,8 @@
 //   derivative applied on the accumulators (ReLU: where Y > 0; other epilogues: the dual-number
 //   derivative of Epilogue::apply at Z, as eigen::Executor). The weight gradients are written in
 //   PyTorch's layout [out][in] + bias at the end. (Accumulating dW [out][in] += dZ^T X directly,
-//   which saves that transpose, was measured 10% slower on workload A's 784 x 128 layer: its
-//   row blocks re-read X from L2 for every 4 registers of columns.)
+//   which saves that transpose and the dW^T buffer, was measured 10% slower on workload A's
+//   784 x 128 layer, and later no faster with 6 x 4 or 8 x 3 blocks: docs/cpu.md.)
 // - Threads (threads.hpp): the batch is split into one contiguous part per thread; each thread
 //   runs its part slice by slice, with its own gradient accumulators, summed once per backward.
 //   Results do not depend on timing: the split depends only on the batch and the thread count.
