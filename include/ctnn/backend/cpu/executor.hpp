@@ -300,7 +300,8 @@ public:
         pool().run(threads, [&](unsigned t) {
             float* g = t == 0 ? g0 : scratch_[t].data() + scratch_grad_offset;
             const auto [b0, b1] = part(t, threads);
-            // The first slice writes the accumulators, the others add to them.
+            // The first slice writes the accumulators, the others add to them; a part without
+            // samples (only a batch of 0 given to the executor directly) has no first slice.
             if (b0 == b1) std::memset(g, 0, grad_floats * sizeof(float));
             for (std::size_t s0 = b0; s0 < b1; s0 += slice)
                 backward_slice(t, s0, std::min(slice, b1 - s0), g, s0 == b0);
