@@ -12,6 +12,9 @@
 // through parameters() is uploaded with one copy before the next device use. The buffers
 // (BatchNorm's running statistics) follow the same rules: on CUDA they live on the device, a
 // training-mode forward updates them there, and buffers() (and save()) reads them back lazily.
+// The fused CPU executor of MLPs (cpu::FusedExecutor) is treated the same way: it trains on its
+// own copy of the weights and optimizer state (W^T, padded), and parameters() and gradients()
+// are written from it in PyTorch's layout when read.
 #pragma once
 #include "backend/cpu/executor.hpp"
 #include "backend/eigen/executor.hpp"
@@ -53,12 +56,15 @@ enum class Mode { inference, training };
 template <Optimizer O, class T = float>
 struct OptimizerState {
     O optimizer;
-    /// State buffers (those the optimizer uses). On a CUDA model they live on the device after
-    /// the first update; Model::read_state(state) copies them back here.
+    /// State buffers (those the optimizer uses), in the parameters' layout. After the first
+    /// update the model keeps its own copy (on the CUDA device; on the CPU, in the fused
+    /// executor's layout) and updates that: Model::read_state(state) copies it back here.
     std::vector<T> m, v;
     std::uint64_t step = 0; ///< number of updates applied
-    /// The CUDA backend's device copy of m and v (opaque; empty on the CPU).
+    /// The model's copy of m and v (opaque; empty until the first update of a model that keeps
+    /// one) and which backend of which model type made it.
     std::shared_ptr<void> device_state;
+    const void* device_owner = nullptr;
 
     OptimizerState(const O& opt, std::size_t param_count)
         : optimizer(opt), m(O::state_count >= 1 ? param_count : 0, T(0)),
@@ -78,6 +84,15 @@ public:
     /// Values of non-trainable state (BatchNorm's running statistics), stored apart from the
     /// parameters: saved and loaded with them, never touched by an optimizer.
     static constexpr std::size_t buffer_count = Net::buffer_count;
+
+private:
+    using cpu_exec = cpu::executor_for<Net, T>;
+    /// The CPU executor trains in its own layout (cpu::FusedExecutor): backward() leaves the
+    /// gradients there and update() updates its packed weights, so the parameters and
+    /// gradients are written in PyTorch's layout only when read (as on CUDA).
+    static constexpr bool native_cpu = requires { cpu_exec::native_floats; };
+
+public:
 
     /// A model on `dev`. Parameters start at zero: call init() (or load()) before use.
     /// Throws ctnn::argument_error if `dev` cannot run this model (a CUDA device in a build without
@@ -295,7 +310,13 @@ public:
             }
         }
 #endif
-        exec_.backward(params_.data(), grads_.data());
+        if constexpr (native_cpu) {
+            exec_.backward(params_.data(), nullptr);
+            host_grads_stale_ = true;
+            exec_grads_current_ = true;
+        } else {
+            exec_.backward(params_.data(), grads_.data());
+        }
     }
 
     /// Applies one optimizer update with learning rate `lr` to all parameters (one pass). Throws
@@ -322,29 +343,51 @@ public:
             }
         }
 #endif
-        ++state.step;
-        eigen::apply_update(state.optimizer, state.optimizer.scalars(lr, state.step),
-                            params_.data(), grads_.data(), state.m.data(), state.v.data(),
-                            param_count);
-        cpu::parameters_changed(exec_);
+        if constexpr (native_cpu) {
+            CpuOptState& st = cpu_state(state);
+            // Gradients that did not come from this executor's backward (the model was copied,
+            // or moved to another device and back) are taken from gradients().
+            if (!exec_grads_current_) exec_.load_gradients(grads_.data());
+            exec_grads_current_ = true;
+            ++state.step;
+            exec_.update(state.optimizer, state.optimizer.scalars(lr, state.step), params_.data(),
+                         st.m.empty() ? nullptr : st.m.data(),
+                         st.v.empty() ? nullptr : st.v.data());
+            host_params_stale_ = true;
+        } else {
+            ++state.step;
+            eigen::apply_update(state.optimizer, state.optimizer.scalars(lr, state.step),
+                                params_.data(), grads_.data(), state.m.data(), state.v.data(),
+                                param_count);
+            cpu::parameters_changed(exec_);
+        }
     }
 
-    /// Copies an optimizer state's device buffers (CUDA) back into state.m and state.v; a no-op
-    /// on the CPU, where they are always current.
+    /// Copies the model's copy of an optimizer state (on the CUDA device, or in the fused CPU
+    /// executor's layout) back into state.m and state.v, in the parameters' layout: call it
+    /// before reading or saving them. A no-op when the state has no such copy (no update yet,
+    /// or an executor that updates state.m and state.v directly).
     template <Optimizer O>
     void read_state(OptimizerState<O, T>& state) const {
+        if (!state.device_state) return;
 #if CTNN_CUDA_BACKEND
         if constexpr (cuda_ok) {
-            if (auto* dev = static_cast<CudaOptState*>(state.device_state.get())) {
+            if (state.device_owner == &cuda_owner) {
+                auto* dev = static_cast<CudaOptState*>(state.device_state.get());
                 cuda::copy_to_host(state.m.data(), dev->m.data(), state.m.size(),
                                    cuda_ ? cuda_->stream.get() : nullptr);
                 cuda::copy_to_host(state.v.data(), dev->v.data(), state.v.size(),
                                    cuda_ ? cuda_->stream.get() : nullptr);
             }
         }
-#else
-        (void)state;
 #endif
+        if constexpr (native_cpu) {
+            if (state.device_owner == &cpu_owner) {
+                const auto* st = static_cast<const CpuOptState*>(state.device_state.get());
+                if (!st->m.empty()) cpu_exec::from_native(st->m.data(), state.m.data());
+                if (!st->v.empty()) cpu_exec::from_native(st->v.data(), state.v.data());
+            }
+        }
     }
 
     /// Saves the parameters and buffers as safetensors (PyTorch names and layouts, F32; PyTorch's
@@ -454,7 +497,8 @@ private:
 
     template <Optimizer O>
     CudaOptState* device_state(OptimizerState<O, T>& state) {
-        if (!state.device_state) {
+        if (!state.device_state || state.device_owner != &cuda_owner) {
+            read_state(state); // values another backend of this model type holds come back first
             auto dev = std::make_shared<CudaOptState>();
             dev->m = cuda::DeviceBuffer<T>(state.m.size());
             dev->v = cuda::DeviceBuffer<T>(state.v.size());
@@ -463,10 +507,39 @@ private:
             cuda::copy_to_device(dev->v.data(), state.v.data(), state.v.size(),
                                  cuda_->stream.get());
             state.device_state = std::move(dev);
+            state.device_owner = &cuda_owner;
         }
         return static_cast<CudaOptState*>(state.device_state.get());
     }
+    static constexpr char cuda_owner = 0; ///< its address marks an OptimizerState's CUDA copy
 #endif
+
+    /// An optimizer's m and v in the fused CPU executor's layout.
+    struct CpuOptState {
+        std::vector<T, CacheAligned<T>> m, v;
+    };
+    static constexpr char cpu_owner = 0; ///< its address marks an OptimizerState's CPU copy
+
+    template <Optimizer O>
+    CpuOptState& cpu_state(OptimizerState<O, T>& state) {
+        if (!state.device_state || state.device_owner != &cpu_owner) {
+            read_state(state); // values another backend of this model type holds come back first
+            auto st = std::make_shared<CpuOptState>();
+            if constexpr (native_cpu) {
+                if (!state.m.empty()) {
+                    st->m.assign(cpu_exec::native_floats, T(0));
+                    cpu_exec::to_native(state.m.data(), st->m.data());
+                }
+                if (!state.v.empty()) {
+                    st->v.assign(cpu_exec::native_floats, T(0));
+                    cpu_exec::to_native(state.v.data(), st->v.data());
+                }
+            }
+            state.device_state = std::move(st);
+            state.device_owner = &cpu_owner;
+        }
+        return *static_cast<CpuOptState*>(state.device_state.get());
+    }
 
     /// Makes `dev` the model's device (from the CPU state): checks it can run the model and
     /// uploads the parameters. On failure the model stays on the CPU.
@@ -521,26 +594,35 @@ private:
         batch_ = 0;
         host_params_stale_ = device_params_stale_ = host_grads_stale_ = false;
         host_buffers_stale_ = device_buffers_stale_ = false;
+        exec_grads_current_ = false;
         cpu::parameters_changed(exec_);
     }
 
     void sync_host_params() const {
+        if (!host_params_stale_) return;
 #if CTNN_CUDA_BACKEND
-        if (host_params_stale_ && cuda_) {
+        if (cuda_) {
             cuda::copy_to_host(params_.data(), cuda_->params.data(), param_count,
                                cuda_->stream.get());
             host_params_stale_ = false;
+            return;
         }
 #endif
+        if constexpr (native_cpu) exec_.read_parameters(params_.data());
+        host_params_stale_ = false;
     }
     void sync_host_grads() const {
+        if (!host_grads_stale_) return;
 #if CTNN_CUDA_BACKEND
-        if (host_grads_stale_ && cuda_) {
+        if (cuda_) {
             cuda::copy_to_host(grads_.data(), cuda_->grads.data(), param_count,
                                cuda_->stream.get());
             host_grads_stale_ = false;
+            return;
         }
 #endif
+        if constexpr (native_cpu) exec_.read_gradients(grads_.data());
+        host_grads_stale_ = false;
     }
     void sync_host_buffers() const {
 #if CTNN_CUDA_BACKEND
@@ -579,9 +661,12 @@ private:
     std::unique_ptr<CudaState> cuda_;
     std::vector<T> out_; // host copy of the device output
 #endif
-    mutable bool host_params_stale_ = false;  ///< the device has newer parameters
-    bool device_params_stale_ = false;        ///< the host has newer parameters
-    mutable bool host_grads_stale_ = false;   ///< the device has newer gradients
+    /// The device (or the fused CPU executor) has newer parameters / gradients than params_ /
+    /// grads_; the host has newer parameters than the device.
+    mutable bool host_params_stale_ = false;
+    bool device_params_stale_ = false;
+    mutable bool host_grads_stale_ = false;
+    bool exec_grads_current_ = false; ///< the fused CPU executor holds the current gradients
     mutable bool host_buffers_stale_ = false; ///< the device has newer buffers (a training pass)
     bool device_buffers_stale_ = false;       ///< the host has newer buffers
     std::uint64_t seed_ = 0, step_ = 0;

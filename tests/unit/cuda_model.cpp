@@ -292,6 +292,7 @@ TEST_CASE("20 training steps on CUDA follow the CPU run step for step") {
     check_close(gpu.parameters(), cpu.parameters(), 1e-4, 1e-6);
     // The optimizer state comes back from the device on request.
     gpu.read_state(s_gpu);
+    cpu.read_state(s_cpu);
     check_close(s_gpu.m, s_cpu.m, 1e-3, 1e-7);
     check_close(s_gpu.v, s_cpu.v, 1e-3, 1e-9);
 }

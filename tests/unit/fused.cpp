@@ -1,7 +1,8 @@
 // The fused CPU executor (backend/cpu): same forward values, input gradients and parameter
 // gradients as eigen::Executor on every qualifying model (odd widths, Dropout, smooth activations,
 // Dense without bias), batch 1, batches that are not a multiple of the slice, 1 and 2 threads;
-// a short training run through Model against the Eigen path; the dispatch rule.
+// training runs through Model (SGD, Adam, AdamW; weights, gradients and optimizer state kept in
+// the fused executor's layout) against the Eigen path; the dispatch rule.
 #include "fused_checks.hpp"
 
 #include <ctnn/ctnn.hpp>
@@ -107,26 +108,47 @@ TEST_CASE("fused: results do not depend on timing, and batch 1 takes the fixed-s
 #endif
 }
 
-TEST_CASE("fused: a short training run through Model matches the Eigen executor") {
-    Threads t(2);
+namespace {
+
+/// Five training steps through Model (on the fused executor: weights, gradients and optimizer
+/// state kept in its own layout, written in PyTorch's when read) against the same steps by hand
+/// on eigen::Executor: the loss of every step, the gradients (read on even steps, before the
+/// update), the parameters and, read back with read_state(), the optimizer state.
+template <class O>
+void check_training(const O& opt, unsigned threads, std::size_t batch) {
+    INFO(O::name() << ", " << threads << " thread(s), batch " << batch);
+    Threads t(threads);
+    // Widths that are not multiples of the register width: padded columns in the fused layout.
     using Net = Sequential<Input<5>, Dense<33>, ReLU, Dropout<0.1f>, Dense<17>, Tanh, Dense<4>>;
-    constexpr std::size_t batch = 300;
     Model<Net> model(device::cpu());
     model.init(11);
-    OptimizerState<optim::Adam> state(optim::Adam{}, Net::param_count);
+    OptimizerState<O> state(opt, Net::param_count);
     const std::vector<float> x = wave(batch * Net::in_size, 0.2f);
     const std::vector<float> target = wave(batch * Net::out_size, 2.0f);
 
     // The reference: the same steps by hand on eigen::Executor.
     std::vector<float> p(model.parameters().begin(), model.parameters().end());
     std::vector<float> g(Net::param_count);
-    OptimizerState<optim::Adam> ref_state(optim::Adam{}, Net::param_count);
+    OptimizerState<O> ref_state(opt, Net::param_count);
     eigen::Executor<Net, float> ref;
 
     for (int step = 0; step < 5; ++step) {
+        CAPTURE(step);
         model.forward(x, batch, Mode::training);
         const float l = model.loss(loss::MSE{}, {nullptr, target.data()});
         model.backward();
+        if (step % 2 == 0) {
+            const std::vector<float> gm(model.gradients().begin(), model.gradients().end());
+            ElemCtx ctx;
+            ctx.seed = model.seed();
+            ctx.training = true;
+            ctx.step = static_cast<std::uint64_t>(step) + 1;
+            (void)ref.forward(p.data(), x.data(), batch, ctx);
+            (void)loss::MSE{}(ref.output(), {nullptr, target.data()}, batch, Net::out_size,
+                              ref.output_grad());
+            ref.backward(p.data(), g.data());
+            CHECK(rel_err(gm.data(), g.data(), g.size()) < 1e-4);
+        }
         model.update(state, 0.01f);
 
         ElemCtx ctx;
@@ -144,6 +166,47 @@ TEST_CASE("fused: a short training run through Model matches the Eigen executor"
         CHECK(std::fabs(l - lr) <= 1e-5f * (1.0f + std::fabs(lr)));
     }
     CHECK(rel_err(model.parameters().data(), p.data(), p.size()) < 1e-4);
+    CHECK(state.step == ref_state.step);
+    model.read_state(state);
+    CHECK(rel_err(state.m.data(), ref_state.m.data(), state.m.size()) < 1e-4);
+    CHECK(rel_err(state.v.data(), ref_state.v.data(), state.v.size()) < 1e-4);
+}
+
+} // namespace
+
+TEST_CASE("fused: training through Model matches the Eigen executor (SGD, Adam; 1, 2 threads)") {
+    // 300 samples: one part; 500: two parts at 2 threads, each with its gradient accumulators.
+    check_training(optim::Adam{}, 2, 300);
+    check_training(optim::Adam{}, 2, 500);
+    check_training(optim::SGD{.lr = 0.01f, .momentum = 0.9f}, 1, 300);
+    check_training(optim::SGD{.lr = 0.01f, .momentum = 0.9f, .weight_decay = 1e-3f}, 2, 500);
+    check_training(optim::AdamW{}, 1, 64);
+}
+
+TEST_CASE("fused: a copy of a model updates with the gradients it was copied with") {
+    using Net = Sequential<Input<20>, Dense<33>, ReLU, Dense<3>>;
+    constexpr std::size_t batch = 40;
+    Model<Net> a(device::cpu());
+    a.init(8);
+    const std::vector<float> x = wave(batch * Net::in_size, 0.3f);
+    const std::vector<float> target = wave(batch * Net::out_size, 1.1f);
+    a.forward(x, batch, Mode::training);
+    a.loss(loss::MSE{}, {nullptr, target.data()});
+    a.backward();
+    Model<Net> b(a);
+    CHECK(rel_err(b.gradients().data(), a.gradients().data(), Net::param_count) == 0.0);
+    OptimizerState<optim::SGD> sa(optim::SGD{.lr = 0.1f, .momentum = 0.5f}, Net::param_count),
+        sb(sa);
+    for (int i = 0; i < 2; ++i) { // the second update reuses the same gradients
+        a.update(sa, 0.1f);
+        b.update(sb, 0.1f);
+    }
+    CHECK(rel_err(b.parameters().data(), a.parameters().data(), Net::param_count) < 1e-7);
+    CHECK(rel_err(b.gradients().data(), a.gradients().data(), Net::param_count) == 0.0);
+    // The parameters moved: the update used non-zero gradients.
+    Model<Net> fresh(device::cpu());
+    fresh.init(8);
+    CHECK(rel_err(a.parameters().data(), fresh.parameters().data(), Net::param_count) > 1e-3);
 }
 
 namespace {

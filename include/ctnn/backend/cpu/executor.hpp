@@ -10,20 +10,24 @@
 //   micro-kernel (kernels.hpp; AVX-512, AVX2+FMA or portable 4-wide, simd.hpp): the accumulators
 //   start at the bias, the epilogue (ReLU on registers, or any Epilogue::apply on the slice while
 //   it is in cache) runs before the single store. No packing per product, no zeroing pass.
-// - Weights are repacked once per parameter change (Model calls parameters_changed() after
-//   update(), init(), load() and a write access through parameters()): W^T [in][out] for the
-//   forward product and the weight-gradient accumulator, W [out][in] padded for dX = dZ W.
+// - Weights live in the executor's layout while the model trains: W^T [in][out] for the forward
+//   product and the weight gradient (then the bias), at the offsets of their gradient
+//   accumulators, and W [out][in] padded for dX = dZ W. They are packed from the parameters
+//   (PyTorch's layout) when Model calls parameters_changed() (init(), load(), a write access
+//   through parameters()); update() applies the optimizer to them directly with the
+//   accumulated gradients and an optimizer state in the same layout, and the parameters and
+//   gradients are written in PyTorch's layout only when read (read_parameters(),
+//   read_gradients()): no transposes in a training step.
 // - Training keeps each stage's output Y (and its pre-activation Z when the epilogue is neither
 //   empty nor ReLU) for the whole batch, in ctnn's layout [batch, width] padded to the register
 //   width. Backward runs per slice, from the last stage down: dW^T += X^T dZ and db += sum dZ are
 //   accumulated over the slices, dX = dZ W is computed with the previous stage's epilogue
 //   derivative applied on the accumulators (ReLU: where Y > 0; other epilogues: the dual-number
-//   derivative of Epilogue::apply at Z, as eigen::Executor). The weight gradients are written in
-//   PyTorch's layout [out][in] + bias at the end. (Accumulating dW [out][in] += dZ^T X directly,
-//   which saves that transpose and the dW^T buffer, was measured 10% slower on workload A's
-//   784 x 128 layer, and later no faster with 6 x 4 or 8 x 3 blocks: docs/cpu.md.)
+//   derivative of Epilogue::apply at Z, as eigen::Executor). (Accumulating dW [out][in] += dZ^T X
+//   directly, in PyTorch's layout, was measured 10% slower on workload A's 784 x 128 layer, and
+//   later no faster with 6 x 4 or 8 x 3 blocks: docs/cpu.md.)
 // - Threads (threads.hpp): the batch is split into one contiguous part per thread; each thread
-//   runs its part slice by slice, with its own gradient accumulators, summed once per backward.
+//   runs its part slice by slice, with its own gradient accumulators, summed once per step.
 //   Results do not depend on timing: the split depends only on the batch and the thread count.
 //   The threads' accumulators are summed in parallel (each thread a range, in thread order).
 // - Batch-1 inference takes a fixed-size path: the sizes are template constants, the activations
@@ -35,6 +39,7 @@
 #include "../../graph/lowering.hpp"
 #include "../../layers/activation.hpp"
 #include "../eigen/executor.hpp"
+#include "../eigen/update.hpp"
 #include "conv.hpp"
 #include "kernels.hpp"
 #include "parallel.hpp"
@@ -262,6 +267,82 @@ public:
     /// Marks the packed weights stale: the next forward() repacks them from the parameters.
     void parameters_changed() noexcept { packed_from_ = nullptr; }
 
+    // ---- training in the executor's layout ------------------------------------------------------
+    // Model trains a fused model without ever writing PyTorch's layout: backward(params, nullptr)
+    // leaves the weight gradients in the accumulators (dW^T, the layout the kernels produce),
+    // update() applies the optimizer to the packed W^T and bias with them, and the parameters
+    // and gradients are written in PyTorch's layout only when read (read_parameters(),
+    // read_gradients()). The optimizer's state is kept in the same layout (to_native()).
+
+    /// Converts a buffer in the parameters' layout (PyTorch's, param_count floats) into the
+    /// executor's layout (native_floats: every stage's W^T [in][pout], then its bias padded to
+    /// pout). `dst` must start zeroed: the padding is not written.
+    static void to_native(const float* src, float* dst) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (pack_native<I>(src, dst, 0, 1), ...);
+        }
+        (std::make_index_sequence<stage_count>{});
+    }
+    /// The reverse of to_native: dst (PyTorch's layout) from src (the executor's).
+    static void from_native(const float* src, float* dst) {
+        write_gradients(dst, &src, 1, 0, 1);
+    }
+
+    /// Writes the weights the executor holds (current after update()) into params, in PyTorch's
+    /// layout. Only meaningful once forward(), backward() or update() has packed them.
+    void read_parameters(float* params) const { from_native(packed_.data(), params); }
+
+    /// Writes the gradients of the last backward(params, nullptr) into grads (PyTorch's layout):
+    /// the sum of the threads' accumulators.
+    void read_gradients(float* grads) const {
+        std::array<const float*, max_threads> acc{};
+        for (unsigned t = 0; t < grad_parts_; ++t) acc[t] = accumulator(t);
+        write_gradients(grads, acc.data(), grad_parts_, 0, 1);
+    }
+
+    /// Makes grads (PyTorch's layout) the gradients update() applies, in place of the last
+    /// backward's.
+    void load_gradients(const float* grads) {
+        if (packed_.size() == 0) allocate_fixed();
+        std::memset(grad_acc_.data(), 0, native_floats * sizeof(float));
+        to_native(grads, grad_acc_.data());
+        grad_parts_ = 1;
+    }
+
+    /// One optimizer step on the executor's copy of the weights (packed from params first if
+    /// they changed), with the gradients of the last backward(params, nullptr) and the state
+    /// buffers m and v in the executor's layout (native_floats each, or null when O does not
+    /// use them). Elementwise, O::update on every element, exactly as eigen::apply_update on
+    /// the parameters' layout. The parameters are then newer here than in params: read them with
+    /// read_parameters().
+    template <class O, class Scalars>
+    void update(const O& opt, const Scalars& sc, const float* params, float* m, float* v) {
+        if (packed_.size() == 0) allocate_fixed();
+        ensure_scratch();
+        if (packed_from_ != params) pack(params);
+        float* g = grad_acc_.data();
+        if (grad_parts_ > 1) {
+            // Sum the threads' accumulators into thread 0's (in thread order, as read_gradients).
+            const unsigned n = grad_parts_, parts = std::min(n, num_threads());
+            const auto sum = [&](unsigned t) {
+                const auto [i0, i1] = detail::part16(native_floats, t, parts);
+                for (unsigned u = 1; u < n; ++u) {
+                    const float* gu = accumulator(u);
+                    for (std::size_t i = i0; i < i1; ++i) g[i] += gu[i];
+                }
+            };
+            if (parts == 1) sum(0);
+            else pool().run(parts, sum);
+            grad_parts_ = 1;
+        }
+        eigen::apply_update(opt, sc, packed_.data(), g, m, v, native_floats);
+        // W [out][pin] for the input gradients, from the updated W^T.
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (pack_input_grad<I>(packed_.data()), ...);
+        }
+        (std::make_index_sequence<stage_count>{});
+    }
+
     /// Runs the forward pass on `batch` samples x ([batch, in_size] row-major, kept alive by the
     /// caller until backward()). Returns the output, [batch, out_size] row-major. `buffers` (the
     /// model's non-trainable state) is unused: a chain of Dense stages has none.
@@ -290,7 +371,8 @@ public:
     [[nodiscard]] float* output_grad() { return out_grad_.data(); }
 
     /// Backward pass of the last forward pass. Reads output_grad(), writes all parameter gradients
-    /// (overwriting, not accumulating) into grads.
+    /// (overwriting, not accumulating) into grads; with grads null, leaves them in the
+    /// accumulators for update() and read_gradients().
     void backward(const float* params, float* grads) {
         if (packed_from_ != params) pack(params);
         // An inference forward kept no activations: evaluate again, keeping them (same values).
@@ -306,11 +388,12 @@ public:
             for (std::size_t s0 = b0; s0 < b1; s0 += slice)
                 backward_slice(t, s0, std::min(slice, b1 - s0), g, s0 == b0);
         });
+        grad_parts_ = threads;
+        if (grads == nullptr) return;
         // Sum the threads' accumulators (each element in thread order, so the result does not
         // depend on timing) while writing PyTorch's layout; each thread a range of the rows.
         std::array<const float*, max_threads> acc{};
-        for (unsigned t = 0; t < threads; ++t)
-            acc[t] = t == 0 ? g0 : scratch_[t].data() + scratch_grad_offset;
+        for (unsigned t = 0; t < threads; ++t) acc[t] = accumulator(t);
         if (threads == 1) write_gradients(grads, acc.data(), 1, 0, 1);
         else
             pool().run(threads, [&](unsigned t) {
@@ -363,16 +446,14 @@ private:
                     s.pin = pad(s.in);
                     s.pout = pad(s.out);
                     s.pd = dz_stride(s.pout);
-                    s.wt = packed;
-                    packed += s.in * s.pout;
-                    s.bias = packed;
-                    packed += s.pout;
-                    s.wp = packed;
-                    if (I > 0) packed += s.out * s.pin;
-                    s.gw = grad;
+                    // The weights in the executor's layout (W^T, then the padded bias) sit at
+                    // the offsets of their gradient accumulators: one flat elementwise update.
+                    s.gw = s.wt = grad;
                     grad += s.in * s.pout;
-                    s.gb = grad;
+                    s.gb = s.bias = grad;
                     grad += s.pout;
+                    s.wp = packed; // relative to the end of that region
+                    if (I > 0) packed += s.out * s.pin;
                     constexpr auto kind = detail::epi_kind<typename S::epilogue>();
                     s.keep_y = I + 1 < stage_count; // the last stage's Y is the output
                     s.keep_z = kind == detail::EpiKind::general;
@@ -385,13 +466,20 @@ private:
                 ...);
         }
         (std::make_index_sequence<stage_count>{});
-        return std::tuple{p, packed, grad, act, widest};
+        for (StagePlan& s : p) s.wp += grad;
+        return std::tuple{p, grad + packed, grad, act, widest};
     }
     static constexpr auto plan = std::get<0>(make_plan());
     static constexpr std::size_t packed_floats = std::get<1>(make_plan());
     static constexpr std::size_t grad_floats = std::get<2>(make_plan());
     static constexpr std::size_t act_per_sample = std::get<3>(make_plan());
     static constexpr std::size_t widest = std::get<4>(make_plan());
+
+public:
+    /// Floats of the executor's layout of the parameters (see to_native).
+    static constexpr std::size_t native_floats = grad_floats;
+
+private:
 
 public:
     /// Samples per slice, the unit of fused evaluation: a multiple of every micro-kernel's row
@@ -459,6 +547,20 @@ private:
     }
     template <std::size_t I>
     void pack_stage(const float* params, float* pk, unsigned t, unsigned parts) {
+        pack_native<I>(params, pk, t, parts);
+        if constexpr (I > 0) {
+            using A = typename stage<I>::anchor;
+            constexpr StagePlan s = plan[I];
+            const float* w = params + A::param_offset; // [out][in]
+            const auto [o0, o1] = detail::part16(s.out, t, parts);
+            float* wp = pk + s.wp; // [out][pin]
+            for (std::size_t o = o0; o < o1; ++o)
+                std::memcpy(wp + o * s.pin, w + o * s.in, s.in * sizeof(float));
+        }
+    }
+    /// Stage I's W^T [in][pout] and bias from params (PyTorch's layout): part t of the rows.
+    template <std::size_t I>
+    static void pack_native(const float* params, float* pk, unsigned t, unsigned parts) {
         using A = typename stage<I>::anchor;
         constexpr StagePlan s = plan[I];
         const float* w = params + A::param_offset; // [out][in]
@@ -466,10 +568,14 @@ private:
         detail::transpose_sum<Isa, s.in, s.pout, s.in>(&w, 1, pk + s.wt, o0, o1); // W^T [in][pout]
         if (t == 0 && A::layer::has_bias)
             std::memcpy(pk + s.bias, w + s.in * s.out, s.out * sizeof(float));
+    }
+    /// Stage I's W [out][pin] (the input gradient's operand) from its packed W^T.
+    template <std::size_t I>
+    static void pack_input_grad(float* pk) {
         if constexpr (I > 0) {
-            float* wp = pk + s.wp; // [out][pin]
-            for (std::size_t o = o0; o < o1; ++o)
-                std::memcpy(wp + o * s.pin, w + o * s.in, s.in * sizeof(float));
+            constexpr StagePlan s = plan[I];
+            const float* wt = pk + s.wt;
+            detail::transpose_sum<Isa, s.pout, s.pin, s.out>(&wt, 1, pk + s.wp, 0, s.in);
         }
     }
 
@@ -741,10 +847,15 @@ private:
         if constexpr (I > 0) std::swap(d, other);
     }
 
+    /// Thread t's gradient accumulator.
+    [[nodiscard]] const float* accumulator(unsigned t) const {
+        return t == 0 ? grad_acc_.data() : scratch_[t].data() + scratch_grad_offset;
+    }
+
     /// grads (PyTorch layout: weight [out][in], then bias [out]) from the sum of the n threads'
     /// accumulators: part t of `parts` of every stage's input rows (and, part 0, the biases).
-    void write_gradients(float* grads, const float* const* acc, unsigned n, unsigned t,
-                         unsigned parts) const {
+    static void write_gradients(float* grads, const float* const* acc, unsigned n, unsigned t,
+                                unsigned parts) {
         [&]<std::size_t... I>(std::index_sequence<I...>) {
             (
                 [&] {
@@ -775,7 +886,8 @@ private:
     std::size_t capacity_ = 0, batch_ = 0;
     const float* input_ = nullptr;
     ElemCtx ctx_{};
-    bool kept_ = false; ///< the last forward kept the activations backward() needs
+    bool kept_ = false;       ///< the last forward kept the activations backward() needs
+    unsigned grad_parts_ = 1; ///< threads whose accumulators hold the last backward's gradients
 };
 
 #endif // CTNN_CPU_FUSED
