@@ -28,8 +28,11 @@
 #if defined(__GNUC__)
 /// Asks the compiler to unroll the next loop completely (its trip count is a small constant).
 #define CTNN_CPU_UNROLL _Pragma("GCC unroll 32")
+/// Asks the compiler to unroll the next loop 4 times (the micro-kernels' reduction loop).
+#define CTNN_CPU_UNROLL4 _Pragma("GCC unroll 4")
 #else
 #define CTNN_CPU_UNROLL
+#define CTNN_CPU_UNROLL4
 #endif
 
 namespace ctnn::cpu::simd {
