@@ -16,6 +16,7 @@
 // own copy of the weights and optimizer state (W^T, padded), and parameters() and gradients()
 // are written from it in PyTorch's layout when read.
 #pragma once
+#include "backend/cpu/denormal.hpp"
 #include "backend/cpu/executor.hpp"
 #include "backend/eigen/executor.hpp"
 #include "backend/eigen/update.hpp"
@@ -343,6 +344,9 @@ public:
             }
         }
 #endif
+        // Denormal optimizer state (decayed where gradients stay zero) is flushed to zero: on x86
+        // each vector instruction touching one takes a ~100-cycle assist (backend/cpu/denormal.hpp).
+        const cpu::FlushDenormals flush;
         if constexpr (native_cpu) {
             CpuOptState& st = cpu_state(state);
             // Gradients that did not come from this executor's backward (the model was copied,

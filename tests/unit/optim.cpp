@@ -3,8 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
 using namespace ctnn;
 
@@ -120,4 +123,41 @@ TEST_CASE("Model::update refuses an optimizer state made for another model") {
               "parameters");
     }
     CHECK(wrong.step == 0);
+}
+
+namespace {
+/// One SGD-with-momentum update of a model whose gradients are zero, from a momentum buffer of
+/// denormals (what decays where a ReLU unit stopped firing): returns the momentum read back.
+template <class T>
+std::vector<T> momentum_after_update(T denormal) {
+    using Net = Sequential<Input<40>, Dense<33>, ReLU, Dense<3>>; // fused for float
+    Model<Net, T> model(device::cpu());
+    model.init(2);
+    const std::vector<T> p0(model.parameters().begin(), model.parameters().end());
+    OptimizerState<optim::SGD, T> st(optim::SGD{.lr = 0.1f, .momentum = 0.5f}, Net::param_count);
+    st.step = 3; // past the first step (which sets the momentum to the gradient)
+    std::fill(st.m.begin(), st.m.end(), denormal);
+    model.update(st, 0.1f); // no backward yet: the gradients are zero
+    model.read_state(st);
+    // With the momentum flushed, nothing moves (the zero biases would, by 0.1 * 0.5 * m).
+    const std::vector<T> p1(model.parameters().begin(), model.parameters().end());
+    if (denormal < std::numeric_limits<T>::min()) CHECK(p1 == p0);
+    return st.m;
+}
+} // namespace
+
+TEST_CASE("Model::update flushes denormal optimizer state to zero, restoring the FP mode") {
+#if CTNN_CPU_HAS_MXCSR
+    const unsigned before = _mm_getcsr();
+    // 0.5 * denormal is a denormal again without the flush (the test fails then).
+    for (const float m : momentum_after_update<float>(1e-39f)) CHECK(m == 0.0f);
+    for (const double m : momentum_after_update<double>(1e-310)) CHECK(m == 0.0);
+    // The control bits (rounding, masks, FTZ, DAZ) are back; the sticky exception flags (bits
+    // 0-5) are whatever the test's own arithmetic on denormals raised since.
+    CHECK((_mm_getcsr() & ~0x3Fu) == (before & ~0x3Fu));
+    // Normal values are untouched: 0.5 * 1e-30.
+    for (const float m : momentum_after_update<float>(1e-30f)) CHECK(m == 0.5e-30f);
+#else
+    MESSAGE("no MXCSR on this architecture: the update does not change the FP mode");
+#endif
 }
