@@ -94,7 +94,6 @@ private:
     static constexpr bool native_cpu = requires { cpu_exec::native_floats; };
 
 public:
-
     /// A model on `dev`. Parameters start at zero: call init() (or load()) before use.
     /// Throws ctnn::argument_error if `dev` cannot run this model (a CUDA device in a build without
     /// CUDA, no such GPU, a layer without CUDA kernels), ctnn::cuda_error if the GPU fails.
@@ -345,7 +344,8 @@ public:
         }
 #endif
         // Denormal optimizer state (decayed where gradients stay zero) is flushed to zero: on x86
-        // each vector instruction touching one takes a ~100-cycle assist (backend/cpu/denormal.hpp).
+        // each vector instruction touching one takes a ~100-cycle assist
+        // (backend/cpu/denormal.hpp).
         const cpu::FlushDenormals flush;
         if constexpr (native_cpu) {
             CpuOptState& st = cpu_state(state);

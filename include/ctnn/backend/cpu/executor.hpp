@@ -278,15 +278,11 @@ public:
     /// executor's layout (native_floats: every stage's W^T [in][pout], then its bias padded to
     /// pout). `dst` must start zeroed: the padding is not written.
     static void to_native(const float* src, float* dst) {
-        [&]<std::size_t... I>(std::index_sequence<I...>) {
-            (pack_native<I>(src, dst, 0, 1), ...);
-        }
+        [&]<std::size_t... I>(std::index_sequence<I...>) { (pack_native<I>(src, dst, 0, 1), ...); }
         (std::make_index_sequence<stage_count>{});
     }
     /// The reverse of to_native: dst (PyTorch's layout) from src (the executor's).
-    static void from_native(const float* src, float* dst) {
-        write_gradients(dst, &src, 1, 0, 1);
-    }
+    static void from_native(const float* src, float* dst) { write_gradients(dst, &src, 1, 0, 1); }
 
     /// Writes the weights the executor holds (current after update()) into params, in PyTorch's
     /// layout. Only meaningful once forward(), backward() or update() has packed them.
@@ -479,9 +475,6 @@ public:
     /// Floats of the executor's layout of the parameters (see to_native).
     static constexpr std::size_t native_floats = grad_floats;
 
-private:
-
-public:
     /// Samples per slice, the unit of fused evaluation: a multiple of every micro-kernel's row
     /// count (no remainder blocks inside a slice); 192 keeps a slice of a narrow network (widths
     /// <= 256: 192 KiB per activation buffer at most) in L2, wider networks use 96.
