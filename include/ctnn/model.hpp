@@ -313,7 +313,6 @@ public:
         if constexpr (native_cpu) {
             exec_.backward(params_.data(), nullptr);
             host_grads_stale_ = true;
-            exec_grads_current_ = true;
         } else {
             exec_.backward(params_.data(), grads_.data());
         }
@@ -348,11 +347,10 @@ public:
         // (backend/cpu/denormal.hpp).
         const cpu::FlushDenormals flush;
         if constexpr (native_cpu) {
+            // The executor's accumulators always hold the current gradients: a model on the fused
+            // executor never leaves the CPU (its kernels are not compiled in CUDA translation
+            // units), and a copy of the model copies the executor with them.
             CpuOptState& st = cpu_state(state);
-            // Gradients that did not come from this executor's backward (the model was copied,
-            // or moved to another device and back) are taken from gradients().
-            if (!exec_grads_current_) exec_.load_gradients(grads_.data());
-            exec_grads_current_ = true;
             ++state.step;
             exec_.update(state.optimizer, state.optimizer.scalars(lr, state.step), params_.data(),
                          st.m.empty() ? nullptr : st.m.data(),
@@ -529,15 +527,13 @@ private:
         if (!state.device_state || state.device_owner != &cpu_owner) {
             read_state(state); // values another backend of this model type holds come back first
             auto st = std::make_shared<CpuOptState>();
-            if constexpr (native_cpu) {
-                if (!state.m.empty()) {
-                    st->m.assign(cpu_exec::native_floats, T(0));
-                    cpu_exec::to_native(state.m.data(), st->m.data());
-                }
-                if (!state.v.empty()) {
-                    st->v.assign(cpu_exec::native_floats, T(0));
-                    cpu_exec::to_native(state.v.data(), st->v.data());
-                }
+            if (!state.m.empty()) {
+                st->m.assign(cpu_exec::native_floats, T(0));
+                cpu_exec::to_native(state.m.data(), st->m.data());
+            }
+            if (!state.v.empty()) {
+                st->v.assign(cpu_exec::native_floats, T(0));
+                cpu_exec::to_native(state.v.data(), st->v.data());
             }
             state.device_state = std::move(st);
             state.device_owner = &cpu_owner;
@@ -598,7 +594,6 @@ private:
         batch_ = 0;
         host_params_stale_ = device_params_stale_ = host_grads_stale_ = false;
         host_buffers_stale_ = device_buffers_stale_ = false;
-        exec_grads_current_ = false;
         cpu::parameters_changed(exec_);
     }
 
@@ -670,7 +665,6 @@ private:
     mutable bool host_params_stale_ = false;
     bool device_params_stale_ = false;
     mutable bool host_grads_stale_ = false;
-    bool exec_grads_current_ = false; ///< the fused CPU executor holds the current gradients
     mutable bool host_buffers_stale_ = false; ///< the device has newer buffers (a training pass)
     bool device_buffers_stale_ = false;       ///< the host has newer buffers
     std::uint64_t seed_ = 0, step_ = 0;

@@ -288,21 +288,17 @@ public:
     /// layout. Only meaningful once forward(), backward() or update() has packed them.
     void read_parameters(float* params) const { from_native(packed_.data(), params); }
 
-    /// Writes the gradients of the last backward(params, nullptr) into grads (PyTorch's layout):
-    /// the sum of the threads' accumulators.
+    /// Writes the gradients of the last backward into grads (PyTorch's layout): the sum of the
+    /// threads' accumulators (each element in thread order, so the result does not depend on
+    /// timing), the threads each writing a range of the rows.
     void read_gradients(float* grads) const {
         std::array<const float*, max_threads> acc{};
         for (unsigned t = 0; t < grad_parts_; ++t) acc[t] = accumulator(t);
-        write_gradients(grads, acc.data(), grad_parts_, 0, 1);
-    }
-
-    /// Makes grads (PyTorch's layout) the gradients update() applies, in place of the last
-    /// backward's.
-    void load_gradients(const float* grads) {
-        if (packed_.size() == 0) allocate_fixed();
-        std::memset(grad_acc_.data(), 0, native_floats * sizeof(float));
-        to_native(grads, grad_acc_.data());
-        grad_parts_ = 1;
+        if (grad_parts_ == 1) write_gradients(grads, acc.data(), 1, 0, 1);
+        else
+            pool().run(grad_parts_, [&](unsigned t) {
+                write_gradients(grads, acc.data(), grad_parts_, t, grad_parts_);
+            });
     }
 
     /// One optimizer step on the executor's copy of the weights (packed from params first if
@@ -313,8 +309,7 @@ public:
     /// read_parameters().
     template <class O, class Scalars>
     void update(const O& opt, const Scalars& sc, const float* params, float* m, float* v) {
-        if (packed_.size() == 0) allocate_fixed();
-        ensure_scratch();
+        ensure_scratch(); // pack() splits by thread count
         if (packed_from_ != params) pack(params);
         float* g = grad_acc_.data();
         if (grad_parts_ > 1) {
@@ -385,16 +380,7 @@ public:
                 backward_slice(t, s0, std::min(slice, b1 - s0), g, s0 == b0);
         });
         grad_parts_ = threads;
-        if (grads == nullptr) return;
-        // Sum the threads' accumulators (each element in thread order, so the result does not
-        // depend on timing) while writing PyTorch's layout; each thread a range of the rows.
-        std::array<const float*, max_threads> acc{};
-        for (unsigned t = 0; t < threads; ++t) acc[t] = accumulator(t);
-        if (threads == 1) write_gradients(grads, acc.data(), 1, 0, 1);
-        else
-            pool().run(threads, [&](unsigned t) {
-                write_gradients(grads, acc.data(), threads, t, threads);
-            });
+        if (grads != nullptr) read_gradients(grads);
     }
 
 private:
