@@ -7,6 +7,7 @@
 #include "config.hpp"
 
 #include "core/dataset.hpp"
+#include "backend/device.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/init.hpp"

@@ -5,7 +5,7 @@
 // the backward pass and optimizer updates through its backend; the training loop (train/train.hpp)
 // and checkpoint IO (save/load) are built on these.
 //
-// Backends: the CPU (Eigen, backend/eigen) always; CUDA (backend/cuda) when CTNN_CUDA_BACKEND is 1
+// Backends: the CPU (Eigen, backend/cpu/eigen) always; CUDA (backend/cuda) when CTNN_CUDA_BACKEND is 1
 // (nvcc, or CTNN_HOST_EXECUTION=1 for tests). On CUDA the parameter, gradient and optimizer-state
 // buffers live on the device; the host copies that parameters() and gradients() return are
 // refreshed with one copy of the flat buffer when the device has newer values, and a host write
@@ -18,10 +18,11 @@
 #pragma once
 #include "backend/cpu/denormal.hpp"
 #include "backend/cpu/executor.hpp"
-#include "backend/eigen/executor.hpp"
-#include "backend/eigen/update.hpp"
+#include "backend/cpu/eigen/executor.hpp"
+#include "backend/cpu/eigen/update.hpp"
 #include "config.hpp"
 #include "core/aligned.hpp"
+#include "backend/device.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/init.hpp"

@@ -1,13 +1,12 @@
-// ctnn/core/device.hpp — where a model runs.
+// ctnn/core/device.hpp — where a model runs: the Device value type.
+//
+// Choosing the best device probes the CUDA driver, a backend matter: device::best() lives in
+// backend/device.hpp (included by ctnn.hpp and model.hpp).
 #pragma once
 #include "../config.hpp"
 
 #include <cstdio>
 #include <string>
-
-#if CTNN_DEVICE_COMPILE
-#include "../backend/cuda/memory.hpp"
-#endif
 
 namespace ctnn {
 
@@ -35,24 +34,6 @@ inline Device cpu() { return {Device::Kind::cpu, 0}; }
 /// the kernels on the CPU for tests); otherwise the Model constructor throws ctnn::argument_error.
 inline Device cuda(int index = 0) { return {Device::Kind::cuda, index}; }
 
-/// The best device available: in a translation unit compiled by nvcc, the first CUDA GPU when the
-/// driver reports one; otherwise the CPU. The first time a CUDA build falls back to the CPU it
-/// prints one line to stderr saying why (no device, no driver, ...). Host execution is never
-/// chosen: it is a test tool.
-inline Device best() {
-#if CTNN_DEVICE_COMPILE
-    static const Device chosen = [] {
-        const cuda::DeviceProbe p = cuda::probe();
-        if (p.count > 0) return cuda(0);
-        std::fprintf(stderr, "ctnn: no CUDA device (%s); running on the CPU (Eigen)\n",
-                     p.reason.c_str());
-        return cpu();
-    }();
-    return chosen;
-#else
-    return cpu();
-#endif
-}
 } // namespace device
 
 } // namespace ctnn

@@ -1,7 +1,7 @@
 // ctnn/core/init.hpp — seeded, reproducible parameter initialization.
 #pragma once
 #include "../config.hpp"
-#include "../layers/layer.hpp"
+#include "param.hpp"
 #include "random.hpp"
 
 #include <cmath>

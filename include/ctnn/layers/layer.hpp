@@ -5,6 +5,7 @@
 // model is lowered to stages (graph/lowering.hpp) and each backend evaluates stages.
 #pragma once
 #include "../config.hpp"
+#include "../core/param.hpp"
 #include "../core/shape.hpp"
 
 #include <array>
@@ -30,53 +31,6 @@ enum class LayerKind {
     layer_norm,  ///< per-sample statistics over all its values (LayerNorm)
     residual_begin, ///< a graph block's or branch's start marker: ends the open stage (the source)
     add,            ///< the join of a block's branches (Add, Residual: sum; Concat): an anchor
-};
-
-/// How a parameter tensor is initialized.
-enum class ParamRole {
-    weight, ///< drawn by the model's init scheme from fan_in/fan_out
-    bias,   ///< zero
-    one,    ///< one (a normalization's scale)
-};
-
-/// A parameter tensor of a bound layer: PyTorch name suffix, shape (row-major), fan-in/out.
-struct ParamSpec {
-    const char* name;
-    std::size_t rank;
-    std::array<std::size_t, 4> dims;
-    ParamRole role;
-    std::size_t fan_in;
-    std::size_t fan_out;
-
-    [[nodiscard]] constexpr std::size_t size() const {
-        std::size_t s = 1;
-        for (std::size_t i = 0; i < rank; ++i) s *= dims[i];
-        return s;
-    }
-    /// The shape as safetensors stores it: [dims[0], ..., dims[rank - 1]].
-    [[nodiscard]] std::vector<std::int64_t> shape() const {
-        return {dims.begin(), dims.begin() + static_cast<std::ptrdiff_t>(rank)};
-    }
-};
-
-/// A non-trainable state tensor of a bound layer (PyTorch's "buffer", e.g. BatchNorm's
-/// running_mean): PyTorch name suffix, shape (rank 0 is a scalar) and initial value. Buffers live
-/// in the model's buffer storage, apart from the parameters: optimizers never see them, save()
-/// and load() include them.
-struct BufferSpec {
-    const char* name;
-    std::size_t rank;
-    std::array<std::size_t, 4> dims;
-    float init;
-
-    [[nodiscard]] constexpr std::size_t size() const {
-        std::size_t s = 1;
-        for (std::size_t i = 0; i < rank; ++i) s *= dims[i];
-        return s;
-    }
-    [[nodiscard]] std::vector<std::int64_t> shape() const {
-        return {dims.begin(), dims.begin() + static_cast<std::ptrdiff_t>(rank)};
-    }
 };
 
 /// Base of every bound layer: no parameters unless the layer says otherwise.

@@ -19,7 +19,7 @@
 #include "../../config.hpp"
 #include "../../expr/context.hpp"
 #include "../../graph/lowering.hpp"
-#include "../eigen/executor.hpp"
+#include "eigen/executor.hpp"
 #include "threads.hpp"
 
 #include <algorithm>

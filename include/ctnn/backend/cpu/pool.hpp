@@ -1,6 +1,6 @@
 // ctnn/backend/cpu/pool.hpp — vector kernels for pooling on the CPU (float, AVX-512).
 //
-// eigen::Executor pools with the generic window loops of backend/eigen/window.hpp. For the most
+// eigen::Executor pools with the generic window loops of backend/cpu/eigen/window.hpp. For the most
 // common pool, MaxPool2D<2> on even sizes (2 x 2 windows that tile the input), the backward pass
 // there finds each window's argmax again with a branch per tap, which ReLU outputs make
 // unpredictable: 13% of the CNN example's training step. max_pool2_backward does the same with
@@ -9,7 +9,7 @@
 #pragma once
 #include "../../config.hpp"
 #include "../../layers/window.hpp"
-#include "../eigen/window.hpp"
+#include "eigen/window.hpp"
 #include "simd.hpp"
 
 #include <algorithm>

@@ -24,7 +24,7 @@
 //                      kernels: the parameter gradients reduce over the other axis.
 // No float atomics: every sum is a block reduction (CUB on the device) or a sequential loop, so
 // results do not depend on scheduling. The formulas and the ElemCtx indices (sample * width +
-// feature) are the Eigen executor's (backend/eigen/executor.hpp).
+// feature) are the Eigen executor's (backend/cpu/eigen/executor.hpp).
 #pragma once
 #include "../../../config.hpp"
 #include "../../../expr/context.hpp"

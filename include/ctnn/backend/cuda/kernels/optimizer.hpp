@@ -2,7 +2,7 @@
 //
 // One kernel updates every parameter of a model: p[i], m[i], v[i] <- O::update(s, p[i], g[i],
 // m[i], v[i]), with the same CTNN_HOST_DEVICE update rule the Eigen backend uses
-// (backend/eigen/update.hpp) and the same step-constant scalars (O::scalars(lr, t)).
+// (backend/cpu/eigen/update.hpp) and the same step-constant scalars (O::scalars(lr, t)).
 #pragma once
 #include "../../../config.hpp"
 #include "../kernel.hpp"

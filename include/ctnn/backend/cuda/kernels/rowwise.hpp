@@ -8,7 +8,7 @@
 //             multiplied by the derivative of the PREVIOUS stage's epilogue (PrevEpi, at that
 //             stage's pre-epilogue values zp), so it leaves dL/dZ of the previous stage: one
 //             kernel.
-// The formulas are the Eigen executor's (backend/eigen/executor.hpp), with the same ElemCtx
+// The formulas are the Eigen executor's (backend/cpu/eigen/executor.hpp), with the same ElemCtx
 // indices (sample * width + feature) for the epilogues.
 #pragma once
 #include "../../../config.hpp"

@@ -1,4 +1,4 @@
-// ctnn/backend/eigen/window.hpp — CPU loops of the window layers: im2col/col2im for Conv2D, the
+// ctnn/backend/cpu/eigen/window.hpp — CPU loops of the window layers: im2col/col2im for Conv2D, the
 // pooling reductions and upsampling (nearest, bilinear), forward and backward.
 //
 // Every function takes the window geometry as a template argument (detail::Window2D is a
@@ -7,10 +7,10 @@
 //
 // Tensors are channel-first per sample: x[s][c][h][w], samples back to back.
 #pragma once
-#include "../../config.hpp"
-#include "../../layers/pool.hpp"
-#include "../../layers/resample.hpp"
-#include "../../layers/window.hpp"
+#include "../../../config.hpp"
+#include "../../../layers/pool.hpp"
+#include "../../../layers/resample.hpp"
+#include "../../../layers/window.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
-// ctnn/backend/eigen/update.hpp — the optimizer update over the flat parameter buffer, on the CPU.
+// ctnn/backend/cpu/eigen/update.hpp — the optimizer update over the flat parameter buffer, on the CPU.
 #pragma once
-#include "../../config.hpp"
+#include "../../../config.hpp"
 
 #include <cstddef>
 

@@ -1,4 +1,4 @@
-// ctnn/backend/eigen/executor.hpp — evaluates a model's stages on the CPU with Eigen.
+// ctnn/backend/cpu/eigen/executor.hpp — evaluates a model's stages on the CPU with Eigen.
 //
 // Memory layout: a batch tensor of B samples of n values is stored sample-major (PyTorch's [B, n]
 // row-major), which Eigen sees as a column-major n x B matrix. A Dense weight [out, in] row-major
@@ -19,16 +19,16 @@
 // reserve(); the im2col scratch is sized from the model type alone (workspace_plan::scratch).
 // forward() and backward() never allocate while the batch fits.
 #pragma once
-#include "../../config.hpp"
-#include "../../core/error.hpp"
-#include "../../expr/context.hpp"
-#include "../../expr/dual.hpp"
-#include "../../graph/lowering.hpp"
-#include "../../graph/schedule.hpp"
-#include "../cpu/conv.hpp"
-#include "../cpu/pool.hpp"
-#include "../cpu/threads.hpp"
-#include "../cpu/winograd.hpp"
+#include "../../../config.hpp"
+#include "../../../core/error.hpp"
+#include "../../../expr/context.hpp"
+#include "../../../expr/dual.hpp"
+#include "../../../graph/lowering.hpp"
+#include "../../../graph/schedule.hpp"
+#include "../conv.hpp"
+#include "../pool.hpp"
+#include "../threads.hpp"
+#include "../winograd.hpp"
 #include "window.hpp"
 
 // ctnn runs Eigen on the host only. Under nvcc, keep Eigen from annotating itself for the device
