@@ -365,9 +365,14 @@ void check_elementwise_stage() {
 
         ctnn::eigen::Executor<Net> cpu;
         const float* y_ref = cpu.forward(nullptr, x.data(), batch, ctx);
-        std::copy(dy.begin(), dy.end(), cpu.output_grad());
-        cpu.backward(nullptr, nullptr);
-        const float* dx_ref = cpu.output_grad(); // no anchor: dX = dZ, left in place
+        // A model without parameters computes no gradient (graph/liveness.hpp): the reference
+        // dX = dY * epi'(x) is the Eigen evaluator's formula, evaluated here.
+        std::vector<float> dx_ref(count);
+        for (std::size_t i = 0; i < count; ++i) {
+            ctnn::ElemCtx c = ctx;
+            c.index = i;
+            dx_ref[i] = dy[i] * Epi::apply(ctnn::expr::Dual<float>{x[i], 1.0f}, c).d;
+        }
 
         std::vector<float> y(count, 0.0f), dx(count, 0.0f);
         ctnn::cuda::reset_launch_count();

@@ -65,6 +65,12 @@ struct pop_back<type_list<T...>> {
     using type = decltype(impl(std::make_index_sequence<sizeof...(T) - 1>{}));
 };
 
+template <std::size_t I, class... S>
+std::tuple_element_t<I, std::tuple<S...>> stage_at_impl(type_list<S...>);
+/// Element I of a type_list (of a stage list, mostly).
+template <class List, std::size_t I>
+using stage_at = decltype(stage_at_impl<I>(List{}));
+
 /// Calls f.template operator()<T, I>() for each element T at index I, in order.
 template <class... T, class F>
 constexpr void for_each_type(type_list<T...>, F&& f) {

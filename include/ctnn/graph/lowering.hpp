@@ -391,13 +391,14 @@ struct workspace_plan<type_list<S...>> {
          ...);
         return std::tuple{l, off, stats, skip};
     }
-    static constexpr auto layout = std::get<0>(make());
+    static constexpr auto made = make(); // evaluated once, read by the members below
+    static constexpr auto layout = std::get<0>(made);
     /// Floats of activation storage per sample.
-    static constexpr std::size_t per_sample = std::get<1>(make());
+    static constexpr std::size_t per_sample = std::get<1>(made);
     /// Floats of batch-independent statistics kept from forward to backward (BatchNorm).
-    static constexpr std::size_t stats = std::get<2>(make());
+    static constexpr std::size_t stats = std::get<2>(made);
     /// Floats per sample of the gradients joins keep during backward (JoinAnchor::kept).
-    static constexpr std::size_t skip_grad_per_sample = std::get<3>(make());
+    static constexpr std::size_t skip_grad_per_sample = std::get<3>(made);
     /// Floats per sample of each of the two gradient ping-pong buffers. No stage propagates to
     /// the model input, and every other stage's input is a stage output, so the widest stage
     /// output bounds them all.

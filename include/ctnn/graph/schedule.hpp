@@ -28,6 +28,7 @@
 #pragma once
 #include "../config.hpp"
 #include "../core/type_list.hpp"
+#include "liveness.hpp"
 #include "lowering.hpp"
 
 #include <array>
@@ -39,8 +40,6 @@
 namespace ctnn {
 
 namespace detail {
-template <class S>
-inline constexpr bool stage_has_params = S::anchor::param_count > 0;
 template <class S>
 inline constexpr bool cuda_stage_supported =
     S::kind == LayerKind::dense || S::kind == LayerKind::rowwise ||
@@ -73,11 +72,6 @@ constexpr bool reads_output_of() {
         });
     return reads;
 }
-template <std::size_t I, class... S>
-std::tuple_element_t<I, std::tuple<S...>> stage_at_impl(type_list<S...>);
-/// Element I of a stage list.
-template <class Stages, std::size_t I>
-using stage_at = decltype(stage_at_impl<I>(Stages{}));
 
 template <class Stages, std::size_t I>
 constexpr bool folds_into_previous_impl() {
@@ -302,28 +296,9 @@ struct kernel_schedule {
         return (detail::cuda_stage_supported<S> && ...);
     }(stages{});
 
-    /// grad_needed[i]: the backward pass needs dL/d(output of stage i), because stage i or an
-    /// earlier stage has parameters.
-    static constexpr std::array<bool, stage_count> grad_needed = []<class... S>(type_list<S...>) {
-        std::array<bool, stage_count> g{};
-        bool any = false;
-        std::size_t i = 0;
-        ((any = any || detail::stage_has_params<S>, g[i++] = any), ...);
-        return g;
-    }(stages{});
-
-    /// input_grad[i]: stage i computes the gradient of its input, for its source stage (the
-    /// previous one, or a block's source for the first stage of a branch). A join: it hands
-    /// gradients to its branches (some stage before it has parameters).
-    static constexpr std::array<bool, stage_count> input_grad = []<class... S>(type_list<S...>) {
-        std::array<bool, stage_count> g{};
-        std::size_t i = 0;
-        ((g[i] = S::kind == LayerKind::add ? i > 0 && grad_needed[i - 1]
-                                           : !S::from_input && grad_needed[S::source],
-          ++i),
-         ...);
-        return g;
-    }(stages{});
+    /// The gradient flow (graph/liveness.hpp): grad_needed[i], input_grad[i].
+    static constexpr const auto& grad_needed = gradient_flow<stages>::grad_needed;
+    static constexpr const auto& input_grad = gradient_flow<stages>::input_grad;
 
     /// backward_kernels[i]: kernels the backward pass of stage i launches.
     static constexpr std::array<std::size_t, stage_count> backward_kernels =

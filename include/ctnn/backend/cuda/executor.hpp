@@ -46,6 +46,7 @@
 #include "../../graph/schedule.hpp"
 #include "../../layers/pool.hpp"
 #include "../../loss/loss.hpp"
+#include "../runner.hpp"
 #include "kernels/conv.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/fold.hpp"
@@ -143,7 +144,10 @@ using conv_shape_of = ConvShape<A::bound::window, A::bound::out_channels, A::bou
 
 /// Stage-by-stage evaluation of Net with CUDA kernels (host execution without nvcc), precision T.
 template <class Net, class T = float>
-class Executor {
+class Executor : public ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T> {
+    using Runner = ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T>;
+    friend Runner;
+
 public:
     using stages = stages_of<Net>;
     using plan = workspace_plan<stages>;
@@ -175,7 +179,7 @@ public:
         act_ = std::move(act);
         grad_a_ = std::move(ga);
         grad_b_ = std::move(gb);
-        input_ = std::move(in);
+        input_buf_ = std::move(in);
         targets_ = std::move(targets);
         labels_ = std::move(labels);
         ln_rows_ = std::move(ln_rows);
@@ -198,12 +202,11 @@ public:
         reserve(batch);
         check_batch(batch);
         check_batch_norm(batch, ctx);
-        batch_ = batch;
+        this->bind(input_buf_.data(), batch);
         ctx_ = ctx;
         buffers_ = buffers;
-        copy_to_device(input_.data(), x_host, batch * Net::in_size, stream_);
-        ctnn::detail::for_each_type(stages{},
-                                    [&]<class S, std::size_t I>() { forward_stage<S, I>(params); });
+        copy_to_device(input_buf_.data(), x_host, batch * Net::in_size, stream_);
+        this->run_forward(params);
         return output();
     }
 
@@ -222,7 +225,7 @@ public:
     T loss(const L& l, loss::Targets<T> t) {
         using Last = typename ctnn::detail::last<stages>::type;
         const T* z =
-            plan::layout[stage_count - 1].own_z ? z_of<stage_count - 1>() : x_of<stage_count - 1>();
+            plan::layout[stage_count - 1].own_z ? z_of(stage_count - 1) : x_of(stage_count - 1);
         if constexpr (L::uses_labels) copy_to_device(labels_.data(), t.labels, batch_, stream_);
         else copy_to_device(targets_.data(), t.values, batch_ * Net::out_size, stream_);
         const LossScratch s{scratch_partials_.data(), scratch_ticket_.data(),
@@ -237,25 +240,23 @@ public:
 
     /// Backward pass of the last forward pass, from the dL/dZ the loss wrote. Writes every
     /// parameter gradient (overwriting) into the device buffer grads.
-    void backward(const T* params, T* grads) {
-        T* d = grad_a_.data();
-        T* other = grad_b_.data();
-        [&]<std::size_t... I>(std::index_sequence<I...>) {
-            (backward_step<stage_count - 1 - I>(params, grads, d, other), ...);
-        }
-        (std::make_index_sequence<stage_count>{});
-    }
+    void backward(const T* params, T* grads) { this->run_backward(params, grads); }
 
     [[nodiscard]] stream_t stream() const noexcept { return stream_; }
 
 private:
-    template <class List>
-    struct to_tuple;
-    template <class... S>
-    struct to_tuple<type_list<S...>> {
-        using type = std::tuple<S...>;
-    };
-    using as_tuple = typename to_tuple<stages>::type;
+    using Runner::batch_;
+    using Runner::epi_in_of;
+    using Runner::input_;
+    using Runner::kept_of;
+    using Runner::x_of;
+    using Runner::y_of;
+    using Runner::z_of;
+    /// The stage whose output stage I reads, and its type.
+    template <std::size_t I>
+    static constexpr std::size_t src_of = ctnn::detail::stage_at<stages, I>::source;
+    template <std::size_t I>
+    using source_of = ctnn::detail::stage_at<stages, src_of<I>>;
 
     static constexpr bool has_layer_norm = []<class... S>(type_list<S...>) {
         return ((S::kind == LayerKind::layer_norm) || ...);
@@ -281,33 +282,6 @@ private:
         if (batch > std::size_t{0xFFFFFFFFu} / widest)
             throw argument_error(std::string("cuda::Executor: batch ") + std::to_string(batch) +
                                  " is too large for 32-bit kernel indexing of this model");
-    }
-
-    template <std::size_t I>
-    T* z_of() {
-        return act_.data() + plan::layout[I].z * batch_;
-    }
-    template <std::size_t I>
-    T* y_of() {
-        return act_.data() + plan::layout[I].y * batch_;
-    }
-    /// The stage whose output stage I reads (the previous one, or a block's source for the first
-    /// stage of a branch); meaningful unless stage I reads the model input.
-    template <std::size_t I>
-    static constexpr std::size_t src_of = std::tuple_element_t<I, as_tuple>::source;
-    template <std::size_t I>
-    using source_of = std::tuple_element_t<src_of<I>, as_tuple>;
-    /// The input of stage I: the model input or its source stage's output.
-    template <std::size_t I>
-    const T* x_of() {
-        if constexpr (std::tuple_element_t<I, as_tuple>::from_input) return input_.data();
-        else return y_of<src_of<I>>();
-    }
-    /// Input of stage I's epilogue (what its derivative is evaluated at).
-    template <std::size_t I>
-    const T* epi_in_of() {
-        if constexpr (std::tuple_element_t<I, as_tuple>::has_anchor) return z_of<I>();
-        else return x_of<I>();
     }
 
     /// The fold functor of BatchNorm stage J into stage J - 1 (folds_into_previous<stages, J>).
@@ -336,7 +310,7 @@ private:
         const T* gamma = params + A::param_offset;
         bn_training_[J] = false;
         return {gamma,        gamma + C, buffers_ + A::buffer_offset,
-                z_of<J>(),    y_of<J>(), stats_.data() + plan::layout[J].stats,
+                z_of(J),      y_of(J),   stats_.data() + plan::layout[J].stats,
                 A::layer::eps};
     }
 
@@ -348,12 +322,9 @@ private:
         using S = ctnn::detail::stage_at<stages, J>;
         using A = typename S::anchor;
         using Other = ctnn::detail::stage_at<typename A::branches, 1 - A::last_computed>;
-        const T* other = nullptr;
-        if constexpr (!Other::identity) other = y_of<Other::last>();
-        else if constexpr (A::from_input) other = input_.data();
-        else other = y_of<A::source>();
-        return detail::FusedJoin<typename S::epilogue, A::last_computed == 1, T>{other, z_of<J>(),
-                                                                                 y_of<J>()};
+        const T* other = this->template branch_output<A, Other>();
+        return detail::FusedJoin<typename S::epilogue, A::last_computed == 1, T>{other, z_of(J),
+                                                                                 y_of(J)};
     }
 
     /// Calls f(fold, join) with what the GEMM store of stage I evaluates besides stage I in this
@@ -392,12 +363,12 @@ private:
             const T* bias = A::layer::has_bias ? w + std::size_t{n_in} * n_out : nullptr;
             with_fusions<I>(params, [&](auto fold, auto join) {
                 const detail::ForwardStore<Epi, T, decltype(fold), decltype(join)> store{
-                    z_of<I>(), y_of<I>(), bias, ctx_, n_out, fold, join};
-                gemm<false, true>(B, n_out, n_in, x_of<I>(), n_in, w, n_in, store, false, stream_);
+                    z_of(I), y_of(I), bias, ctx_, n_out, fold, join};
+                gemm<false, true>(B, n_out, n_in, x_of(I), n_in, w, n_in, store, false, stream_);
             });
         } else if constexpr (S::kind == LayerKind::rowwise) {
-            rowwise_forward<S::anchor::layer::log, Epi>(x_of<I>(), z_of<I>(), y_of<I>(), batch_,
-                                                        n_out, ctx_, stream_);
+            rowwise_forward<S::anchor::layer::log, Epi>(x_of(I), z_of(I), y_of(I), batch_, n_out,
+                                                        ctx_, stream_);
         } else if constexpr (S::kind == LayerKind::conv) {
             using A = typename S::anchor;
             using Shape = detail::conv_shape_of<A>;
@@ -410,8 +381,8 @@ private:
                 using P = ctnn::detail::stage_at<stages, I + 1>;
                 using PA = typename P::anchor;
                 conv_pool_forward<Shape, Epi, typename PA::bound, PA::layer::op == PoolOp::max,
-                                  typename P::epilogue>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(),
-                                                        z_of<I + 1>(), y_of<I + 1>(), batch_, ctx_,
+                                  typename P::epilogue>(x_of(I), w, bias, z_of(I), y_of(I),
+                                                        z_of(I + 1), y_of(I + 1), batch_, ctx_,
                                                         stream_);
             } else {
                 if constexpr (pool_fuses_through_fold<stages, I + 2>) {
@@ -422,34 +393,34 @@ private:
                         using PA = typename P::anchor;
                         conv_pool_forward<Shape, Epi, typename PA::bound,
                                           PA::layer::op == PoolOp::max, typename P::epilogue>(
-                            x_of<I>(), w, bias, z_of<I>(), y_of<I>(), z_of<I + 2>(), y_of<I + 2>(),
-                            batch_, ctx_, stream_, fold_of<I + 1>(params));
+                            x_of(I), w, bias, z_of(I), y_of(I), z_of(I + 2), y_of(I + 2), batch_,
+                            ctx_, stream_, fold_of<I + 1>(params));
                         return;
                     }
                 }
                 with_fusions<I>(params, [&](auto fold, auto join) {
-                    conv_forward<Shape, Epi>(x_of<I>(), w, bias, z_of<I>(), y_of<I>(), batch_, ctx_,
+                    conv_forward<Shape, Epi>(x_of(I), w, bias, z_of(I), y_of(I), batch_, ctx_,
                                              stream_, fold, join);
                 });
             }
         } else if constexpr (S::kind == LayerKind::pool) {
             using A = typename S::anchor;
             pool_forward<typename A::bound, A::layer::op == PoolOp::max, Epi>(
-                x_of<I>(), z_of<I>(), y_of<I>(), batch_, ctx_, stream_);
+                x_of(I), z_of(I), y_of(I), batch_, ctx_, stream_);
         } else if constexpr (S::kind == LayerKind::resample) {
-            upsample_forward<typename S::anchor::bound, Epi>(x_of<I>(), z_of<I>(), y_of<I>(),
-                                                             batch_, ctx_, stream_);
+            upsample_forward<typename S::anchor::bound, Epi>(x_of(I), z_of(I), y_of(I), batch_,
+                                                             ctx_, stream_);
         } else if constexpr (S::kind == LayerKind::batch_norm) {
             batch_norm_stage_forward<S, I>(params);
         } else if constexpr (S::kind == LayerKind::layer_norm) {
             using A = typename S::anchor;
             const T* w = params + A::param_offset;
-            layer_norm_forward<Epi>(x_of<I>(), w, w + n_in, z_of<I>(), y_of<I>(), batch_, n_out,
+            layer_norm_forward<Epi>(x_of(I), w, w + n_in, z_of(I), y_of(I), batch_, n_out,
                                     A::layer::eps, ctx_, stream_);
         } else if constexpr (S::kind == LayerKind::add) {
             join_stage_forward<S, I>();
         } else {
-            elementwise_forward<Epi>(x_of<I>(), y_of<I>(), batch_ * n_out, ctx_, stream_);
+            elementwise_forward<Epi>(x_of(I), y_of(I), batch_ * n_out, ctx_, stream_);
         }
     }
 
@@ -463,13 +434,13 @@ private:
                 T* gw = grads + A::param_offset;
                 const detail::WeightGradStore<T> store{gw, gw + std::size_t{n_in} * n_out, n_in};
                 gemm<true, false>(n_out, n_in + (A::layer::has_bias ? 1u : 0u), B, d, n_out,
-                                  x_of<I>(), n_in, store, A::layer::has_bias, stream_);
+                                  x_of(I), n_in, store, A::layer::has_bias, stream_);
             }
             if constexpr (schedule::input_grad[I]) {
                 using Prev = source_of<I>;
                 const T* w = params + A::param_offset;
                 const detail::InputGradStore<typename Prev::epilogue, T> store{
-                    other, epi_in_of<src_of<I>>(), ctx_, n_in};
+                    other, epi_in_of(src_of<I>), ctx_, n_in};
                 gemm<false, false>(B, n_in, n_out, d, n_out, w, n_in, store, false, stream_);
                 std::swap(d, other);
             }
@@ -477,7 +448,7 @@ private:
             if constexpr (schedule::input_grad[I]) {
                 using Prev = source_of<I>;
                 rowwise_backward<S::anchor::layer::log, typename Prev::epilogue>(
-                    z_of<I>(), d, epi_in_of<src_of<I>>(), other, batch_, n_out, ctx_, stream_);
+                    z_of(I), d, epi_in_of(src_of<I>), other, batch_, n_out, ctx_, stream_);
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::conv) {
@@ -489,11 +460,11 @@ private:
                 T* gb = A::layer::has_bias
                             ? gw + std::size_t{Shape::og} * Shape::groups * Shape::taps
                             : nullptr;
-                conv_backward_weights<Shape>(d, x_of<I>(), gw, gb, batch_, stream_);
+                conv_backward_weights<Shape>(d, x_of(I), gw, gb, batch_, stream_);
             }
             if constexpr (schedule::input_grad[I]) {
                 using Prev = source_of<I>;
-                conv_backward_data<Shape, typename Prev::epilogue>(d, w, epi_in_of<src_of<I>>(),
+                conv_backward_data<Shape, typename Prev::epilogue>(d, w, epi_in_of(src_of<I>),
                                                                    other, batch_, ctx_, stream_);
                 std::swap(d, other);
             }
@@ -502,7 +473,7 @@ private:
                 using A = typename S::anchor;
                 using Prev = source_of<I>;
                 pool_backward<typename A::bound, A::layer::op == PoolOp::max,
-                              typename Prev::epilogue>(x_of<I>(), d, epi_in_of<src_of<I>>(), other,
+                              typename Prev::epilogue>(x_of(I), d, epi_in_of(src_of<I>), other,
                                                        batch_, ctx_, stream_);
                 std::swap(d, other);
             }
@@ -510,7 +481,7 @@ private:
             if constexpr (schedule::input_grad[I]) {
                 using Prev = source_of<I>;
                 upsample_backward<typename S::anchor::bound, typename Prev::epilogue>(
-                    d, epi_in_of<src_of<I>>(), other, batch_, ctx_, stream_);
+                    d, epi_in_of(src_of<I>), other, batch_, ctx_, stream_);
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::batch_norm) {
@@ -523,55 +494,21 @@ private:
             // No anchor (the first stage of a branch): dX = dZ, times the source's epilogue'.
             using SrcEpi = typename source_of<I>::epilogue;
             if constexpr (SrcEpi::size > 0) {
-                elementwise_backward<SrcEpi>(epi_in_of<src_of<I>>(), d, other, batch_ * n_in, ctx_,
+                elementwise_backward<SrcEpi>(epi_in_of(src_of<I>), d, other, batch_ * n_in, ctx_,
                                              stream_);
                 std::swap(d, other);
             }
         }
     }
 
-    /// One step of the backward pass: stage J, with the hand-over of gradients at the branches
-    /// of joins, as eigen::Executor::backward_step (d: the dL/dZ of the stage about to run).
-    template <std::size_t J>
-    void backward_step(const T* params, T* grads, T*& d, T*& other) {
-        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t K>() {
-            if constexpr (S::kind == LayerKind::add) {
-                using A = typename S::anchor;
-                ctnn::detail::for_each_type(
-                    typename A::branches{}, [&]<class Br, std::size_t Bi>() {
-                        if constexpr (!Br::identity && Bi != A::last_computed && Br::last == J)
-                            d = kept_of<K>() + Br::slot * batch_;
-                    });
-            }
-        });
-        backward_stage<std::tuple_element_t<J, as_tuple>, J>(params, grads, d, other);
-        if (other != grad_a_.data() && other != grad_b_.data())
-            other = d == grad_a_.data() ? grad_b_.data() : grad_a_.data();
-        // After the first stage of a branch: its gradient of the block source joins the others.
-        if constexpr (schedule::input_grad[J]) {
-            ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t K>() {
-                if constexpr (S::kind == LayerKind::add) {
-                    using A = typename S::anchor;
-                    if constexpr (!A::from_input) {
-                        ctnn::detail::for_each_type(
-                            typename A::branches{}, [&]<class Br, std::size_t Bi>() {
-                                if constexpr (!Br::identity && Br::first == J) {
-                                    T* acc = kept_of<K>() + A::acc_offset * batch_;
-                                    if constexpr (Bi == A::first_computed)
-                                        accumulate(d, acc, batch_ * A::in_size, stream_);
-                                    else accumulate(acc, d, batch_ * A::in_size, stream_);
-                                }
-                            });
-                    }
-                }
-            });
-        }
+    /// The runner's view of the device workspace.
+    ctnn::detail::RunnerBuffers<T> runner_buffers() const {
+        auto* self = const_cast<Executor*>(this);
+        return {self->act_.data(), self->kept_.data(), self->grad_a_.data(), self->grad_b_.data()};
     }
 
-    template <std::size_t I>
-    T* kept_of() {
-        return kept_.data() + plan::layout[I].skip_grad * batch_;
-    }
+    /// dst[i] += src[i] for the n values: a branch's share of its block source's gradient.
+    void accumulate(T* dst, const T* src, std::size_t n) { cuda::accumulate(dst, src, n, stream_); }
 
     template <class A>
     using join_shape_of = JoinShape<A::op, A::out_size, A::in_size, typename A::branches>;
@@ -583,11 +520,9 @@ private:
         using Geo = join_shape_of<A>;
         JoinInputs<T, Geo::count> in{};
         ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
-            if constexpr (!Br::identity) in.y[K] = y_of<Br::last>();
-            else if constexpr (A::from_input) in.y[K] = input_.data();
-            else in.y[K] = y_of<A::source>();
+            in.y[K] = this->template branch_output<A, Br>();
         });
-        join_forward<Geo, typename S::epilogue>(in, z_of<I>(), y_of<I>(), batch_, ctx_, stream_);
+        join_forward<Geo, typename S::epilogue>(in, z_of(I), y_of(I), batch_, ctx_, stream_);
     }
 
     /// Join backward from its dL/dZ in d: one kernel; d leaves as the last computed branch's
@@ -597,19 +532,19 @@ private:
         using A = typename S::anchor;
         using Geo = join_shape_of<A>;
         constexpr bool acc = !A::from_input && schedule::grad_needed[A::source];
-        T* kept = kept_of<I>();
+        T* kept = kept_of(I);
         JoinGrads<T, Geo::count> g{};
         ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
             if constexpr (!Br::identity) {
-                g.g[K] = K == A::last_computed ? other : kept + Br::slot * batch_;
-                g.z[K] = epi_in_of<Br::last>();
+                g.g[K] = K == A::last_computed ? other : kept + Br::slot * this->batch_;
+                g.z[K] = this->epi_in_of(Br::last);
             }
         });
         using Epis = typename detail::branch_epilogues<stages, typename A::branches>::type;
         const T* zsrc = nullptr;
         T* acc_ptr = nullptr;
         if constexpr (acc) {
-            zsrc = epi_in_of<A::source>();
+            zsrc = epi_in_of(A::source);
             acc_ptr = kept + A::acc_offset * batch_;
         }
         join_backward<Geo, Epis, typename source_of<I>::epilogue, acc>(d, g, acc_ptr, zsrc, batch_,
@@ -631,12 +566,12 @@ private:
         T* stats = stats_.data() + plan::layout[I].stats;
         bn_training_[I] = ctx_.training;
         if (ctx_.training)
-            batch_norm_train_forward<C, HW, Epi>(x_of<I>(), gamma, gamma + C, z_of<I>(), y_of<I>(),
-                                                 stats, running, batch_, A::layer::momentum,
-                                                 A::layer::eps, ctx_, stream_);
+            batch_norm_train_forward<C, HW, Epi>(x_of(I), gamma, gamma + C, z_of(I), y_of(I), stats,
+                                                 running, batch_, A::layer::momentum, A::layer::eps,
+                                                 ctx_, stream_);
         else
-            batch_norm_infer_forward<C, HW, Epi>(x_of<I>(), gamma, gamma + C, running, z_of<I>(),
-                                                 y_of<I>(), stats, batch_, A::layer::eps, ctx_,
+            batch_norm_infer_forward<C, HW, Epi>(x_of(I), gamma, gamma + C, running, z_of(I),
+                                                 y_of(I), stats, batch_, A::layer::eps, ctx_,
                                                  stream_);
     }
 
@@ -651,10 +586,10 @@ private:
         const T* gamma = params + A::param_offset;
         T* dgamma = grads + A::param_offset;
         const T* zp = nullptr;
-        if constexpr (input_grad) zp = epi_in_of<src_of<I>>();
+        if constexpr (input_grad) zp = epi_in_of(src_of<I>);
         batch_norm_backward<C, HW, PrevEpi, input_grad>(
-            x_of<I>(), d, gamma, stats_.data() + plan::layout[I].stats, zp, dgamma, dgamma + C,
-            other, batch_, bn_training_[I], ctx_, stream_);
+            x_of(I), d, gamma, stats_.data() + plan::layout[I].stats, zp, dgamma, dgamma + C, other,
+            batch_, bn_training_[I], ctx_, stream_);
         if constexpr (input_grad) std::swap(d, other);
     }
 
@@ -669,15 +604,15 @@ private:
         const T* w = params + A::param_offset;
         T* dw = grads + A::param_offset;
         const T* zp = nullptr;
-        if constexpr (input_grad) zp = epi_in_of<src_of<I>>();
-        layer_norm_backward<PrevEpi, input_grad>(x_of<I>(), d, w, zp, dw, dw + n, other,
+        if constexpr (input_grad) zp = epi_in_of(src_of<I>);
+        layer_norm_backward<PrevEpi, input_grad>(x_of(I), d, w, zp, dw, dw + n, other,
                                                  ln_rows_.data(), batch_, n, A::layer::eps, ctx_,
                                                  stream_);
         if constexpr (input_grad) std::swap(d, other);
     }
 
     stream_t stream_ = nullptr;
-    DeviceBuffer<T> act_, grad_a_, grad_b_, input_, targets_;
+    DeviceBuffer<T> act_, grad_a_, grad_b_, input_buf_, targets_;
     DeviceBuffer<T> stats_;   ///< BatchNorm statistics kept for backward (workspace_plan::stats)
     DeviceBuffer<T> ln_rows_; ///< LayerNorm backward: mean and invstd per row
     DeviceBuffer<T> kept_;    ///< joins' kept gradients (workspace_plan::skip_grad_per_sample)
@@ -686,7 +621,7 @@ private:
     DeviceBuffer<std::int32_t> labels_;
     DeviceBuffer<double> scratch_partials_, scratch_result_;
     DeviceBuffer<unsigned> scratch_ticket_;
-    std::size_t capacity_ = 0, batch_ = 0;
+    std::size_t capacity_ = 0;
     ElemCtx ctx_{};
 };
 

@@ -25,6 +25,7 @@
 #include "../../../expr/dual.hpp"
 #include "../../../graph/lowering.hpp"
 #include "../../../graph/schedule.hpp"
+#include "../../runner.hpp"
 #include "../conv.hpp"
 #include "../pool.hpp"
 #include "../threads.hpp"
@@ -65,10 +66,14 @@ using MapVec = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>;
 
 /// Stage-by-stage evaluation of Net on the CPU, in precision T (float, or double for checks).
 template <class Net, class T = float>
-class Executor {
+class Executor : public ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T> {
+    using Runner = ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T>;
+    friend Runner;
+
 public:
     using stages = stages_of<Net>;
     using plan = workspace_plan<stages>;
+    using flow = gradient_flow<stages>;
     static constexpr std::size_t stage_count = stages::size;
 
     /// Allocates workspace for batches of up to `batch` samples (no-op if already large enough).
@@ -98,8 +103,7 @@ public:
                 throw argument_error("eigen::Executor::forward: this model has buffers "
                                      "(BatchNorm statistics) but none were given");
         reserve(batch);
-        batch_ = batch;
-        input_ = x;
+        this->bind(x, batch);
         ctx_ = ctx;
         buffers_ = buffers;
         keep_ = ctx.training;
@@ -115,7 +119,7 @@ public:
     [[nodiscard]] std::size_t last_forward_stages() const noexcept { return stages_run_; }
 
     /// Output of the last forward pass.
-    [[nodiscard]] const T* output() const { return y_of<stage_count - 1>(); }
+    [[nodiscard]] const T* output() const { return y_of(stage_count - 1); }
 
     /// Buffer for dLoss/dOutput, [batch, out_size]: the loss writes it, backward() consumes it.
     [[nodiscard]] T* output_grad() { return grad_a_.data(); }
@@ -129,47 +133,16 @@ public:
             keep_ = true;
             run_forward(params);
         }
-        T* d = grad_a_.data();
-        T* other = grad_b_.data();
-        [&]<std::size_t... I>(std::index_sequence<I...>) {
-            (backward_step<stage_count - 1 - I>(params, grads, d, other), ...);
-        }
-        (std::make_index_sequence<stage_count>{});
+        this->run_backward(params, grads);
     }
 
 private:
-    template <class List>
-    struct to_tuple;
-    template <class... S>
-    struct to_tuple<type_list<S...>> {
-        using type = std::tuple<S...>;
-    };
-    using as_tuple = typename to_tuple<stages>::type;
-
-    template <std::size_t I>
-    T* z_of() {
-        return act_.data() + plan::layout[I].z * batch_;
-    }
-    template <std::size_t I>
-    const T* y_of() const {
-        return act_.data() + plan::layout[I].y * batch_;
-    }
-    template <std::size_t I>
-    T* y_of() {
-        return act_.data() + plan::layout[I].y * batch_;
-    }
-    template <std::size_t I>
-    T* skip_grad_of() {
-        return skip_grad_.data() + plan::layout[I].skip_grad * batch_;
-    }
-    /// The input of stage I: the model input or the output of its source stage (the previous
-    /// stage, or a block's source for the first stage of a branch).
-    template <std::size_t I>
-    const T* x_of() const {
-        using S = std::tuple_element_t<I, as_tuple>;
-        if constexpr (S::from_input) return input_;
-        else return y_of<S::source>();
-    }
+    using Runner::batch_;
+    using Runner::input_;
+    using Runner::kept_of;
+    using Runner::x_of;
+    using Runner::y_of;
+    using Runner::z_of;
 
 #if CTNN_CPU_FUSED
     /// A convolution stage whose forward pass runs as cpu::detail::DirectConv
@@ -239,8 +212,8 @@ private:
         if constexpr (I + 1 >= stage_count) {
             return false;
         } else {
-            using S = std::tuple_element_t<I, as_tuple>;
-            using P = std::tuple_element_t<I + 1, as_tuple>;
+            using S = ctnn::detail::stage_at<stages, I>;
+            using P = ctnn::detail::stage_at<stages, I + 1>;
             if constexpr (P::kind != LayerKind::pool || P::from_input) {
                 return false;
             } else {
@@ -263,8 +236,8 @@ private:
         if constexpr (!relu_then_sole_max_pool<I>) {
             return false;
         } else {
-            using S = std::tuple_element_t<I, as_tuple>;
-            using P = std::tuple_element_t<I + 1, as_tuple>;
+            using S = ctnn::detail::stage_at<stages, I>;
+            using P = ctnn::detail::stage_at<stages, I + 1>;
             if constexpr (!direct_conv<S>) {
                 return false;
             } else {
@@ -285,8 +258,8 @@ private:
         if constexpr (!relu_then_sole_max_pool<I>) {
             return false;
         } else {
-            using S = std::tuple_element_t<I, as_tuple>;
-            using P = std::tuple_element_t<I + 1, as_tuple>;
+            using S = ctnn::detail::stage_at<stages, I>;
+            using P = ctnn::detail::stage_at<stages, I + 1>;
             return std::is_same_v<T, float> && S::has_anchor &&
                    cpu::detail::max_pool2_vectorized<P::anchor::bound::window>;
         }
@@ -314,7 +287,7 @@ private:
         std::size_t off = 0;
         (
             [&] {
-                using S = std::tuple_element_t<J, as_tuple>;
+                using S = ctnn::detail::stage_at<stages, J>;
                 if constexpr (direct_conv<S>) off += weight_floats<S> + direct_of<S>::packed_floats;
             }(),
             ...);
@@ -440,7 +413,7 @@ private:
             shift[c] = beta[c] - mean[c] * scale[c];
         }
         bn_training_[J] = false;
-        return {scale, shift, z_of<J>(), y_of<J>()};
+        return {scale, shift, z_of(J), y_of(J)};
     }
 
     /// The epilogue of a convolution chunk: g is the GEMM output of `samples` samples from s0, a
@@ -496,15 +469,27 @@ private:
 
     void run_forward(const T* params) {
         stages_run_ = 0;
-        ctnn::detail::for_each_type(stages{},
-                                    [&]<class S, std::size_t I>() { forward_stage<S, I>(params); });
+        Runner::run_forward(params);
+    }
+
+    /// The runner's view of the workspace (const: the runner's views are used by const members
+    /// such as output(); the buffers are this executor's own).
+    ctnn::detail::RunnerBuffers<T> runner_buffers() const {
+        auto* self = const_cast<Executor*>(this);
+        return {self->act_.data(), self->skip_grad_.data(), self->grad_a_.data(),
+                self->grad_b_.data()};
+    }
+
+    /// dst[i] += src[i] for the n values: a branch's share of its block source's gradient.
+    void accumulate(T* dst, const T* src, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) dst[i] += src[i];
     }
 
     template <class S, std::size_t I>
     void forward_stage(const T* params) {
         constexpr std::size_t n_in = S::in_size, n_out = S::out_size;
         using Epi = typename S::epilogue;
-        const T* x = x_of<I>();
+        const T* x = x_of(I);
         const auto B = static_cast<Eigen::Index>(batch_);
         // A BatchNorm folded into stage I + 1's pass in inference (folds_into_previous).
         constexpr bool folds_next = folds_into_previous<stages, I + 1>;
@@ -512,7 +497,7 @@ private:
             if (!ctx_.training) return; // evaluated by stage I - 1's epilogue
         if constexpr (I > 0) {
             if constexpr (pool_fused<I - 1>) { // stage I - 1 wrote the pooled values into Z
-                if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
+                if constexpr (Epi::size > 0) epilogue<S>(z_of(I), nullptr, y_of(I), nullptr);
                 return;
             }
         }
@@ -522,7 +507,7 @@ private:
             const T* w = params + A::param_offset;
             detail::MapConstMat<T> W(w, n_in, n_out);
             detail::MapConstMat<T> X(x, n_in, B);
-            detail::MapMat<T> Z(z_of<I>(), n_out, B);
+            detail::MapMat<T> Z(z_of(I), n_out, B);
             const unsigned nt = intra_threads();
             if (nt > 1 && n_out >= 64) {
                 // A batch too small to split: the threads share the output rows instead (at
@@ -538,16 +523,16 @@ private:
             const T* bias = A::layer::has_bias ? w + n_in * n_out : nullptr;
             if constexpr (folds_next) {
                 if (!ctx_.training) {
-                    epilogue<S>(z_of<I>(), bias ? z_of<I>() : nullptr, y_of<I>(), bias,
+                    epilogue<S>(z_of(I), bias ? z_of(I) : nullptr, y_of(I), bias,
                                 fold_of<I + 1>(params));
                     return;
                 }
             }
             if (bias || Epi::size > 0)
-                epilogue<S>(z_of<I>(), bias ? z_of<I>() : nullptr, y_of<I>(), bias);
+                epilogue<S>(z_of(I), bias ? z_of(I) : nullptr, y_of(I), bias);
         } else if constexpr (S::kind == LayerKind::rowwise) {
             using A = typename S::anchor;
-            T* z = z_of<I>();
+            T* z = z_of(I);
             for (std::size_t b = 0; b < batch_; ++b) {
                 const T* xr = x + b * n_in;
                 T* zr = z + b * n_out;
@@ -556,14 +541,16 @@ private:
                 T s = T(0);
                 for (std::size_t j = 0; j < n_in; ++j) s += std::exp(xr[j] - m);
                 if constexpr (A::layer::log) {
-                    const T lse = m + std::log(s);
-                    for (std::size_t j = 0; j < n_in; ++j) zr[j] = xr[j] - lse;
+                    // (x - m) - log(s), not x - (m + log(s)): m + log(s) rounds away log(s)
+                    // when |m| is large (equal logits of 1e30 would give 0, not -log(n)).
+                    const T ls = std::log(s);
+                    for (std::size_t j = 0; j < n_in; ++j) zr[j] = (xr[j] - m) - ls;
                 } else {
                     const T inv = T(1) / s;
                     for (std::size_t j = 0; j < n_in; ++j) zr[j] = std::exp(xr[j] - m) * inv;
                 }
             }
-            if constexpr (Epi::size > 0) epilogue<S>(z, nullptr, y_of<I>(), nullptr);
+            if constexpr (Epi::size > 0) epilogue<S>(z, nullptr, y_of(I), nullptr);
         } else if constexpr (S::kind == LayerKind::conv) {
             using A = typename S::anchor;
             using L = conv_lowering<S>;
@@ -596,35 +583,35 @@ private:
                 for (std::size_t g = 0; g < groups; ++g)
                     Out.middleCols(idx(g * og), idx(og)).noalias() =
                         Col.middleCols(idx(g * kg), idx(kg)) * W.middleCols(idx(g * og), idx(og));
-                if (fold) conv_epilogue<S>(gout, s0, samples, z_of<I>(), y_of<I>(), bias, folded);
-                else conv_epilogue<S>(gout, s0, samples, z_of<I>(), y_of<I>(), bias);
+                if (fold) conv_epilogue<S>(gout, s0, samples, z_of(I), y_of(I), bias, folded);
+                else conv_epilogue<S>(gout, s0, samples, z_of(I), y_of(I), bias);
             }
         } else if constexpr (S::kind == LayerKind::pool) {
             using A = typename S::anchor;
-            detail::pool_forward<A::bound::window, A::layer::op>(x, batch_, z_of<I>());
-            if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
+            detail::pool_forward<A::bound::window, A::layer::op>(x, batch_, z_of(I));
+            if constexpr (Epi::size > 0) epilogue<S>(z_of(I), nullptr, y_of(I), nullptr);
         } else if constexpr (S::kind == LayerKind::resample) {
             using Bd = typename S::anchor::bound;
             if constexpr (Bd::bilinear)
                 detail::upsample_bilinear_forward<Bd::scale, Bd::height, Bd::width>(
-                    x, batch_ * Bd::channels, z_of<I>());
+                    x, batch_ * Bd::channels, z_of(I));
             else
                 detail::upsample_forward<Bd::scale, Bd::height, Bd::width>(x, batch_ * Bd::channels,
-                                                                           z_of<I>());
-            if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
+                                                                           z_of(I));
+            if constexpr (Epi::size > 0) epilogue<S>(z_of(I), nullptr, y_of(I), nullptr);
         } else if constexpr (S::kind == LayerKind::add) {
             // A join (Add, Concat, Residual): z = sum or concat of the branches, then the epilogue.
             join_forward<S, I>();
-            if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
+            if constexpr (Epi::size > 0) epilogue<S>(z_of(I), nullptr, y_of(I), nullptr);
         } else if constexpr (S::kind == LayerKind::batch_norm) {
             batch_norm_forward<S, I>(params, x);
-            if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
+            if constexpr (Epi::size > 0) epilogue<S>(z_of(I), nullptr, y_of(I), nullptr);
         } else if constexpr (S::kind == LayerKind::layer_norm) {
             layer_norm_forward<S, I>(params, x);
-            if constexpr (Epi::size > 0) epilogue<S>(z_of<I>(), nullptr, y_of<I>(), nullptr);
+            if constexpr (Epi::size > 0) epilogue<S>(z_of(I), nullptr, y_of(I), nullptr);
         } else {
             // No anchor: the epilogue reads the stage input directly.
-            epilogue<S>(x, nullptr, y_of<I>(), nullptr);
+            epilogue<S>(x, nullptr, y_of(I), nullptr);
         }
     }
 
@@ -639,11 +626,11 @@ private:
         if constexpr (relu_in_pool<I>) {
             // Applied by the max pool's backward, which wrote d (relu_in_pool).
         } else if constexpr (Epi::size > 0 && S::has_anchor && cpu::detail::epilogue_is_relu<Epi>) {
-            const T* y = y_of<I>();
+            const T* y = y_of(I);
             const std::size_t total = batch_ * n_out;
             for (std::size_t i = 0; i < total; ++i) d[i] = y[i] > T(0) ? d[i] : T(0);
         } else if constexpr (Epi::size > 0) {
-            const T* z = S::has_anchor ? z_of<I>() : x_of<I>();
+            const T* z = S::has_anchor ? z_of(I) : x_of(I);
             ElemCtx c = ctx_;
             const std::size_t total = batch_ * n_out;
             for (std::size_t i = 0; i < total; ++i) {
@@ -657,19 +644,19 @@ private:
             const T* w = params + A::param_offset;
             T* gw = grads + A::param_offset;
             detail::MapConstMat<T> dZ(d, n_out, B);
-            detail::MapConstMat<T> X(x_of<I>(), n_in, B);
+            detail::MapConstMat<T> X(x_of(I), n_in, B);
             detail::MapMat<T>(gw, n_in, n_out).noalias() = X * dZ.transpose();
             if constexpr (A::layer::has_bias)
                 detail::MapVec<T>(gw + n_in * n_out, n_out) = dZ.rowwise().sum();
-            if constexpr (!S::from_input) {
+            if constexpr (flow::input_grad[I]) {
                 detail::MapMat<T>(other, n_in, B).noalias() =
                     detail::MapConstMat<T>(w, n_in, n_out) * dZ;
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::rowwise) {
             using A = typename S::anchor;
-            if constexpr (!S::from_input) {
-                const T* z = z_of<I>();
+            if constexpr (flow::input_grad[I]) {
+                const T* z = z_of(I);
                 for (std::size_t b = 0; b < batch_; ++b) {
                     const T* zr = z + b * n_out;
                     const T* dz = d + b * n_out;
@@ -695,21 +682,21 @@ private:
             conv_backward<S, I>(params, grads, d, other);
         } else if constexpr (S::kind == LayerKind::pool) {
             using A = typename S::anchor;
-            if constexpr (!S::from_input) {
+            if constexpr (flow::input_grad[I]) {
                 constexpr auto G = A::bound::window;
 #if CTNN_CPU_FUSED && defined(__AVX512F__)
                 if constexpr (std::is_same_v<T, float> && A::layer::op == PoolOp::max &&
                               cpu::detail::max_pool2_vectorized<G>)
-                    cpu::detail::max_pool2_backward<G, relu_in_pool<I - 1>>(x_of<I>(), d, batch_,
+                    cpu::detail::max_pool2_backward<G, relu_in_pool<I - 1>>(x_of(I), d, batch_,
                                                                             other);
                 else
 #endif
-                    detail::pool_backward<G, A::layer::op>(x_of<I>(), d, batch_, other);
+                    detail::pool_backward<G, A::layer::op>(x_of(I), d, batch_, other);
                 std::swap(d, other);
             }
         } else if constexpr (S::kind == LayerKind::resample) {
             using Bd = typename S::anchor::bound;
-            if constexpr (!S::from_input) {
+            if constexpr (flow::input_grad[I]) {
                 if constexpr (Bd::bilinear)
                     detail::upsample_bilinear_backward<Bd::scale, Bd::height, Bd::width>(
                         d, batch_ * Bd::channels, other);
@@ -722,70 +709,21 @@ private:
         // No anchor: dX = dZ, already in d.
     }
 
-    /// One step of the backward pass: stage J, with the hand-over of gradients at the branches
-    /// of joins (JoinAnchor): before J, if J is the last stage of a branch whose gradient its
-    /// join kept, d becomes that gradient; after J, if J is the first stage of branches, the
-    /// gradient of their source in d is accumulated. d and other always leave as the two
-    /// ping-pong buffers or a kept slot and a ping-pong buffer.
-    template <std::size_t J>
-    void backward_step(const T* params, T* grads, T*& d, T*& other) {
-        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t K>() {
-            if constexpr (S::kind == LayerKind::add) {
-                using A = typename S::anchor;
-                ctnn::detail::for_each_type(
-                    typename A::branches{}, [&]<class Br, std::size_t Bi>() {
-                        if constexpr (!Br::identity && Bi != A::last_computed && Br::last == J)
-                            d = skip_grad_of<K>() + Br::slot * batch_;
-                    });
-            }
-        });
-        backward_stage<std::tuple_element_t<J, as_tuple>, J>(params, grads, d, other);
-        if (other != grad_a_.data() && other != grad_b_.data())
-            other = d == grad_a_.data() ? grad_b_.data() : grad_a_.data();
-        // Joins in stage order: a nested block's join comes before its enclosing block's.
-        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t K>() {
-            if constexpr (S::kind == LayerKind::add) {
-                using A = typename S::anchor;
-                if constexpr (!A::from_input) {
-                    ctnn::detail::for_each_type(
-                        typename A::branches{}, [&]<class Br, std::size_t Bi>() {
-                            if constexpr (!Br::identity && Br::first == J) {
-                                T* acc = skip_grad_of<K>() + A::acc_offset * batch_;
-                                const std::size_t total = batch_ * A::in_size;
-                                if constexpr (Bi == A::first_computed)
-                                    for (std::size_t i = 0; i < total; ++i) d[i] += acc[i];
-                                else
-                                    for (std::size_t i = 0; i < total; ++i) acc[i] += d[i];
-                            }
-                        });
-                }
-            }
-        });
-    }
-
-    /// The output of branch Br of join anchor A: its last stage's, or the source for an identity.
-    template <class A, class Br>
-    const T* branch_output() const {
-        if constexpr (!Br::identity) return y_of<Br::last>();
-        else if constexpr (A::from_input) return input_;
-        else return y_of<A::source>();
-    }
-
     /// z of join stage I: the sum of the branch outputs, or their concatenation per sample.
     template <class S, std::size_t I>
     void join_forward() {
         using A = typename S::anchor;
         constexpr std::size_t n = S::out_size;
-        T* z = z_of<I>();
+        T* z = z_of(I);
         ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
-            const T* y = branch_output<A, Br>();
+            const T* y = this->template branch_output<A, Br>();
             if constexpr (A::op == JoinOp::concat) {
-                for (std::size_t b = 0; b < batch_; ++b)
+                for (std::size_t b = 0; b < this->batch_; ++b)
                     std::copy_n(y + b * Br::size, Br::size, z + b * n + Br::offset);
             } else if constexpr (K == 0) {
-                std::copy_n(y, batch_ * n, z);
+                std::copy_n(y, this->batch_ * n, z);
             } else {
-                for (std::size_t i = 0; i < batch_ * n; ++i) z[i] += y[i];
+                for (std::size_t i = 0; i < this->batch_ * n; ++i) z[i] += y[i];
             }
         });
     }
@@ -797,7 +735,7 @@ private:
     void join_backward(T*& d, T*& other) {
         using A = typename S::anchor;
         constexpr std::size_t n = S::out_size, n_src = A::in_size;
-        T* kept = skip_grad_of<I>();
+        T* kept = kept_of(I);
         T* acc = kept + A::acc_offset * batch_;
         // The slice of dZ that is branch Br's gradient, written (or added) into dst.
         auto slice = [&]<class Br>(T* dst, bool add) {
@@ -809,22 +747,23 @@ private:
                 else std::copy_n(src, Br::size, out);
             }
         };
-        if constexpr (!A::from_input) std::fill_n(acc, batch_ * n_src, T(0));
+        // The source's accumulator, unless no gradient of the source is needed (liveness).
+        constexpr bool acc_needed = !A::from_input && flow::grad_needed[A::source];
+        if constexpr (acc_needed) std::fill_n(acc, batch_ * n_src, T(0));
         ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
             if constexpr (Br::identity) {
-                if constexpr (!A::from_input) slice.template operator()<Br>(acc, true);
+                if constexpr (acc_needed) slice.template operator()<Br>(acc, true);
             } else if constexpr (K != A::last_computed) {
-                slice.template operator()<Br>(kept + Br::slot * batch_, false);
+                slice.template operator()<Br>(kept + Br::slot * this->batch_, false);
             }
         });
         if constexpr (A::computed > 0) {
-            using Last = std::tuple_element_t<A::last_computed,
-                                              typename to_tuple<typename A::branches>::type>;
+            using Last = ctnn::detail::stage_at<typename A::branches, A::last_computed>;
             if constexpr (A::op == JoinOp::concat) {
                 slice.template operator()<Last>(other, false);
                 std::swap(d, other);
             } // a sum hands dZ itself on: it stays in d
-        } else if constexpr (!A::from_input) {
+        } else if constexpr (acc_needed) {
             d = acc; // only identity branches: the gradient of the source is complete
         }
     }
@@ -871,13 +810,13 @@ private:
         };
         if constexpr (pool) {
             constexpr std::size_t n_pool = D::PH * D::PW * conv_lowering<S>::out_channels;
-            T* pooled = z_of<I + 1>();
-            if (keep_) sweep.template operator()<Store::y_and_pool>(pooled, n_pool, y_of<I>(), n);
+            T* pooled = z_of(I + 1);
+            if (keep_) sweep.template operator()<Store::y_and_pool>(pooled, n_pool, y_of(I), n);
             else sweep.template operator()<Store::pool>(nullptr, 0, pooled, n_pool);
         } else if constexpr (relu) {
-            sweep.template operator()<Store::y>(nullptr, 0, y_of<I>(), n);
+            sweep.template operator()<Store::y>(nullptr, 0, y_of(I), n);
         } else {
-            sweep.template operator()<Store::z_and_y>(z_of<I>(), n, y_of<I>(), n);
+            sweep.template operator()<Store::z_and_y>(z_of(I), n, y_of(I), n);
         }
     }
 #endif
@@ -901,7 +840,7 @@ private:
         T* col = scratch_.data();
         T* dzc = col + L::chunk * P * L::taps;
 #if CTNN_CPU_FUSED
-        if constexpr (!S::from_input && direct_conv_dx<S>) {
+        if constexpr (flow::input_grad[I] && direct_conv_dx<S>) {
             using D = direct_dx_of<S>;
             float* wf = direct_.data() + D::padded_floats;
             cpu::detail::flip_weight<G, L::out_channels>(w, wf);
@@ -920,9 +859,9 @@ private:
                               .colwise()
                               .sum()
                               .transpose();
-                DW::pad(x_of<I>() + s * n_in, xw);
+                DW::pad(x_of(I) + s * n_in, xw);
                 DW::accumulate_dw(dzs, xw, du);
-                if constexpr (!S::from_input) {
+                if constexpr (flow::input_grad[I]) {
                     using D = direct_dx_of<S>;
                     float* dzp = direct_.data();
                     D::pad(dzs, dzp);
@@ -932,16 +871,16 @@ private:
                 }
             }
             DW::unpack_dw(du, gw);
-            if constexpr (!S::from_input) std::swap(d, other);
+            if constexpr (flow::input_grad[I]) std::swap(d, other);
             return;
         }
 #endif
         for (std::size_t s0 = 0; s0 < batch_; s0 += L::chunk) {
             const std::size_t samples = std::min(L::chunk, batch_ - s0);
             const std::size_t rows = samples * P;
-            detail::im2col<G>(x_of<I>() + s0 * n_in, samples, col);
+            detail::im2col<G>(x_of(I) + s0 * n_in, samples, col);
             detail::MapMat<T> Col(col, idx(rows), L::taps);
-            if constexpr (direct_conv<S> && (S::from_input || direct_conv_dx<S>)) {
+            if constexpr (direct_conv<S> && (!flow::input_grad[I] || direct_conv_dx<S>)) {
                 // No dCol GEMM follows: dW += im2col(X_s)^T dZ_s per sample, reading each
                 // sample's dZ in place ([out, pixels] is a column-major pixels x out matrix).
                 for (std::size_t s = 0; s < samples; ++s) {
@@ -960,7 +899,7 @@ private:
                     GW.middleCols(idx(g * og), idx(og)).noalias() +=
                         Col.middleCols(idx(g * kg), idx(kg)).transpose() *
                         DZ.middleCols(idx(g * og), idx(og));
-                if constexpr (!S::from_input) {
+                if constexpr (flow::input_grad[I]) {
                     // dCol = dZ W^T, written over the im2col matrix (no longer needed), folded.
                     for (std::size_t g = 0; g < groups; ++g)
                         Col.middleCols(idx(g * kg), idx(kg)).noalias() =
@@ -972,7 +911,7 @@ private:
                 }
             }
 #if CTNN_CPU_FUSED
-            if constexpr (!S::from_input && direct_conv_dx<S>) {
+            if constexpr (flow::input_grad[I] && direct_conv_dx<S>) {
                 // dX = dZ convolved with the flipped kernel, sample by sample (direct kernel).
                 using D = direct_dx_of<S>;
                 float* dzp = direct_.data();
@@ -985,7 +924,7 @@ private:
             }
 #endif
         }
-        if constexpr (!S::from_input) std::swap(d, other);
+        if constexpr (flow::input_grad[I]) std::swap(d, other);
     }
 
     /// BatchNorm forward. Training: normalizes each channel with the batch's mean and biased
@@ -1002,7 +941,7 @@ private:
         T* tracked = running_var + C;
         T* mean = stats_.data() + plan::layout[I].stats;
         T* invstd = mean + C;
-        T* z = z_of<I>();
+        T* z = z_of(I);
         const std::size_t count = batch_ * HW;
         bn_training_[I] = ctx_.training;
         if (ctx_.training && count < 2)
@@ -1064,7 +1003,7 @@ private:
         T* dbeta = dgamma + C;
         const T* mean = stats_.data() + plan::layout[I].stats;
         const T* invstd = mean + C;
-        const T* x = x_of<I>();
+        const T* x = x_of(I);
         const auto count = static_cast<T>(batch_ * HW);
         for (std::size_t c = 0; c < C; ++c) {
             T sum_dz = T(0), sum_dz_xhat = T(0);
@@ -1078,7 +1017,7 @@ private:
             }
             dgamma[c] = sum_dz_xhat;
             dbeta[c] = sum_dz;
-            if constexpr (I > 0) {
+            if constexpr (flow::input_grad[I]) {
                 const T k = gamma[c] * invstd[c];
                 const bool training = bn_training_[I];
                 const T mean_dz = training ? sum_dz / count : T(0);
@@ -1094,7 +1033,7 @@ private:
                 }
             }
         }
-        if constexpr (I > 0) std::swap(d, other);
+        if constexpr (flow::input_grad[I]) std::swap(d, other);
     }
 
     /// Mean and 1/sqrt(var + eps) of one sample's n values (accumulated in double).
@@ -1120,7 +1059,7 @@ private:
         constexpr std::size_t n = S::in_size;
         const T* w = params + A::param_offset;
         const T* bias = w + n;
-        T* z = z_of<I>();
+        T* z = z_of(I);
         for (std::size_t b = 0; b < batch_; ++b) {
             const T* r = x + b * n;
             const auto [mu, is] = sample_stats<A>(r, n);
@@ -1139,7 +1078,7 @@ private:
         T* dw = grads + A::param_offset;
         T* db = dw + n;
         std::fill(dw, dw + 2 * n, T(0));
-        const T* x = x_of<I>();
+        const T* x = x_of(I);
         for (std::size_t b = 0; b < batch_; ++b) {
             const T* r = x + b * n;
             const T* dz = d + b * n;
@@ -1152,7 +1091,7 @@ private:
                 mean_g += dz[j] * w[j];
                 mean_g_xhat += dz[j] * w[j] * xhat;
             }
-            if constexpr (I > 0) {
+            if constexpr (flow::input_grad[I]) {
                 mean_g /= static_cast<T>(n);
                 mean_g_xhat /= static_cast<T>(n);
                 T* dx = other + b * n;
@@ -1162,7 +1101,7 @@ private:
                 }
             }
         }
-        if constexpr (I > 0) std::swap(d, other);
+        if constexpr (flow::input_grad[I]) std::swap(d, other);
     }
 
     static Eigen::Index idx(std::size_t v) { return static_cast<Eigen::Index>(v); }
@@ -1175,8 +1114,7 @@ private:
     bool keep_ = true;           ///< the last forward pass kept every value backward() reads
     T* buffers_ = nullptr;
     std::array<bool, stage_count> bn_training_{}; ///< mode of each BatchNorm stage's last forward
-    std::size_t capacity_ = 0, batch_ = 0;
-    const T* input_ = nullptr;
+    std::size_t capacity_ = 0;
     ElemCtx ctx_{};
 };
 
