@@ -113,6 +113,14 @@ TEST_CASE("Softmax rows sum to one and LogSoftmax is its log") {
     }
 }
 
+TEST_CASE("LogSoftmax of large equal inputs is -log(n), not 0 (no cancellation)") {
+    // x - (m + log(s)) rounds log(s) away when |m| is large; (x - m) - log(s) does not.
+    Model<Sequential<Input<3>, LogSoftmax>> lp;
+    const std::vector<float> x{1e30f, 1e30f, 1e30f, -1e30f, -1e30f, -1e30f};
+    const auto y = lp.forward(x, 2);
+    for (const float v : y) CHECK(v == doctest::Approx(-std::log(3.0f)));
+}
+
 TEST_CASE("parameter names, shapes and offsets follow PyTorch's nn.Sequential") {
     using Net = Sequential<Input<784>, Dense<256>, ReLU, Dropout<0.2f>, Dense<10>>;
     const auto t = parameter_table<Net>();

@@ -46,9 +46,10 @@ __global__ void __launch_bounds__(rowwise_block)
         T s = T(0);
         for (std::uint32_t j = threadIdx.x; j < n; j += blockDim.x) s += std::exp(xr[j] - m);
         s = block_reduce_sum<B>(s);
-        const T lse = m + std::log(s), inv = T(1) / s;
+        // (x - m) - log(s): m + log(s) would round log(s) away for large |m| (as on the CPU).
+        const T ls = std::log(s), inv = T(1) / s;
         for (std::uint32_t j = threadIdx.x; j < n; j += blockDim.x) {
-            const T v = Log ? xr[j] - lse : std::exp(xr[j] - m) * inv;
+            const T v = Log ? (xr[j] - m) - ls : std::exp(xr[j] - m) * inv;
             zr[j] = v;
             if constexpr (Epi::size > 0) {
                 ElemCtx c = ctx;
