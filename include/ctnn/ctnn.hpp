@@ -6,8 +6,8 @@
 #pragma once
 #include "config.hpp"
 
-#include "core/dataset.hpp"
 #include "backend/device.hpp"
+#include "core/dataset.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/init.hpp"

@@ -5,11 +5,11 @@
 // the backward pass and optimizer updates through its backend; the training loop (train/train.hpp)
 // and checkpoint IO (save/load) are built on these.
 //
-// Backends: the CPU (Eigen, backend/cpu/eigen) always; CUDA (backend/cuda) when CTNN_CUDA_BACKEND is 1
-// (nvcc, or CTNN_HOST_EXECUTION=1 for tests). On CUDA the parameter, gradient and optimizer-state
-// buffers live on the device; the host copies that parameters() and gradients() return are
-// refreshed with one copy of the flat buffer when the device has newer values, and a host write
-// through parameters() is uploaded with one copy before the next device use. The buffers
+// Backends: the CPU (Eigen, backend/cpu/eigen) always; CUDA (backend/cuda) when CTNN_CUDA_BACKEND
+// is 1 (nvcc, or CTNN_HOST_EXECUTION=1 for tests). On CUDA the parameter, gradient and
+// optimizer-state buffers live on the device; the host copies that parameters() and gradients()
+// return are refreshed with one copy of the flat buffer when the device has newer values, and a
+// host write through parameters() is uploaded with one copy before the next device use. The buffers
 // (BatchNorm's running statistics) follow the same rules: on CUDA they live on the device, a
 // training-mode forward updates them there, and buffers() (and save()) reads them back lazily.
 // The fused CPU executor of MLPs (cpu::FusedExecutor) is treated the same way: it trains on its
@@ -17,12 +17,12 @@
 // are written from it in PyTorch's layout when read.
 #pragma once
 #include "backend/cpu/denormal.hpp"
-#include "backend/cpu/executor.hpp"
 #include "backend/cpu/eigen/executor.hpp"
 #include "backend/cpu/eigen/update.hpp"
+#include "backend/cpu/executor.hpp"
+#include "backend/device.hpp"
 #include "config.hpp"
 #include "core/aligned.hpp"
-#include "backend/device.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/init.hpp"
@@ -264,6 +264,25 @@ public:
         return {y, batch * out_size};
     }
 
+    /// Forward pass on as many samples as x holds ([batch, in_size] row-major; batch =
+    /// x.size() / in_size). Throws ctnn::shape_error if x.size() is not a positive multiple of
+    /// in_size.
+    std::span<const T> forward(std::span<const T> x, Mode mode = Mode::inference) {
+        if (x.empty() || x.size() % in_size != 0)
+            throw shape_error(std::string("Model::forward: input holds ") +
+                              std::to_string(x.size()) + " values, not a positive multiple of " +
+                              std::to_string(in_size) + " (input shape " + Net::in_shape::str() +
+                              ")");
+        return forward(x, x.size() / in_size, mode);
+    }
+
+    /// Inference on as many samples as x holds (as forward(x)), returning a copy of the outputs
+    /// ([batch, out_size]) that stays valid after later passes.
+    std::vector<T> predict(std::span<const T> x) {
+        const std::span<const T> y = forward(x, Mode::inference);
+        return {y.begin(), y.end()};
+    }
+
     /// Computes the loss of the last forward pass against `targets`, and dLoss/dOutput for
     /// backward(). Returns the mean loss of the batch.
     template <Loss L>
@@ -319,7 +338,8 @@ public:
         }
     }
 
-    /// Applies one optimizer update with learning rate `lr` to all parameters (one pass). Throws
+    /// Applies one optimizer update with learning rate `lr` (a schedule's value for this step; it
+    /// replaces state.optimizer.lr, which update(state) uses) to all parameters (one pass). Throws
     /// ctnn::argument_error if `state` was made for another number of parameters.
     template <Optimizer O>
     void update(OptimizerState<O, T>& state, float lr) {
@@ -364,6 +384,12 @@ public:
                                 param_count);
             cpu::parameters_changed(exec_);
         }
+    }
+
+    /// One optimizer update at the optimizer's own learning rate (state.optimizer.lr).
+    template <Optimizer O>
+    void update(OptimizerState<O, T>& state) {
+        update(state, state.optimizer.lr);
     }
 
     /// Copies the model's copy of an optimizer state (on the CUDA device, or in the fused CPU

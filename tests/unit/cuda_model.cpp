@@ -119,6 +119,14 @@ using BilinearNet = Sequential<Input<2, 6, 5>, Conv2D<3, 3, Same>, ReLU, MaxPool
 
 } // namespace
 
+TEST_CASE("LogSoftmax of large equal inputs is -log(n) on CUDA as on the CPU") {
+    // The rowwise kernel computes (x - m) - log(s); x - (m + log(s)) gave 0 for logits of 1e30.
+    Model<Sequential<Input<3>, LogSoftmax>> gpu(device::cuda());
+    const std::vector<float> x{1e30f, 1e30f, 1e30f, -1e30f, -1e30f, -1e30f};
+    const auto y = gpu.forward(x, 2);
+    for (const float v : y) CHECK(v == doctest::Approx(-std::log(3.0f)));
+}
+
 TEST_CASE("convolution and pooling stages on CUDA equal the CPU") {
     for (const std::size_t batch : {std::size_t{1}, std::size_t{5}}) {
         check_step<ConvNet>(loss::SoftmaxCrossEntropy{}, batch, 41);
@@ -195,6 +203,7 @@ TEST_CASE("forward, loss and backward on CUDA equal the CPU for several models a
         check_step<DeepNet>(loss::BCEWithLogits{}, batch, 13);
         check_step<SoftmaxNet>(loss::L1{}, batch, 14);
         check_step<SoftmaxNet>(loss::Huber{.delta = 0.05f}, batch, 15);
+        check_step<SoftmaxNet>(loss::NLLLoss{}, batch, 16);
         check_step<LeadingNet>(loss::MSE{}, batch, 16);
     }
 }

@@ -40,6 +40,7 @@ TEST_CASE("gradient check: every loss, at the output") {
     check_output_gradient(loss::Huber{.delta = 0.3f}, 3, 4, 4);
     check_output_gradient(loss::SoftmaxCrossEntropy{}, 3, 5, 5);
     check_output_gradient(loss::BCEWithLogits{}, 3, 4, 6);
+    check_output_gradient(loss::NLLLoss{}, 3, 5, 12);
 }
 
 TEST_CASE("gradient check: every loss, through a model") {
@@ -49,6 +50,28 @@ TEST_CASE("gradient check: every loss, through a model") {
     check_parameter_gradients<Net>(loss::Huber{.delta = 0.5f}, 4, 9);
     check_parameter_gradients<Net>(loss::SoftmaxCrossEntropy{}, 4, 10);
     check_parameter_gradients<Net>(loss::BCEWithLogits{}, 4, 11);
+    check_parameter_gradients<Sequential<Input<4>, Dense<5>, Tanh, Dense<3>, LogSoftmax>>(
+        loss::NLLLoss{}, 4, 13);
+}
+
+TEST_CASE("LogSoftmax + NLLLoss equals SoftmaxCrossEntropy on the logits, value and gradients") {
+    using Logits = Sequential<Input<4>, Dense<5>, Tanh, Dense<3>>;
+    using LogProbs = Sequential<Input<4>, Dense<5>, Tanh, Dense<3>, LogSoftmax>;
+    Model<Logits, double> a;
+    Model<LogProbs, double> b;
+    a.init(21);
+    b.init(21);
+    const auto x = random_values(5 * 4, 22, -1, 1);
+    const std::vector<std::int32_t> labels{0, 2, 1, 1, 2};
+    const loss::Targets<double> t{labels.data(), nullptr};
+    a.forward(x, 5, Mode::training);
+    b.forward(x, 5, Mode::training);
+    CHECK(a.loss(loss::SoftmaxCrossEntropy{}, t) == doctest::Approx(b.loss(loss::NLLLoss{}, t)));
+    a.backward();
+    b.backward();
+    const auto ga = a.gradients(), gb = b.gradients();
+    REQUIRE(ga.size() == gb.size());
+    for (std::size_t i = 0; i < ga.size(); ++i) CHECK(ga[i] == doctest::Approx(gb[i]));
 }
 
 TEST_CASE("loss values match hand computation") {
@@ -90,4 +113,20 @@ TEST_CASE("softmax cross-entropy is stable for huge logits") {
     CHECK(g[0] == doctest::Approx(1.0f));
     CHECK(g[1] == doctest::Approx(-1.0f));
     CHECK(g[2] == doctest::Approx(0.0f));
+}
+
+TEST_CASE("softmax cross-entropy keeps log(sum) for large equal logits") {
+    // logsumexp - y[label] must be formed as (max - y[label]) + log(sum): with max + log(sum)
+    // first, log(3) vanishes in the rounding of 1e30 and the loss comes out 0 instead of ln 3.
+    const std::vector<std::int32_t> label{1};
+    const std::vector<float> yf(3, 1e30f);
+    std::vector<float> gf(3);
+    CHECK(loss::SoftmaxCrossEntropy{}(yf.data(), loss::Targets<float>{label.data(), nullptr}, 1, 3,
+                                      gf.data()) == doctest::Approx(std::log(3.0)).epsilon(1e-6));
+    CHECK(gf[0] == doctest::Approx(1.0 / 3));
+    CHECK(gf[1] == doctest::Approx(1.0 / 3 - 1));
+    const std::vector<double> yd(3, 1e30);
+    CHECK(loss::SoftmaxCrossEntropy{}(yd.data(), loss::Targets<double>{label.data(), nullptr}, 1, 3,
+                                      static_cast<double*>(nullptr)) ==
+          doctest::Approx(std::log(3.0)).epsilon(1e-12));
 }

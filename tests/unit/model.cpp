@@ -256,3 +256,22 @@ TEST_CASE("float and double models agree") {
     const auto yd = d.forward(xd, 2);
     for (std::size_t i = 0; i < 6; ++i) CHECK(yf[i] == doctest::Approx(yd[i]).epsilon(1e-5));
 }
+
+TEST_CASE("forward(x) infers the batch; predict returns outputs that outlive later passes") {
+    using Net = Sequential<Input<3>, Dense<4>, Tanh, Dense<2>>;
+    Model<Net> m;
+    m.init(5);
+    const std::vector<float> x{0.1f, 0.2f, 0.3f, -0.1f, 0.5f, 0.9f, 1.0f, -1.0f, 0.0f};
+    const auto y3 = m.forward(x, 3);
+    const std::vector<float> want(y3.begin(), y3.end());
+    const auto y = m.forward(std::span<const float>(x));
+    REQUIRE(y.size() == 6);
+    for (std::size_t i = 0; i < 6; ++i) CHECK(y[i] == want[i]);
+    const std::vector<float> p = m.predict(x);
+    m.forward(std::span<const float>(x.data(), 3)); // a later pass overwrites the workspace
+    REQUIRE(p.size() == 6);
+    for (std::size_t i = 0; i < 6; ++i) CHECK(p[i] == want[i]);
+    CHECK_THROWS_WITH_AS(m.forward(std::span<const float>(x.data(), 4)),
+                         doctest::Contains("not a positive multiple of 3"), shape_error);
+    CHECK_THROWS_AS(m.predict(std::span<const float>()), shape_error);
+}

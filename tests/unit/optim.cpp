@@ -161,3 +161,34 @@ TEST_CASE("Model::update flushes denormal optimizer state to zero, restoring the
     MESSAGE("no MXCSR on this architecture: the update does not change the FP mode");
 #endif
 }
+
+TEST_CASE("Model::update(state) steps at the optimizer's own learning rate") {
+    // update(state, lr) takes a schedule's rate; update(state) must use state.optimizer.lr (it
+    // was the surprise of a new user that .lr was ignored).
+    using Net = Sequential<Input<3>, Dense<4>, ReLU, Dense<2>>;
+    Model<Net> a, b;
+    a.init(3);
+    b.init(3);
+    const std::vector<float> x{0.1f, 0.2f, 0.3f, -0.1f, 0.5f, 0.9f};
+    const std::vector<float> t{1, 0, 0, 1};
+    for (Model<Net>* m : {&a, &b}) {
+        m->forward(x, 2, Mode::training);
+        m->loss(loss::MSE{}, {nullptr, t.data()});
+        m->backward();
+    }
+    OptimizerState<optim::Adam> sa(optim::Adam{.lr = 0.03f}, Net::param_count);
+    OptimizerState<optim::Adam> sb(optim::Adam{.lr = 0.03f}, Net::param_count);
+    a.update(sa);
+    b.update(sb, 0.03f);
+    const auto pa = a.parameters(), pb = b.parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i) CHECK(pa[i] == pb[i]);
+    // ... and not at some other rate: a different lr moves the parameters differently.
+    Model<Net> c;
+    c.init(3);
+    c.forward(x, 2, Mode::training);
+    c.loss(loss::MSE{}, {nullptr, t.data()});
+    c.backward();
+    OptimizerState<optim::Adam> sc(optim::Adam{.lr = 0.03f}, Net::param_count);
+    c.update(sc, 0.001f);
+    CHECK(c.parameters()[0] != doctest::Approx(pa[0]).epsilon(1e-6));
+}

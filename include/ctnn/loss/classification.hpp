@@ -40,7 +40,46 @@ struct SoftmaxCrossEntropy {
         } else {
             for (std::size_t j = 0; j < n; ++j) s += std::exp(y[j] - m);
         }
-        return m + std::log(s) - yl;
+        // (m - yl) first: it is exact for equal logits, whereas m + log(s) rounds log(s) away
+        // when m is large (three logits of 1e30 would give 0 instead of ln 3).
+        return (m - yl) + std::log(s);
+    }
+    template <class T>
+    T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
+        const T scale = T(1) / static_cast<T>(batch);
+        double sum = 0;
+        for (std::size_t b = 0; b < batch; ++b)
+            sum +=
+                static_cast<double>(row(y + b * n, n, t.labels[b], scale, g ? g + b * n : nullptr));
+        return static_cast<T>(sum / static_cast<double>(batch));
+    }
+};
+
+/// Negative log-likelihood on integer class labels (PyTorch's NLLLoss, mean reduction): the
+/// model outputs log-probabilities (end it with LogSoftmax). Output: 1-D [classes]; targets:
+/// labels in [0, classes). loss = mean_b (-y_b[label_b]); dL/dy_b = -onehot(label_b) / batch.
+/// LogSoftmax + NLLLoss computes what SoftmaxCrossEntropy on the logits computes (which fuses
+/// both and is cheaper).
+struct NLLLoss {
+    static constexpr bool uses_labels = true;
+    static std::string name() { return "NLLLoss"; }
+    template <class Out>
+    static constexpr bool check() {
+        static_assert(Out::rank == 1 && Out::size >= 2,
+                      "NLLLoss expects the model to output a 1-D vector of at least 2 class "
+                      "log-probabilities (end the model with Dense<classes>, LogSoftmax)");
+        return true;
+    }
+
+    /// Loss of one sample (row of n log-probabilities) and, if grad is not null, its gradient
+    /// times scale.
+    template <class T>
+    CTNN_HOST_DEVICE static T row(const T* y, std::size_t n, std::int32_t label, T scale, T* grad) {
+        const auto l = static_cast<std::size_t>(label);
+        const T yl = y[l]; // (before grad is written: it may be y's own buffer)
+        if (grad)
+            for (std::size_t j = 0; j < n; ++j) grad[j] = j == l ? -scale : T(0);
+        return -yl;
     }
     template <class T>
     T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
