@@ -8,13 +8,16 @@
 // tensors are little-endian, row-major, and exactly tile the buffer (no gaps, no overlaps, nothing
 // left over). ctnn writes F32 and reads F32, F64, F16, BF16, signed/unsigned integers and BOOL,
 // converting them to float. Every malformed input throws ctnn::io_error naming the file and the
-// byte offset (counted from the start of the file).
+// byte offset (counted from the start of the file). The header's size is limited (100 MB), and so
+// are the number of its JSON values, their nesting and the rank of a tensor (ReadLimits), so that
+// a hostile header cannot make a tree or a shape many times its size.
 #pragma once
 #include "../config.hpp"
 #include "../core/error.hpp"
 #include "detail/bytes.hpp"
 #include "detail/file.hpp"
 #include "detail/json.hpp"
+#include "limits.hpp"
 
 #include <algorithm>
 #include <array>
@@ -107,16 +110,17 @@ struct SafetensorsLayout {
 };
 
 /// Parses and checks a header (the N JSON bytes at file offset 8) against the size of the data
-/// buffer that follows it.
+/// buffer that follows it, within `limits` (JSON values, nesting, tensor rank).
 [[nodiscard]] inline SafetensorsLayout parse_safetensors_header(std::string_view header,
                                                                 const std::string& file,
-                                                                std::uint64_t buffer_size) {
+                                                                std::uint64_t buffer_size,
+                                                                const ReadLimits& limits = {}) {
     using Kind = JsonValue::Kind;
     constexpr std::uint64_t base = 8;
     const std::uint64_t data_start = base + header.size();
     if (header.empty() || header.front() != '{')
         throw io_error(file, base, "the header must be a JSON object starting with '{'");
-    const JsonValue root = parse_json(header, file, base);
+    const JsonValue root = parse_json(header, file, base, limits);
 
     SafetensorsLayout layout;
     for (const JsonMember& m : root.members) {
@@ -171,6 +175,11 @@ struct SafetensorsLayout {
                                "I16, I8, U64, U32, U16, U8 and BOOL)");
 
         const JsonValue& shape = field("shape", Kind::array);
+        if (shape.items.size() > limits.max_rank)
+            throw io_error(file, shape.items[limits.max_rank].offset,
+                           tensor + ": shape has " + std::to_string(shape.items.size()) +
+                               " dimensions, more than the limit of " +
+                               std::to_string(limits.max_rank) + " (ReadLimits::max_rank)");
         e.count = 1;
         bool overflow = false;
         for (const JsonValue& d : shape.items) {
@@ -411,64 +420,69 @@ inline void save_safetensors(const std::filesystem::path& path, std::span<const 
 
 /// Loads a safetensors file, converting every tensor to float (see the supported dtypes above).
 /// Throws io_error naming the file and byte offset for: a file shorter than 8 bytes, a header
-/// length beyond the file or above 100 MB, invalid JSON, missing or ill-typed fields, unknown or
-/// unsupported dtypes, a shape that does not match its data_offsets, offsets outside the buffer,
-/// overlapping tensors, gaps, and bytes left over after the last tensor.
-[[nodiscard]] inline SafetensorsFile load_safetensors(const std::filesystem::path& path) {
+/// length beyond the file or above 100 MB, invalid JSON, a header beyond `limits` (JSON values,
+/// nesting, tensor rank), missing or ill-typed fields, unknown or unsupported dtypes, a shape that
+/// does not match its data_offsets, offsets outside the buffer, overlapping tensors, gaps, bytes
+/// left over after the last tensor; and io_error naming the file for running out of memory.
+[[nodiscard]] inline SafetensorsFile load_safetensors(const std::filesystem::path& path,
+                                                      const ReadLimits& limits = {}) {
     const std::string file = path.string();
-    detail::FilePtr f = detail::open_for_reading(path);
-    std::error_code ec;
-    const std::uintmax_t size = std::filesystem::file_size(path, ec);
-    if (ec) throw io_error(file, std::string("cannot get the file size: ") + ec.message());
-    if (size < 8)
-        throw io_error(file, size,
-                       std::string("file is ") + std::to_string(size) +
-                           " bytes long; a safetensors file starts with an 8-byte header length");
-    std::uint8_t len_bytes[8];
-    detail::read_exact(f.get(), len_bytes, 8, file, 0);
-    const std::uint64_t n = detail::load_le<std::uint64_t>(len_bytes);
-    if (n > detail::safetensors_max_header)
-        throw io_error(file, 0,
-                       std::string("header length ") + std::to_string(n) +
-                           " exceeds the limit of " +
-                           std::to_string(detail::safetensors_max_header) +
-                           " bytes (corrupt file, or not a safetensors file)");
-    if (n > size - 8)
-        throw io_error(file, 0,
-                       std::string("header length ") + std::to_string(n) +
-                           " runs past the end of the file (" + std::to_string(size) +
-                           " bytes, so at most " + std::to_string(size - 8) +
-                           " are left for the header)");
-    std::string header(static_cast<std::size_t>(n), '\0');
-    detail::read_exact(f.get(), header.data(), header.size(), file, 8);
-    const std::uint64_t data_start = 8 + n;
-    detail::SafetensorsLayout layout =
-        detail::parse_safetensors_header(header, file, size - data_start);
+    return detail::reporting_memory_errors(file, [&] {
+        detail::FilePtr f = detail::open_for_reading(path);
+        std::error_code ec;
+        const std::uintmax_t size = std::filesystem::file_size(path, ec);
+        if (ec) throw io_error(file, std::string("cannot get the file size: ") + ec.message());
+        if (size < 8)
+            throw io_error(
+                file, size,
+                std::string("file is ") + std::to_string(size) +
+                    " bytes long; a safetensors file starts with an 8-byte header length");
+        std::uint8_t len_bytes[8];
+        detail::read_exact(f.get(), len_bytes, 8, file, 0);
+        const std::uint64_t n = detail::load_le<std::uint64_t>(len_bytes);
+        if (n > detail::safetensors_max_header)
+            throw io_error(file, 0,
+                           std::string("header length ") + std::to_string(n) +
+                               " exceeds the limit of " +
+                               std::to_string(detail::safetensors_max_header) +
+                               " bytes (corrupt file, or not a safetensors file)");
+        if (n > size - 8)
+            throw io_error(file, 0,
+                           std::string("header length ") + std::to_string(n) +
+                               " runs past the end of the file (" + std::to_string(size) +
+                               " bytes, so at most " + std::to_string(size - 8) +
+                               " are left for the header)");
+        std::string header(static_cast<std::size_t>(n), '\0');
+        detail::read_exact(f.get(), header.data(), header.size(), file, 8);
+        const std::uint64_t data_start = 8 + n;
+        detail::SafetensorsLayout layout =
+            detail::parse_safetensors_header(header, file, size - data_start, limits);
 
-    SafetensorsFile result;
-    result.metadata = std::move(layout.metadata);
-    result.tensors.reserve(layout.entries.size());
-    std::vector<std::uint8_t> scratch;
-    for (detail::SafetensorsEntry& e : layout.entries) {
-        Tensor t;
-        t.name = e.name;
-        t.dtype = std::string(e.dtype->name);
-        t.shape = e.shape;
-        t.data.resize(e.count);
-        const std::uint64_t at = data_start + e.begin;
-        const auto nbytes = static_cast<std::size_t>(e.end - e.begin);
-        if (std::endian::native == std::endian::little && e.dtype->name == "F32") {
-            detail::read_exact(f.get(), t.data.data(), nbytes, file, at);
-        } else {
-            scratch.resize(nbytes);
-            detail::read_exact(f.get(), scratch.data(), nbytes, file, at);
-            detail::decode_safetensors(scratch.data(), e, t.data.data(), file, at);
+        SafetensorsFile result;
+        result.metadata = std::move(layout.metadata);
+        result.tensors.reserve(layout.entries.size());
+        std::vector<std::uint8_t> scratch;
+        for (detail::SafetensorsEntry& e : layout.entries) {
+            Tensor t;
+            t.name = e.name;
+            t.dtype = std::string(e.dtype->name);
+            t.shape = e.shape;
+            t.data.resize(e.count);
+            const std::uint64_t at = data_start + e.begin;
+            const auto nbytes = static_cast<std::size_t>(e.end - e.begin);
+            if (std::endian::native == std::endian::little && e.dtype->name == "F32") {
+                detail::read_exact(f.get(), t.data.data(), nbytes, file, at);
+            } else {
+                scratch.resize(nbytes);
+                detail::read_exact(f.get(), scratch.data(), nbytes, file, at);
+                detail::decode_safetensors(scratch.data(), e, t.data.data(), file, at);
+            }
+            result.tensors.push_back(std::move(t));
         }
-        result.tensors.push_back(std::move(t));
-    }
-    if (std::fgetc(f.get()) != EOF)
-        throw io_error(file, size, "the file grew while it was being read");
-    return result;
+        if (std::fgetc(f.get()) != EOF)
+            throw io_error(file, size, "the file grew while it was being read");
+        return result;
+    });
 }
 
 } // namespace ctnn::io

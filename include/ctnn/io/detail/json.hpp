@@ -4,10 +4,13 @@
 // the absolute byte offset where it starts in the file, so later semantic checks can point at it.
 // Strict means: no comments, no trailing commas, no leading zeros or '+' in numbers, no control
 // characters in strings, valid UTF-8 only, no lone surrogates in \u escapes, no duplicate keys,
-// nesting depth at most 64, nothing but whitespace after the top-level value.
+// nothing but whitespace after the top-level value. The nesting depth (64) and the number of values
+// (100,000) are limited (ReadLimits::max_json_depth, max_json_values), so that a small hostile
+// text cannot make a tree many times its size.
 #pragma once
 #include "../../config.hpp"
 #include "../../core/error.hpp"
+#include "../limits.hpp"
 #include "bytes.hpp"
 
 #include <algorithm>
@@ -165,15 +168,15 @@ inline void append_json_string(std::string& out, std::string_view s) {
     out += '"';
 }
 
-/// Parses one JSON document; errors throw io_error(file, base + position, "invalid JSON: ...").
+/// Parses one JSON document; errors throw io_error(file, base + position, "invalid JSON: ..."),
+/// and so does a document deeper or with more values than `limits` allow.
 class JsonParser {
 public:
-    /// Maximum nesting depth of arrays and objects.
-    static constexpr int max_depth = 64;
-
     /// `text` is the document; `base` is the file offset of its first byte.
-    JsonParser(std::string_view text, std::string file, std::uint64_t base)
-        : s_(text), file_(std::move(file)), base_(base) {}
+    JsonParser(std::string_view text, std::string file, std::uint64_t base,
+               const ReadLimits& limits = {})
+        : s_(text), file_(std::move(file)), base_(base), max_depth_(limits.max_json_depth),
+          max_values_(limits.max_json_values) {}
 
     /// Parses the whole text: one value, optionally surrounded by whitespace.
     [[nodiscard]] JsonValue parse_document() {
@@ -188,6 +191,11 @@ public:
 private:
     [[noreturn]] void fail(std::size_t at, const std::string& what) const {
         throw io_error(file_, base_ + at, std::string("invalid JSON: ") + what);
+    }
+
+    [[noreturn]] void fail_depth() const {
+        fail(pos_, std::string("nesting deeper than ") + std::to_string(max_depth_) +
+                       " (ReadLimits::max_json_depth)");
     }
 
     std::string describe(std::size_t at) const {
@@ -210,8 +218,13 @@ private:
         pos_ += word.size();
     }
 
-    JsonValue parse_value(int depth) {
+    JsonValue parse_value(std::size_t depth) {
         if (pos_ >= s_.size()) fail(pos_, "expected a value, found end of data");
+        // Counted before anything is built, so the limit bounds the tree's memory.
+        if (++values_ > max_values_)
+            throw io_error(file_, base_ + pos_,
+                           std::string("more than ") + std::to_string(max_values_) +
+                               " JSON values, the limit set by ReadLimits::max_json_values");
         JsonValue v;
         v.offset = base_ + pos_;
         switch (s_[pos_]) {
@@ -242,9 +255,8 @@ private:
         return v;
     }
 
-    void parse_object(JsonValue& v, int depth) {
-        if (depth >= max_depth)
-            fail(pos_, std::string("nesting deeper than ") + std::to_string(max_depth));
+    void parse_object(JsonValue& v, std::size_t depth) {
+        if (depth >= max_depth_) fail_depth();
         v.kind = JsonValue::Kind::object;
         ++pos_; // '{'
         skip_ws();
@@ -297,9 +309,8 @@ private:
         }
     }
 
-    void parse_array(JsonValue& v, int depth) {
-        if (depth >= max_depth)
-            fail(pos_, std::string("nesting deeper than ") + std::to_string(max_depth));
+    void parse_array(JsonValue& v, std::size_t depth) {
+        if (depth >= max_depth_) fail_depth();
         v.kind = JsonValue::Kind::array;
         ++pos_; // '['
         skip_ws();
@@ -427,13 +438,17 @@ private:
     std::string_view s_;
     std::string file_;
     std::uint64_t base_;
+    std::size_t max_depth_;
+    std::size_t max_values_;
     std::size_t pos_ = 0;
+    std::size_t values_ = 0; // values begun so far
 };
 
-/// Parses a JSON document that starts at file offset `base` of `file`.
+/// Parses a JSON document that starts at file offset `base` of `file`, within `limits`
+/// (max_json_depth, max_json_values).
 [[nodiscard]] inline JsonValue parse_json(std::string_view text, const std::string& file,
-                                          std::uint64_t base = 0) {
-    return JsonParser(text, file, base).parse_document();
+                                          std::uint64_t base = 0, const ReadLimits& limits = {}) {
+    return JsonParser(text, file, base, limits).parse_document();
 }
 
 } // namespace ctnn::io::detail
