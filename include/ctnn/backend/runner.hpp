@@ -23,12 +23,14 @@
 // offsets them.
 #pragma once
 #include "../config.hpp"
+#include "../core/error.hpp"
 #include "../core/type_list.hpp"
 #include "../graph/liveness.hpp"
 #include "../graph/lowering.hpp"
 
 #include <array>
 #include <cstddef>
+#include <string>
 #include <utility>
 
 namespace ctnn::detail {
@@ -53,6 +55,27 @@ public:
     static constexpr std::size_t stage_count = Stages::size;
 
 protected:
+    /// Checks the arguments of a pass as every backend does, with the same messages (`who`
+    /// names the executor): buffers given when the model has some (BatchNorm's statistics), and
+    /// more than one value per channel for a training pass through a BatchNorm.
+    static void check_pass(const char* who, std::size_t batch, bool training,
+                           bool model_has_buffers, bool buffers_given) {
+        if (model_has_buffers && !buffers_given)
+            throw argument_error(std::string(who) + "::forward: this model has buffers (BatchNorm "
+                                                    "statistics) but none were given");
+        for_each_type(Stages{}, [&]<class S, std::size_t>() {
+            if constexpr (S::kind == LayerKind::batch_norm) {
+                using A = typename S::anchor;
+                if (training && batch * A::bound::spatial < 2)
+                    throw argument_error(std::string("BatchNorm (layer ") +
+                                         std::to_string(A::index) +
+                                         ") needs more than one value per channel in training; "
+                                         "the batch has " +
+                                         std::to_string(batch) + " sample(s)");
+            }
+        });
+    }
+
     /// The model input and batch of the next passes. The buffers come from the executor at
     /// every use (runner_buffers()), so copies and moves of an executor stay consistent.
     void bind(const T* input, std::size_t batch) {
@@ -129,11 +152,13 @@ private:
             derived().template backward_stage<stage_at<Stages, J>, J>(params, grads, d, other);
             if (other != b.grad_a && other != b.grad_b) other = d == b.grad_a ? b.grad_b : b.grad_a;
         }
-        for (std::size_t k = 0; k < flow::accumulate_count[J]; ++k) {
-            const auto& a = flow::accumulate[J][k];
-            T* acc = b.kept + a.offset * batch_;
-            if (a.into_current) derived().accumulate(d, acc, batch_ * a.size);
-            else derived().accumulate(acc, d, batch_ * a.size);
+        if constexpr (flow::accumulate_count[J] > 0) {
+            for (std::size_t k = 0; k < flow::accumulate_count[J]; ++k) {
+                const auto& a = flow::accumulate[J][k];
+                T* acc = b.kept + a.offset * batch_;
+                if (a.into_current) derived().accumulate(d, acc, batch_ * a.size);
+                else derived().accumulate(acc, d, batch_ * a.size);
+            }
         }
     }
 };

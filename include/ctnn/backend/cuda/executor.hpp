@@ -195,13 +195,10 @@ public:
     /// buffers.
     const T* forward(const T* params, const T* x_host, std::size_t batch, ElemCtx ctx,
                      T* buffers = nullptr) {
-        if constexpr (Net::buffer_count > 0)
-            if (buffers == nullptr)
-                throw argument_error("cuda::Executor::forward: this model has buffers "
-                                     "(BatchNorm statistics) but none were given");
+        Runner::check_pass("cuda::Executor", batch, ctx.training, Net::buffer_count > 0,
+                           buffers != nullptr);
         reserve(batch);
         check_batch(batch);
-        check_batch_norm(batch, ctx);
         this->bind(input_buf_.data(), batch);
         ctx_ = ctx;
         buffers_ = buffers;
@@ -261,21 +258,6 @@ private:
     static constexpr bool has_layer_norm = []<class... S>(type_list<S...>) {
         return ((S::kind == LayerKind::layer_norm) || ...);
     }(stages{});
-
-    /// A training pass of a BatchNorm needs two values per channel (as the Eigen path says).
-    void check_batch_norm(std::size_t batch, ElemCtx ctx) const {
-        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
-            if constexpr (S::kind == LayerKind::batch_norm) {
-                using A = typename S::anchor;
-                if (ctx.training && batch * A::bound::spatial < 2)
-                    throw argument_error(std::string("BatchNorm (layer ") +
-                                         std::to_string(A::index) +
-                                         ") needs more than one value per channel in training; "
-                                         "the batch has " +
-                                         std::to_string(batch) + " sample(s)");
-            }
-        });
-    }
 
     void check_batch(std::size_t batch) const {
         constexpr std::size_t widest = std::max({Net::in_size, plan::grad_per_sample});

@@ -98,10 +98,8 @@ public:
     /// inference and updated by a training pass; it may be null for a model without buffers.
     const T* forward(const T* params, const T* x, std::size_t batch, ElemCtx ctx,
                      T* buffers = nullptr) {
-        if constexpr (Net::buffer_count > 0)
-            if (buffers == nullptr)
-                throw argument_error("eigen::Executor::forward: this model has buffers "
-                                     "(BatchNorm statistics) but none were given");
+        Runner::check_pass("eigen::Executor", batch, ctx.training, Net::buffer_count > 0,
+                           buffers != nullptr);
         reserve(batch);
         this->bind(x, batch);
         ctx_ = ctx;
@@ -942,13 +940,8 @@ private:
         T* mean = stats_.data() + plan::layout[I].stats;
         T* invstd = mean + C;
         T* z = z_of(I);
-        const std::size_t count = batch_ * HW;
+        const std::size_t count = batch_ * HW; // >= 2 in training (StageRunner::check_pass)
         bn_training_[I] = ctx_.training;
-        if (ctx_.training && count < 2)
-            throw argument_error(std::string("BatchNorm (layer ") + std::to_string(A::index) +
-                                 ") needs more than one value per channel in training; the batch "
-                                 "has " +
-                                 std::to_string(batch_) + " sample(s)");
         const auto eps = static_cast<double>(A::layer::eps);
         for (std::size_t c = 0; c < C; ++c) {
             double mu = 0, var = 0;
