@@ -46,12 +46,7 @@ struct SoftmaxCrossEntropy {
     }
     template <class T>
     T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
-        const T scale = T(1) / static_cast<T>(batch);
-        double sum = 0;
-        for (std::size_t b = 0; b < batch; ++b)
-            sum +=
-                static_cast<double>(row(y + b * n, n, t.labels[b], scale, g ? g + b * n : nullptr));
-        return static_cast<T>(sum / static_cast<double>(batch));
+        return detail::mean_of_rows<SoftmaxCrossEntropy>(y, t, batch, n, g);
     }
 };
 
@@ -83,12 +78,7 @@ struct NLLLoss {
     }
     template <class T>
     T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
-        const T scale = T(1) / static_cast<T>(batch);
-        double sum = 0;
-        for (std::size_t b = 0; b < batch; ++b)
-            sum +=
-                static_cast<double>(row(y + b * n, n, t.labels[b], scale, g ? g + b * n : nullptr));
-        return static_cast<T>(sum / static_cast<double>(batch));
+        return detail::mean_of_rows<NLLLoss>(y, t, batch, n, g);
     }
 };
 

@@ -18,6 +18,18 @@ struct Targets {
 };
 
 namespace detail {
+/// The mean over the batch of a per-sample loss on class labels (L::row), accumulated in double,
+/// with dL/dy into g when it is not null.
+template <class L, class T>
+T mean_of_rows(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) {
+    const T scale = T(1) / static_cast<T>(batch);
+    double sum = 0;
+    for (std::size_t b = 0; b < batch; ++b)
+        sum +=
+            static_cast<double>(L::row(y + b * n, n, t.labels[b], scale, g ? g + b * n : nullptr));
+    return static_cast<T>(sum / static_cast<double>(batch));
+}
+
 /// Mean over batch * n elements of Term::value(y, t); gradient Term::grad(y, t) / (batch * n).
 template <class Term, class T>
 T elementwise_mean(const Term& term, const T* y, const T* t, std::size_t batch, std::size_t n,
