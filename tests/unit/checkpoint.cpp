@@ -5,10 +5,11 @@
 // temporary file behind.
 #include <ctnn/io.hpp>
 
+#include "io_checks.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -34,32 +35,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using Views = std::vector<ctnn::io::TensorView>;
-
-/// A fresh, empty temporary directory, removed with its content at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-#if CTNN_TEST_POSIX
-        const std::string pid = std::to_string(::getpid()) + "_";
-#else
-        const std::string pid;
-#endif
-        path = fs::temp_directory_path() /
-               ("ctnn_ckpt_test_" + pid + std::to_string(stamp) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
+using ctnn::test::TempDir;
+using ctnn::test::write_text;
 
 /// The names in a directory, sorted.
 std::vector<std::string> dir_entries(const fs::path& dir) {
@@ -67,13 +44,6 @@ std::vector<std::string> dir_entries(const fs::path& dir) {
     for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
     return names;
-}
-
-/// Writes a small text file.
-void write_text(const fs::path& p, std::string_view s) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << s;
-    REQUIRE(out.good());
 }
 
 /// Saves one tensor "w" holding `values`.
@@ -113,7 +83,7 @@ std::string temp_name(const std::string& target, std::string_view hex = "0123456
 } // namespace
 
 TEST_CASE("checkpoint: a save keeps the file's permission bits") {
-    TempDir tmp;
+    TempDir tmp("ctnn_ckpt_test_");
     const fs::path p = tmp / "m.safetensors";
     save(p, {1, 2, 3});
     write_text(tmp / "raw", "");
@@ -149,7 +119,7 @@ TEST_CASE("checkpoint: a save keeps the file's permission bits") {
 }
 
 TEST_CASE("checkpoint: a save through a symlink replaces the link's target") {
-    TempDir tmp;
+    TempDir tmp("ctnn_ckpt_test_");
     fs::create_directory(tmp / "runs");
     fs::create_directory(tmp / "store");
     const fs::path target = tmp / "store" / "m.safetensors";
@@ -210,7 +180,7 @@ TEST_CASE("checkpoint: a save through a symlink replaces the link's target") {
 }
 
 TEST_CASE("checkpoint: stale temporaries of the target are removed, nothing else") {
-    TempDir tmp;
+    TempDir tmp("ctnn_ckpt_test_");
     const auto hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
     const std::string stale = temp_name("m.safetensors");
     const std::string stale2 = temp_name("m.safetensors", "fedcba9876543210");
@@ -270,7 +240,7 @@ TEST_CASE("checkpoint: stale temporaries of the target are removed, nothing else
 }
 
 TEST_CASE("checkpoint: a failed save leaves no temporary and the previous file") {
-    TempDir tmp;
+    TempDir tmp("ctnn_ckpt_test_");
     const fs::path p = tmp / "m.safetensors";
     save(p, {1, 2, 3});
     const std::vector<std::string> only = {"m.safetensors"};
@@ -383,7 +353,7 @@ char kill_mid_save(const fs::path& p, Writer::Temporary kind) {
 } // namespace
 
 TEST_CASE("checkpoint: a save killed with SIGKILL leaves no temporary") {
-    TempDir tmp;
+    TempDir tmp("ctnn_ckpt_test_");
     const fs::path p = tmp / "m.safetensors";
     save(p, {1, 2, 3});
     const std::vector<std::string> only = {"m.safetensors"};
@@ -417,7 +387,7 @@ TEST_CASE("checkpoint: a save killed with SIGKILL leaves no temporary") {
 
 TEST_CASE("checkpoint: on Linux the temporary has no name until commit") {
 #ifdef __linux__
-    TempDir tmp;
+    TempDir tmp("ctnn_ckpt_test_");
     const fs::path p = tmp / "m.safetensors";
     Writer w(p);
     if (!w.anonymous()) {

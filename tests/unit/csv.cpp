@@ -6,57 +6,27 @@
 // system's temporary directory; each test case uses its own file names.
 #include <ctnn/io/csv.hpp>
 
+#include "io_checks.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <initializer_list>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace {
 
 namespace fs = std::filesystem;
+using ctnn::test::contains;
+using ctnn::test::write_text;
 
 /// A file in the test area's scratch directory.
 fs::path scratch(const std::string& name) {
     const char* dir = std::getenv("CTNN_TEST_TMPDIR");
     return (dir ? fs::path(dir) : fs::temp_directory_path()) / name;
 }
-
-void write_text(const fs::path& p, std::string_view s) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(s.data(), static_cast<std::streamsize>(s.size()));
-    REQUIRE(out.good());
-}
-
-bool contains(std::string_view haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string_view::npos;
-}
-
-/// Checks that `expr` throws ctnn::io_error whose message names `file` and contains every one of
-/// the following strings.
-#define CHECK_IO_ERROR(expr, file, ...)                                                            \
-    do {                                                                                           \
-        std::string msg_;                                                                          \
-        bool thrown_ = false;                                                                      \
-        try {                                                                                      \
-            (void)(expr);                                                                          \
-        } catch (const ctnn::io_error& e_) {                                                       \
-            thrown_ = true;                                                                        \
-            msg_ = e_.what();                                                                      \
-        }                                                                                          \
-        CHECK_MESSAGE(thrown_, "expected ctnn::io_error from: " #expr);                            \
-        if (thrown_) {                                                                             \
-            INFO("message: " << msg_);                                                             \
-            CHECK(contains(msg_, fs::path(file).string()));                                        \
-            for (const std::string& frag_ : std::initializer_list<std::string>{__VA_ARGS__})       \
-                CHECK_MESSAGE(contains(msg_, frag_), "expected in the message: " << frag_);        \
-        }                                                                                          \
-    } while (0)
 
 } // namespace
 

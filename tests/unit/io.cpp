@@ -6,6 +6,8 @@
 // dataset-fashion-mnist), when it is there; that test is skipped with a message otherwise.
 #include <ctnn/io.hpp>
 
+#include "io_checks.hpp"
+
 #include <doctest/doctest.h>
 
 // The gzip tests need zlib to make their fixtures; without it (CTNN_HAS_ZLIB unset or 0) they
@@ -18,7 +20,6 @@
 #endif
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <chrono>
 #include <cmath>
@@ -47,45 +48,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
+using ctnn::test::contains;
+using ctnn::test::TempDir;
+using ctnn::test::write_bytes;
+using ctnn::test::write_text;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A fresh, empty temporary directory, removed with its content at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-#if CTNN_TEST_POSIX
-        const std::string pid = std::to_string(::getpid()) + "_";
-#else
-        const std::string pid;
-#endif
-        path = fs::temp_directory_path() /
-               ("ctnn_io_test_" + pid + std::to_string(stamp) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-void write_bytes(const fs::path& p, const Bytes& b) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-    REQUIRE(out.good());
-}
-
-void write_text(const fs::path& p, std::string_view s) {
-    write_bytes(p, Bytes(s.begin(), s.end()));
-}
 
 Bytes read_bytes(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -123,31 +93,6 @@ Bytes maybe_gzip(const Bytes& b) {
     return b;
 #endif
 }
-
-bool contains(std::string_view haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string_view::npos;
-}
-
-/// Checks that `expr` throws ctnn::io_error whose message names `file` and contains every one of
-/// the following strings.
-#define CHECK_IO_ERROR(expr, file, ...)                                                            \
-    do {                                                                                           \
-        std::string msg_;                                                                          \
-        bool thrown_ = false;                                                                      \
-        try {                                                                                      \
-            (void)(expr);                                                                          \
-        } catch (const ctnn::io_error& e_) {                                                       \
-            thrown_ = true;                                                                        \
-            msg_ = e_.what();                                                                      \
-        }                                                                                          \
-        CHECK_MESSAGE(thrown_, "expected ctnn::io_error from: " #expr);                            \
-        if (thrown_) {                                                                             \
-            INFO("message: " << msg_);                                                             \
-            CHECK(contains(msg_, fs::path(file).string()));                                        \
-            for (const std::string& frag_ : std::initializer_list<std::string>{__VA_ARGS__})       \
-                CHECK_MESSAGE(contains(msg_, frag_), "expected in the message: " << frag_);        \
-        }                                                                                          \
-    } while (0)
 
 // ---- IDX builders ----------------------------------------------------------------------------
 
@@ -248,7 +193,7 @@ TEST_CASE("io/gzip: decompresses single and multi-member streams; detects by mag
 }
 #else
 TEST_CASE("io/gzip: without zlib, gzip input is a clear error") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "data.csv.gz";
     // gzip.compress(b"1,2,0\n", mtime=0)
     write_bytes(p, Bytes{0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,
@@ -264,7 +209,7 @@ TEST_CASE("io/gzip: without zlib, gzip input is a clear error") {
 // =============================================================================================
 
 TEST_CASE("io/idx: read_idx reads every IDX type, plain and gzip") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     struct Case {
         std::uint8_t code;
         ctnn::io::IdxType type;
@@ -310,7 +255,7 @@ TEST_CASE("io/idx: read_idx reads every IDX type, plain and gzip") {
 }
 
 TEST_CASE("io/idx: ranks 1 to 4 and empty arrays") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     write_bytes(tmp / "r1", idx_u8({4}, {9, 8, 7, 6}));
     write_bytes(tmp / "r4", idx_u8({1, 2, 3, 4}, iota_bytes(24)));
     write_bytes(tmp / "empty", idx_u8({0, 28, 28}, {}));
@@ -326,7 +271,7 @@ TEST_CASE("io/idx: ranks 1 to 4 and empty arrays") {
 }
 
 TEST_CASE("io/idx: read_idx_dataset builds a channel-first image dataset") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const Bytes pixels = iota_bytes(5 * 3 * 4);
     write_bytes(tmp / "images", idx_u8({5, 3, 4}, pixels));
     write_bytes(tmp / "images.gz", maybe_gzip(idx_u8({5, 3, 4}, pixels)));
@@ -364,7 +309,7 @@ TEST_CASE("io/idx: read_idx_dataset builds a channel-first image dataset") {
 }
 
 TEST_CASE("io/idx: read_idx_dataset rejects mismatched or invalid label files") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path images = tmp / "imgs-idx3";
     write_bytes(images, idx_u8({5, 2, 2}, iota_bytes(20)));
 
@@ -398,7 +343,7 @@ TEST_CASE("io/idx: read_idx_dataset rejects mismatched or invalid label files") 
 }
 
 TEST_CASE("io/idx: corrupt headers are reported with file and offset") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "bad-idx";
 
     write_bytes(p, {});
@@ -438,7 +383,7 @@ TEST_CASE("io/idx: corrupt headers are reported with file and offset") {
 }
 
 TEST_CASE("io/idx: truncated data and trailing bytes are errors, never silently accepted") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "t10k-images-idx3-ubyte";
     const Bytes full = idx_u8({4, 5, 6}, iota_bytes(120)); // header 16 bytes, data ends at 136
     REQUIRE(full.size() == 136);
@@ -467,7 +412,7 @@ TEST_CASE("io/idx: truncated data and trailing bytes are errors, never silently 
 
 #if CTNN_IO_TEST_ZLIB
 TEST_CASE("io/idx: corrupt gzip streams are errors") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "images.gz";
     const Bytes plain = idx_u8({10, 10, 10}, iota_bytes(1000));
     const Bytes good = gzip(plain);
@@ -509,7 +454,7 @@ TEST_CASE("io/idx: corrupt gzip streams are errors") {
 #endif
 
 TEST_CASE("io/idx: fashion_mnist reads plain and .gz names from a directory") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     write_bytes(tmp / "train-images-idx3-ubyte", idx_u8({3, 2, 2}, iota_bytes(12)));
     write_bytes(tmp / gz_name("train-labels-idx1-ubyte"), maybe_gzip(idx_u8({3}, {1, 2, 3})));
     write_bytes(tmp / gz_name("t10k-images-idx3-ubyte"),
@@ -585,7 +530,7 @@ TEST_CASE("io/idx: the real Fashion-MNIST, if installed") {
 // =============================================================================================
 
 TEST_CASE("io/csv: classification with a detected header") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "iris.csv";
     write_text(p, "sepal_length,sepal_width,species\n5.1,3.5,0\n4.9,3.0,1\n6.2,-2.5e-1,2\n");
     const ctnn::Dataset ds = ctnn::io::read_csv(p);
@@ -599,7 +544,7 @@ TEST_CASE("io/csv: classification with a detected header") {
 }
 
 TEST_CASE("io/csv: line endings, BOM, blanks, no trailing newline, +signs") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "d.csv";
     const std::vector<float> features{1, 2, 3.5f, -4};
     const std::vector<std::int32_t> labels{0, 7};
@@ -621,7 +566,7 @@ TEST_CASE("io/csv: line endings, BOM, blanks, no trailing newline, +signs") {
 }
 
 TEST_CASE("io/csv: explicit header choice, label column, delimiters") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "d.csv";
     write_text(p, "1,2,3\n4,5,6\n");
     ctnn::io::CsvOptions with_header;
@@ -662,7 +607,7 @@ TEST_CASE("io/csv: explicit header choice, label column, delimiters") {
 }
 
 TEST_CASE("io/csv: regression targets") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "housing.csv";
     write_text(p, "rooms,age,price,tax\n3,10,250.5,1.5\n4,20,300,2.25\n");
     ctnn::io::CsvOptions two;
@@ -695,7 +640,7 @@ TEST_CASE("io/csv: regression targets") {
 }
 
 TEST_CASE("io/csv: quoted fields are parsed, not misparsed") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "quoted.csv";
     write_text(p,
                "\"width, cm\",\"say \"\"hi\"\"\",\"multi\nline\"\n\"1.5\", \"2\" ,1\n3,4,\"0\"\n");
@@ -721,7 +666,7 @@ TEST_CASE("io/csv: quoted fields are parsed, not misparsed") {
 
 #if CTNN_IO_TEST_ZLIB
 TEST_CASE("io/csv: gzip files are read transparently") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "data.csv.gz";
     write_bytes(p, gzip(to_bytes("f1,f2,y\n1,2,1\n3,4,0\n")));
     const auto ds = ctnn::io::read_csv(p);
@@ -731,7 +676,7 @@ TEST_CASE("io/csv: gzip files are read transparently") {
 #endif
 
 TEST_CASE("io/csv: numbers at the edges of the float range") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "edge.csv";
     write_text(p, "1e-50,-1e-40,3.4e38,0\n");
     const auto ds = ctnn::io::read_csv(p);
@@ -752,7 +697,7 @@ TEST_CASE("io/csv: numbers at the edges of the float range") {
 }
 
 TEST_CASE("io/csv: malformed files name file, line and column") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "broken.csv";
     const auto read = [&](const ctnn::io::CsvOptions& o = {}) { return ctnn::io::read_csv(p, o); };
 
@@ -808,7 +753,7 @@ TEST_CASE("io/csv: malformed files name file, line and column") {
 }
 
 TEST_CASE("io/csv: invalid options are argument errors") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "ok.csv";
     write_text(p, "1,2,0\n");
     const auto opts = [](auto set) { return csv_opts(set); };
@@ -913,7 +858,7 @@ TEST_CASE("io/json: strictness") {
 // =============================================================================================
 
 TEST_CASE("io/safetensors: save and load round-trip tensors and metadata") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "model.safetensors";
     const std::vector<float> w{1.0f,
                                -2.5f,
@@ -987,7 +932,7 @@ TEST_CASE("io/safetensors: save and load round-trip tensors and metadata") {
 }
 
 TEST_CASE("io/safetensors: other dtypes are converted to float; tensors come in offset order") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "mixed.safetensors";
     Bytes data;
     // Laid out in this order in the buffer; listed in another order in the header.
@@ -1073,7 +1018,7 @@ TEST_CASE("io/safetensors: f16 conversion is exact for all 65536 values") {
 }
 
 TEST_CASE("io/safetensors: a failed save leaves the previous file untouched") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "ckpt.safetensors";
     const std::vector<float> old_values{1, 2, 3};
     ctnn::io::save_safetensors(p, std::vector<ctnn::io::TensorView>{{"w", {3}, old_values}});
@@ -1148,7 +1093,7 @@ TEST_CASE("io/safetensors: a failed save leaves the previous file untouched") {
 }
 
 TEST_CASE("io/safetensors: corrupt length prefix and header") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "corrupt.safetensors";
     for (std::size_t n = 0; n < 8; ++n) {
         CAPTURE(n);
@@ -1227,7 +1172,7 @@ TEST_CASE("io/safetensors: corrupt length prefix and header") {
 }
 
 TEST_CASE("io/safetensors: data offsets must tile the buffer exactly") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "layout.safetensors";
     const auto entry = [](const std::string& name, int begin, int end) {
         return "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" +
@@ -1283,7 +1228,7 @@ TEST_CASE("io/safetensors: data offsets must tile the buffer exactly") {
 }
 
 TEST_CASE("io/safetensors: every truncation and extension of a valid file is an error") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_test_");
     const fs::path good = tmp / "good.safetensors";
     const std::vector<float> w{1, 2, 3, 4, 5, 6};
     ctnn::io::save_safetensors(good, std::vector<ctnn::io::TensorView>{{"w", {2, 3}, w}},

@@ -8,6 +8,8 @@
 // set size, the tests check that a rejected bomb raised it by less than 100 MB.
 #include <ctnn/io.hpp>
 
+#include "io_checks.hpp"
+
 #include <doctest/doctest.h>
 
 #if defined(CTNN_HAS_ZLIB) && CTNN_HAS_ZLIB
@@ -19,16 +21,13 @@
 
 #include <atomic>
 #include <bit>
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <initializer_list>
 #include <limits>
 #include <new>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -90,6 +89,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
+using ctnn::test::TempDir;
+using ctnn::test::test_tmpdir;
+using ctnn::test::write_bytes;
 
 /// Makes allocations of `bytes` or more fail while it lives.
 struct FailLargeAllocations {
@@ -103,67 +105,7 @@ struct FailLargeAllocations {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A fresh, empty directory under $CTNN_TEST_TMPDIR (or the system's temporary directory),
-/// removed with its content at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        const char* root = std::getenv("CTNN_TEST_TMPDIR");
-        const fs::path base =
-            root != nullptr && *root != '\0' ? fs::path(root) : fs::temp_directory_path();
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-#if CTNN_TEST_LINUX
-        const std::string pid = std::to_string(::getpid()) + "_";
-#else
-        const std::string pid;
-#endif
-        path = base /
-               ("ctnn_io_limits_" + pid + std::to_string(stamp) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-void write_bytes(const fs::path& p, const Bytes& b) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-    REQUIRE(out.good());
-}
-
 void append(Bytes& to, const Bytes& b) { to.insert(to.end(), b.begin(), b.end()); }
-
-bool contains(std::string_view haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string_view::npos;
-}
-
-/// Checks that `expr` throws ctnn::io_error whose message names `file` and contains every one of
-/// the following strings.
-#define CHECK_IO_ERROR(expr, file, ...)                                                            \
-    do {                                                                                           \
-        std::string msg_;                                                                          \
-        bool thrown_ = false;                                                                      \
-        try {                                                                                      \
-            (void)(expr);                                                                          \
-        } catch (const ctnn::io_error& e_) {                                                       \
-            thrown_ = true;                                                                        \
-            msg_ = e_.what();                                                                      \
-        }                                                                                          \
-        CHECK_MESSAGE(thrown_, "expected ctnn::io_error from: " #expr);                            \
-        if (thrown_) {                                                                             \
-            INFO("message: " << msg_);                                                             \
-            CHECK(contains(msg_, fs::path(file).string()));                                        \
-            for (const std::string& frag_ : std::initializer_list<std::string>{__VA_ARGS__})       \
-                CHECK_MESSAGE(contains(msg_, frag_), "expected in the message: " << frag_);        \
-        }                                                                                          \
-    } while (0)
 
 /// The peak resident set size of this process in bytes; 0 where it is unknown. A peak that grew
 /// by less than X across a call proves the call held less than X more than before it.
@@ -263,7 +205,7 @@ std::string st_header(const std::string& shape, std::size_t bytes) {
 
 #if CTNN_IO_TEST_ZLIB
 TEST_CASE("io/limits: a gzip bomb behind a small IDX header stops at the announced size") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     const fs::path p = tmp / "bomb-idx1-ubyte.gz";
     // A valid IDX file of 10 bytes (ending at offset 18), then 2 GiB of zeros: 2 MB on disk.
     Bytes idx = idx_header(0x08, {10});
@@ -282,7 +224,7 @@ TEST_CASE("io/limits: a gzip bomb behind a small IDX header stops at the announc
 }
 
 TEST_CASE("io/limits: an IDX header announcing more than ReadLimits::max_bytes fails at once") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     const fs::path p = tmp / "huge-idx3-ubyte.gz";
     // An honest 2 GiB file (its data is all there), beyond the default limit of 1 GiB.
     const Bytes bomb = gzip_bomb(idx_header(0x08, {1u << 15, 1u << 8, 1u << 8}), 32);
@@ -297,7 +239,7 @@ TEST_CASE("io/limits: an IDX header announcing more than ReadLimits::max_bytes f
 #endif
 
 TEST_CASE("io/limits: running out of memory is an io_error naming the file, not bad_alloc") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     // Each file below is small, but reading it needs one allocation of 32 MiB or more.
     const fs::path idx = tmp / "big-idx3-ubyte";
     Bytes images = idx_header(0x08, {1u << 13, 32, 32}); // 8 Mi bytes -> 32 MiB of floats
@@ -341,7 +283,7 @@ TEST_CASE("io/limits: running out of memory is an io_error naming the file, not 
 // =============================================================================================
 
 TEST_CASE("io/limits: a safetensors header of ten million shape entries is rejected") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     const fs::path p = tmp / "amplified.safetensors";
     // The issue's reproducer: a 20 MB header whose one shape holds 10,000,000 zeros (an empty
     // tensor of rank 10,000,000, 1.6 GB once parsed).
@@ -362,7 +304,7 @@ TEST_CASE("io/limits: a safetensors header of ten million shape entries is rejec
 }
 
 TEST_CASE("io/limits: safetensors tensors of rank above 8 are rejected") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     const fs::path p = tmp / "rank9.safetensors";
     const std::string header = st_header("1,1,1,1,1,1,1,1,1", 1);
     write_bytes(p, st_file(header, {5}));
@@ -394,7 +336,7 @@ TEST_CASE("io/limits: /dev/zero is not an IDX file, and reading it stops at once
 }
 
 TEST_CASE("io/limits: an endless IDX stream with a valid header stops at the announced size") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     const fs::path fifo = tmp / "endless-idx1-ubyte";
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
     std::signal(SIGPIPE, SIG_IGN); // the writer learns of the closed reader from EPIPE
@@ -423,7 +365,7 @@ TEST_CASE("io/limits: an endless IDX stream with a valid header stops at the ann
 // =============================================================================================
 
 TEST_CASE("io/limits: IDX float data with NaN or an infinity is rejected with its offset") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     constexpr float nan = std::numeric_limits<float>::quiet_NaN();
     constexpr float inf = std::numeric_limits<float>::infinity();
     const fs::path p = tmp / "floats-idx2";
@@ -470,7 +412,7 @@ TEST_CASE("io/limits: IDX float data with NaN or an infinity is rejected with it
 // =============================================================================================
 
 TEST_CASE("io/limits: ReadLimits::max_bytes bounds IDX files, plain and gzip") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     Bytes idx = idx_header(0x08, {2, 32, 32}); // data ends at offset 2064
     idx.resize(2064, 9);
     const fs::path plain = tmp / "small-idx3-ubyte";
@@ -510,7 +452,7 @@ TEST_CASE("io/limits: ReadLimits::max_bytes bounds IDX files, plain and gzip") {
 }
 
 TEST_CASE("io/limits: trailing bytes of a plain IDX file are counted without reading them") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     const fs::path p = tmp / "long-idx1-ubyte";
     Bytes idx = idx_header(0x08, {10});
     idx.resize(18 + (std::size_t{4} << 20), 1); // 4 MiB after the data
@@ -537,7 +479,7 @@ TEST_CASE("io/limits: CSV from an endless stream stops at ReadLimits::max_bytes"
 #endif
 
 TEST_CASE("io/limits: CSV files beyond ReadLimits::max_bytes, plain and gzip") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     std::string text;
     while (text.size() < 5000) text += "1.5,2.5,0\n";
     const fs::path plain = tmp / "rows.csv";
@@ -592,7 +534,7 @@ TEST_CASE("io/limits: gunzip stops at max_bytes or where the probe says the data
 #endif
 
 TEST_CASE("io/limits: the JSON and safetensors limits can be set") {
-    TempDir tmp;
+    TempDir tmp("ctnn_io_limits_", test_tmpdir());
     ctnn::io::ReadLimits limits;
     limits.max_json_values = 3;
     // Values: the array (offset 8), 1, 2, then 3 at offset 8 + 5.
