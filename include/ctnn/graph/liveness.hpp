@@ -37,9 +37,7 @@ struct GradientAccumulate {
     std::size_t size = 0;
     bool into_current = false;
 };
-} // namespace detail
 
-namespace detail {
 template <class... S>
 constexpr std::array<bool, sizeof...(S)> grad_needed_of(type_list<S...>) {
     std::array<bool, sizeof...(S)> g{};
@@ -60,7 +58,7 @@ constexpr std::array<bool, sizeof...(S)> input_grad_of(type_list<S...> l) {
     return g;
 }
 template <class... S>
-constexpr auto resume_of(type_list<S...> l) {
+constexpr auto resume_of(type_list<S...>) {
     using plan = workspace_plan<type_list<S...>>;
     std::array<GradientResume, sizeof...(S)> r{};
     std::size_t k = 0;
@@ -76,7 +74,6 @@ constexpr auto resume_of(type_list<S...> l) {
             ++k;
         }(),
         ...);
-    (void)l;
     return r;
 }
 /// The accumulations after each stage and their counts (gradient_flow::accumulate).
@@ -125,10 +122,8 @@ struct gradient_flow {
     /// Stage i runs in a backward pass: it has parameters or computes its input gradient.
     static constexpr std::array<bool, count> runs_backward = [] {
         std::array<bool, count> r{};
-        std::size_t i = 0;
-        detail::for_each_type(Stages{}, [&]<class S, std::size_t>() {
-            r[i] = detail::stage_has_params<S> || input_grad[i];
-            ++i;
+        detail::for_each_type(Stages{}, [&]<class S, std::size_t I>() {
+            r[I] = detail::stage_has_params<S> || input_grad[I];
         });
         return r;
     }();

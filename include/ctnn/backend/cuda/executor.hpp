@@ -149,10 +149,10 @@ class Executor : public ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Ne
     friend Runner;
 
 public:
-    using stages = stages_of<Net>;
-    using plan = workspace_plan<stages>;
+    using typename Runner::plan;
+    using typename Runner::stages;
+    using Runner::stage_count;
     using schedule = kernel_schedule<Net>;
-    static constexpr std::size_t stage_count = stages::size;
     static_assert(schedule::cuda_supported,
                   "cuda::Executor: a stage of this model has no CUDA kernel yet (Model checks "
                   "kernel_schedule<Net>::cuda_supported before creating one)");

@@ -33,7 +33,7 @@
 #include "window.hpp"
 
 // ctnn runs Eigen on the host only. Under nvcc, keep Eigen from annotating itself for the device
-// (its __host__ __device__ defaulted members draw nvcc warnings and cost compile time).
+// (its defaulted members annotated for host and device draw nvcc warnings and cost compile time).
 #if CTNN_DEVICE_COMPILE && !defined(EIGEN_NO_CUDA)
 #define EIGEN_NO_CUDA
 #endif
@@ -71,10 +71,10 @@ class Executor : public ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Ne
     friend Runner;
 
 public:
-    using stages = stages_of<Net>;
-    using plan = workspace_plan<stages>;
-    using flow = gradient_flow<stages>;
-    static constexpr std::size_t stage_count = stages::size;
+    using Runner::stage_count;
+    using typename Runner::flow;
+    using typename Runner::plan;
+    using typename Runner::stages;
 
     /// Allocates workspace for batches of up to `batch` samples (no-op if already large enough).
     void reserve(std::size_t batch) {

@@ -9,10 +9,10 @@
 //             stored by forward) and takes dz where the argmax is this value; average pooling
 //             takes dz / (kh * kw) from every window. The sum is multiplied by the previous
 //             stage's epilogue derivative, so it leaves that stage's dL/dZ. One kernel.
-// The same geometry (layers/window.hpp) and rules as the Eigen executor (backend/cpu/eigen/window.hpp).
-// A 2 x 2, stride-2 pooling tiling the output of the Conv2D stage before it launches no
-// pool_forward: conv_pool_forward (conv.hpp) computes it, with the same rules, in the GEMM's store
-// (pool_fuses_into_previous, graph/schedule.hpp).
+// The same geometry (layers/window.hpp) and rules as the Eigen executor
+// (backend/cpu/eigen/window.hpp). A 2 x 2, stride-2 pooling tiling the output of the Conv2D stage
+// before it launches no pool_forward: conv_pool_forward (conv.hpp) computes it, with the same
+// rules, in the GEMM's store (pool_fuses_into_previous, graph/schedule.hpp).
 #pragma once
 #include "../../../config.hpp"
 #include "../../../expr/context.hpp"
