@@ -22,7 +22,6 @@
 
 #if __has_include(<unistd.h>) && __has_include(<sys/wait.h>) && __has_include(<sys/resource.h>)
 #include <csignal>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,17 +34,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using Views = std::vector<ctnn::io::TensorView>;
+using ctnn::test::dir_entries;
 using ctnn::test::TempDir;
 using ctnn::test::write_text;
 
 /// The names in a directory, sorted.
-std::vector<std::string> dir_entries(const fs::path& dir) {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 /// Saves one tensor "w" holding `values`.
 void save(const fs::path& p, const std::vector<float>& values) {
     ctnn::io::save_safetensors(p, Views{{"w", {static_cast<std::int64_t>(values.size())}, values}});
@@ -286,21 +279,16 @@ TEST_CASE("checkpoint: a failed save leaves no temporary and the previous file")
 #if CTNN_TEST_POSIX
     // A write error in the middle of the data (the file size limit stands in for a full disk).
     {
-        rlimit old{};
-        REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
-        const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-        rlimit small = old;
-        small.rlim_cur = 4096;
-        REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
         bool thrown = false;
-        try {
-            save(p, std::vector<float>(100000, 1.0f));
-        } catch (const ctnn::io_error& e) {
-            thrown = true;
-            CHECK(e.file() == p.string());
+        {
+            const ctnn::test::FileSizeLimit limit(4096);
+            try {
+                save(p, std::vector<float>(100000, 1.0f));
+            } catch (const ctnn::io_error& e) {
+                thrown = true;
+                CHECK(e.file() == p.string());
+            }
         }
-        REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
-        std::signal(SIGXFSZ, old_handler);
         CHECK(thrown);
         CHECK(dir_entries(tmp.path) == only);
         CHECK(load(p) == std::vector<float>{1, 2, 3});

@@ -36,8 +36,6 @@
 #include <vector>
 
 #if __has_include(<sys/resource.h>) && __has_include(<unistd.h>)
-#include <csignal>
-#include <sys/resource.h>
 #include <unistd.h>
 #define CTNN_TEST_POSIX 1
 #else
@@ -47,8 +45,11 @@
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::vector<std::uint8_t>;
+using ctnn::test::Bytes;
 using ctnn::test::contains;
+using ctnn::test::dir_entries;
+using ctnn::test::idx_header;
+using ctnn::test::put_be;
 using ctnn::test::TempDir;
 using ctnn::test::write_bytes;
 using ctnn::test::write_text;
@@ -96,16 +97,6 @@ Bytes maybe_gzip(const Bytes& b) {
 
 // ---- IDX builders ----------------------------------------------------------------------------
 
-void put_be(Bytes& b, std::uint64_t v, int nbytes) {
-    for (int i = nbytes - 1; i >= 0; --i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-
-Bytes idx_header(std::uint8_t dtype, const std::vector<std::uint32_t>& dims) {
-    Bytes b{0, 0, dtype, static_cast<std::uint8_t>(dims.size())};
-    for (const std::uint32_t d : dims) put_be(b, d, 4);
-    return b;
-}
-
 Bytes idx_u8(const std::vector<std::uint32_t>& dims, const Bytes& values) {
     Bytes b = idx_header(0x08, dims);
     b.insert(b.end(), values.begin(), values.end());
@@ -141,14 +132,6 @@ Bytes f32_le(std::initializer_list<float> values) {
     Bytes b;
     for (const float v : values) put_le(b, std::bit_cast<std::uint32_t>(v), 4);
     return b;
-}
-
-/// Files in a directory, by name.
-std::vector<std::string> dir_entries(const fs::path& dir) {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
 }
 
 /// CsvOptions changed by a callback (keeps the many variants below short).
@@ -1056,21 +1039,16 @@ TEST_CASE("io/safetensors: a failed save leaves the previous file untouched") {
     // A write error in the middle of the data (the file size limit stands in for a full disk;
     // it works when running as root too).
     {
-        rlimit old{};
-        REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
-        const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-        rlimit small = old;
-        small.rlim_cur = 4096;
-        REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
         const std::vector<float> big(100000, 1.0f);
         std::string msg;
-        try {
-            ctnn::io::save_safetensors(p, Views{{"w", {100000}, big}});
-        } catch (const ctnn::io_error& e) {
-            msg = e.what();
+        {
+            const ctnn::test::FileSizeLimit limit(4096);
+            try {
+                ctnn::io::save_safetensors(p, Views{{"w", {100000}, big}});
+            } catch (const ctnn::io_error& e) {
+                msg = e.what();
+            }
         }
-        REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
-        std::signal(SIGXFSZ, old_handler);
         INFO("message: " << msg);
         CHECK(contains(msg, p.string()));
         CHECK(contains(msg, "write failed"));

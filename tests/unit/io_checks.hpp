@@ -1,11 +1,13 @@
 // Test helpers shared by the IO tests (io.cpp, io_limits.cpp, csv.cpp, checkpoint.cpp): a fresh
-// temporary directory per test, small file writers, and CHECK_IO_ERROR, which checks that an
-// expression throws a ctnn::io_error naming a file and containing given fragments.
+// temporary directory per test, small file writers and IDX builders, a directory listing, a
+// temporary file-size limit (a full disk), and CHECK_IO_ERROR, which checks that an expression
+// throws a ctnn::io_error naming a file and containing given fragments.
 #pragma once
 #include <ctnn/core/error.hpp>
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +25,13 @@
 #define CTNN_IO_CHECKS_HAS_GETPID 1
 #else
 #define CTNN_IO_CHECKS_HAS_GETPID 0
+#endif
+#if __has_include(<sys/resource.h>)
+#include <csignal>
+#include <sys/resource.h>
+#define CTNN_IO_CHECKS_HAS_RLIMIT 1
+#else
+#define CTNN_IO_CHECKS_HAS_RLIMIT 0
 #endif
 
 namespace ctnn::test {
@@ -81,6 +90,53 @@ inline void write_text(const std::filesystem::path& p, std::string_view s) {
 inline bool contains(std::string_view haystack, std::string_view needle) {
     return haystack.find(needle) != std::string_view::npos;
 }
+
+using Bytes = std::vector<std::uint8_t>;
+
+/// Appends v as `nbytes` big-endian bytes (IDX's byte order).
+inline void put_be(Bytes& b, std::uint64_t v, int nbytes) {
+    for (int i = nbytes - 1; i >= 0; --i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+/// An IDX header: magic (0, 0, data type, rank), then each dimension as a big-endian u32.
+inline Bytes idx_header(std::uint8_t dtype, const std::vector<std::uint32_t>& dims) {
+    Bytes b{0, 0, dtype, static_cast<std::uint8_t>(dims.size())};
+    for (const std::uint32_t d : dims) put_be(b, d, 4);
+    return b;
+}
+
+/// The names of the entries of a directory, sorted.
+inline std::vector<std::string> dir_entries(const std::filesystem::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+#if CTNN_IO_CHECKS_HAS_RLIMIT
+/// While it lives, files of this process cannot grow past `bytes` (RLIMIT_FSIZE, SIGXFSZ
+/// ignored, so a write past it fails with EFBIG): a full disk, also when running as root.
+class FileSizeLimit {
+public:
+    explicit FileSizeLimit(rlim_t bytes) : old_handler_(std::signal(SIGXFSZ, SIG_IGN)) {
+        REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_) == 0);
+        rlimit small = old_;
+        small.rlim_cur = bytes;
+        REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    }
+    FileSizeLimit(const FileSizeLimit&) = delete;
+    FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+    ~FileSizeLimit() {
+        CHECK(::setrlimit(RLIMIT_FSIZE, &old_) == 0);
+        std::signal(SIGXFSZ, old_handler_);
+    }
+
+private:
+    rlimit old_{};
+    void (*old_handler_)(int);
+};
+#endif
 
 } // namespace ctnn::test
 

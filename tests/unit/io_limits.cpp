@@ -88,7 +88,9 @@ CTNN_TEST_NOINLINE void operator delete[](void* p, const std::nothrow_t&) noexce
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::vector<std::uint8_t>;
+using ctnn::test::Bytes;
+using ctnn::test::idx_header;
+using ctnn::test::put_be;
 using ctnn::test::TempDir;
 using ctnn::test::test_tmpdir;
 using ctnn::test::write_bytes;
@@ -120,16 +122,6 @@ std::size_t peak_rss() {
 constexpr std::size_t rss_budget = 100u << 20; // the bound for a rejected bomb
 
 // ---- IDX builders ----------------------------------------------------------------------------
-
-void put_be(Bytes& b, std::uint64_t v, int nbytes) {
-    for (int i = nbytes - 1; i >= 0; --i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-
-Bytes idx_header(std::uint8_t dtype, const std::vector<std::uint32_t>& dims) {
-    Bytes b{0, 0, dtype, static_cast<std::uint8_t>(dims.size())};
-    for (const std::uint32_t d : dims) put_be(b, d, 4);
-    return b;
-}
 
 Bytes idx_f32(const std::vector<std::uint32_t>& dims, std::initializer_list<float> values) {
     Bytes b = idx_header(0x0D, dims);
