@@ -1,0 +1,73 @@
+// ctnn/backend/cpu/eigen/eval/dense.hpp — Dense stages: Z = W^T X, one GEMM for the batch.
+//
+// A batch tensor of B samples of n values is stored sample-major (PyTorch's [B, n] row-major),
+// which Eigen sees as a column-major n x B matrix; a Dense weight [out, in] row-major is a
+// column-major in x out matrix W. Backward: dW = X dZ^T, db = the row sums of dZ, dX = W dZ.
+#pragma once
+#include "../../../../graph/schedule.hpp"
+#include "../../threads.hpp"
+#include "common.hpp"
+#include "epilogue.hpp"
+#include "norm.hpp"
+
+#include <cstddef>
+#include <utility>
+
+namespace ctnn::eigen::detail {
+
+template <>
+struct Eval<LayerKind::dense> {
+    template <class S, std::size_t I, class Ex, class T>
+    static void forward(Ex& ex, const T* params) {
+        using A = typename S::anchor;
+        using Epi = typename S::epilogue;
+        constexpr std::size_t n_in = S::in_size, n_out = S::out_size;
+        const T* w = params + A::param_offset;
+        MapConstMat<T> W(w, n_in, n_out);
+        MapConstMat<T> X(ex.x_of(I), n_in, idx(ex.batch_));
+        MapMat<T> Z(ex.z_of(I), n_out, idx(ex.batch_));
+        const unsigned nt = ex.intra_threads();
+        if (nt > 1 && n_out >= 64) {
+            // A batch too small to split: the threads share the output rows instead (at batch 1
+            // a GEMV that streams the weight, so each thread streams its part).
+            ctnn::detail::ThreadPool::instance().run(nt, [&](unsigned t) {
+                const std::size_t r0 = n_out * t / nt, r1 = n_out * (t + 1) / nt;
+                Z.middleRows(idx(r0), idx(r1 - r0)).noalias() =
+                    W.middleCols(idx(r0), idx(r1 - r0)).transpose() * X;
+            });
+        } else {
+            Z.noalias() = W.transpose() * X;
+        }
+        const T* bias = A::layer::has_bias ? w + n_in * n_out : nullptr;
+        T* zs = bias ? ex.z_of(I) : nullptr;
+        // A BatchNorm right after, folded into this sweep in inference (folds_into_previous).
+        if constexpr (folds_into_previous<typename Ex::stages, I + 1>) {
+            if (!ex.ctx_.training) {
+                epilogue<S>(ex.batch_, ex.ctx_, ex.z_of(I), zs, ex.y_of(I), bias,
+                            Eval<LayerKind::batch_norm>::fold<I + 1>(ex, params));
+                return;
+            }
+        }
+        if (bias || Epi::size > 0)
+            epilogue<S>(ex.batch_, ex.ctx_, ex.z_of(I), zs, ex.y_of(I), bias);
+    }
+
+    template <class S, std::size_t I, class Ex, class T>
+    static void backward(Ex& ex, const T* params, T* grads, T*& d, T*& other) {
+        using A = typename S::anchor;
+        constexpr std::size_t n_in = S::in_size, n_out = S::out_size;
+        const auto B = idx(ex.batch_);
+        const T* w = params + A::param_offset;
+        T* gw = grads + A::param_offset;
+        MapConstMat<T> dZ(d, n_out, B);
+        MapConstMat<T> X(ex.x_of(I), n_in, B);
+        MapMat<T>(gw, n_in, n_out).noalias() = X * dZ.transpose();
+        if constexpr (A::layer::has_bias) MapVec<T>(gw + n_in * n_out, n_out) = dZ.rowwise().sum();
+        if constexpr (Ex::flow::input_grad[I]) {
+            MapMat<T>(other, n_in, B).noalias() = MapConstMat<T>(w, n_in, n_out) * dZ;
+            std::swap(d, other);
+        }
+    }
+};
+
+} // namespace ctnn::eigen::detail
