@@ -29,6 +29,22 @@ concept Optimizer = requires(const O& o, float lr, std::uint64_t t) {
 
 namespace optim {
 
+/// The update of element i on every backend (the CPU loop and the CUDA kernel): p[i], m[i], v[i]
+/// <- O::update(s, p[i], g[i], m[i], v[i]). The state buffers O does not use (state_count < 2,
+/// < 1) are never read and may be null.
+template <class O, class S, class T, class I>
+CTNN_HOST_DEVICE inline void update_element(const S& s, T* p, const T* g, T* m, T* v, I i) {
+    if constexpr (O::state_count >= 2) {
+        O::update(s, p[i], g[i], m[i], v[i]);
+    } else if constexpr (O::state_count == 1) {
+        T unused = T(0);
+        O::update(s, p[i], g[i], m[i], unused);
+    } else {
+        T m0 = T(0), v0 = T(0);
+        O::update(s, p[i], g[i], m0, v0);
+    }
+}
+
 /// A constant learning rate.
 struct Constant {};
 /// lr = base * gamma^(epoch / step_size) (PyTorch's StepLR, stepped once per epoch).

@@ -1,10 +1,11 @@
 // ctnn/backend/cuda/kernels/optimizer.hpp — the optimizer step over the flat parameter buffer.
 //
 // One kernel updates every parameter of a model: p[i], m[i], v[i] <- O::update(s, p[i], g[i],
-// m[i], v[i]), with the same CTNN_HOST_DEVICE update rule the Eigen backend uses
-// (backend/cpu/eigen/update.hpp) and the same step-constant scalars (O::scalars(lr, t)).
+// m[i], v[i]), with the element rule every backend uses (optim::update_element) and the same
+// step-constant scalars (O::scalars(lr, t)).
 #pragma once
 #include "../../../config.hpp"
+#include "../../../optim/optimizer.hpp"
 #include "../kernel.hpp"
 #include "../launch.hpp"
 #include "../types.hpp"
@@ -26,15 +27,7 @@ __global__ void optimizer_update(typename O::Scalars s, T* p, const T* g, T* m, 
     const std::uint64_t stride = std::uint64_t{gridDim.x} * blockDim.x;
     for (std::uint64_t i = std::uint64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n;
          i += stride) {
-        if constexpr (O::state_count >= 2) {
-            O::update(s, p[i], g[i], m[i], v[i]);
-        } else if constexpr (O::state_count == 1) {
-            T unused = T(0);
-            O::update(s, p[i], g[i], m[i], unused);
-        } else {
-            T m0 = T(0), v0 = T(0);
-            O::update(s, p[i], g[i], m0, v0);
-        }
+        optim::update_element<O>(s, p, g, m, v, i);
     }
 }
 
