@@ -2,8 +2,7 @@
 //
 // Input: a JSON text. Malformed input must end in ctnn::io_error. Every string the parser
 // accepts must be valid UTF-8 and survive a write/parse round trip.
-// Build: clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined
-//        -Iinclude fuzz/json_fuzz.cpp -o json_fuzz
+// Build and run: fuzz/run.sh (or see its build line).
 #include <ctnn/io/detail/json.hpp>
 
 #include <cstddef>

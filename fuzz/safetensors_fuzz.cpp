@@ -1,42 +1,24 @@
 // fuzz/safetensors_fuzz.cpp — libFuzzer harness for load_safetensors.
 //
-// Input: the bytes of a file; they are written to a temporary file (in /dev/shm when it exists)
-// and loaded. Malformed input must end in ctnn::io_error; anything else is a bug. A file that
-// loads must save and load again to the same values.
-// Build: clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined
-//        -Iinclude fuzz/safetensors_fuzz.cpp -o safetensors_fuzz
-#include <ctnn/io/safetensors.hpp>
+// Input: the bytes of a file; they are written to a scratch file (fuzz_file.hpp) and loaded with
+// the default ReadLimits. Malformed input must end in ctnn::io_error; anything else is a bug. A
+// file that loads must save and load again to the same values.
+// Build and run: fuzz/run.sh (or see its build line).
+#include "fuzz_file.hpp"
 
-#include <unistd.h>
+#include <ctnn/io/safetensors.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <string>
 #include <vector>
 
-namespace {
-
-std::filesystem::path scratch_dir() {
-    std::error_code ec;
-    const std::filesystem::path shm = "/dev/shm";
-    return std::filesystem::is_directory(shm, ec) ? shm : std::filesystem::temp_directory_path();
-}
-
-} // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::filesystem::path in =
-        scratch_dir() / ("ctnn_fuzz_" + std::to_string(::getpid()) + ".safetensors");
-    static const std::filesystem::path out =
-        scratch_dir() / ("ctnn_fuzz_" + std::to_string(::getpid()) + "_out.safetensors");
-    std::FILE* f = std::fopen(in.c_str(), "wb");
-    if (f == nullptr) std::abort();
-    if (size != 0 && std::fwrite(data, 1, size, f) != size) std::abort();
-    std::fclose(f);
+    static const ctnn_fuzz::ScratchFile in_file(".safetensors");
+    static const ctnn_fuzz::ScratchFile out_file("_out.safetensors");
+    const auto& in = in_file.write(data, size);
+    const auto& out = out_file.path();
     try {
         const ctnn::io::SafetensorsFile st = ctnn::io::load_safetensors(in);
         // Round trip what was loaded (as F32).

@@ -13,6 +13,8 @@
 #include "core/init.hpp"
 #include "core/random.hpp"
 #include "core/shape.hpp"
+#include "core/split.hpp"
+#include "core/standardizer.hpp"
 #include "expr/expr.hpp"
 #include "graph/describe.hpp"
 #include "graph/lowering.hpp"
