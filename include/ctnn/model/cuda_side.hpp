@@ -1,0 +1,131 @@
+// ctnn/model/cuda_side.hpp — a model's CUDA side: its stream, the device copies of its flat
+// buffers and of an optimizer state, and its executor. Compiled where CTNN_CUDA_BACKEND is 1
+// (nvcc, or CTNN_HOST_EXECUTION=1 to run the kernels on the CPU for tests).
+#pragma once
+#include "../config.hpp"
+#include "state.hpp"
+
+#if CTNN_CUDA_BACKEND
+#include "../backend/cuda/executor.hpp"
+#include "../backend/cuda/kernels/loss.hpp"
+#include "../backend/cuda/kernels/optimizer.hpp"
+#include "../backend/cuda/memory.hpp"
+#include "../core/device.hpp"
+#include "../core/error.hpp"
+#include "../expr/context.hpp"
+#include "../loss/loss.hpp"
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ctnn::detail {
+
+/// An optimizer's m and v on the device.
+template <class T>
+struct CudaStateCopy final : StateCopy<T> {
+    static constexpr char tag = 0;
+    CudaStateCopy(std::size_t nm, std::size_t nv) : StateCopy<T>(&tag), m(nm), v(nv) {}
+    void read_into(std::span<T> hm, std::span<T> hv) const override {
+        cuda::copy_to_host(hm.data(), m.data(), hm.size());
+        cuda::copy_to_host(hv.data(), v.data(), hv.size());
+    }
+    cuda::DeviceBuffer<T> m, v;
+};
+
+/// The device side of a Model<Net, T> (Net must have CUDA kernels: kernel_schedule).
+template <class Net, class T>
+struct CudaSide final : DeviceSide<T> {
+    CudaSide() : exec(stream.get()) {}
+
+    /// A device side on `dev`, made current; throws argument_error if there is no such device.
+    static std::unique_ptr<CudaSide> make(Device dev) {
+#if CTNN_DEVICE_COMPILE
+        const cuda::DeviceProbe p = cuda::probe();
+        if (dev.index < 0 || dev.index >= p.count)
+            throw argument_error(
+                std::string("Model: device ") + dev.str() + " is not available (" +
+                (p.count == 0 ? p.reason : std::to_string(p.count) + " device(s)") +
+                "); device::best() falls back to the CPU");
+        cuda::detail::set_device(dev.index, {__FILE__, __LINE__});
+#else
+        if (dev.index != 0)
+            throw argument_error(std::string("Model: device ") + dev.str() +
+                                 " is not available: host execution has one device, cuda:0");
+#endif
+        return std::make_unique<CudaSide>();
+    }
+
+    void pull(Buf b, T* dst) const override {
+        cuda::copy_to_host(dst, device(b), count(b), stream.get());
+    }
+    void push(Buf b, const T* src) override {
+        cuda::copy_to_device(const_cast<T*>(device(b)), src, count(b), stream.get());
+    }
+    void synchronize() const override { cuda::synchronize(stream.get()); }
+
+    /// The device copy of an optimizer state's m and v, made from them (after reading back
+    /// another backend's copy) at the first update on this device.
+    template <class O>
+    CudaStateCopy<T>& state_copy(OptimizerState<O, T>& s) {
+        if (!s.copy || s.copy->kind != &CudaStateCopy<T>::tag) {
+            if (s.copy) s.copy->read_into(s.m, s.v);
+            auto c = std::make_shared<CudaStateCopy<T>>(s.m.size(), s.v.size());
+            cuda::copy_to_device(c->m.data(), s.m.data(), s.m.size(), stream.get());
+            cuda::copy_to_device(c->v.data(), s.v.data(), s.v.size(), stream.get());
+            s.copy = std::move(c);
+        }
+        return static_cast<CudaStateCopy<T>&>(*s.copy);
+    }
+
+    void reserve(std::size_t batch) { exec.reserve(batch); }
+
+    /// The forward pass on host input x; returns the output, copied to the host.
+    std::span<const T> forward(const T* x, std::size_t batch, ElemCtx ctx) {
+        exec.forward(params.data(), x, batch, ctx, buffers.data());
+        out.resize(batch * Net::out_size);
+        exec.download_output(out.data());
+        return {out.data(), out.size()};
+    }
+
+    template <class L>
+    T loss(const L& l, loss::Targets<T> targets) {
+        if constexpr (cuda::has_device_loss<L>) return exec.loss(l, targets);
+        else
+            throw argument_error(std::string("Model::loss: loss ") + L::name() +
+                                 " has no CUDA kernel (it needs a CTNN_HOST_DEVICE row() or "
+                                 "value()/grad())");
+    }
+
+    void backward() { exec.backward(params.data(), grads.data()); }
+
+    /// One optimizer step on the device (one kernel), with the state's device copy.
+    template <class O>
+    void update(OptimizerState<O, T>& state, float lr) {
+        CudaStateCopy<T>& c = state_copy(state);
+        ++state.step;
+        cuda::apply_update(state.optimizer, state.optimizer.scalars(lr, state.step), params.data(),
+                           grads.data(), c.m.data(), c.v.data(), Net::param_count, stream.get());
+    }
+
+    static constexpr std::size_t count(Buf b) {
+        return b == Buf::params  ? Net::param_count
+               : b == Buf::grads ? Net::param_count
+                                 : Net::buffer_count;
+    }
+    const T* device(Buf b) const {
+        return b == Buf::params ? params.data() : b == Buf::grads ? grads.data() : buffers.data();
+    }
+
+    cuda::Stream stream;
+    cuda::DeviceBuffer<T> params{Net::param_count};
+    cuda::DeviceBuffer<T> grads{Net::param_count};
+    cuda::DeviceBuffer<T> buffers{Net::buffer_count}; ///< BatchNorm's running statistics
+    cuda::Executor<Net, T> exec;
+    std::vector<T> out; ///< host copy of the device output
+};
+
+} // namespace ctnn::detail
+#endif
