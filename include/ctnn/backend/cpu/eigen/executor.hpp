@@ -626,7 +626,7 @@ private:
         } else if constexpr (Epi::size > 0 && S::has_anchor && cpu::detail::epilogue_is_relu<Epi>) {
             const T* y = y_of(I);
             const std::size_t total = batch_ * n_out;
-            for (std::size_t i = 0; i < total; ++i) d[i] = y[i] > T(0) ? d[i] : T(0);
+            for (std::size_t i = 0; i < total; ++i) d[i] = y[i] <= T(0) ? T(0) : d[i];
         } else if constexpr (Epi::size > 0) {
             const T* z = S::has_anchor ? z_of(I) : x_of(I);
             ElemCtx c = ctx_;
