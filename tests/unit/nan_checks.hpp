@@ -196,3 +196,130 @@ void check_simd() {
 
 } // namespace ctnn::test::nan
 #endif
+
+// ---- train(): the non-finite policy (TrainOptions::on_non_finite) ------------------------------
+namespace ctnn::test::nan {
+
+/// 40 samples of 4 features, 3 classes; with `bad` (NaN or an infinity), feature 1 of sample 20
+/// (in the third batch of 8 when not shuffled). drop_third_batch: samples 16..23 left out.
+inline Dataset policy_data(float bad, bool drop_third_batch = false) {
+    Dataset d;
+    d.feature_count = 4;
+    for (std::size_t i = 0; i < 40; ++i) {
+        if (drop_third_batch && i >= 16 && i < 24) continue;
+        for (std::size_t j = 0; j < 4; ++j)
+            d.features.push_back(
+                static_cast<float>(std::sin(0.37 * static_cast<double>(i * 4 + j))));
+        d.labels.push_back(static_cast<std::int32_t>(i % 3));
+    }
+    if (!std::isfinite(bad)) d.features[20 * 4 + 1] = bad;
+    return d;
+}
+
+inline TrainOptions policy_options(std::size_t epochs, NonFinite policy,
+                                   std::ostream* out = nullptr) {
+    TrainOptions o;
+    o.epochs = epochs;
+    o.batch = 8;
+    o.shuffle = false;
+    o.progress = out ? Progress::lines : Progress::silent;
+    o.out = out;
+    o.on_non_finite = policy;
+    return o;
+}
+
+/// Whether spans a and b hold the same bits.
+template <class A, class B>
+bool bitwise_equal(const A& a, const B& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+}
+
+template <class V>
+bool finite(const V& v) {
+    for (const auto x : v)
+        if (!std::isfinite(x)) return false;
+    return true;
+}
+
+/// The three policies on model Net (float data converted to T) on `dev`, with a NaN and an
+/// infinite feature in the third batch of the first epoch. `gradient_only`: the model turns the
+/// bad feature into a finite loss but non-finite gradients (a saturated Sigmoid), so only the
+/// gradient check catches it.
+template <class Net, class T>
+void check_policies(Device dev, bool gradient_only = false) {
+    INFO(describe<Net>() << " on " << dev.str() << ", " << sizeof(T) * 8 << "-bit");
+    const loss::SoftmaxCrossEntropy ce;
+    const optim::Adam adam{.lr = 0.01f};
+    const auto fresh = [&] {
+        Model<Net, T> m(dev);
+        m.init(21);
+        return m;
+    };
+    // The state just before the bad batch: the first two steps of epoch 1.
+    Dataset first_two = policy_data(1.0f);
+    first_two.features.resize(16 * 4);
+    first_two.labels.resize(16);
+    Model<Net, T> before = fresh();
+    (void)train(before, first_two, ce, adam, policy_options(1, NonFinite::throw_error));
+
+    for (const float bad : {qnan<float>, std::numeric_limits<float>::infinity()}) {
+        INFO("bad feature " << bad);
+        const Dataset data = policy_data(bad);
+        {
+            INFO("throw_error (the default)");
+            Model<Net, T> m = fresh();
+            TrainOptions o = policy_options(2, NonFinite::throw_error);
+            CHECK(TrainOptions{}.on_non_finite == NonFinite::throw_error);
+            try {
+                (void)train(m, data, ce, adam, o);
+                FAIL("train() did not throw");
+            } catch (const numeric_error& e) {
+                const std::string what = e.what();
+                INFO(what);
+                CHECK(what.find("epoch 1, step 3") != std::string::npos);
+                if (gradient_only && std::isinf(bad))
+                    CHECK(what.find("gradient") != std::string::npos);
+            }
+            CHECK(bitwise_equal(m.parameters(), before.parameters()));
+            CHECK(bitwise_equal(std::as_const(m).buffers(), std::as_const(before).buffers()));
+        }
+        {
+            INFO("skip_batch: as if the bad batch were not in the data");
+            std::ostringstream progress;
+            Model<Net, T> m = fresh(), ref = fresh();
+            const History h =
+                train(m, data, ce, adam, policy_options(2, NonFinite::skip_batch, &progress));
+            const History h_ref = train(ref, policy_data(1.0f, true), ce, adam,
+                                        policy_options(2, NonFinite::skip_batch));
+            REQUIRE(h.epochs.size() == 2);
+            CHECK(h.epochs[0].skipped == 1);
+            CHECK(h.epochs[1].skipped == 1);
+            CHECK(h.skipped() == 2);
+            CHECK(h_ref.skipped() == 0);
+            CHECK(h.stopped.empty());
+            CHECK(finite(m.parameters()));
+            CHECK(bitwise_equal(m.parameters(), ref.parameters()));
+            CHECK(bitwise_equal(std::as_const(m).buffers(), std::as_const(ref).buffers()));
+            CHECK(h.epochs[1].train.loss == h_ref.epochs[1].train.loss);
+            CHECK(h.epochs[1].train.accuracy == h_ref.epochs[1].train.accuracy);
+            INFO(progress.str());
+            CHECK(progress.str().find("skipped 1 batch (non-finite") != std::string::npos);
+        }
+        {
+            INFO("stop_and_restore: stops, parameters as before the bad batch");
+            std::ostringstream progress;
+            Model<Net, T> m = fresh();
+            const History h =
+                train(m, data, ce, adam, policy_options(3, NonFinite::stop_and_restore, &progress));
+            REQUIRE(h.epochs.size() == 1);
+            CHECK(h.stopped.find("epoch 1, step 3") != std::string::npos);
+            CHECK(h.epochs[0].skipped == 0);
+            CHECK(std::isfinite(h.epochs[0].train.loss));
+            CHECK(bitwise_equal(m.parameters(), before.parameters()));
+            CHECK(bitwise_equal(std::as_const(m).buffers(), std::as_const(before).buffers()));
+            CHECK(progress.str().find("training stopped") != std::string::npos);
+        }
+    }
+}
+
+} // namespace ctnn::test::nan
