@@ -83,7 +83,9 @@ struct Scale : node {
         if constexpr (is_dual<S>::value) return S{static_cast<R>(c) * r.v, static_cast<R>(c) * r.d};
         else return static_cast<R>(c) * r;
     }
-    std::string str() const { return "(" + Const{{}, c}.str() + " * " + a.str() + ")"; }
+    std::string str() const {
+        return std::string("(") + Const{{}, c}.str() + " * " + a.str() + ")";
+    }
 };
 
 /// A comparison; evaluates to bool on the value part (comparisons are not differentiated).
