@@ -6,6 +6,7 @@
 #include "conv_checks.hpp"
 #include "fused_checks.hpp"
 #include "gradcheck.hpp"
+#include "nan_checks.hpp"
 
 #include <doctest/doctest.h>
 
@@ -129,4 +130,12 @@ TEST_CASE("native: vectorized 2 x 2 max-pool backward equals the generic window 
 #else
     MESSAGE("AVX-512 not compiled in: the generic pool loop is used");
 #endif
+}
+
+TEST_CASE("native: NaN propagates through the widest kernels (ReLU, its derivative, max pools)") {
+#if CTNN_CPU_FUSED
+    test::nan::check_simd<cpu::simd::Native>();
+#endif
+    test::nan::check_every_activation<float>(device::cpu());
+    test::nan::check_models<float>(device::cpu());
 }

@@ -44,4 +44,11 @@ public:
     using error::error;
 };
 
+/// A computation produced NaN or infinity where a finite value is needed (train(): a batch's loss
+/// or gradients). The message names where.
+class numeric_error : public error {
+public:
+    using error::error;
+};
+
 } // namespace ctnn

@@ -69,6 +69,25 @@ struct Binary : node {
     }
 };
 
+/// c * a for a real constant c. Its derivative is c * a' (not the product rule's 0 * a + c * a',
+/// which is NaN where a is infinite or NaN): leaky_relu's derivative at NaN is its slope, as in
+/// PyTorch.
+template <class A>
+struct Scale : node {
+    float c;
+    A a;
+    template <class S>
+    CTNN_HOST_DEVICE constexpr S operator()(S v) const {
+        using R = real_t<S>;
+        const S r = a(v);
+        if constexpr (is_dual<S>::value) return S{static_cast<R>(c) * r.v, static_cast<R>(c) * r.d};
+        else return static_cast<R>(c) * r;
+    }
+    std::string str() const {
+        return std::string("(") + Const{{}, c}.str() + " * " + a.str() + ")";
+    }
+};
+
 /// A comparison; evaluates to bool on the value part (comparisons are not differentiated).
 template <class Op, class A, class B>
 struct Compare : node {
@@ -141,13 +160,19 @@ concept ExprPair = Operand<A> && Operand<B> &&(Expression<A> || Expression<B>);
     }
 CTNN_EXPR_BINARY(+, Binary, Add)
 CTNN_EXPR_BINARY(-, Binary, Sub)
-CTNN_EXPR_BINARY(*, Binary, Mul)
 CTNN_EXPR_BINARY(/, Binary, Div)
 CTNN_EXPR_BINARY(>, Compare, Gt)
 CTNN_EXPR_BINARY(>=, Compare, Ge)
 CTNN_EXPR_BINARY(<, Compare, Lt)
 CTNN_EXPR_BINARY(<=, Compare, Le)
 #undef CTNN_EXPR_BINARY
+/// a * b; a real constant times an expression (either side) is a Scale node.
+template <class A, class B>
+requires ExprPair<A, B> CTNN_HOST_DEVICE constexpr auto operator*(A a, B b) {
+    if constexpr (std::is_arithmetic_v<A>) return Scale<B>{{}, static_cast<float>(a), b};
+    else if constexpr (std::is_arithmetic_v<B>) return Scale<A>{{}, static_cast<float>(b), a};
+    else return Binary<ops::Mul, A, B>{{}, a, b};
+}
 
 template <Expression A>
 CTNN_HOST_DEVICE constexpr auto operator-(A a) {
@@ -176,15 +201,20 @@ requires Expression<C> && Operand<A> && Operand<B> CTNN_HOST_DEVICE constexpr au
                                                                                          B b) {
     return Where<C, decltype(as_expr(a)), decltype(as_expr(b))>{{}, c, as_expr(a), as_expr(b)};
 }
-/// max(a, b) as where(a > b, a, b); its derivative at a tie is that of b (ReLU'(0) = 0).
+/// max(a, b): b where a <= b, a where b < a, else (a NaN) a + b, which is NaN: NaN propagates
+/// from either side, as torch.maximum. Its derivative at a tie is that of b (ReLU'(0) = 0).
 template <class A, class B>
 requires ExprPair<A, B> CTNN_HOST_DEVICE constexpr auto max(A a, B b) {
-    return where(as_expr(a) > as_expr(b), a, b);
+    const auto ea = as_expr(a);
+    const auto eb = as_expr(b);
+    return where(ea <= eb, eb, where(eb < ea, ea, ea + eb));
 }
-/// min(a, b) as where(a < b, a, b).
+/// min(a, b): b where a >= b, a where b > a, else (a NaN) a + b; NaN propagates as in max.
 template <class A, class B>
 requires ExprPair<A, B> CTNN_HOST_DEVICE constexpr auto min(A a, B b) {
-    return where(as_expr(a) < as_expr(b), a, b);
+    const auto ea = as_expr(a);
+    const auto eb = as_expr(b);
+    return where(ea >= eb, eb, where(eb > ea, ea, ea + eb));
 }
 
 /// Value and derivative of expression e at v, in one forward-mode pass.

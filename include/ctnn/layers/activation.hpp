@@ -34,11 +34,14 @@ struct Activation {
 
 namespace act {
 using expr::x;
-inline constexpr auto relu = max(x, 0.0f);
+// NaN propagates through every activation, forward and backward, as in PyTorch: the branch
+// conditions are written so that a NaN takes the branch PyTorch's kernels take (relu: x <= 0 is
+// false for NaN, so y = NaN and dL/dx = dL/dy, PyTorch's threshold_backward).
+inline constexpr auto relu = where(x <= 0.0f, 0.0f, x);
 template <float Slope>
 inline constexpr auto leaky_relu = where(x > 0.0f, x, Slope* x);
 template <float Alpha>
-inline constexpr auto elu = where(x > 0.0f, x, Alpha* expm1(x));
+inline constexpr auto elu = where(x <= 0.0f, Alpha* expm1(x), x);
 inline constexpr auto sigmoid = expr::sigmoid(x);
 inline constexpr auto tanh = expr::tanh(x);
 inline constexpr auto gelu = 0.5f * x * (1.0f + expr::erf(x * 0.70710678118654752f));
@@ -55,7 +58,7 @@ inline constexpr auto identity = x;
         static std::string name() { return LABEL; }                                                \
     };
 
-/// max(x, 0)
+/// max(x, 0); NaN for NaN (PyTorch's relu)
 CTNN_NAMED_ACTIVATION(ReLU, act::relu, "ReLU")
 /// logistic sigmoid 1 / (1 + exp(-x))
 CTNN_NAMED_ACTIVATION(Sigmoid, act::sigmoid, "Sigmoid")

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <iostream>
 #include <ostream>
@@ -57,7 +58,9 @@ public:
         *out_ << buf << std::flush;
     }
 
-    void end_epoch(double loss, double acc, double val_loss, double val_acc, double seconds) {
+    /// The epoch's summary line; `skipped` batches (non-finite loss or gradients) are named.
+    void end_epoch(double loss, double acc, double val_loss, double val_acc, double seconds,
+                   std::size_t skipped = 0) {
         if (mode_ == Progress::silent) return;
         std::string line = std::string(mode_ == Progress::bar ? "\r" : "") + std::string("Epoch ") +
                            std::to_string(epoch_) + "/" + std::to_string(epochs_) + ": loss " +
@@ -67,8 +70,16 @@ public:
         if (!std::isnan(val_acc))
             line += std::string(", val_accuracy ") + fmt(100 * val_acc, 2) + "%";
         line += std::string(" (") + fmt(seconds, 1) + "s)";
+        if (skipped > 0)
+            line += std::string(", skipped ") + std::to_string(skipped) + " batch" +
+                    (skipped == 1 ? "" : "es") + " (non-finite loss or gradients)";
         if (mode_ == Progress::bar) line += "\033[K"; // clear what is left of the bar
         *out_ << line << '\n' << std::flush;
+    }
+
+    /// One line of its own (why training stopped), unless silent.
+    void note(const std::string& what) {
+        if (mode_ != Progress::silent) *out_ << what << '\n' << std::flush;
     }
 
 private:

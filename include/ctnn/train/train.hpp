@@ -8,6 +8,7 @@
 #include "../optim/optimizer.hpp"
 #include "progress.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -16,7 +17,9 @@
 #include <iostream>
 #include <limits>
 #include <numeric>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ctnn {
@@ -27,6 +30,23 @@ struct DatasetRef {
     DatasetRef() = default;
     DatasetRef(const Dataset& d) : ptr(&d) {} // NOLINT(google-explicit-constructor): by design
     explicit operator bool() const noexcept { return ptr != nullptr; }
+};
+
+/// What train() does with a batch whose loss or gradients are not finite (NaN or infinite). The
+/// check comes before the optimizer update, so a bad batch never reaches the parameters or the
+/// optimizer state.
+enum class NonFinite {
+    /// Throw ctnn::numeric_error naming the epoch and step. The parameters, the optimizer state
+    /// and the buffers (BatchNorm's running statistics) are as they were before the bad batch.
+    throw_error,
+    /// Skip the batch (no update; buffers put back as before it) and go on. Skipped batches are
+    /// counted in EpochStats::skipped, left out of the epoch's loss and accuracy, and reported
+    /// in the progress output.
+    skip_batch,
+    /// Stop training and return the history: the parameters, optimizer state and buffers are
+    /// those just before the bad batch (the last good state). The bad batch's epoch is recorded
+    /// with the steps done before it; History::stopped says why training stopped.
+    stop_and_restore,
 };
 
 /// Options of train(). Designated initializers read well: {.epochs = 5, .batch = 256}.
@@ -40,6 +60,8 @@ struct TrainOptions {
     Progress progress = Progress::automatic; ///< bar on a terminal, one line per epoch otherwise
     std::filesystem::path history_csv{};     ///< if set, the history is written there as CSV
     std::ostream* out = &std::cout;          ///< where progress goes
+    NonFinite on_non_finite = NonFinite::throw_error; ///< a batch with a NaN or infinite loss
+                                                      ///< or gradient (see NonFinite)
 };
 
 /// Loss and accuracy of a model on a dataset. accuracy is NaN for losses without classes.
@@ -56,21 +78,33 @@ struct EpochStats {
     Evaluation validation{std::numeric_limits<double>::quiet_NaN(),
                           std::numeric_limits<double>::quiet_NaN()};
     double seconds = 0;
+    std::size_t skipped = 0; ///< batches skipped for a non-finite loss or gradient (skip_batch)
 };
 
 /// The per-epoch record of a training run.
 struct History {
     std::vector<EpochStats> epochs;
+    /// Why training stopped before its last epoch (NonFinite::stop_and_restore); empty when it
+    /// ran every epoch.
+    std::string stopped;
+
+    /// Batches skipped in all epochs (NonFinite::skip_batch).
+    [[nodiscard]] std::size_t skipped() const noexcept {
+        std::size_t k = 0;
+        for (const EpochStats& e : epochs) k += e.skipped;
+        return k;
+    }
 
     [[nodiscard]] const EpochStats& last() const {
         if (epochs.empty()) throw argument_error("History::last: no epoch was run");
         return epochs.back();
     }
-    /// Writes the history as CSV (header line, one row per epoch; empty cells for NaN).
+    /// Writes the history as CSV (header line, one row per epoch; empty cells for NaN); the last
+    /// column counts the batches skipped for non-finite values.
     void write_csv(const std::filesystem::path& path) const {
         std::ofstream f(path);
         if (!f) throw io_error(path.string(), "cannot open for writing");
-        f << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds\n";
+        f << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,skipped\n";
         auto cell = [&](double v) {
             if (!std::isnan(v)) f << v;
         };
@@ -79,7 +113,7 @@ struct History {
             cell(e.train.loss), f << ',';
             cell(e.train.accuracy), f << ',';
             cell(e.validation.loss), f << ',';
-            cell(e.validation.accuracy), f << ',' << e.seconds << '\n';
+            cell(e.validation.accuracy), f << ',' << e.seconds << ',' << e.skipped << '\n';
         }
         f.close();
         if (!f) throw io_error(path.string(), "write failed");
@@ -140,6 +174,20 @@ std::size_t count_correct(const T* y, std::size_t batch, std::size_t n, loss::Ta
     return c;
 }
 
+/// Whether every value of v is finite: one pass, v - v is 0 for a finite value and NaN for NaN
+/// or an infinity; eight independent sums let the compiler vectorize it.
+template <class T>
+bool all_finite(std::span<const T> v) {
+    T acc[8] = {};
+    std::size_t i = 0;
+    for (; i + 8 <= v.size(); i += 8)
+        for (std::size_t j = 0; j < 8; ++j) acc[j] += v[i + j] - v[i + j];
+    for (; i < v.size(); ++i) acc[0] += v[i] - v[i];
+    T sum = 0;
+    for (const T a : acc) sum += a;
+    return sum == T(0);
+}
+
 /// Gathers the samples sample_of(k), k in [begin, end), of d into contiguous batch buffers.
 template <class T, class SampleOf>
 void gather(const Dataset& d, SampleOf sample_of, std::size_t begin, std::size_t end,
@@ -190,6 +238,8 @@ Evaluation evaluate(Model<Net, T>& model, const Dataset& data, const L& loss,
 /// Trains `model` on `data` with `loss` and optimizer `opt`; returns the per-epoch history.
 /// The data is checked against the model first (features, labels or targets): a mismatch throws
 /// ctnn::shape_error before any step is taken. No allocation happens inside the step loop.
+/// Each step checks that the loss and the gradients are finite before it updates the parameters;
+/// options.on_non_finite says what a batch that fails the check does (NonFinite).
 template <class Net, class T, Loss L, Optimizer O>
 History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O& opt,
               const TrainOptions& options = {}) {
@@ -208,6 +258,9 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
     OptimizerState<O, T> state(opt, Net::param_count);
     ProgressBar bar(options.progress, options.out);
     History history;
+    // BatchNorm's running statistics, as before the current batch (a training pass updates
+    // them): put back when a batch is rejected.
+    std::vector<T> buffers_before(Net::buffer_count);
 
     for (std::size_t epoch = 0; epoch < options.epochs; ++epoch) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -222,41 +275,75 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
         }
         bar.start_epoch(epoch + 1, options.epochs, steps);
         double loss_sum = 0;
-        std::size_t correct = 0;
+        std::size_t correct = 0, used = 0, skipped = 0; // used: samples of the accepted batches
         for (std::size_t s = 0; s < steps; ++s) {
             const std::size_t b0 = s * bs_max, bs = std::min(bs_max, n - b0);
             detail::gather(
                 data, [&](std::size_t k) { return idx[k]; }, b0, b0 + bs, x, labels, targets);
             const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
                                      data.has_targets() ? targets.data() : nullptr};
+            if constexpr (Net::buffer_count > 0) {
+                const auto b = std::as_const(model).buffers();
+                std::copy(b.begin(), b.end(), buffers_before.begin());
+            }
             auto y =
                 model.forward(std::span<const T>(x.data(), bs * Net::in_size), bs, Mode::training);
             const T l = model.loss(loss, t);
+            // Checked before the update: a bad batch leaves the parameters and optimizer state
+            // as they were (the check costs one pass over the gradients).
+            const bool loss_ok = std::isfinite(l);
+            if (loss_ok) model.backward();
+            if (!loss_ok || !detail::all_finite(std::as_const(model).gradients())) {
+                if constexpr (Net::buffer_count > 0) {
+                    const auto b = model.buffers();
+                    std::copy(buffers_before.begin(), buffers_before.end(), b.begin());
+                }
+                if (options.on_non_finite == NonFinite::skip_batch) {
+                    ++skipped;
+                    continue;
+                }
+                const std::string what =
+                    std::string("train: ") +
+                    (loss_ok ? "a gradient is not finite (loss " : "the loss is not finite (") +
+                    std::to_string(static_cast<double>(l)) + ") at epoch " +
+                    std::to_string(epoch + 1) + ", step " + std::to_string(s + 1);
+                if (options.on_non_finite == NonFinite::throw_error)
+                    throw numeric_error(what +
+                                        "; the parameters are as before this batch (NaN or "
+                                        "infinity in the data, or the learning rate too high?)");
+                history.stopped = what + "; training stopped, the parameters are as before "
+                                         "this batch";
+                break;
+            }
             if constexpr (detail::has_accuracy<L>)
                 correct += detail::count_correct(y.data(), bs, Net::out_size, t);
-            model.backward();
             model.update(state, lr);
-            if (!std::isfinite(l))
-                throw error(std::string("train: the loss became ") +
-                            std::to_string(static_cast<double>(l)) + " at epoch " +
-                            std::to_string(epoch + 1) + ", step " + std::to_string(s + 1) +
-                            " (learning rate too high?)");
             loss_sum += static_cast<double>(l) * static_cast<double>(bs);
-            bar.step(s + 1, loss_sum / static_cast<double>(b0 + bs));
+            used += bs;
+            bar.step(s + 1, loss_sum / static_cast<double>(used));
         }
         EpochStats st;
         st.epoch = epoch + 1;
         st.lr = lr;
-        st.train.loss = loss_sum / static_cast<double>(n);
+        st.skipped = skipped;
+        // Over the accepted batches (NaN when there was none).
+        st.train.loss =
+            used ? loss_sum / static_cast<double>(used) : std::numeric_limits<double>::quiet_NaN();
         if constexpr (detail::has_accuracy<L>)
-            st.train.accuracy = static_cast<double>(correct) /
-                                static_cast<double>(L::uses_labels ? n : n * Net::out_size);
+            st.train.accuracy =
+                used ? static_cast<double>(correct) /
+                           static_cast<double>(L::uses_labels ? used : used * Net::out_size)
+                     : std::numeric_limits<double>::quiet_NaN();
         if (options.validation) st.validation = evaluate(model, *options.validation.ptr, loss);
         st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         bar.end_epoch(st.train.loss, st.train.accuracy, st.validation.loss, st.validation.accuracy,
-                      st.seconds);
+                      st.seconds, st.skipped);
         history.epochs.push_back(st);
         if (!options.history_csv.empty()) history.write_csv(options.history_csv);
+        if (!history.stopped.empty()) {
+            bar.note(history.stopped);
+            break;
+        }
     }
     return history;
 }

@@ -602,7 +602,7 @@ private:
     };
 
     /// Input gradient dX = dZ W: accumulators start at zero; the previous stage's ReLU derivative
-    /// (where its output Y > 0) is applied before the store.
+    /// (0 where its output Y <= 0) is applied before the store.
     template <bool Relu, std::size_t Ld, std::size_t LdY>
     struct InputGradTile {
         float* dst;     ///< Ld floats per row
@@ -620,7 +620,7 @@ private:
             for (std::size_t v = 0; v < V; ++v) {
                 const std::size_t c = (v0 + v) * width;
                 reg d = acc[r][v];
-                if constexpr (Relu) d = Isa::mask_positive(d, Isa::load(y + (r0 + r) * LdY + c));
+                if constexpr (Relu) d = Isa::relu_backward(d, Isa::load(y + (r0 + r) * LdY + c));
                 Isa::store(dst + (r0 + r) * Ld + c, d);
             }
         }
@@ -767,7 +767,7 @@ private:
                 for (std::size_t j = 0; j < s.out; ++j) {
                     float v = gy[r * s.out + j];
                     if constexpr (kind == detail::EpiKind::relu) {
-                        v = yo[r * s.out + j] > 0.0f ? v : 0.0f;
+                        v = yo[r * s.out + j] <= 0.0f ? 0.0f : v; // NaN: v
                     } else if constexpr (kind == detail::EpiKind::general) {
                         c.index = (s0 + r) * s.out + j;
                         v *= Epi::apply(expr::Dual<float>{z[r * s.pout + j], 1.0f}, c).d;

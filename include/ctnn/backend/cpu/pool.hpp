@@ -31,8 +31,8 @@ inline constexpr bool max_pool2_vectorized =
 /// Max pooling backward over 2 x 2 tiling windows: dx (overwritten) holds each output's gradient
 /// dz at its window's argmax in x and zeros elsewhere, for `batch` samples of G.c planes. With
 /// ReluMask, x is the output of a ReLU whose derivative is applied too: a window whose maximum
-/// is not positive passes no gradient (ReLU'(z) = [Y > 0] at the argmax), which saves the
-/// executor a pass over dx.
+/// is <= 0 passes no gradient (ReLU'(z) = [not Y <= 0] at the argmax: a NaN passes, as in
+/// PyTorch), which saves the executor a pass over dx.
 template <ctnn::detail::Window2D G, bool ReluMask = false>
     requires max_pool2_vectorized<G>
 void max_pool2_backward(const float* x, const float* dz, std::size_t batch, float* dx) {
@@ -64,9 +64,9 @@ void max_pool2_backward(const float* x, const float* dz, std::size_t batch, floa
             const __m512 m2 = _mm512_mask_blend_ps(sc, m1, cc);
             const __mmask16 sd = above(d, m2);
             __mmask16 live = even;
-            if constexpr (ReluMask) // the window's maximum is positive
+            if constexpr (ReluMask) // the window's maximum is positive or NaN
                 live &= _mm512_cmp_ps_mask(_mm512_mask_blend_ps(sd, m2, d), _mm512_setzero_ps(),
-                                           _CMP_GT_OQ);
+                                           _CMP_NLE_UQ);
             const auto ka = static_cast<unsigned>(live & ~sb & ~sc & ~sd);
             const auto kb = static_cast<unsigned>(live & sb & ~sc & ~sd);
             const auto kc = static_cast<unsigned>(live & sc & ~sd);

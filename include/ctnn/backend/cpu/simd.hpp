@@ -6,11 +6,12 @@
 //   Avx2    __AVX2__ and __FMA__    8 floats per register, 16 registers
 //   Vec4    any GCC or Clang        4 floats (GNU vector extension: SSE2 on x86-64, NEON on ARM)
 // Each gives the same few operations (load, store, broadcast, fused multiply-add, add, subtract,
-// ReLU, max, the max of adjacent lane pairs for a 2 x 2 max pool in a store, a strided store of
-// the lanes for channel-vector kernels; AVX-512 also a 16 x 16 in-register transpose) and the
-// register-blocking budget of its micro-kernel: `max_vecs` registers across the output dimension
-// and `rows(v)` rows, so that rows(v) * v accumulators plus the operands fit in the register file,
-// and `max_width`, the widest layer for which the fused executor is used with this instruction set.
+// ReLU and its derivative, max (NaN propagating, as PyTorch), the max of adjacent lane pairs for a
+// 2 x 2 max pool in a store, a strided store of the lanes for channel-vector kernels; AVX-512 also
+// a 16 x 16 in-register transpose) and the register-blocking budget of its micro-kernel: `max_vecs`
+// registers across the output dimension and `rows(v)` rows, so that rows(v) * v accumulators plus
+// the operands fit in the register file, and `max_width`, the widest layer for which the fused
+// executor is used with this instruction set.
 #pragma once
 #include "../../config.hpp"
 
@@ -70,19 +71,22 @@ struct Avx512 {
             _mm512_set1_epi32(static_cast<int>(stride)));
         _mm512_mask_i32scatter_ps(p, static_cast<__mmask16>((1u << n) - 1u), idx, r, 4);
     }
-    /// max(a, 0), 0 for NaN (ctnn's ReLU: where(x > 0, x, 0)). A masked max with an explicit
-    /// source: GCC 12's unmasked _mm512_max_ps trips -Wuninitialized inside its own header.
+    /// ctnn's ReLU, where(a <= 0, 0, a): 0 where a <= 0, else a (NaN stays NaN, as PyTorch's).
     static CTNN_FORCEINLINE reg relu(reg a) {
-        const reg z = _mm512_setzero_ps();
-        return _mm512_mask_max_ps(z, 0xFFFF, a, z);
+        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_NLE_UQ), a);
     }
-    /// d where y > 0, else 0 (ReLU's derivative read from its output).
-    static CTNN_FORCEINLINE reg mask_positive(reg d, reg y) {
-        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), d);
+    /// ReLU's derivative read from its output y: 0 where y <= 0, else d (where y is NaN too, as
+    /// PyTorch's threshold_backward).
+    static CTNN_FORCEINLINE reg relu_backward(reg d, reg y) {
+        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NLE_UQ), d);
     }
-    /// The larger of a and b per lane (neither NaN; masked for the same reason as relu).
-    static CTNN_FORCEINLINE reg max(reg a, reg b) { return _mm512_mask_max_ps(a, 0xFFFF, a, b); }
-    /// p[k] = max(a[2k], a[2k + 1]) for k < n (n <= width / 2; no NaN).
+    /// The larger of a and b per lane; NaN if either is (a's NaN if both). Masked with an explicit
+    /// source: GCC 12's unmasked _mm512_max_ps trips -Wuninitialized inside its own header.
+    static CTNN_FORCEINLINE reg max(reg a, reg b) {
+        const reg m = _mm512_mask_max_ps(a, 0xFFFF, a, b); // b where either is NaN
+        return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q), a);
+    }
+    /// p[k] = max(a[2k], a[2k + 1]) for k < n (n <= width / 2; NaN if either is).
     static CTNN_FORCEINLINE void store_pair_max(float* p, reg a, std::size_t n) {
         const __m512i even =
             _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -160,13 +164,15 @@ struct Avx2 {
         for (std::size_t k = 0; k < n; ++k) p[k * stride] = t[k];
     }
     static CTNN_FORCEINLINE reg relu(reg a) {
-        const reg z = _mm256_setzero_ps();
-        return _mm256_and_ps(a, _mm256_cmp_ps(a, z, _CMP_GT_OQ));
+        return _mm256_and_ps(a, _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NLE_UQ));
     }
-    static CTNN_FORCEINLINE reg mask_positive(reg d, reg y) {
-        return _mm256_and_ps(d, _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ));
+    static CTNN_FORCEINLINE reg relu_backward(reg d, reg y) {
+        return _mm256_and_ps(d, _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_NLE_UQ));
     }
-    static CTNN_FORCEINLINE reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+    static CTNN_FORCEINLINE reg max(reg a, reg b) {
+        // MAXPS returns its second operand where either is NaN: b's NaN, then a's put back.
+        return _mm256_blendv_ps(_mm256_max_ps(a, b), a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+    }
     static CTNN_FORCEINLINE void store_pair_max(float* p, reg a, std::size_t n) {
         const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
         const __m256i odd = _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7);
@@ -214,20 +220,23 @@ struct Vec4 {
         for (std::size_t k = 0; k < n; ++k) p[k * stride] = r[k];
     }
     static CTNN_FORCEINLINE reg relu(reg a) {
-        const mask pos = a > zero();
-        return std::bit_cast<reg>(std::bit_cast<mask>(a) & pos);
+        const mask keep = ~(a <= zero()); // a > 0, or NaN
+        return std::bit_cast<reg>(std::bit_cast<mask>(a) & keep);
     }
-    static CTNN_FORCEINLINE reg mask_positive(reg d, reg y) {
-        const mask pos = y > zero();
-        return std::bit_cast<reg>(std::bit_cast<mask>(d) & pos);
+    static CTNN_FORCEINLINE reg relu_backward(reg d, reg y) {
+        const mask keep = ~(y <= zero());
+        return std::bit_cast<reg>(std::bit_cast<mask>(d) & keep);
     }
     static CTNN_FORCEINLINE reg max(reg a, reg b) {
-        const mask gt = a > b;
-        return std::bit_cast<reg>((std::bit_cast<mask>(a) & gt) | (std::bit_cast<mask>(b) & ~gt));
+        const mask take_a = (a > b) | (a != a); // a NaN wins; b's NaN is taken otherwise
+        return std::bit_cast<reg>((std::bit_cast<mask>(a) & take_a) |
+                                  (std::bit_cast<mask>(b) & ~take_a));
     }
     static CTNN_FORCEINLINE void store_pair_max(float* p, reg a, std::size_t n) {
-        for (std::size_t k = 0; k < n; ++k)
-            p[k] = a[2 * k] > a[2 * k + 1] ? a[2 * k] : a[2 * k + 1];
+        for (std::size_t k = 0; k < n; ++k) {
+            const float u = a[2 * k], v = a[2 * k + 1];
+            p[k] = (u > v || u != u) ? u : v;
+        }
     }
 };
 #endif

@@ -120,7 +120,7 @@ struct Winograd {
                 for (std::size_t p = 0; p < P; ++p) {
                     const float val = v[p * Op + o];
                     if constexpr (St == Store::z_and_y) z[o * P + p] = val;
-                    if constexpr (Relu) y[o * P + p] = val > 0.0f ? val : 0.0f;
+                    if constexpr (Relu) y[o * P + p] = val <= 0.0f ? 0.0f : val; // NaN stays
                 }
         }
     }

@@ -82,7 +82,7 @@ void epilogue_backward(std::size_t batch, ElemCtx c, const T* z, const T* y, T* 
     using Epi = typename S::epilogue;
     const std::size_t total = batch * S::out_size;
     if constexpr (Epi::size > 0 && S::has_anchor && cpu::detail::epilogue_is_relu<Epi>) {
-        for (std::size_t i = 0; i < total; ++i) d[i] = y[i] > T(0) ? d[i] : T(0);
+        for (std::size_t i = 0; i < total; ++i) d[i] = y[i] <= T(0) ? T(0) : d[i];
     } else if constexpr (Epi::size > 0) {
         for (std::size_t i = 0; i < total; ++i) {
             c.index = i;
