@@ -93,6 +93,77 @@ TEST_CASE("learning-rate schedules") {
     CHECK(optim::lr_at(cos, 1.0f, 4) == doctest::Approx(0.0f));
 }
 
+TEST_CASE("per-step learning-rate schedules: warm-up + cosine, one-cycle (PyTorch's OneCycleLR)") {
+    constexpr double pi = 3.14159265358979323846;
+    const optim::Schedule wc = optim::WarmupCosine{.warmup_steps = 4, .eta_min = 0.0f};
+    CHECK(optim::per_step(wc));
+    CHECK_FALSE(optim::per_step(optim::CosineLR{}));
+    // 4 warm-up steps of 12: base / 4, 2 base / 4, ..., base; then half a cosine over 8 steps.
+    CHECK(optim::lr_at_step(wc, 1.0f, 0, 0, 12) == doctest::Approx(0.25f));
+    CHECK(optim::lr_at_step(wc, 1.0f, 0, 2, 12) == doctest::Approx(0.75f));
+    CHECK(optim::lr_at_step(wc, 1.0f, 0, 3, 12) == doctest::Approx(1.0f));
+    CHECK(optim::lr_at_step(wc, 1.0f, 0, 4, 12) == doctest::Approx(1.0f));
+    CHECK(optim::lr_at_step(wc, 1.0f, 0, 8, 12) == doctest::Approx(0.5f));
+    CHECK(optim::lr_at_step(wc, 1.0f, 0, 11, 12) ==
+          doctest::Approx(0.5 * (1 + std::cos(pi * 7 / 8))));
+    // OneCycleLR(max_lr=1, total_steps=100): 0.04 at step 0, 1 at step 29 (pct_start 0.3),
+    // 0.04 / 1e4 at step 99, halfway down at step 64.
+    const optim::Schedule oc = optim::OneCycle{.max_lr = 1.0f};
+    CHECK(optim::lr_at_step(oc, 0.5f, 0, 0, 100) == doctest::Approx(0.04f));
+    CHECK(optim::lr_at_step(oc, 0.5f, 0, 29, 100) == doctest::Approx(1.0f));
+    CHECK(optim::lr_at_step(oc, 0.5f, 0, 14, 100) ==
+          doctest::Approx(1.0 + (0.04 - 1.0) / 2 * (std::cos(pi * 14 / 29) + 1)));
+    CHECK(optim::lr_at_step(oc, 0.5f, 0, 64, 100) == doctest::Approx((1.0 + 4e-6) / 2));
+    CHECK(optim::lr_at_step(oc, 0.5f, 0, 99, 100) == doctest::Approx(4e-6f).epsilon(1e-4));
+    // max_lr 0: the optimizer's rate is the peak.
+    CHECK(optim::lr_at_step(optim::OneCycle{}, 0.5f, 0, 29, 100) == doctest::Approx(0.5f));
+    // A per-epoch schedule through lr_at_step is its value at the epoch.
+    CHECK(optim::lr_at_step(optim::StepLR{.step_size = 1, .gamma = 0.5f}, 1.0f, 2, 77, 100) ==
+          doctest::Approx(0.25f));
+    CHECK_THROWS_AS((void)optim::lr_at(oc, 0.1f, 0), argument_error);
+    CHECK_THROWS_AS((void)optim::lr_at_step(oc, 0.1f, 0, 0, 0), argument_error);
+}
+
+TEST_CASE("train() applies a per-step schedule at every step") {
+    // 12 samples, batches of 4, 2 epochs: 6 steps of SGD, each at its own rate. The same steps
+    // by hand give the same parameters, bit for bit.
+    using Net = Sequential<Input<3>, Dense<5>, Tanh, Dense<2>>;
+    Dataset d;
+    d.feature_count = 3;
+    for (std::size_t i = 0; i < 12; ++i) {
+        for (std::size_t j = 0; j < 3; ++j)
+            d.features.push_back(
+                static_cast<float>(std::sin(0.7 * static_cast<double>(i * 3 + j))));
+        d.labels.push_back(static_cast<std::int32_t>(i % 2));
+    }
+    const optim::SGD sgd{.lr = 0.5f};
+    const optim::Schedule sched = optim::OneCycle{.pct_start = 0.5f};
+    Model<Net> trained(device::cpu()), by_hand(device::cpu());
+    trained.init(3);
+    by_hand.init(3);
+    const History h = train(trained, d, loss::SoftmaxCrossEntropy{}, sgd,
+                            {.epochs = 2,
+                             .batch = 4,
+                             .shuffle = false,
+                             .schedule = sched,
+                             .progress = Progress::silent});
+    auto state = by_hand.make_state(sgd);
+    for (std::size_t step = 0; step < 6; ++step) {
+        const std::size_t b0 = (step % 3) * 4;
+        (void)by_hand.forward(std::span<const float>(d.sample(b0), 4 * 3), 4, Mode::training);
+        (void)by_hand.loss(loss::SoftmaxCrossEntropy{}, {d.labels.data() + b0, nullptr});
+        by_hand.backward();
+        by_hand.update(state, optim::lr_at_step(sched, sgd.lr, step / 3, step, 6));
+    }
+    const auto a = trained.parameters(), b = by_hand.parameters();
+    CHECK(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+    // The history records each epoch's first rate; the rate changed within the epoch.
+    REQUIRE(h.epochs.size() == 2);
+    CHECK(h.epochs[0].lr == optim::lr_at_step(sched, sgd.lr, 0, 0, 6));
+    CHECK(h.epochs[1].lr == optim::lr_at_step(sched, sgd.lr, 1, 3, 6));
+    CHECK(optim::lr_at_step(sched, sgd.lr, 0, 1, 6) != h.epochs[0].lr);
+}
+
 TEST_CASE("one update covers the whole flat parameter buffer") {
     using Net = Sequential<Input<3>, Dense<4>, ReLU, Dense<2>>;
     Model<Net> m;

@@ -8,7 +8,9 @@
 // per-element update is the same CTNN_HOST_DEVICE function on every backend.
 #pragma once
 #include "../config.hpp"
+#include "../core/error.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstddef>
@@ -58,11 +60,38 @@ struct CosineLR {
     std::size_t t_max = 10;
     float eta_min = 0.0f;
 };
-/// A learning-rate schedule over epochs.
-using Schedule = std::variant<Constant, StepLR, CosineLR>;
+/// Per step: a linear warm-up from base / warmup_steps to base over the first warmup_steps
+/// steps, then a cosine decay to eta_min over the remaining steps of training (the schedule of
+/// most transformer recipes; warmup_steps = 0 gives PyTorch's CosineAnnealingLR stepped per
+/// batch with T_max = the total steps).
+struct WarmupCosine {
+    std::size_t warmup_steps = 0;
+    float eta_min = 0.0f;
+};
+/// Per step: PyTorch's OneCycleLR (two phases, cosine annealing): from max_lr / div_factor up to
+/// max_lr over the first pct_start of the steps, then down to max_lr / (div_factor *
+/// final_div_factor) at the last step. max_lr = 0 takes the optimizer's lr.
+struct OneCycle {
+    float max_lr = 0.0f;
+    float pct_start = 0.3f;
+    float div_factor = 25.0f;
+    float final_div_factor = 1e4f;
+};
+/// A learning-rate schedule: per epoch (Constant, StepLR, CosineLR) or per step (WarmupCosine,
+/// OneCycle), which needs the total number of steps (lr_at_step).
+using Schedule = std::variant<Constant, StepLR, CosineLR, WarmupCosine, OneCycle>;
 
-/// The learning rate of (0-based) epoch `epoch` under schedule s for base rate `base`.
+/// True for the schedules that change the rate every step.
+inline bool per_step(const Schedule& s) {
+    return std::holds_alternative<WarmupCosine>(s) || std::holds_alternative<OneCycle>(s);
+}
+
+/// The learning rate of (0-based) epoch `epoch` under a per-epoch schedule s for base rate
+/// `base`. Throws argument_error for a per-step schedule (use lr_at_step).
 inline float lr_at(const Schedule& s, float base, std::size_t epoch) {
+    if (per_step(s))
+        throw argument_error("optim::lr_at: this schedule changes the rate every step; use "
+                             "lr_at_step(schedule, base, epoch, step, total_steps)");
     if (const auto* st = std::get_if<StepLR>(&s)) {
         const auto k = st->step_size == 0 ? 0 : epoch / st->step_size;
         return base * std::pow(st->gamma, static_cast<float>(k));
@@ -74,6 +103,37 @@ inline float lr_at(const Schedule& s, float base, std::size_t epoch) {
         return c->eta_min + (base - c->eta_min) * static_cast<float>(0.5 * (1.0 + std::cos(phase)));
     }
     return base;
+}
+
+/// The learning rate of (0-based) step `step` of `total_steps`, in epoch `epoch`, under schedule
+/// s for base rate `base`: a per-step schedule's value at the step, a per-epoch one's at the
+/// epoch. Throws argument_error for a per-step schedule without steps.
+inline float lr_at_step(const Schedule& s, float base, std::size_t epoch, std::size_t step,
+                        std::size_t total_steps) {
+    if (!per_step(s)) return lr_at(s, base, epoch);
+    if (total_steps == 0)
+        throw argument_error("optim::lr_at_step: a per-step schedule needs the total steps");
+    constexpr double pi = 3.14159265358979323846;
+    // From `from` to `to` along half a cosine, pct in [0, 1] (PyTorch's _annealing_cos).
+    const auto cosine = [](double from, double to, double pct) {
+        return to + (from - to) / 2.0 * (std::cos(pi * std::min(pct, 1.0)) + 1.0);
+    };
+    const auto t = static_cast<double>(step);
+    if (const auto* w = std::get_if<WarmupCosine>(&s)) {
+        const auto warm = static_cast<double>(w->warmup_steps);
+        if (t < warm) return base * static_cast<float>((t + 1.0) / warm);
+        const double decay = std::max(1.0, static_cast<double>(total_steps) - warm);
+        return static_cast<float>(cosine(base, w->eta_min, (t - warm) / decay));
+    }
+    const auto& o = std::get<OneCycle>(s);
+    const double peak = o.max_lr > 0.0f ? o.max_lr : base;
+    const double first = peak / o.div_factor, last = first / o.final_div_factor;
+    const double up_end = static_cast<double>(o.pct_start) * static_cast<double>(total_steps) - 1.0;
+    const double down_end = static_cast<double>(total_steps) - 1.0;
+    if (t <= up_end)
+        return static_cast<float>(cosine(first, peak, up_end > 0.0 ? t / up_end : 1.0));
+    return static_cast<float>(
+        cosine(peak, last, down_end > up_end ? (t - up_end) / (down_end - up_end) : 1.0));
 }
 
 } // namespace optim

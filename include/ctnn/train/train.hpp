@@ -56,7 +56,7 @@ struct TrainOptions {
     bool shuffle = true;     ///< reshuffle the samples every epoch
     std::uint64_t seed = 0;  ///< shuffling seed (reproducible)
     DatasetRef validation{}; ///< evaluated after each epoch, if set
-    optim::Schedule schedule = optim::Constant{}; ///< learning rate per epoch
+    optim::Schedule schedule = optim::Constant{}; ///< learning rate per epoch or per step
     Progress progress = Progress::automatic; ///< bar on a terminal, one line per epoch otherwise
     std::filesystem::path history_csv{};     ///< if set, the history is written there as CSV
     std::ostream* out = &std::cout;          ///< where progress goes
@@ -73,7 +73,7 @@ struct Evaluation {
 /// What happened in one epoch.
 struct EpochStats {
     std::size_t epoch = 0; ///< 1-based
-    float lr = 0;
+    float lr = 0;          ///< the rate of the epoch's first step
     Evaluation train{};
     Evaluation validation{std::numeric_limits<double>::quiet_NaN(),
                           std::numeric_limits<double>::quiet_NaN()};
@@ -264,7 +264,9 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
 
     for (std::size_t epoch = 0; epoch < options.epochs; ++epoch) {
         const auto t0 = std::chrono::steady_clock::now();
-        const float lr = optim::lr_at(options.schedule, opt.lr, epoch);
+        // The epoch's first rate (a per-step schedule changes it at every step below).
+        const float lr = optim::lr_at_step(options.schedule, opt.lr, epoch, epoch * steps,
+                                           options.epochs * steps);
         if (options.shuffle) { // Fisher-Yates with a counter-based stream: reproducible
             const CounterRng rng{options.seed, 0x5AFF1E00ull + epoch};
             for (std::size_t i = n; i > 1; --i) {
@@ -317,7 +319,10 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
             }
             if constexpr (detail::has_accuracy<L>)
                 correct += detail::count_correct(y.data(), bs, Net::out_size, t);
-            model.update(state, lr);
+            model.update(state, optim::per_step(options.schedule)
+                                    ? optim::lr_at_step(options.schedule, opt.lr, epoch,
+                                                        epoch * steps + s, options.epochs * steps)
+                                    : lr);
             loss_sum += static_cast<double>(l) * static_cast<double>(bs);
             used += bs;
             bar.step(s + 1, loss_sum / static_cast<double>(used));
