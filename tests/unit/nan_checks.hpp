@@ -231,7 +231,9 @@ inline TrainOptions policy_options(std::size_t epochs, NonFinite policy,
 /// Whether spans a and b hold the same bits.
 template <class A, class B>
 bool bitwise_equal(const A& a, const B& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+    // memcmp of an empty span's null pointer is undefined (UBSan reports it): compare sizes first.
+    return a.size() == b.size() &&
+           (a.size() == 0 || std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0);
 }
 
 template <class V>
