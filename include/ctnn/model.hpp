@@ -391,7 +391,7 @@ private:
 
     /// The CPU executor of this translation unit's configuration. A model made or last run where
     /// the executor type differs (another cpu::executor_for) reads the values the old one holds
-    /// back, then replaces it.
+    /// back, then replaces it (a new executor packs its weights from the host copy at first use).
     cpu_exec& cpu() const {
         if (!cpu_ || cpu_->kind != &CpuSide::tag) {
             if (cpu_ && !device_side_) {
@@ -399,7 +399,6 @@ private:
                 fresh(grads_, Buf::grads);
             }
             cpu_ = std::make_unique<CpuSide>();
-            if (!on_cuda() && params_.newest == Newest::both) params_.newest = Newest::host;
         }
         return static_cast<CpuSide&>(*cpu_).exec;
     }
