@@ -1,7 +1,7 @@
 // NaN propagates through the CUDA kernels as through the CPU backend (issue 17): every activation
 // forward and backward, and a NaN feature through an MLP, a CNN with a fused max pool and a
 // residual (tests/unit/nan_checks.hpp), and train()'s non-finite policies, run by host execution
-// of the kernels. A TU of its own: tests/unit/cuda_model.cpp is the slowest to build.
+// of the kernels. A TU of its own: the cuda_*.cpp tests are the slowest to build.
 #define CTNN_HOST_EXECUTION 1 // this executable runs the CUDA backend on the CPU
 #include "nan_checks.hpp"
 
