@@ -1,12 +1,11 @@
-// The fused CPU kernels as this machine runs them: this file alone is built for the build host's
-// CPU (-march=native with CTNN_NATIVE_ARCH, as the examples and benchmarks are), so its cases
-// run the AVX-512 or AVX2 kernels that the portable unit tests (4-wide kernels) never reach.
-// Each case is a check of the portable tests, at the shapes where the wide kernels differ:
-// rows of 14 and 28 columns, the CNN example's channel counts.
+// The fused CPU kernels as this machine runs them: this file and native_mlp.cpp alone are built
+// for the build host's CPU (-march=native with CTNN_NATIVE_ARCH, as the examples and benchmarks
+// are), so its cases run the AVX-512 or AVX2 kernels that the portable unit tests (4-wide kernels)
+// never reach. Each case is a check of the portable tests, at the shapes where the wide kernels
+// differ: rows of 14 and 28 columns, the CNN example's channel counts. The fused Dense chains and
+// NaN propagation: native_mlp.cpp.
 #include "conv_checks.hpp"
-#include "fused_checks.hpp"
 #include "gradcheck.hpp"
-#include "nan_checks.hpp"
 
 #include <doctest/doctest.h>
 
@@ -74,24 +73,6 @@ TEST_CASE("native: Conv2D, ReLU, MaxPool2D<2> in inference (the pool in the stor
         2, 70);
 }
 
-TEST_CASE("native: fused Dense chains (16 x 16 transposes, thread parts) match eigen::Executor") {
-    // Workload A's network (fused with AVX-512 only: 784 inputs), and widths that leave partial
-    // 16 x 16 blocks in the weight packing and the gradient transpose.
-    using NetA = Sequential<Input<784>, Dense<128>, ReLU, Dense<10>>;
-    using Ragged = Sequential<Input<40>, Dense<33>, ReLU, Dense<17>, Tanh, Dense<48>>;
-    // 200 outputs: 13 registers, bias sums in groups of 8 and 5 column registers.
-    using Wide = Sequential<Input<20>, Dense<200>, ReLU, Dense<9>>;
-    for (const std::size_t batch : {std::size_t{1}, std::size_t{97}, std::size_t{256}}) {
-        check_against_eigen<NetA>(batch, 1);
-        check_against_eigen<Ragged>(batch, 1);
-        check_against_eigen<Wide>(batch, 1);
-    }
-    for (const std::size_t batch : {std::size_t{256}, std::size_t{600}}) {
-        check_against_eigen<NetA>(batch, 2);
-        check_against_eigen<Ragged>(batch, 2);
-    }
-}
-
 TEST_CASE("native: vectorized 2 x 2 max-pool backward equals the generic window loop") {
 #if CTNN_CPU_FUSED && defined(__AVX512F__)
     // Widths with whole registers (32), a partial one (28 = 16 + 12), a single partial (6, 14);
@@ -108,8 +89,8 @@ TEST_CASE("native: vectorized 2 x 2 max-pool backward equals the generic window 
         }
         x[3] = std::nanf(""), x[G.w + 6] = std::nanf(""), x[in - 1] = std::nanf("");
         for (std::size_t i = 0; i < out; ++i) dz[i] = 1.0f + static_cast<float>(i);
-        cpu::detail::max_pool2_backward<G>(x.data(), dz.data(), batch, fast.data());
-        eigen::detail::pool_backward<G, PoolOp::max>(x.data(), dz.data(), batch, ref.data());
+        cpu::detail::max_pool2_backward(G, x.data(), dz.data(), batch, fast.data());
+        eigen::detail::pool_backward<PoolOp::max>(G, x.data(), dz.data(), batch, ref.data());
         std::size_t differ = 0;
         for (std::size_t i = 0; i < in; ++i) differ += fast[i] != ref[i];
         CHECK_MESSAGE(differ == 0, "width " << G.w << ": " << differ << " values differ");
@@ -130,12 +111,4 @@ TEST_CASE("native: vectorized 2 x 2 max-pool backward equals the generic window 
 #else
     MESSAGE("AVX-512 not compiled in: the generic pool loop is used");
 #endif
-}
-
-TEST_CASE("native: NaN propagates through the widest kernels (ReLU, its derivative, max pools)") {
-#if CTNN_CPU_FUSED
-    test::nan::check_simd<cpu::simd::Native>();
-#endif
-    test::nan::check_every_activation<float>(device::cpu());
-    test::nan::check_models<float>(device::cpu());
 }

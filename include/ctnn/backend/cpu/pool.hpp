@@ -3,7 +3,7 @@
 // eigen::Executor pools with the generic window loops of backend/cpu/eigen/window.hpp. For the most
 // common pool, MaxPool2D<2> on even sizes (2 x 2 windows that tile the input), the backward pass
 // there finds each window's argmax again with a branch per tap, which ReLU outputs make
-// unpredictable: 13% of the CNN example's training step. max_pool2_backward does the same with
+// unpredictable (docs/cpu.md, "Measured decisions"). max_pool2_backward does the same with
 // mask compares on two input rows at a time, without branches, with identical results (the first
 // maximum in row-major order; a NaN wins, as window_argmax).
 #pragma once
@@ -22,7 +22,7 @@ namespace ctnn::cpu::detail {
 template <ctnn::detail::Window2D G>
 inline constexpr bool max_pool2_vectorized =
 #if CTNN_CPU_FUSED && defined(__AVX512F__)
-    eigen::detail::tiling_window<G>&& G.kh == 2 && G.kw == 2;
+    eigen::detail::tiling_window(G) && G.kh == 2 && G.kw == 2;
 #else
     false;
 #endif
@@ -33,9 +33,11 @@ inline constexpr bool max_pool2_vectorized =
 /// ReluMask, x is the output of a ReLU whose derivative is applied too: a window whose maximum
 /// is <= 0 passes no gradient (ReLU'(z) = [not Y <= 0] at the argmax: a NaN passes, as in
 /// PyTorch), which saves the executor a pass over dx.
-template <ctnn::detail::Window2D G, bool ReluMask = false>
-    requires max_pool2_vectorized<G>
-void max_pool2_backward(const float* x, const float* dz, std::size_t batch, float* dx) {
+/// The geometry is a run-time argument (static tile, dynamic extents); the caller checks
+/// max_pool2_vectorized<G>.
+template <bool ReluMask = false>
+void max_pool2_backward(const ctnn::detail::Window2D& G, const float* x, const float* dz,
+                        std::size_t batch, float* dx) {
     // Lane l reads lane l ^ 1 (the other column of its window); lane l reads window l / 2.
     const __m512i swap = _mm512_set_epi32(14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1);
     const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);

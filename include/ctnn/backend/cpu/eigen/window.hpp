@@ -1,9 +1,9 @@
 // ctnn/backend/cpu/eigen/window.hpp — CPU loops of the window layers: im2col/col2im for Conv2D, the
 // pooling reductions and upsampling (nearest, bilinear), forward and backward.
 //
-// Every function takes the window geometry as a template argument (detail::Window2D is a
-// structural type), so kernel sizes, strides and image sizes are compile-time constants and the
-// inner loops specialize (a stride-1 row copy becomes a vectorized copy).
+// The window geometry (detail::Window2D) and the image sizes are run-time arguments: these loops
+// have no register blocking to specialize (static tile, dynamic extents), so one instantiation
+// per element type serves every layer shape of every model.
 //
 // Tensors are channel-first per sample: x[s][c][h][w], samples back to back.
 #pragma once
@@ -37,39 +37,40 @@ constexpr std::pair<std::size_t, std::size_t> valid_range(index offset, std::siz
 }
 
 /// Where tap (ki, kj) of the window reads: input offsets and the valid output rows and columns.
-template <Window2D G>
 struct TapPlane {
     index dy, dx;               ///< input row/column = output row/column * stride + dy/dx
     std::size_t row_lo, row_hi; ///< output rows reading inside the image
     std::size_t col_lo, col_hi; ///< output columns reading inside the image
-    constexpr TapPlane(std::size_t ki, std::size_t kj)
+    std::size_t sh, sw, w;      ///< strides and input width
+    constexpr TapPlane(const Window2D& G, std::size_t ki, std::size_t kj)
         : dy(signed_of(ki * G.dh) - signed_of(G.pt)), dx(signed_of(kj * G.dw) - signed_of(G.pl)),
           row_lo(valid_range(dy, G.sh, G.h, G.oh).first),
           row_hi(valid_range(dy, G.sh, G.h, G.oh).second),
           col_lo(valid_range(dx, G.sw, G.w, G.ow).first),
-          col_hi(valid_range(dx, G.sw, G.w, G.ow).second) {}
+          col_hi(valid_range(dx, G.sw, G.w, G.ow).second), sh(G.sh), sw(G.sw), w(G.w) {}
     /// Input offset (within the channel) read by output pixel (oh, ow).
     [[nodiscard]] constexpr std::size_t source(std::size_t oh, std::size_t ow) const {
-        return static_cast<std::size_t>(signed_of(oh * G.sh) + dy) * G.w +
-               static_cast<std::size_t>(signed_of(ow * G.sw) + dx);
+        return static_cast<std::size_t>(signed_of(oh * sh) + dy) * w +
+               static_cast<std::size_t>(signed_of(ow * sw) + dx);
     }
 };
 
 /// Stride 1 and an output as large as the input (Same padding): every tap's plane is the input
 /// plane shifted by a constant offset, so it is copied as one run plus a fix-up of the edges.
-template <Window2D G>
-inline constexpr bool shift_window = G.sh == 1 && G.sw == 1 && G.oh == G.h&& G.ow == G.w;
+constexpr bool shift_window(const Window2D& G) {
+    return G.sh == 1 && G.sw == 1 && G.oh == G.h && G.ow == G.w;
+}
 
 /// Copies the patches of `samples` consecutive samples x into the column-major im2col matrix col
 /// of (samples * oh * ow) rows and (c * kh * kw) columns: col(s * P + p, k) is the input value
 /// under tap k = (channel, ki, kj) of output pixel p of sample s, or 0 in the padding.
-template <Window2D G, class T>
-void im2col(const T* x, std::size_t samples, T* col) {
-    constexpr std::size_t P = G.oh * G.ow, HW = G.h * G.w, in_size = G.c * HW;
+template <class T>
+void im2col(const Window2D& G, const T* x, std::size_t samples, T* col) {
+    const std::size_t P = G.oh * G.ow, HW = G.h * G.w, in_size = G.c * HW;
     const std::size_t rows = samples * P;
     for (std::size_t ki = 0; ki < G.kh; ++ki)
         for (std::size_t kj = 0; kj < G.kw; ++kj) {
-            const TapPlane<G> t(ki, kj);
+            const TapPlane t(G, ki, kj);
             for (std::size_t c = 0; c < G.c; ++c) {
                 T* dst_k = col + ((c * G.kh + ki) * G.kw + kj) * rows;
                 for (std::size_t s = 0; s < samples; ++s) {
@@ -81,7 +82,7 @@ void im2col(const T* x, std::size_t samples, T* col) {
                     }
                     std::fill(dst, dst + t.row_lo * G.ow, T(0));
                     std::fill(dst + t.row_hi * G.ow, dst + P, T(0));
-                    if constexpr (shift_window<G>) {
+                    if (shift_window(G)) {
                         // One run over the valid rows, then zero the columns that wrapped around.
                         std::copy(xc + t.source(t.row_lo, t.col_lo),
                                   xc + t.source(t.row_hi - 1, t.col_hi - 1) + 1,
@@ -108,20 +109,20 @@ void im2col(const T* x, std::size_t samples, T* col) {
 /// The adjoint of im2col: adds every entry of col back to the input position it was copied from
 /// (entries of the padding are dropped). dx must be zeroed (or hold values to add to) before.
 /// col is scratch: its entries in the padding may be overwritten with zeros.
-template <Window2D G, class T>
-void col2im(T* col, std::size_t samples, T* dx) {
-    constexpr std::size_t P = G.oh * G.ow, HW = G.h * G.w, in_size = G.c * HW;
+template <class T>
+void col2im(const Window2D& G, T* col, std::size_t samples, T* dx) {
+    const std::size_t P = G.oh * G.ow, HW = G.h * G.w, in_size = G.c * HW;
     const std::size_t rows = samples * P;
     for (std::size_t ki = 0; ki < G.kh; ++ki)
         for (std::size_t kj = 0; kj < G.kw; ++kj) {
-            const TapPlane<G> t(ki, kj);
+            const TapPlane t(G, ki, kj);
             if (t.row_lo >= t.row_hi || t.col_lo >= t.col_hi) continue;
             for (std::size_t c = 0; c < G.c; ++c) {
                 T* src_k = col + ((c * G.kh + ki) * G.kw + kj) * rows;
                 for (std::size_t s = 0; s < samples; ++s) {
                     T* xc = dx + s * in_size + c * HW;
                     T* src = src_k + s * P;
-                    if constexpr (shift_window<G>) {
+                    if (shift_window(G)) {
                         // Zero the entries of the columns that read the padding, then add one run.
                         for (std::size_t oh = t.row_lo; oh < t.row_hi; ++oh) {
                             T* r = src + oh * G.w;
@@ -146,10 +147,10 @@ void col2im(T* col, std::size_t samples, T* dx) {
 
 /// Calls f(offset) for the input offset (within one channel) of every tap of output pixel
 /// (oh, ow) that lies inside the image, in row-major tap order. Without padding every tap is
-/// inside, and the loops have compile-time bounds and no checks.
-template <Window2D G, class F>
-CTNN_FORCEINLINE void for_each_tap(std::size_t oh, std::size_t ow, F&& f) {
-    if constexpr (G.pt == 0 && G.pb == 0 && G.pl == 0 && G.pr == 0) {
+/// inside, and the loops have no checks.
+template <class F>
+CTNN_FORCEINLINE void for_each_tap(const Window2D& G, std::size_t oh, std::size_t ow, F&& f) {
+    if (G.pt == 0 && G.pb == 0 && G.pl == 0 && G.pr == 0) {
         const std::size_t base = oh * G.sh * G.w + ow * G.sw;
         for (std::size_t ki = 0; ki < G.kh; ++ki)
             for (std::size_t kj = 0; kj < G.kw; ++kj) f(base + ki * G.dh * G.w + kj * G.dw);
@@ -170,12 +171,13 @@ CTNN_FORCEINLINE void for_each_tap(std::size_t oh, std::size_t ow, F&& f) {
 
 /// Offset (within its channel) of the maximum of output pixel (oh, ow)'s window, by PyTorch's
 /// rule: the first maximum in row-major order, a NaN wins. Used by forward and backward alike.
-template <Window2D G, class T>
-CTNN_FORCEINLINE std::size_t window_argmax(const T* xc, std::size_t oh, std::size_t ow) {
+template <class T>
+CTNN_FORCEINLINE std::size_t window_argmax(const Window2D& G, const T* xc, std::size_t oh,
+                                           std::size_t ow) {
     std::size_t arg = 0;
     T m = -std::numeric_limits<T>::infinity();
     bool first = true;
-    for_each_tap<G>(oh, ow, [&](std::size_t i) {
+    for_each_tap(G, oh, ow, [&](std::size_t i) {
         const T v = xc[i];
         if (first || v > m || std::isnan(v)) m = v, arg = i;
         first = false;
@@ -186,8 +188,9 @@ CTNN_FORCEINLINE std::size_t window_argmax(const T* xc, std::size_t oh, std::siz
 /// The maximum of output pixel (oh, ow)'s window when the window has no padding: the value
 /// window_argmax selects (a NaN wins), computed without the index and without branches, so the
 /// loop over ow vectorizes.
-template <Window2D G, class T>
-CTNN_FORCEINLINE T window_max_unpadded(const T* xc, std::size_t oh, std::size_t ow) {
+template <class T>
+CTNN_FORCEINLINE T window_max_unpadded(const Window2D& G, const T* xc, std::size_t oh,
+                                       std::size_t ow) {
     const T* p = xc + oh * G.sh * G.w + ow * G.sw;
     T m = p[0];
     for (std::size_t ki = 0; ki < G.kh; ++ki)
@@ -199,23 +202,23 @@ CTNN_FORCEINLINE T window_max_unpadded(const T* xc, std::size_t oh, std::size_t 
 }
 
 /// Pooling forward: z[s][c][oh][ow] = max or mean of the window, for `batch` samples.
-template <Window2D G, PoolOp Op, class T>
-void pool_forward(const T* x, std::size_t batch, T* z) {
-    constexpr std::size_t HW = G.h * G.w, P = G.oh * G.ow;
-    constexpr T inv = T(1) / static_cast<T>(G.kh * G.kw);
-    constexpr bool unpadded = G.pt == 0 && G.pb == 0 && G.pl == 0 && G.pr == 0;
+template <PoolOp Op, class T>
+void pool_forward(const Window2D& G, const T* x, std::size_t batch, T* z) {
+    const std::size_t HW = G.h * G.w, P = G.oh * G.ow;
+    const T inv = T(1) / static_cast<T>(G.kh * G.kw);
+    const bool unpadded = G.pt == 0 && G.pb == 0 && G.pl == 0 && G.pr == 0;
     for (std::size_t bc = 0; bc < batch * G.c; ++bc) {
         const T* xc = x + bc * HW;
         T* zc = z + bc * P;
         for (std::size_t oh = 0; oh < G.oh; ++oh)
             for (std::size_t ow = 0; ow < G.ow; ++ow) {
-                if constexpr (Op == PoolOp::max && unpadded) {
-                    zc[oh * G.ow + ow] = window_max_unpadded<G>(xc, oh, ow);
-                } else if constexpr (Op == PoolOp::max) {
-                    zc[oh * G.ow + ow] = xc[window_argmax<G>(xc, oh, ow)];
+                if (Op == PoolOp::max && unpadded) {
+                    zc[oh * G.ow + ow] = window_max_unpadded(G, xc, oh, ow);
+                } else if (Op == PoolOp::max) {
+                    zc[oh * G.ow + ow] = xc[window_argmax(G, xc, oh, ow)];
                 } else {
                     T s = T(0);
-                    for_each_tap<G>(oh, ow, [&](std::size_t i) { s += xc[i]; });
+                    for_each_tap(G, oh, ow, [&](std::size_t i) { s += xc[i]; });
                     zc[oh * G.ow + ow] = s * inv;
                 }
             }
@@ -224,19 +227,20 @@ void pool_forward(const T* x, std::size_t batch, T* z) {
 
 /// Windows that tile the input exactly (stride = kernel, no padding, no remainder): every input
 /// value belongs to exactly one window.
-template <Window2D G>
-inline constexpr bool tiling_window =
-    G.sh == G.kh&& G.sw == G.kw&& G.dh == 1 && G.dw == 1 && G.pt == 0 && G.pb == 0 && G.pl == 0 &&
-    G.pr == 0 && G.oh* G.kh == G.h&& G.ow* G.kw == G.w;
+constexpr bool tiling_window(const Window2D& G) {
+    return G.sh == G.kh && G.sw == G.kw && G.dh == 1 && G.dw == 1 && G.pt == 0 && G.pb == 0 &&
+           G.pl == 0 && G.pr == 0 && G.oh * G.kh == G.h && G.ow * G.kw == G.w;
+}
 
 /// Pooling backward: writes dx (overwriting it). Max pooling routes each output gradient to its
 /// window's argmax, found again from the input x (forward stores nothing); average pooling
 /// spreads it evenly over the window. Tiling windows write each input once; others accumulate.
-template <Window2D G, PoolOp Op, class T>
-void pool_backward(const T* x, const T* dz, std::size_t batch, T* dx) {
-    constexpr std::size_t HW = G.h * G.w, P = G.oh * G.ow;
-    constexpr T inv = T(1) / static_cast<T>(G.kh * G.kw);
-    if constexpr (!tiling_window<G>) std::fill(dx, dx + batch * G.c * HW, T(0));
+template <PoolOp Op, class T>
+void pool_backward(const Window2D& G, const T* x, const T* dz, std::size_t batch, T* dx) {
+    const std::size_t HW = G.h * G.w, P = G.oh * G.ow;
+    const T inv = T(1) / static_cast<T>(G.kh * G.kw);
+    const bool tiling = tiling_window(G);
+    if (!tiling) std::fill(dx, dx + batch * G.c * HW, T(0));
     for (std::size_t bc = 0; bc < batch * G.c; ++bc) {
         const T* xc = x + bc * HW;
         const T* dzc = dz + bc * P;
@@ -245,16 +249,15 @@ void pool_backward(const T* x, const T* dz, std::size_t batch, T* dx) {
             for (std::size_t ow = 0; ow < G.ow; ++ow) {
                 const T g = dzc[oh * G.ow + ow];
                 if constexpr (Op == PoolOp::max) {
-                    const std::size_t arg = window_argmax<G>(xc, oh, ow);
-                    if constexpr (tiling_window<G>)
-                        for_each_tap<G>(oh, ow,
-                                        [&](std::size_t i) { dxc[i] = i == arg ? g : T(0); });
+                    const std::size_t arg = window_argmax(G, xc, oh, ow);
+                    if (tiling)
+                        for_each_tap(G, oh, ow,
+                                     [&](std::size_t i) { dxc[i] = i == arg ? g : T(0); });
                     else dxc[arg] += g;
                 } else {
                     const T share = g * inv;
-                    if constexpr (tiling_window<G>)
-                        for_each_tap<G>(oh, ow, [&](std::size_t i) { dxc[i] = share; });
-                    else for_each_tap<G>(oh, ow, [&](std::size_t i) { dxc[i] += share; });
+                    if (tiling) for_each_tap(G, oh, ow, [&](std::size_t i) { dxc[i] = share; });
+                    else for_each_tap(G, oh, ow, [&](std::size_t i) { dxc[i] += share; });
                 }
             }
     }
@@ -262,9 +265,10 @@ void pool_backward(const T* x, const T* dz, std::size_t batch, T* dx) {
 
 /// Nearest-neighbour upsampling forward (Upsample<S>): z[p][S y + a][S x + b] = x[p][y][x] for
 /// every plane p of the `planes` (samples x channels) planes of H x W values.
-template <std::size_t S, std::size_t H, std::size_t W, class T>
-void upsample_forward(const T* x, std::size_t planes, T* z) {
-    constexpr std::size_t OW = S * W;
+template <class T>
+void upsample_forward(std::size_t S, std::size_t H, std::size_t W, const T* x, std::size_t planes,
+                      T* z) {
+    const std::size_t OW = S * W;
     for (std::size_t pl = 0; pl < planes; ++pl) {
         const T* xp = x + pl * H * W;
         T* zp = z + pl * S * H * OW;
@@ -279,9 +283,10 @@ void upsample_forward(const T* x, std::size_t planes, T* z) {
 
 /// Nearest-neighbour upsampling backward: dx[p][y][x] = the sum of dz over the S x S block
 /// of output pixel (S y, S x), in row-major order within the block (one write per input value).
-template <std::size_t S, std::size_t H, std::size_t W, class T>
-void upsample_backward(const T* dz, std::size_t planes, T* dx) {
-    constexpr std::size_t OW = S * W;
+template <class T>
+void upsample_backward(std::size_t S, std::size_t H, std::size_t W, const T* dz, std::size_t planes,
+                       T* dx) {
+    const std::size_t OW = S * W;
     for (std::size_t pl = 0; pl < planes; ++pl) {
         const T* dzp = dz + pl * S * H * OW;
         T* dxp = dx + pl * H * W;
@@ -297,9 +302,10 @@ void upsample_backward(const T* dz, std::size_t planes, T* dx) {
 
 /// Bilinear upsampling forward (Upsample<S, Bilinear>, PyTorch's align_corners=False): each
 /// output pixel interpolates the four input pixels around its source position (linear_tap).
-template <std::size_t S, std::size_t H, std::size_t W, class T>
-void upsample_bilinear_forward(const T* x, std::size_t planes, T* z) {
-    constexpr std::size_t OH = S * H, OW = S * W;
+template <class T>
+void upsample_bilinear_forward(std::uint32_t S, std::uint32_t H, std::uint32_t W, const T* x,
+                               std::size_t planes, T* z) {
+    const std::uint32_t OH = S * H, OW = S * W;
     for (std::size_t pl = 0; pl < planes; ++pl) {
         const T* xp = x + pl * H * W;
         T* zp = z + pl * OH * OW;
@@ -322,27 +328,27 @@ void upsample_bilinear_forward(const T* x, std::size_t planes, T* z) {
 
 /// Output positions [lo, hi) along an axis (n inputs, factor S) that may read input position i
 /// bilinearly: their source positions lie in [i - 1, i + 1).
-template <std::size_t S, std::size_t N>
-constexpr std::pair<std::uint32_t, std::uint32_t> bilinear_readers(std::uint32_t i) {
-    const std::uint32_t lo = i >= 1 ? static_cast<std::uint32_t>(S) * (i - 1) : 0;
-    const std::uint32_t hi = std::min<std::uint32_t>(static_cast<std::uint32_t>(S * N),
-                                                     static_cast<std::uint32_t>(S) * (i + 2));
+constexpr std::pair<std::uint32_t, std::uint32_t> bilinear_readers(std::uint32_t S, std::uint32_t N,
+                                                                   std::uint32_t i) {
+    const std::uint32_t lo = i >= 1 ? S * (i - 1) : 0;
+    const std::uint32_t hi = std::min(S * N, S * (i + 2));
     return {lo, hi};
 }
 
 /// Bilinear upsampling backward: dx[y][x] = the sum over the outputs that read (y, x) of their
 /// gradient times the interpolation weight (gathered per input value, in row-major output order,
 /// as the CUDA kernel does; one write per input value).
-template <std::size_t S, std::size_t H, std::size_t W, class T>
-void upsample_bilinear_backward(const T* dz, std::size_t planes, T* dx) {
-    constexpr std::size_t OW = S * W;
+template <class T>
+void upsample_bilinear_backward(std::uint32_t S, std::uint32_t H, std::uint32_t W, const T* dz,
+                                std::size_t planes, T* dx) {
+    const std::size_t OW = std::size_t{S} * W;
     for (std::size_t pl = 0; pl < planes; ++pl) {
         const T* dzp = dz + pl * S * H * OW;
         T* dxp = dx + pl * H * W;
         for (std::uint32_t iy = 0; iy < H; ++iy) {
-            const auto [ylo, yhi] = bilinear_readers<S, H>(iy);
+            const auto [ylo, yhi] = bilinear_readers(S, H, iy);
             for (std::uint32_t ix = 0; ix < W; ++ix) {
-                const auto [xlo, xhi] = bilinear_readers<S, W>(ix);
+                const auto [xlo, xhi] = bilinear_readers(S, W, ix);
                 T g = T(0);
                 for (std::uint32_t oy = ylo; oy < yhi; ++oy) {
                     const T wy = ctnn::detail::linear_weight<T>(oy, iy, S, H);

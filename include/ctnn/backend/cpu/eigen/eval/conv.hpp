@@ -55,7 +55,7 @@ struct Eval<LayerKind::conv> {
         for (std::size_t s0 = 0; s0 < ex.batch_; s0 += L::chunk) {
             const std::size_t samples = std::min(L::chunk, ex.batch_ - s0);
             const auto rows = idx(samples * P);
-            im2col<G>(x + s0 * n_in, samples, col);
+            im2col(G, x + s0 * n_in, samples, col);
             MapConstMat<T> Col(col, rows, L::taps);
             MapMat<T> Out(gout, rows, L::out_channels);
             for (std::size_t g = 0; g < groups; ++g)
@@ -124,7 +124,7 @@ struct Eval<LayerKind::conv> {
         for (std::size_t s0 = 0; s0 < batch; s0 += L::chunk) {
             const std::size_t samples = std::min(L::chunk, batch - s0);
             const std::size_t rows = samples * P;
-            im2col<G>(ex.x_of(I) + s0 * n_in, samples, col);
+            im2col(G, ex.x_of(I) + s0 * n_in, samples, col);
             MapMat<T> Col(col, idx(rows), L::taps);
             if constexpr (DP::template direct_conv<S> &&
                           (!input_grad || DP::template direct_conv_dx<S>)) {
@@ -154,7 +154,7 @@ struct Eval<LayerKind::conv> {
                             W.middleCols(idx(g * og), idx(og)).transpose();
                     T* dx = other + s0 * n_in;
                     std::fill(dx, dx + samples * n_in, T(0));
-                    col2im<G>(col, samples, dx);
+                    col2im(G, col, samples, dx);
                 }
             }
 #if CTNN_CPU_FUSED

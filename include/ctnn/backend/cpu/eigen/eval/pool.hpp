@@ -23,7 +23,7 @@ struct Eval<LayerKind::pool> {
     template <class S, std::size_t I, class Ex, class T>
     static void forward(Ex& ex, const T*) {
         using A = typename S::anchor;
-        pool_forward<A::bound::window, A::layer::op>(ex.x_of(I), ex.batch_, ex.z_of(I));
+        pool_forward<A::layer::op>(A::bound::window, ex.x_of(I), ex.batch_, ex.z_of(I));
         if constexpr (S::epilogue::size > 0)
             epilogue<S>(ex.batch_, ex.ctx_, ex.z_of(I), nullptr, ex.y_of(I), nullptr);
     }
@@ -36,11 +36,11 @@ struct Eval<LayerKind::pool> {
 #if CTNN_CPU_FUSED && defined(__AVX512F__)
             if constexpr (std::is_same_v<T, float> && A::layer::op == PoolOp::max &&
                           cpu::detail::max_pool2_vectorized<G>)
-                cpu::detail::max_pool2_backward<G, Ex::direct::template relu_in_pool<I - 1>>(
-                    ex.x_of(I), d, ex.batch_, other);
+                cpu::detail::max_pool2_backward<Ex::direct::template relu_in_pool<I - 1>>(
+                    G, ex.x_of(I), d, ex.batch_, other);
             else
 #endif
-                pool_backward<G, A::layer::op>(ex.x_of(I), d, ex.batch_, other);
+                pool_backward<A::layer::op>(G, ex.x_of(I), d, ex.batch_, other);
             std::swap(d, other);
         }
     }

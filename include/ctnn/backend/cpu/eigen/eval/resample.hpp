@@ -17,9 +17,9 @@ struct Eval<LayerKind::resample> {
         using Bd = typename S::anchor::bound;
         const std::size_t planes = ex.batch_ * Bd::channels;
         if constexpr (Bd::bilinear)
-            upsample_bilinear_forward<Bd::scale, Bd::height, Bd::width>(ex.x_of(I), planes,
-                                                                        ex.z_of(I));
-        else upsample_forward<Bd::scale, Bd::height, Bd::width>(ex.x_of(I), planes, ex.z_of(I));
+            upsample_bilinear_forward(Bd::scale, Bd::height, Bd::width, ex.x_of(I), planes,
+                                      ex.z_of(I));
+        else upsample_forward(Bd::scale, Bd::height, Bd::width, ex.x_of(I), planes, ex.z_of(I));
         if constexpr (S::epilogue::size > 0)
             epilogue<S>(ex.batch_, ex.ctx_, ex.z_of(I), nullptr, ex.y_of(I), nullptr);
     }
@@ -30,8 +30,8 @@ struct Eval<LayerKind::resample> {
         if constexpr (Ex::flow::input_grad[I]) {
             const std::size_t planes = ex.batch_ * Bd::channels;
             if constexpr (Bd::bilinear)
-                upsample_bilinear_backward<Bd::scale, Bd::height, Bd::width>(d, planes, other);
-            else upsample_backward<Bd::scale, Bd::height, Bd::width>(d, planes, other);
+                upsample_bilinear_backward(Bd::scale, Bd::height, Bd::width, d, planes, other);
+            else upsample_backward(Bd::scale, Bd::height, Bd::width, d, planes, other);
             std::swap(d, other);
         }
     }

@@ -1,0 +1,59 @@
+// Shared by tests/cuda/models*.cu: a few training steps of a model on the CPU and, with a GPU,
+// on the device, and their comparison.
+#pragma once
+#include <ctnn/ctnn.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+namespace models {
+
+using namespace ctnn;
+
+/// Mean loss of `steps` training steps of Net on `dev` (same data and seed on every device).
+template <class Net, class L, class O>
+double train_steps(Device dev, const L& loss, const O& opt, int steps) {
+    Model<Net> m(dev);
+    m.init(7);
+    OptimizerState<O> state(opt, Net::param_count);
+    const std::size_t batch = 8;
+    std::vector<float> x(batch * Net::in_size), t(batch * Net::out_size);
+    std::vector<std::int32_t> labels(batch);
+    double last = 0;
+    for (int s = 0; s < steps; ++s) {
+        for (std::size_t i = 0; i < x.size(); ++i)
+            x[i] = std::sin(0.37f * static_cast<float>(i) + static_cast<float>(s));
+        for (std::size_t i = 0; i < t.size(); ++i) t[i] = 0.5f + 0.4f * std::cos(0.1f * float(i));
+        for (std::size_t b = 0; b < batch; ++b)
+            labels[b] =
+                static_cast<std::int32_t>((b + static_cast<std::size_t>(s)) % Net::out_size);
+        (void)m.forward(x, batch, Mode::training);
+        last = m.loss(loss, {labels.data(), t.data()});
+        m.backward();
+        m.update(state, 1e-3f);
+    }
+    return last;
+}
+
+template <class Net, class L, class O>
+bool check(const char* name, const L& loss, const O& opt, bool gpu) {
+    const double cpu = train_steps<Net>(device::cpu(), loss, opt, 5);
+    if (!std::isfinite(cpu)) {
+        std::printf("FAIL %s: loss %g on the CPU\n", name, cpu);
+        return false;
+    }
+    if (!gpu) return true;
+    const double dev = train_steps<Net>(device::cuda(), loss, opt, 5);
+    const bool ok = std::fabs(dev - cpu) <= 1e-3 * std::fabs(cpu) + 1e-6;
+    std::printf("%s %s: cpu %.7f, cuda %.7f\n", ok ? "ok  " : "FAIL", name, cpu, dev);
+    return ok;
+}
+
+/// The model groups, one translation unit each (nvcc compiles them in parallel): true when every
+/// model of the group trains (and, with a GPU, agrees with the CPU).
+bool dense_models(bool gpu);
+bool conv_models(bool gpu);
+bool join_models(bool gpu);
+
+} // namespace models
