@@ -19,6 +19,7 @@
 #include "../config.hpp"
 #include "../core/type_list.hpp"
 #include "../expr/context.hpp"
+#include "../layers/activation.hpp"
 #include "sequential.hpp"
 
 #include <algorithm>
@@ -64,6 +65,44 @@ struct Epilogue {
         return v;
     }
 };
+
+/// The kernel-facing form of an epilogue whose ops read nothing of their context (activations:
+/// every op is an Activation<E>): the bare layer types, without the nodes' shapes, positions and
+/// offsets, so that a kernel instantiated for "bias, ReLU" serves every model and stage with that
+/// epilogue. Applies the ops as Epilogue::apply does.
+template <class... Layers>
+struct KernelEpilogue {
+    static constexpr std::size_t size = sizeof...(Layers);
+    template <class S>
+    CTNN_HOST_DEVICE static S apply(S v, ElemCtx ctx) {
+        ((v = Layers::template apply<S>(v, ctx)), ...);
+        return v;
+    }
+};
+
+namespace detail {
+/// Whether layer L is an Activation<E> (its apply reads only its value).
+template <class L>
+concept context_free_op = requires {
+    L::expression;
+}
+&&std::is_base_of_v<Activation<L::expression>, L>;
+
+template <class Epi>
+struct kernel_epilogue_of {
+    using type = Epi;
+};
+template <class... Ops>
+    requires(context_free_op<typename Ops::layer>&&...)
+struct kernel_epilogue_of<Epilogue<Ops...>> {
+    using type = KernelEpilogue<typename Ops::layer...>;
+};
+} // namespace detail
+
+/// What kernels are instantiated with for epilogue Epi: KernelEpilogue when every op is context
+/// free, else Epi itself (Dropout and user layers read the element's index and layer).
+template <class Epi>
+using kernel_epilogue = typename detail::kernel_epilogue_of<Epi>::type;
 
 /// A stage: an anchor (a LayerNode of kind dense, rowwise, conv, pool, ..., a JoinAnchor, or
 /// NoAnchor) and its epilogue. Per sample it reads in_size values and writes out_size values.

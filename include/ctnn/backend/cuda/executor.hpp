@@ -130,9 +130,9 @@ public:
         else copy_to_device(targets_.data(), t.values, batch_ * Net::out_size, stream_);
         const LossScratch s{scratch_partials_.data(), scratch_ticket_.data(),
                             scratch_result_.data()};
-        loss_forward_backward<typename Last::epilogue>(l, output(), labels_.data(), targets_.data(),
-                                                       z, grad_a_.data(), batch_, Net::out_size,
-                                                       ctx_, s, stream_);
+        loss_forward_backward<detail::epilogue_of<Last>>(l, output(), labels_.data(),
+                                                         targets_.data(), z, grad_a_.data(), batch_,
+                                                         Net::out_size, ctx_, s, stream_);
         double result = 0;
         copy_to_host(&result, scratch_result_.data(), 1, stream_);
         return static_cast<T>(result);

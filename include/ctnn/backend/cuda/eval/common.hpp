@@ -15,6 +15,7 @@
 #pragma once
 #include "../../../config.hpp"
 #include "../../../core/type_list.hpp"
+#include "../../../graph/lowering.hpp"
 #include "../../../layers/layer.hpp"
 
 #include <cstddef>
@@ -29,8 +30,13 @@ struct Eval;
 template <class Stages, std::size_t I>
 using source_stage = ctnn::detail::stage_at<Stages, ctnn::detail::stage_at<Stages, I>::source>;
 
+/// The epilogue of stage S as the kernels take it (kernel_epilogue: activations alone are shared
+/// by every stage and model that has them).
+template <class S>
+using epilogue_of = kernel_epilogue<typename S::epilogue>;
+
 /// The epilogue of stage I's source, whose derivative stage I's input gradient store applies.
 template <class Stages, std::size_t I>
-using source_epilogue = typename source_stage<Stages, I>::epilogue;
+using source_epilogue = epilogue_of<source_stage<Stages, I>>;
 
 } // namespace ctnn::cuda::detail

@@ -28,7 +28,7 @@ struct Eval<LayerKind::conv> {
     static void forward(Ex& ex, const T* params) {
         using A = typename S::anchor;
         using Shape = conv_shape_of<A>;
-        using Epi = typename S::epilogue;
+        using Epi = epilogue_of<S>;
         using St = typename Ex::stages;
         const T* w = params + A::param_offset;
         const T* bias =
@@ -38,9 +38,9 @@ struct Eval<LayerKind::conv> {
             using P = ctnn::detail::stage_at<St, I + 1>;
             using PA = typename P::anchor;
             conv_pool_forward<Shape, Epi, typename PA::bound, PA::layer::op == PoolOp::max,
-                              typename P::epilogue>(ex.x_of(I), w, bias, ex.z_of(I), ex.y_of(I),
-                                                    ex.z_of(I + 1), ex.y_of(I + 1), ex.batch_,
-                                                    ex.ctx_, ex.stream_);
+                              epilogue_of<P>>(ex.x_of(I), w, bias, ex.z_of(I), ex.y_of(I),
+                                              ex.z_of(I + 1), ex.y_of(I + 1), ex.batch_, ex.ctx_,
+                                              ex.stream_);
             return;
         }
         if constexpr (pool_fuses_through_fold<St, I + 2>) {
@@ -50,7 +50,7 @@ struct Eval<LayerKind::conv> {
                 using P = ctnn::detail::stage_at<St, I + 2>;
                 using PA = typename P::anchor;
                 conv_pool_forward<Shape, Epi, typename PA::bound, PA::layer::op == PoolOp::max,
-                                  typename P::epilogue>(
+                                  epilogue_of<P>>(
                     ex.x_of(I), w, bias, ex.z_of(I), ex.y_of(I), ex.z_of(I + 2), ex.y_of(I + 2),
                     ex.batch_, ex.ctx_, ex.stream_, Fusions::fold<I + 1>(ex, params));
                 return;

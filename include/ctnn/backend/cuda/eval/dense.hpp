@@ -83,7 +83,7 @@ struct Eval<LayerKind::dense> {
         const T* w = params + A::param_offset;
         const T* bias = A::layer::has_bias ? w + std::size_t{n_in} * n_out : nullptr;
         Fusions::with<I>(ex, params, [&](auto fold, auto join) {
-            const ForwardStore<typename S::epilogue, T, decltype(fold), decltype(join)> store{
+            const ForwardStore<epilogue_of<S>, T, decltype(fold), decltype(join)> store{
                 ex.z_of(I), ex.y_of(I), bias, ex.ctx_, n_out, fold, join};
             gemm<false, true>(B, n_out, n_in, ex.x_of(I), n_in, w, n_in, store, false, ex.stream_);
         });

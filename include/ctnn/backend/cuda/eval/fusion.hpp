@@ -26,8 +26,8 @@ struct fold_for<Stages, J, T, true> {
     using Bn = ctnn::detail::stage_at<Stages, J>;
     // BatchNorm's Y is not stored when a join evaluated in the same store is its only reader.
     using type = FoldedNorm<static_cast<std::uint32_t>(Bn::anchor::bound::channels),
-                            static_cast<std::uint32_t>(Bn::anchor::bound::spatial),
-                            typename Bn::epilogue, T, !join_fuses_through_fold<Stages, J + 1>>;
+                            static_cast<std::uint32_t>(Bn::anchor::bound::spatial), epilogue_of<Bn>,
+                            T, !join_fuses_through_fold<Stages, J + 1>>;
 };
 
 struct Fusions {
@@ -52,7 +52,7 @@ struct Fusions {
         using S = ctnn::detail::stage_at<typename Ex::stages, J>;
         using A = typename S::anchor;
         using Other = ctnn::detail::stage_at<typename A::branches, 1 - A::last_computed>;
-        return FusedJoin<typename S::epilogue, A::last_computed == 1, typename Ex::value_type>{
+        return FusedJoin<epilogue_of<S>, A::last_computed == 1, typename Ex::value_type>{
             ex.template branch_output<A, Other>(), ex.z_of(J), ex.y_of(J)};
     }
 

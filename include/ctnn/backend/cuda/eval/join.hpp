@@ -21,8 +21,8 @@ template <class Stages, class Branches>
 struct branch_epilogues;
 template <class Stages, class... Br>
 struct branch_epilogues<Stages, type_list<Br...>> {
-    using type = type_list<
-        typename ctnn::detail::stage_at<Stages, Br::identity ? 0 : Br::last>::epilogue...>;
+    using type =
+        type_list<epilogue_of<ctnn::detail::stage_at<Stages, Br::identity ? 0 : Br::last>>...>;
 };
 
 template <class A>
@@ -38,8 +38,8 @@ struct Eval<LayerKind::add> {
         ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
             in.y[K] = ex.template branch_output<A, Br>();
         });
-        join_forward<Geo, typename S::epilogue>(in, ex.z_of(I), ex.y_of(I), ex.batch_, ex.ctx_,
-                                                ex.stream_);
+        join_forward<Geo, epilogue_of<S>>(in, ex.z_of(I), ex.y_of(I), ex.batch_, ex.ctx_,
+                                          ex.stream_);
     }
 
     template <class S, std::size_t I, class Ex, class T>

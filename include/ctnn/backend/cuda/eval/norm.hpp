@@ -20,7 +20,7 @@ struct Eval<LayerKind::batch_norm> {
     template <class S, std::size_t I, class Ex, class T>
     static void forward(Ex& ex, const T* params) {
         using A = typename S::anchor;
-        using Epi = typename S::epilogue;
+        using Epi = epilogue_of<S>;
         constexpr auto C = static_cast<std::uint32_t>(A::bound::channels);
         constexpr auto HW = static_cast<std::uint32_t>(A::bound::spatial);
         const T* gamma = params + A::param_offset;
@@ -61,9 +61,9 @@ struct Eval<LayerKind::layer_norm> {
     static void forward(Ex& ex, const T* params) {
         using A = typename S::anchor;
         const T* w = params + A::param_offset;
-        layer_norm_forward<typename S::epilogue>(ex.x_of(I), w, w + S::in_size, ex.z_of(I),
-                                                 ex.y_of(I), ex.batch_, S::out_size, A::layer::eps,
-                                                 ex.ctx_, ex.stream_);
+        layer_norm_forward<epilogue_of<S>>(ex.x_of(I), w, w + S::in_size, ex.z_of(I), ex.y_of(I),
+                                           ex.batch_, S::out_size, A::layer::eps, ex.ctx_,
+                                           ex.stream_);
     }
 
     /// From dZ in d: per-row statistics and (when needed) dX, then dweight and dbias; two

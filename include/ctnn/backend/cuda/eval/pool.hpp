@@ -18,7 +18,7 @@ struct Eval<LayerKind::pool> {
     template <class S, std::size_t I, class Ex, class T>
     static void forward(Ex& ex, const T*) {
         using A = typename S::anchor;
-        pool_forward<typename A::bound, A::layer::op == PoolOp::max, typename S::epilogue>(
+        pool_forward<typename A::bound, A::layer::op == PoolOp::max, epilogue_of<S>>(
             ex.x_of(I), ex.z_of(I), ex.y_of(I), ex.batch_, ex.ctx_, ex.stream_);
     }
 
@@ -38,7 +38,7 @@ template <>
 struct Eval<LayerKind::resample> {
     template <class S, std::size_t I, class Ex, class T>
     static void forward(Ex& ex, const T*) {
-        upsample_forward<typename S::anchor::bound, typename S::epilogue>(
+        upsample_forward<typename S::anchor::bound, epilogue_of<S>>(
             ex.x_of(I), ex.z_of(I), ex.y_of(I), ex.batch_, ex.ctx_, ex.stream_);
     }
 

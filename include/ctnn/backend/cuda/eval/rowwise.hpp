@@ -14,7 +14,7 @@ template <>
 struct Eval<LayerKind::rowwise> {
     template <class S, std::size_t I, class Ex, class T>
     static void forward(Ex& ex, const T*) {
-        rowwise_forward<S::anchor::layer::log, typename S::epilogue>(
+        rowwise_forward<S::anchor::layer::log, epilogue_of<S>>(
             ex.x_of(I), ex.z_of(I), ex.y_of(I), ex.batch_, S::out_size, ex.ctx_, ex.stream_);
     }
 
@@ -36,8 +36,8 @@ template <>
 struct Eval<LayerKind::elementwise> {
     template <class S, std::size_t I, class Ex, class T>
     static void forward(Ex& ex, const T*) {
-        elementwise_forward<typename S::epilogue>(ex.x_of(I), ex.y_of(I), ex.batch_ * S::out_size,
-                                                  ex.ctx_, ex.stream_);
+        elementwise_forward<epilogue_of<S>>(ex.x_of(I), ex.y_of(I), ex.batch_ * S::out_size,
+                                            ex.ctx_, ex.stream_);
     }
 
     template <class S, std::size_t I, class Ex, class T>
