@@ -1,4 +1,4 @@
-// Checks of the float convolution paths shared by conv.cpp (portable build: the 4-wide kernels)
+// Checks of the float convolution paths shared by conv*.cpp (portable build: the 4-wide kernels)
 // and native.cpp (built for this CPU: AVX-512 or AVX2 kernels): a naive reference convolution,
 // float against double, and the max pool computed in a convolution's store.
 #pragma once
@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace ctnn::test {
@@ -161,5 +163,81 @@ constexpr std::size_t poolable_width(std::size_t w) {
     return w == 0 ? 1 : 0;
 #endif
 }
+
+// --- Helpers of conv.cpp, conv_grad.cpp and conv_pool.cpp ---------------------------------------
+
+template <class List>
+struct as_tuple;
+template <class... T>
+struct as_tuple<type_list<T...>> {
+    using type = std::tuple<T...>;
+};
+/// The I-th type of a type_list.
+template <std::size_t I, class List>
+using at = std::tuple_element_t<I, typename as_tuple<List>::type>;
+
+/// Runs Net (a single Conv2D after Input) in double and compares with the reference.
+template <class Net>
+void check_conv_forward(const ConvRef& r, std::size_t batch, std::uint64_t seed) {
+    static_assert(Net::out_shape::rank == 3);
+    REQUIRE(Net::out_shape::dims[0] == r.o);
+    REQUIRE(Net::out_shape::dims[1] == r.oh);
+    REQUIRE(Net::out_shape::dims[2] == r.ow);
+    Model<Net, double> m;
+    m.init(seed);
+    auto p = m.parameters();
+    const auto noise = random_values(p.size(), seed + 1, -0.5, 0.5);
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] += noise[i];
+    const auto x = random_values(batch * Net::in_size, seed + 2);
+    const auto y = m.forward(x, batch);
+    const auto expected = r.run(x, p.data(), batch);
+    REQUIRE(y.size() == expected.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < y.size(); ++i)
+        worst = std::max(worst, std::fabs(y[i] - expected[i]));
+    CHECK(worst < 1e-12);
+}
+
+/// Max or average pooling as plain loops (count_include_pad=True), one channel plane at a time.
+std::vector<double> pool_ref(const std::vector<double>& x, std::size_t planes, std::size_t h,
+                             std::size_t w, std::size_t k, std::size_t s, std::size_t pad,
+                             bool max) {
+    const std::size_t oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1;
+    std::vector<double> y(planes * oh * ow);
+    for (std::size_t pl = 0; pl < planes; ++pl)
+        for (std::size_t i = 0; i < oh; ++i)
+            for (std::size_t j = 0; j < ow; ++j) {
+                double acc = max ? -std::numeric_limits<double>::infinity() : 0.0;
+                for (std::size_t a = 0; a < k; ++a)
+                    for (std::size_t b = 0; b < k; ++b) {
+                        const long ih = static_cast<long>(i * s + a) - static_cast<long>(pad);
+                        const long iw = static_cast<long>(j * s + b) - static_cast<long>(pad);
+                        if (ih < 0 || iw < 0 || ih >= static_cast<long>(h) ||
+                            iw >= static_cast<long>(w))
+                            continue;
+                        const double v = x[(pl * h + static_cast<std::size_t>(ih)) * w +
+                                           static_cast<std::size_t>(iw)];
+                        acc = max ? std::max(acc, v) : acc + v;
+                    }
+                y[(pl * oh + i) * ow + j] = max ? acc : acc / static_cast<double>(k * k);
+            }
+    return y;
+}
+
+template <class Net>
+void check_pool_forward(std::size_t c, std::size_t h, std::size_t w, std::size_t k, std::size_t s,
+                        std::size_t pad, bool max, std::size_t batch) {
+    Model<Net, double> m;
+    const auto x = random_values(batch * Net::in_size, 99);
+    const auto y = m.forward(x, batch);
+    const auto expected = pool_ref(x, batch * c, h, w, k, s, pad, max);
+    REQUIRE(y.size() == expected.size());
+    for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == doctest::Approx(expected[i]));
+}
+
+// A window layer L is checked after a 1x1 convolution and before Flatten + Dense, so that its
+// backward pass (dX) is what carries the gradient to the first convolution's parameters.
+template <class L, std::size_t C = 2, std::size_t H = 5, std::size_t W = 5>
+using ConvSandwich = Sequential<Input<C, H, W>, Conv2D<C, 1>, L, Flatten, Dense<2>>;
 
 } // namespace ctnn::test
