@@ -25,9 +25,7 @@ namespace ctnn::cpu::detail {
 
 /// acc(r, v) += sum_{j < k} a[r * AR + j * AJ] * b[j * LDB + v * width]
 /// The j loop is unrolled 4 times (GCC leaves it rolled: one compare, one branch and two pointer
-/// increments per 24 multiply-adds of a 6 x 4 block): training steps 3-4% faster on workloads
-/// A (0.959 +- 0.018 and 0.972 +- 0.013 in two interleaved runs) and B (0.966 +- 0.008);
-/// unrolling twice gave 0.984 +- 0.007 and 0.963 +- 0.010.
+/// increments per 24 multiply-adds of a 6 x 4 block; docs/cpu.md, "Measured decisions").
 template <class I, std::size_t R, std::size_t V, std::size_t AR, std::size_t AJ, std::size_t LDB>
 CTNN_FORCEINLINE void accumulate(typename I::reg (&acc)[R][V], const float* a, const float* b,
                                  std::size_t k) {

@@ -137,8 +137,7 @@ struct Avx2 {
     static constexpr std::size_t max_vecs = 2;
     static constexpr std::size_t rows(std::size_t v) { return v >= 2 ? 6 : 12; }
     static constexpr const char* name = "AVX2";
-    /// The widest layer the fused executor takes (measured: 784-wide layers are slower than
-    /// Eigen's AVX2 GEMM at batch 256, 256-wide ones about even).
+    /// The widest layer the fused executor takes (docs/cpu.md, "Measured decisions").
     static constexpr std::size_t max_width = 256;
 
     static CTNN_FORCEINLINE reg zero() { return _mm256_setzero_ps(); }
@@ -193,8 +192,7 @@ struct Vec4 {
     static constexpr std::size_t max_vecs = 2;
     static constexpr std::size_t rows(std::size_t v) { return v >= 2 ? 4 : 8; }
     static constexpr const char* name = "portable 4-wide";
-    /// The widest layer the fused executor takes (measured: 128-wide networks are faster than
-    /// Eigen's SSE GEMM, 256-wide ones mixed, 784-wide ones slower).
+    /// The widest layer the fused executor takes (docs/cpu.md, "Measured decisions").
     static constexpr std::size_t max_width = 128;
 
     static CTNN_FORCEINLINE reg zero() { return reg{0.0f, 0.0f, 0.0f, 0.0f}; }

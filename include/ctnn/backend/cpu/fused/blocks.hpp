@@ -114,9 +114,8 @@ CTNN_FORCEINLINE void transpose_block(const float* const* src, unsigned n, float
 /// instruction set has a transpose (AVX-512: 16 x 16), the rest element by element in blocks of
 /// 16 rows (16 read streams, contiguous writes). The register blocks go column band by column
 /// band, so the stores advance along `width` rows of dst at a time (streams the prefetchers
-/// follow), not across all of dst's Cols rows for every band of rows: writing workload A's
-/// 784 x 128 weight gradient into PyTorch's layout (dst cold in cache, 128 rows 3136 bytes apart)
-/// and repacking its W^T that way made A's training step 2.6% and 1.6% faster (interleaved runs).
+/// follow), not across all of dst's Cols rows for every band of rows (measured: docs/cpu.md,
+/// "Measured decisions").
 template <class Isa, std::size_t Lds, std::size_t Ldd, std::size_t Cols>
 void transpose_sum(const float* const* src, unsigned n, float* dst, std::size_t r_begin,
                    std::size_t r_end) {

@@ -23,9 +23,8 @@
 //   width. Backward runs per slice, from the last stage down: dW^T += X^T dZ and db += sum dZ are
 //   accumulated over the slices, dX = dZ W is computed with the previous stage's epilogue
 //   derivative applied on the accumulators (ReLU: where Y > 0; other epilogues: the dual-number
-//   derivative of Epilogue::apply at Z, as eigen::Executor). (Accumulating dW [out][in] += dZ^T X
-//   directly, in PyTorch's layout, was measured 10% slower on workload A's 784 x 128 layer, and
-//   later no faster with 6 x 4 or 8 x 3 blocks: docs/cpu.md.)
+//   derivative of Epilogue::apply at Z, as eigen::Executor). (Why dW^T and not dW in PyTorch's
+//   layout: docs/cpu.md, "Measured decisions".)
 // - Threads (threads.hpp): the batch is split into one contiguous part per thread; each thread
 //   runs its part slice by slice, with its own gradient accumulators, summed once per step.
 //   Results do not depend on timing: the split depends only on the batch and the thread count.
@@ -399,8 +398,8 @@ private:
         // dX = dZ W, times the previous stage's epilogue derivative, becomes that stage's dZ. It
         // runs before the weight gradient, which reads the same previous output X: the epilogue
         // reads it row by row (a stream the prefetchers follow from memory), leaving it in cache
-        // for dW's column-wise broadcasts (which stalled on memory when they came first: the
-        // 64 x 64 weight gradients of workload B ran at 70% of the forward product's speed).
+        // for dW's column-wise broadcasts, which stall on memory when they come first
+        // (docs/cpu.md, "Measured decisions").
         if constexpr (I > 0) {
             using Prev = typename stage<I - 1>::epilogue;
             constexpr auto kind = detail::epi_kind<Prev>();

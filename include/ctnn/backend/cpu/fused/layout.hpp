@@ -41,8 +41,7 @@ struct FusedLayout {
     /// The row stride of a backward dZ slice of padded width n: n, plus one register when the rows
     /// would be a multiple of 512 bytes apart. The weight gradient reads dZ by register columns
     /// down the rows; at such a stride a column of a 96-row slice falls on a quarter of the L1
-    /// sets and evicts itself (workload A's 128-wide dZ: its weight gradient ran ~10% faster
-    /// with the padded stride).
+    /// sets and evicts itself (docs/cpu.md, "Measured decisions").
     static constexpr std::size_t dz_stride(std::size_t n) {
         return n * sizeof(float) % 512 == 0 ? n + width : n;
     }
@@ -271,7 +270,7 @@ struct FusedLayout {
     /// Weight gradient dW^T += X^T dZ (or, on a thread's first slice, dW^T = X^T dZ: no zeroing
     /// pass). The accumulators start at zero and the running sums are added at the end, so a
     /// block's first multiply-adds do not wait for its sums to come from L2 (dW^T of workload A
-    /// is 400 KB): measured 3-6% faster on A's first layer than starting from the sums.
+    /// is 400 KB; docs/cpu.md, "Measured decisions").
     template <std::size_t Ld>
     struct AccumulateTile {
         float* c;
