@@ -29,7 +29,8 @@ inline fs::path scratch(const std::string& name) {
     return (dir ? fs::path(dir) : fs::temp_directory_path()) / name;
 }
 
-inline std::vector<float> uniform(std::size_t n, std::uint64_t stream, float lo = -1.0f, float hi = 1.0f) {
+inline std::vector<float> uniform(std::size_t n, std::uint64_t stream, float lo = -1.0f,
+                                  float hi = 1.0f) {
     const CounterRng rng{42, stream};
     std::vector<float> v(n);
     for (std::size_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * rng.uniform(i);
@@ -43,7 +44,7 @@ inline std::vector<std::int32_t> labels_for(std::size_t batch, std::size_t class
 }
 
 inline void check_close(std::span<const float> got, std::span<const float> want, double rel = 2e-5,
-                 double abs = 1e-6) {
+                        double abs = 1e-6) {
     REQUIRE(got.size() == want.size());
     double scale = 0;
     for (float w : want) scale = std::max(scale, std::fabs(double(w)));
@@ -89,8 +90,8 @@ void check_step(const L& loss, std::size_t batch, std::uint64_t seed) {
 // The Fashion-MNIST example's architecture, at test-sized widths.
 using ExampleNet = Sequential<Input<784>, Dense<256>, ReLU, Dropout<0.2f>, Dense<10>>;
 using SmallNet = Sequential<Input<13>, Dense<17>, ReLU, Dropout<0.25f>, Dense<5>>;
-using DeepNet =
-    Sequential<Input<9>, Dense<70>, GELU, Dense<33, false>, Tanh, Dropout<0.5f>, Dense<1>, Sigmoid>;
+using DeepNet = Sequential<Input<9>, Dense<70>, GELU, Dense<33, NoBias>, Tanh, Dropout<0.5f>,
+                           Dense<1>, Sigmoid>;
 using SoftmaxNet = Sequential<Input<6>, Dense<12>, SiLU, Softmax, Dense<4>, LogSoftmax>;
 using LeadingNet = Sequential<Input<2, 4>, Flatten, Tanh, Dense<3>, ELU<1.0f>>;
 using MapNet = Sequential<Input<5>, Sigmoid, LeakyReLU<0.1f>>;
@@ -115,7 +116,6 @@ using UpsampleFirstNet =
 using BilinearNet = Sequential<Input<2, 6, 5>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2>,
                                Upsample<3, Bilinear>, Tanh, Conv2D<2, 3, Same>>;
 
-
 template <class Net>
 void run_tie_test() {
     Model<Net> cpu(device::cpu()), gpu(device::cuda());
@@ -135,7 +135,6 @@ void run_tie_test() {
     check_close(gpu.gradients(), cpu.gradients());
 }
 
-
 // BatchNorm over images (after a convolution with and without an epilogue, as a first stage, with
 // options), over 1-D features and over [C, L] samples; LayerNorm over features and images, first,
 // middle and last. No Residual blocks. A layer right before a BatchNorm has no bias: BatchNorm
@@ -146,8 +145,8 @@ using BnCnnNet =
                Conv2D<6, 3, Padding<1>>, ReLU, BatchNormWith<0.3f, 1e-3f>, Tanh, Flatten, Dense<3>>;
 using BnFirstNet =
     Sequential<Input<2, 4, 4>, BatchNorm, ReLU, Conv2D<3, 3, NoBias>, Flatten, BatchNorm, Dense<2>>;
-using BnMlpNet = Sequential<Input<12>, Dense<16, false>, BatchNorm, ReLU, Dropout<0.2f>,
-                            Dense<8, false>, BatchNormWith<0.05f, 1e-4f>, GELU, Dense<3>>;
+using BnMlpNet = Sequential<Input<12>, Dense<16, NoBias>, BatchNorm, ReLU, Dropout<0.2f>,
+                            Dense<8, NoBias>, BatchNormWith<0.05f, 1e-4f>, GELU, Dense<3>>;
 using BnSeqNet = Sequential<Input<3, 7>, BatchNorm, Flatten, Dense<4>>;
 using LnNet = Sequential<Input<10>, Dense<300>, LayerNorm, GELU, Dense<12>, Tanh,
                          LayerNormWith<1e-3f>, Dense<4>>;
@@ -205,14 +204,12 @@ void check_norm_training(const L& loss, std::size_t batch, std::uint64_t seed, i
     check_close(gpu.buffers(), cpu.buffers(), 1e-4, 1e-6); // inference leaves them alone
 }
 
-
 // conv (no bias) + BatchNorm + ReLU, grouped conv (bias) + BatchNorm, depthwise conv + BatchNorm
 // + SiLU, and Dense + BatchNorm pairs (with and without bias, BatchNorm last).
 using FoldCnnNet = Sequential<Input<4, 5, 5>, Conv2D<4, 3, Same, NoBias>, BatchNorm, ReLU,
                               Conv2D<6, 3, Groups<2>, Padding<1>>, BatchNorm,
                               Conv2D<6, 3, Depthwise, Same, NoBias>, BatchNorm, SiLU, Flatten,
-                              Dense<5>, BatchNorm, ReLU, Dense<3, false>, BatchNorm>;
-
+                              Dense<5>, BatchNorm, ReLU, Dense<3, NoBias>, BatchNorm>;
 
 using ResidualNet = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU,
                                Residual<Conv2D<4, 3, Same>, ReLU, Conv2D<4, 3, Same>>, ReLU,
@@ -244,8 +241,6 @@ using NormBranchNet =
                Concat<Conv2D<2, 1>, Branch<BatchNorm, ReLU>, Branch<LayerNorm, Sigmoid>>, Flatten,
                Dense<2>>;
 
-
-
 // The body's last stage is a Conv2D without epilogue (the skip is stage 0's output).
 using ResConvNet =
     Sequential<Input<2, 6, 6>, Conv2D<3, 3, Same>, ReLU,
@@ -272,8 +267,6 @@ using NoFuseNet =
     Sequential<Input<2, 4, 4>, Conv2D<2, 3, Same>, Tanh, Residual<Conv2D<2, 3, Same>, LayerNorm>,
                Flatten, Dense<4>, Add<Branch<Dense<4>, ReLU>, Dense<4>, Branch<Sigmoid>>,
                Concat<Dense<3>, Branch<>>, Residual<Dense<7>, ReLU, Residual<Tanh>>, Dense<2>>;
-
-
 
 /// As the fold test: parameters and running statistics trained on the CPU, then an inference
 /// forward of Net on CUDA with BatchNorms folded and the stages after them in the same store, its
@@ -316,8 +309,6 @@ void check_inference_after_training(std::uint64_t seed) {
     CHECK(cuda::launch_count() == kernel_schedule<Net>::forward);
 }
 
-
-
 // conv, ReLU, Dropout | max pool, Tanh (fused; 16 windows per map) | grouped conv (no bias, no
 // epilogue) | avg pool (fused; 4 windows per map: partial 64-row tiles) | dense.
 using PoolFuseNet =
@@ -333,8 +324,6 @@ using PoolNoFuseNet =
 using CnnExampleNet =
     Sequential<Input<1, 12, 12>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<6, 3, Same>, ReLU,
                MaxPool2D<2>, Flatten, Dense<8>, ReLU, Dropout<0.3f>, Dense<3>>;
-
-
 
 /// conv_pool_forward against conv_forward followed by pool_forward on the first two stages of
 /// Net (a Conv2D stage and the pooling stage that fuses into it). Both GEMMs sum each output over
@@ -381,7 +370,6 @@ void check_conv_pool_bits(std::size_t batch, std::uint64_t seed) {
     CHECK(same(pz2, pz1) == 0);
     CHECK(same(py2, py1) == 0);
 }
-
 
 // VGG-style blocks: Conv2D, BatchNorm, ReLU, MaxPool2D<2> and Conv2D, BatchNorm, AvgPool2D<2>,
 // Tanh. In inference each BatchNorm folds into its convolution and the pooling follows in the

@@ -113,9 +113,9 @@ using GroupBnRef = Sequential<Input<4, 5, 5>, Conv2D<8, 3, Groups<2>, Padding<1>
                               BatchNorm, SiLU, Conv2D<8, 3, Depthwise, Same, NoBias>, Identity,
                               BatchNorm, ReLU, GlobalAvgPool, Flatten, Dense<2>>;
 // Dense + BatchNorm (1-D), with and without a bias, and a BatchNorm as the model's last stage.
-using DenseBn = Sequential<Input<7>, Dense<6>, BatchNorm, ReLU, Dense<5, false>, BatchNorm, Sigmoid,
-                           Dense<3>, BatchNorm>;
-using DenseBnRef = Sequential<Input<7>, Dense<6>, Identity, BatchNorm, ReLU, Dense<5, false>,
+using DenseBn = Sequential<Input<7>, Dense<6>, BatchNorm, ReLU, Dense<5, NoBias>, BatchNorm,
+                           Sigmoid, Dense<3>, BatchNorm>;
+using DenseBnRef = Sequential<Input<7>, Dense<6>, Identity, BatchNorm, ReLU, Dense<5, NoBias>,
                               Identity, BatchNorm, Sigmoid, Dense<3>, Identity, BatchNorm>;
 // A view between the Dense and the BatchNorm: 3 channels of 4 values ([3, 4], BatchNorm1d).
 using ReshapeBn =

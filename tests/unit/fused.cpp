@@ -24,9 +24,9 @@ using NetB = Sequential<Input<32>, Dense<64>, ReLU, Dense<64>, ReLU, Dense<64>, 
                         ReLU, Dense<16>>;
 using Odd = Sequential<Input<3>, Dense<17>, ReLU, Dense<1>>;
 using Smooth = Sequential<Input<65>, Dense<64>, GELU, Dropout<0.25f>, Dense<65>, Tanh,
-                          Dense<3, false>, Sigmoid>;
+                          Dense<3, NoBias>, Sigmoid>;
 using Wide =
-    Sequential<Input<17>, Dense<65, false>, ReLU, Dropout<0.5f>, Dense<1>, Tanh, Dense<5>, ReLU>;
+    Sequential<Input<17>, Dense<65, NoBias>, ReLU, Dropout<0.5f>, Dense<1>, Tanh, Dense<5>, ReLU>;
 using Flat = Sequential<Input<2, 3>, Flatten, Dense<7>, SiLU, Dense<2>>;
 // The stage kinds BatchParallel splits: convolution, Dropout (its mask keyed by sample), pooling,
 // a join (a residual Add), LayerNorm, Dense, Softmax.
