@@ -1,5 +1,7 @@
-// Optimizers and schedules against hand-computed steps (PyTorch's formulas).
+// Optimizers, schedules and gradient clipping against hand-computed steps (PyTorch's formulas).
 #include <ctnn/ctnn.hpp>
+
+#include "clip_checks.hpp"
 
 #include <doctest/doctest.h>
 
@@ -262,4 +264,16 @@ TEST_CASE("Model::update(state) steps at the optimizer's own learning rate") {
     OptimizerState<optim::Adam> sc(optim::Adam{.lr = 0.03f}, Net::param_count);
     c.update(sc, 0.001f);
     CHECK(c.parameters()[0] != doctest::Approx(pa[0]).epsilon(1e-6));
+}
+
+TEST_CASE("clip_grad_norm: PyTorch's global-norm clipping, fused executor (float MLP)") {
+    using Net = Sequential<Input<40>, Dense<33>, ReLU, Dense<3>>; // fused for float
+    test::clip::check_clip<Net, float>(device::cpu());
+    test::clip::check_train_clip<Net, float>(device::cpu());
+}
+
+TEST_CASE("clip_grad_norm: PyTorch's global-norm clipping, Eigen executor (double, NoBias)") {
+    using Net = Sequential<Input<6>, Dense<5, NoBias>, Tanh, Dense<2>>;
+    test::clip::check_clip<Net, double>(device::cpu());
+    test::clip::check_train_clip<Net, double>(device::cpu());
 }

@@ -62,6 +62,9 @@ struct TrainOptions {
     std::ostream* out = &std::cout;          ///< where progress goes
     NonFinite on_non_finite = NonFinite::throw_error; ///< a batch with a NaN or infinite loss
                                                       ///< or gradient (see NonFinite)
+    /// If positive, each step clips the gradients to this global L2 norm between backward and
+    /// update (Model::clip_grad_norm, PyTorch's clip_grad_norm_); 0 (the default): no clipping.
+    float clip_grad_norm = 0;
 };
 
 /// Loss and accuracy of a model on a dataset. accuracy is NaN for losses without classes.
@@ -245,6 +248,9 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
               const TrainOptions& options = {}) {
     static_assert(L::template check<typename Net::out_shape>());
     if (options.batch == 0) throw argument_error("train: batch size is 0");
+    if (!(options.clip_grad_norm >= 0.0f) || !std::isfinite(options.clip_grad_norm))
+        throw argument_error("train: clip_grad_norm is " + std::to_string(options.clip_grad_norm) +
+                             ", expected 0 (off) or a positive finite norm");
     detail::check_dataset<Net, L>(data, "train");
     if (options.validation) detail::check_dataset<Net, L>(*options.validation.ptr, "validation");
 
@@ -319,6 +325,8 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
             }
             if constexpr (detail::has_accuracy<L>)
                 correct += detail::count_correct(y.data(), bs, Net::out_size, t);
+            // The gradients are finite here (checked above), so is their norm.
+            if (options.clip_grad_norm > 0.0f) model.clip_grad_norm(options.clip_grad_norm);
             model.update(state, optim::per_step(options.schedule)
                                     ? optim::lr_at_step(options.schedule, opt.lr, epoch,
                                                         epoch * steps + s, options.epochs * steps)
