@@ -254,13 +254,20 @@ public:
     }
 
     /// Computes the loss of the last forward pass against `targets`, and dLoss/dOutput for
-    /// backward(). Returns the mean loss of the batch.
+    /// backward(). Returns the mean loss of the batch. The targets the loss reads must match the
+    /// batch: one label per sample (losses on classes), or batch x out_size values; otherwise
+    /// throws ctnn::shape_error naming both sizes. A label outside [0, out_size) throws
+    /// ctnn::argument_error.
     template <Loss L>
     T loss(const L& l, loss::Targets<T> targets) {
         static_assert(L::template check<typename Net::out_shape>());
         if (batch_ == 0) throw argument_error("Model::loss: call forward() first");
         if constexpr (L::uses_labels) {
-            if (targets.labels == nullptr) throw argument_error("Model::loss: no labels given");
+            if (targets.labels.size() != batch_)
+                throw shape_error(
+                    "Model::loss: " + std::string(L::name()) + " reads one label per sample: " +
+                    std::to_string(targets.labels.size()) + " labels given, expected " +
+                    std::to_string(batch_) + " (the batch of the last forward)");
             for (std::size_t b = 0; b < batch_; ++b)
                 if (targets.labels[b] < 0 ||
                     static_cast<std::size_t>(targets.labels[b]) >= out_size)
@@ -269,8 +276,13 @@ public:
                                          std::to_string(b) + " is outside [0, " +
                                          std::to_string(out_size) + ")");
         } else {
-            if (targets.values == nullptr)
-                throw argument_error("Model::loss: no target values given");
+            if (targets.values.size() != batch_ * out_size)
+                throw shape_error(
+                    "Model::loss: " + std::string(L::name()) +
+                    " reads one target per output: " + std::to_string(targets.values.size()) +
+                    " values given, expected " + std::to_string(batch_ * out_size) + " (batch " +
+                    std::to_string(batch_) + " x " + std::to_string(out_size) + ", output shape " +
+                    Net::out_shape::str() + ")");
         }
         if (on_cuda()) return on_device<T>([&](auto& c) { return c.loss(l, targets); });
         auto& e = cpu();

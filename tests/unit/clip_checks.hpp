@@ -38,7 +38,7 @@ void backward_once(Model<Net, T>& m, std::size_t batch, T first = T(0.25)) {
     const std::vector<T> t = values<T>(batch * Net::out_size, 1.7);
     x[0] = first;
     (void)m.forward(x, batch, Mode::training);
-    (void)m.loss(loss::MSE{}, {nullptr, t.data()});
+    (void)m.loss(loss::MSE{}, {.values = t});
     m.backward();
 }
 
@@ -129,7 +129,7 @@ void check_train_clip(Device dev) {
         for (std::size_t i = 0; i < t.size(); ++i)
             t[i] = static_cast<T>(d.targets[b0 * Net::out_size + i]);
         (void)by_hand.forward(x, 4, Mode::training);
-        (void)by_hand.loss(loss::MSE{}, {nullptr, t.data()});
+        (void)by_hand.loss(loss::MSE{}, {.values = t});
         by_hand.backward();
         CHECK(by_hand.clip_grad_norm(limit) > limit);
         by_hand.update(state);

@@ -71,7 +71,7 @@ void check_step(const L& loss, std::size_t batch, std::uint64_t seed) {
     const auto x = uniform(batch * Net::in_size, seed + 1, -2.0f, 2.0f);
     const auto labels = labels_for(batch, Net::out_size);
     const auto values = uniform(batch * Net::out_size, seed + 2, 0.0f, 1.0f);
-    loss::Targets<float> t{labels.data(), values.data()};
+    loss::Targets<float> t{labels, values};
 
     for (const Mode mode : {Mode::inference, Mode::training}) {
         const auto yc = cpu.forward(x, batch, mode);
@@ -128,8 +128,8 @@ void run_tie_test() {
     const std::vector<std::int32_t> labels = {0, 1, 1};
     (void)cpu.forward(x, batch, Mode::training);
     (void)gpu.forward(x, batch, Mode::training);
-    CHECK(gpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr}) ==
-          doctest::Approx(cpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr})));
+    CHECK(gpu.loss(loss::SoftmaxCrossEntropy{}, {labels}) ==
+          doctest::Approx(cpu.loss(loss::SoftmaxCrossEntropy{}, {labels})));
     cpu.backward();
     gpu.backward();
     check_close(gpu.gradients(), cpu.gradients());
@@ -174,7 +174,7 @@ void check_norm_training(const L& loss, std::size_t batch, std::uint64_t seed, i
     OptimizerState<optim::SGD> s_cpu(sgd, Net::param_count), s_gpu(sgd, Net::param_count);
     const auto labels = labels_for(batch, Net::out_size);
     const auto values = uniform(batch * Net::out_size, seed + 2, 0.0f, 1.0f);
-    const loss::Targets<float> t{labels.data(), values.data()};
+    const loss::Targets<float> t{labels, values};
     for (int step = 0; step < steps; ++step) {
         CAPTURE(step);
         const auto x = uniform(batch * Net::in_size, seed + 10 + static_cast<std::uint64_t>(step),
@@ -280,7 +280,7 @@ void check_inference_after_training(std::uint64_t seed) {
     for (std::uint64_t step = 0; step < 3; ++step) {
         const auto xs = uniform(6 * Net::in_size, seed + 1 + step, -2.0f, 3.0f);
         (void)cpu.forward(xs, 6, Mode::training);
-        (void)cpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr});
+        (void)cpu.loss(loss::SoftmaxCrossEntropy{}, {labels});
         cpu.backward();
         cpu.update(state, 5e-2f);
     }
@@ -298,7 +298,7 @@ void check_inference_after_training(std::uint64_t seed) {
     const auto yg = gpu.forward(xi, batch, Mode::inference);
     CHECK(cuda::launch_count() == kernel_schedule<Net>::forward_inference);
     check_close(yg, y_cpu);
-    const loss::Targets<float> t{labels.data(), nullptr};
+    const loss::Targets<float> t{std::span(labels).first(batch)};
     CHECK(gpu.loss(loss::SoftmaxCrossEntropy{}, t) ==
           doctest::Approx(cpu.loss(loss::SoftmaxCrossEntropy{}, t)).epsilon(2e-5));
     cpu.backward();

@@ -164,7 +164,7 @@ inline constexpr bool has_accuracy = L::uses_labels || requires {
 template <class T>
 std::size_t count_correct(const T* y, std::size_t batch, std::size_t n, loss::Targets<T> t) {
     std::size_t c = 0;
-    if (t.labels) {
+    if (!t.labels.empty()) {
         for (std::size_t b = 0; b < batch; ++b) {
             const T* r = y + b * n;
             std::size_t arg = 0;
@@ -204,6 +204,16 @@ void gather(const Dataset& d, SampleOf sample_of, std::size_t begin, std::size_t
     }
 }
 
+/// The targets of a batch of `bs` samples gathered into labels and targets (those data has).
+template <class T>
+loss::Targets<T> batch_targets(const Dataset& d, const std::vector<std::int32_t>& labels,
+                               const std::vector<T>& targets, std::size_t bs) {
+    loss::Targets<T> t;
+    if (d.has_labels()) t.labels = std::span(labels).first(bs);
+    if (d.has_targets()) t.values = std::span(targets).first(bs * d.target_count);
+    return t;
+}
+
 } // namespace detail
 
 /// Loss (and accuracy, for classification) of `model` on `data`, in inference mode.
@@ -224,8 +234,7 @@ Evaluation evaluate(Model<Net, T>& model, const Dataset& data, const L& loss,
         detail::gather(
             data, [](std::size_t k) { return k; }, b0, b0 + bs, x, labels, targets);
         auto y = model.forward(std::span<const T>(x.data(), bs * Net::in_size), bs);
-        const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
-                                 data.has_targets() ? targets.data() : nullptr};
+        const loss::Targets<T> t = detail::batch_targets(data, labels, targets, bs);
         loss_sum += static_cast<double>(model.loss(loss, t)) * static_cast<double>(bs);
         if constexpr (detail::has_accuracy<L>)
             correct += detail::count_correct(y.data(), bs, Net::out_size, t);
@@ -288,8 +297,7 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
             const std::size_t b0 = s * bs_max, bs = std::min(bs_max, n - b0);
             detail::gather(
                 data, [&](std::size_t k) { return idx[k]; }, b0, b0 + bs, x, labels, targets);
-            const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
-                                     data.has_targets() ? targets.data() : nullptr};
+            const loss::Targets<T> t = detail::batch_targets(data, labels, targets, bs);
             if constexpr (Net::buffer_count > 0) {
                 const auto b = std::as_const(model).buffers();
                 std::copy(b.begin(), b.end(), buffers_before.begin());
