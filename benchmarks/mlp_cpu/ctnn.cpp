@@ -33,8 +33,7 @@ void run_workload(Recorder& r, const Workload& w, Loss loss) {
     ctnn::OptimizerState<ctnn::optim::SGD> state(ctnn::optim::SGD{.lr = sgd_lr}, Net::param_count);
     model.reserve(w.batch);
     const Data d = make_data(w, w.batch);
-    const ctnn::loss::Targets<float> targets{d.labels.empty() ? nullptr : d.labels.data(),
-                                             d.values.empty() ? nullptr : d.values.data()};
+    const ctnn::loss::Targets<float> targets{d.labels, d.values};
     const std::span<const float> x(d.x);
 
     r.measure(w, Pass::train, w.batch, [&] {

@@ -519,7 +519,7 @@ int main() {{
     std::vector<float> x(batch * 64, 0.5f);
     std::vector<std::int32_t> labels(batch, 1);
     model.forward(x, batch, ctnn::Mode::training);
-    const float loss = model.loss(ctnn::loss::SoftmaxCrossEntropy{{}}, {{labels.data(), nullptr}});
+    const float loss = model.loss(ctnn::loss::SoftmaxCrossEntropy{{}}, {{labels}});
     model.backward();
     model.update(state, 1e-3f);
     return model.forward(x, batch, ctnn::Mode::inference).data()[0] > loss ? 0 : 1;

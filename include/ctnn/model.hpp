@@ -35,6 +35,7 @@
 #include "optim/optimizer.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -154,6 +155,31 @@ public:
     /// Gradients of the last backward(), same layout as parameters().
     [[nodiscard]] std::span<const T> gradients() const { return fresh(grads_, Buf::grads); }
 
+    /// Clips the gradients of the last backward() by their global L2 norm, as PyTorch's
+    /// torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm): returns the norm of all
+    /// gradients together (squares summed in double) before clipping and, when it exceeds
+    /// max_norm, scales every gradient by max_norm / (norm + 1e-6) (computed in double, applied
+    /// in T). A norm at or below max_norm leaves the gradients untouched (bit-identical). The next
+    /// update() applies the clipped gradients (on CUDA or in the fused CPU executor they are read
+    /// to the host, scaled there and written back before it). A NaN or infinite norm is returned
+    /// with the gradients left unchanged (PyTorch would scale them to NaN): check the result, as
+    /// train() checks the gradients before it clips. Throws ctnn::argument_error if max_norm is
+    /// not a positive number.
+    float clip_grad_norm(float max_norm) {
+        if (!(max_norm > 0.0f) || !std::isfinite(max_norm))
+            throw argument_error("Model::clip_grad_norm: max_norm is " + std::to_string(max_norm) +
+                                 ", expected a positive finite number");
+        double sum = 0;
+        for (const T g : fresh(grads_, Buf::grads))
+            sum += static_cast<double>(g) * static_cast<double>(g);
+        const double norm = std::sqrt(sum);
+        if (std::isfinite(norm) && norm > static_cast<double>(max_norm)) {
+            const T scale = static_cast<T>(static_cast<double>(max_norm) / (norm + 1e-6));
+            for (T& g : written(grads_, Buf::grads)) g *= scale;
+        }
+        return static_cast<float>(norm);
+    }
+
     /// The CPU executor (cpu::executor_for<Net, T>), for inspection: e.g. how many threads the
     /// last pass was split into (cpu::BatchParallel::last_parts).
     [[nodiscard]] const cpu_exec& cpu_executor() const { return cpu(); }
@@ -228,13 +254,20 @@ public:
     }
 
     /// Computes the loss of the last forward pass against `targets`, and dLoss/dOutput for
-    /// backward(). Returns the mean loss of the batch.
+    /// backward(). Returns the mean loss of the batch. The targets the loss reads must match the
+    /// batch: one label per sample (losses on classes), or batch x out_size values; otherwise
+    /// throws ctnn::shape_error naming both sizes. A label outside [0, out_size) throws
+    /// ctnn::argument_error.
     template <Loss L>
     T loss(const L& l, loss::Targets<T> targets) {
         static_assert(L::template check<typename Net::out_shape>());
         if (batch_ == 0) throw argument_error("Model::loss: call forward() first");
         if constexpr (L::uses_labels) {
-            if (targets.labels == nullptr) throw argument_error("Model::loss: no labels given");
+            if (targets.labels.size() != batch_)
+                throw shape_error(
+                    "Model::loss: " + std::string(L::name()) + " reads one label per sample: " +
+                    std::to_string(targets.labels.size()) + " labels given, expected " +
+                    std::to_string(batch_) + " (the batch of the last forward)");
             for (std::size_t b = 0; b < batch_; ++b)
                 if (targets.labels[b] < 0 ||
                     static_cast<std::size_t>(targets.labels[b]) >= out_size)
@@ -243,8 +276,13 @@ public:
                                          std::to_string(b) + " is outside [0, " +
                                          std::to_string(out_size) + ")");
         } else {
-            if (targets.values == nullptr)
-                throw argument_error("Model::loss: no target values given");
+            if (targets.values.size() != batch_ * out_size)
+                throw shape_error(
+                    "Model::loss: " + std::string(L::name()) +
+                    " reads one target per output: " + std::to_string(targets.values.size()) +
+                    " values given, expected " + std::to_string(batch_ * out_size) + " (batch " +
+                    std::to_string(batch_) + " x " + std::to_string(out_size) + ", output shape " +
+                    Net::out_shape::str() + ")");
         }
         if (on_cuda()) return on_device<T>([&](auto& c) { return c.loss(l, targets); });
         auto& e = cpu();
@@ -277,6 +315,7 @@ public:
                                  std::to_string(param_count) + " parameters");
         if (on_cuda()) {
             push(params_, Buf::params);
+            push(grads_, Buf::grads); // written on the host (clip_grad_norm)
             on_device([&](auto& c) { c.update(state, lr); });
             params_.newest = Newest::backend;
             return;
@@ -286,6 +325,7 @@ public:
         // (backend/cpu/denormal.hpp).
         const cpu::FlushDenormals flush;
         auto& e = cpu_ready();
+        push(grads_, Buf::grads); // written on the host (clip_grad_norm)
         ++state.step;
         const auto scalars = state.optimizer.scalars(lr, state.step);
         if constexpr (native_cpu) {
@@ -386,6 +426,7 @@ private:
         if (m.newest != Newest::host) return;
         if (device_side_) device_side_->push(b, m.host.data());
         else if (b == Buf::params && cpu_) cpu::parameters_changed(cpu());
+        else if (b == Buf::grads && cpu_) cpu_->push(b, m.host.data());
         m.newest = Newest::both;
     }
 
@@ -489,5 +530,12 @@ private:
     std::uint64_t seed_ = 0, step_ = 0;
     std::size_t batch_ = 0;
 };
+
+/// Clips the gradients of `model`'s last backward() by their global L2 norm and returns that norm
+/// before clipping: PyTorch's torch.nn.utils.clip_grad_norm_ (see Model::clip_grad_norm).
+template <class Net, class T>
+float clip_grad_norm(Model<Net, T>& model, float max_norm) {
+    return model.clip_grad_norm(max_norm);
+}
 
 } // namespace ctnn

@@ -29,7 +29,7 @@ double train_steps(Device dev, const L& loss, const O& opt, int steps) {
             labels[b] =
                 static_cast<std::int32_t>((b + static_cast<std::size_t>(s)) % Net::out_size);
         (void)m.forward(x, batch, Mode::training);
-        last = m.loss(loss, {labels.data(), t.data()});
+        last = m.loss(loss, {labels, t});
         m.backward();
         m.update(state, 1e-3f);
     }

@@ -8,13 +8,13 @@ namespace {
 using ExampleNet = Sequential<Input<784>, Dense<256>, ReLU, Dropout<0.2f>, Dense<10>>;
 using SmallNet = Sequential<Input<13>, Dense<17>, ReLU, Dropout<0.25f>, Dense<5>>;
 using DeepNet =
-    Sequential<Input<9>, Dense<70>, GELU, Dense<33, false>, Tanh, Dropout<0.5f>, Dense<1>, Sigmoid>;
+    Sequential<Input<9>, Dense<70>, GELU, Dense<33, NoBias>, Tanh, Dropout<0.5f>, Dense<1>, Sigmoid>;
 using SoftmaxNet = Sequential<Input<6>, Dense<12>, SiLU, Softmax, Dense<4>, LogSoftmax>;
 using LeadingNet = Sequential<Input<2, 4>, Flatten, Tanh, Dense<3>, ELU<1.0f>>;
 // Dense + BatchNorm pairs, which an inference pass folds into the GEMM store (with and without
 // bias, BatchNorm with and without an epilogue).
 using DenseFoldNet =
-    Sequential<Input<12>, Dense<16>, BatchNorm, ReLU, Dense<8, false>, BatchNorm, Dense<3>>;
+    Sequential<Input<12>, Dense<16>, BatchNorm, ReLU, Dense<8, NoBias>, BatchNorm, Dense<3>>;
 using NormNet = Sequential<Input<12>, Dense<16>, ReLU, BatchNormWith<0.05f, 1e-4f>, Dense<8>,
                            LayerNorm, Tanh, Dense<3>>;
 using TwoBranchNet =

@@ -96,10 +96,10 @@ void check_float_gradients(std::size_t batch, std::uint64_t seed) {
     const auto td = random_values(batch * Net::out_size, seed + 2);
     const std::vector<float> tf(td.begin(), td.end());
     mf.forward(xf, batch, Mode::training);
-    mf.loss(loss::MSE{}, {nullptr, tf.data()});
+    mf.loss(loss::MSE{}, {.values = tf});
     mf.backward();
     md.forward(xr, batch, Mode::training);
-    md.loss(loss::MSE{}, {nullptr, td.data()});
+    md.loss(loss::MSE{}, {.values = td});
     md.backward();
     const auto gf = mf.gradients();
     const auto gd = md.gradients();
@@ -136,7 +136,7 @@ void check_pool_fusion(std::size_t batch, std::uint64_t seed, std::size_t fused)
     for (const Mode mode : {Mode::inference, Mode::training}) {
         const auto y = m.forward(x, batch, mode);
         outs.emplace_back(y.begin(), y.end());
-        m.loss(loss::MSE{}, {nullptr, t.data()});
+        m.loss(loss::MSE{}, {.values = t});
         m.backward();
         grads.emplace_back(m.gradients().begin(), m.gradients().end());
     }

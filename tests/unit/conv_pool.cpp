@@ -62,7 +62,7 @@ TEST_CASE("MaxPool2D backward routes the gradient to the first maximum of a wind
     const std::vector<double> x{0.5, 2.0, 1.0, -1.0, 0.0, 0.0, 1.0, 0.0};
     m.forward(x, 1, Mode::training);
     const std::vector<double> target{0.0};
-    CHECK(m.loss(loss::MSE{}, {nullptr, target.data()}) == doctest::Approx(4.0));
+    CHECK(m.loss(loss::MSE{}, {.values = target}) == doctest::Approx(4.0));
     m.backward();
     // dL/dy = 2 * (2 - 0) = 4, routed to position 1: dL/dw = 4 * (x0[1], x1[1]) = (8, 0).
     CHECK(m.gradients()[0] == doctest::Approx(8.0));
@@ -150,7 +150,7 @@ TEST_CASE("Upsample: shapes, no parameters, forward as PyTorch's nearest mode") 
         w[i] = static_cast<double>(i % 5) - 1.0;
         target[i] = yb[i] - 8.0 * w[i];
     }
-    (void)b.loss(loss::MSE{}, {nullptr, target.data()});
+    (void)b.loss(loss::MSE{}, {.values = target});
     b.backward();
     // dL/dweight = sum_q x_q * (sum of w over q's block)
     double want = 0;

@@ -71,7 +71,7 @@ void check_step(const L& loss, std::size_t batch, std::uint64_t seed) {
     const auto x = uniform(batch * Net::in_size, seed + 1, -2.0f, 2.0f);
     const auto labels = labels_for(batch, Net::out_size);
     const auto values = uniform(batch * Net::out_size, seed + 2, 0.0f, 1.0f);
-    loss::Targets<float> t{labels.data(), values.data()};
+    loss::Targets<float> t{labels, values};
 
     for (const Mode mode : {Mode::inference, Mode::training}) {
         const auto yc = cpu.forward(x, batch, mode);
@@ -90,8 +90,8 @@ void check_step(const L& loss, std::size_t batch, std::uint64_t seed) {
 // The Fashion-MNIST example's architecture, at test-sized widths.
 using ExampleNet = Sequential<Input<784>, Dense<256>, ReLU, Dropout<0.2f>, Dense<10>>;
 using SmallNet = Sequential<Input<13>, Dense<17>, ReLU, Dropout<0.25f>, Dense<5>>;
-using DeepNet =
-    Sequential<Input<9>, Dense<70>, GELU, Dense<33, false>, Tanh, Dropout<0.5f>, Dense<1>, Sigmoid>;
+using DeepNet = Sequential<Input<9>, Dense<70>, GELU, Dense<33, NoBias>, Tanh, Dropout<0.5f>,
+                           Dense<1>, Sigmoid>;
 using SoftmaxNet = Sequential<Input<6>, Dense<12>, SiLU, Softmax, Dense<4>, LogSoftmax>;
 using LeadingNet = Sequential<Input<2, 4>, Flatten, Tanh, Dense<3>, ELU<1.0f>>;
 using MapNet = Sequential<Input<5>, Sigmoid, LeakyReLU<0.1f>>;
@@ -128,8 +128,8 @@ void run_tie_test() {
     const std::vector<std::int32_t> labels = {0, 1, 1};
     (void)cpu.forward(x, batch, Mode::training);
     (void)gpu.forward(x, batch, Mode::training);
-    CHECK(gpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr}) ==
-          doctest::Approx(cpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr})));
+    CHECK(gpu.loss(loss::SoftmaxCrossEntropy{}, {labels}) ==
+          doctest::Approx(cpu.loss(loss::SoftmaxCrossEntropy{}, {labels})));
     cpu.backward();
     gpu.backward();
     check_close(gpu.gradients(), cpu.gradients());
@@ -145,8 +145,8 @@ using BnCnnNet =
                Conv2D<6, 3, Padding<1>>, ReLU, BatchNormWith<0.3f, 1e-3f>, Tanh, Flatten, Dense<3>>;
 using BnFirstNet =
     Sequential<Input<2, 4, 4>, BatchNorm, ReLU, Conv2D<3, 3, NoBias>, Flatten, BatchNorm, Dense<2>>;
-using BnMlpNet = Sequential<Input<12>, Dense<16, false>, BatchNorm, ReLU, Dropout<0.2f>,
-                            Dense<8, false>, BatchNormWith<0.05f, 1e-4f>, GELU, Dense<3>>;
+using BnMlpNet = Sequential<Input<12>, Dense<16, NoBias>, BatchNorm, ReLU, Dropout<0.2f>,
+                            Dense<8, NoBias>, BatchNormWith<0.05f, 1e-4f>, GELU, Dense<3>>;
 using BnSeqNet = Sequential<Input<3, 7>, BatchNorm, Flatten, Dense<4>>;
 using LnNet = Sequential<Input<10>, Dense<300>, LayerNorm, GELU, Dense<12>, Tanh,
                          LayerNormWith<1e-3f>, Dense<4>>;
@@ -174,7 +174,7 @@ void check_norm_training(const L& loss, std::size_t batch, std::uint64_t seed, i
     OptimizerState<optim::SGD> s_cpu(sgd, Net::param_count), s_gpu(sgd, Net::param_count);
     const auto labels = labels_for(batch, Net::out_size);
     const auto values = uniform(batch * Net::out_size, seed + 2, 0.0f, 1.0f);
-    const loss::Targets<float> t{labels.data(), values.data()};
+    const loss::Targets<float> t{labels, values};
     for (int step = 0; step < steps; ++step) {
         CAPTURE(step);
         const auto x = uniform(batch * Net::in_size, seed + 10 + static_cast<std::uint64_t>(step),
@@ -209,7 +209,7 @@ void check_norm_training(const L& loss, std::size_t batch, std::uint64_t seed, i
 using FoldCnnNet = Sequential<Input<4, 5, 5>, Conv2D<4, 3, Same, NoBias>, BatchNorm, ReLU,
                               Conv2D<6, 3, Groups<2>, Padding<1>>, BatchNorm,
                               Conv2D<6, 3, Depthwise, Same, NoBias>, BatchNorm, SiLU, Flatten,
-                              Dense<5>, BatchNorm, ReLU, Dense<3, false>, BatchNorm>;
+                              Dense<5>, BatchNorm, ReLU, Dense<3, NoBias>, BatchNorm>;
 
 using ResidualNet = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU,
                                Residual<Conv2D<4, 3, Same>, ReLU, Conv2D<4, 3, Same>>, ReLU,
@@ -280,7 +280,7 @@ void check_inference_after_training(std::uint64_t seed) {
     for (std::uint64_t step = 0; step < 3; ++step) {
         const auto xs = uniform(6 * Net::in_size, seed + 1 + step, -2.0f, 3.0f);
         (void)cpu.forward(xs, 6, Mode::training);
-        (void)cpu.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr});
+        (void)cpu.loss(loss::SoftmaxCrossEntropy{}, {labels});
         cpu.backward();
         cpu.update(state, 5e-2f);
     }
@@ -298,7 +298,7 @@ void check_inference_after_training(std::uint64_t seed) {
     const auto yg = gpu.forward(xi, batch, Mode::inference);
     CHECK(cuda::launch_count() == kernel_schedule<Net>::forward_inference);
     check_close(yg, y_cpu);
-    const loss::Targets<float> t{labels.data(), nullptr};
+    const loss::Targets<float> t{std::span(labels).first(batch)};
     CHECK(gpu.loss(loss::SoftmaxCrossEntropy{}, t) ==
           doctest::Approx(cpu.loss(loss::SoftmaxCrossEntropy{}, t)).epsilon(2e-5));
     cpu.backward();

@@ -49,7 +49,7 @@ TEST_CASE("joins on CUDA: kernel counts of a pass and of a training step") {
         cuda::reset_launch_count();
         (void)m.forward(x, batch, Mode::training);
         CHECK(cuda::launch_count() == S::forward);
-        (void)m.loss(loss::MSE{}, {nullptr, values.data()});
+        (void)m.loss(loss::MSE{}, {.values = values});
         m.backward();
         CHECK(cuda::launch_count() == S::forward + S::loss + S::backward);
         m.update(state, 1e-3f);
@@ -87,7 +87,8 @@ TEST_CASE("joins on CUDA: 10 training steps follow the CPU run") {
             CAPTURE(step);
             const auto x = uniform(batch * Net::in_size, 2000 + static_cast<std::uint64_t>(step));
             const auto labels = labels_for(batch + static_cast<std::size_t>(step), Net::out_size);
-            const loss::Targets<float> t{labels.data() + step, nullptr};
+            const loss::Targets<float> t{
+                std::span(labels).subspan(static_cast<std::size_t>(step), batch)};
             (void)cpu.forward(x, batch, Mode::training);
             (void)gpu.forward(x, batch, Mode::training);
             const float lc = cpu.loss(loss::SoftmaxCrossEntropy{}, t);
@@ -177,7 +178,8 @@ TEST_CASE("join fusion: 10 training steps follow the CPU run") {
             CAPTURE(step);
             const auto x = uniform(batch * Net::in_size, 3000 + static_cast<std::uint64_t>(step));
             const auto labels = labels_for(batch + static_cast<std::size_t>(step), Net::out_size);
-            const loss::Targets<float> t{labels.data() + step, nullptr};
+            const loss::Targets<float> t{
+                std::span(labels).subspan(static_cast<std::size_t>(step), batch)};
             (void)cpu.forward(x, batch, Mode::training);
             (void)gpu.forward(x, batch, Mode::training);
             const float lc = cpu.loss(loss::SoftmaxCrossEntropy{}, t);

@@ -48,7 +48,7 @@ TEST_CASE("upsampling stages on CUDA equal the CPU") {
     m.reserve(2);
     cuda::reset_launch_count();
     (void)m.forward(x, 2, Mode::training);
-    (void)m.loss(loss::MSE{}, {nullptr, t.data()});
+    (void)m.loss(loss::MSE{}, {.values = t});
     m.backward();
     CHECK(cuda::launch_count() == 4 + 1 + 7);
 }
@@ -117,7 +117,7 @@ TEST_CASE("kernel counts: one kernel per stage forward, 7 for the example's trai
         cuda::reset_launch_count();
         (void)m.forward(x, batch, Mode::training);
         CHECK(cuda::launch_count() == S::forward);
-        (void)m.loss(loss, {labels.data(), values.data()});
+        (void)m.loss(loss, {labels, values});
         CHECK(cuda::launch_count() == S::forward + S::loss);
         m.backward();
         CHECK(cuda::launch_count() == S::forward + S::loss + S::backward);
@@ -157,7 +157,8 @@ TEST_CASE("20 training steps on CUDA follow the CPU run step for step") {
         CAPTURE(step);
         const auto x = uniform(batch * 10, 1000 + static_cast<std::uint64_t>(step));
         const auto labels = labels_for(batch + static_cast<std::size_t>(step), 3);
-        const loss::Targets<float> t{labels.data() + step, nullptr};
+        const loss::Targets<float> t{
+            std::span(labels).subspan(static_cast<std::size_t>(step), batch)};
         (void)cpu.forward(x, batch, Mode::training);
         (void)gpu.forward(x, batch, Mode::training);
         const float lc = cpu.loss(loss::SoftmaxCrossEntropy{}, t);
@@ -280,7 +281,7 @@ TEST_CASE("bad devices, labels and batches are errors that name the problem") {
     const auto x = uniform(2 * 13, 1);
     (void)m.forward(x, 2, Mode::training);
     const std::vector<std::int32_t> bad = {1, 5};
-    CHECK_THROWS_WITH_AS(m.loss(loss::SoftmaxCrossEntropy{}, {bad.data(), nullptr}),
+    CHECK_THROWS_WITH_AS(m.loss(loss::SoftmaxCrossEntropy{}, {bad}),
                          doctest::Contains("label 5 of sample 1 is outside [0, 5)"),
                          argument_error);
     CHECK_THROWS_AS(m.forward(std::span<const float>(x.data(), 5), 2), shape_error);

@@ -68,7 +68,7 @@ TEST_CASE("BatchNorm and LayerNorm on CUDA equal the CPU in double precision (1e
             const auto yc = cpu.forward(x, batch, mode);
             const std::vector<double> y_cpu(yc.begin(), yc.end());
             CHECK(near(gpu.forward(x, batch, mode), y_cpu) < 1e-10);
-            const loss::Targets<double> t{labels.data(), nullptr};
+            const loss::Targets<double> t{labels};
             CHECK(gpu.loss(loss::SoftmaxCrossEntropy{}, t) ==
                   doctest::Approx(cpu.loss(loss::SoftmaxCrossEntropy{}, t)).epsilon(1e-12));
             cpu.backward();
@@ -150,7 +150,7 @@ TEST_CASE("kernel counts of BatchNorm and LayerNorm stages") {
     cuda::reset_launch_count();
     (void)m.forward(x, batch, Mode::training);
     CHECK(cuda::launch_count() == K::forward);
-    (void)m.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr});
+    (void)m.loss(loss::SoftmaxCrossEntropy{}, {labels});
     m.backward();
     CHECK(cuda::launch_count() == K::forward + K::loss + K::backward);
     m.update(state, 1e-3f);
@@ -274,7 +274,7 @@ TEST_CASE("fold: inference on CUDA folds BatchNorm into the GEMM store and equal
         for (std::uint64_t step = 0; step < 4; ++step) {
             const auto xs = uniform(6 * FoldCnnNet::in_size, 95 + step, -2.0f, 3.0f);
             (void)cpu.forward(xs, 6, Mode::training);
-            (void)cpu.loss(loss::MSE{}, {nullptr, ts.data()});
+            (void)cpu.loss(loss::MSE{}, {.values = ts});
             cpu.backward();
             cpu.update(state, 5e-2f);
         }
@@ -287,8 +287,8 @@ TEST_CASE("fold: inference on CUDA folds BatchNorm into the GEMM store and equal
         const auto yc = cpu.forward(xi, batch, Mode::inference);
         const std::vector<float> y_cpu(yc.begin(), yc.end());
         check_close(gpu.forward(xi, batch, Mode::inference), y_cpu);
-        CHECK(gpu.loss(loss::MSE{}, {nullptr, t.data()}) ==
-              doctest::Approx(cpu.loss(loss::MSE{}, {nullptr, t.data()})).epsilon(2e-5));
+        CHECK(gpu.loss(loss::MSE{}, {.values = t}) ==
+              doctest::Approx(cpu.loss(loss::MSE{}, {.values = t})).epsilon(2e-5));
         cpu.backward();
         gpu.backward();
         check_close(gpu.gradients(), cpu.gradients(), 1e-4, 1e-6);

@@ -54,7 +54,7 @@ void check_fold(std::size_t batch, std::uint64_t seed) {
     for (std::uint64_t step = 0; step < 4; ++step) {
         const auto x = floats(batch * Net::in_size, seed + 10 + step, -2.0, 2.0);
         (void)m.forward(x, batch, Mode::training);
-        (void)m.loss(loss::MSE{}, {nullptr, targets.data()});
+        (void)m.loss(loss::MSE{}, {.values = targets});
         m.backward();
         m.update(state, 0.05f);
     }
@@ -72,8 +72,8 @@ void check_fold(std::size_t batch, std::uint64_t seed) {
     CHECK(max_relative_difference(y_fold, y_ref) <= 1e-6);
 
     // A backward pass after the inference forward differentiates the same fixed map.
-    const float lm = m.loss(loss::MSE{}, {nullptr, targets.data()});
-    const float lr = r.loss(loss::MSE{}, {nullptr, targets.data()});
+    const float lm = m.loss(loss::MSE{}, {.values = targets});
+    const float lr = r.loss(loss::MSE{}, {.values = targets});
     CHECK(lm == doctest::Approx(lr).epsilon(1e-6));
     m.backward();
     r.backward();
@@ -113,9 +113,9 @@ using GroupBnRef = Sequential<Input<4, 5, 5>, Conv2D<8, 3, Groups<2>, Padding<1>
                               BatchNorm, SiLU, Conv2D<8, 3, Depthwise, Same, NoBias>, Identity,
                               BatchNorm, ReLU, GlobalAvgPool, Flatten, Dense<2>>;
 // Dense + BatchNorm (1-D), with and without a bias, and a BatchNorm as the model's last stage.
-using DenseBn = Sequential<Input<7>, Dense<6>, BatchNorm, ReLU, Dense<5, false>, BatchNorm, Sigmoid,
-                           Dense<3>, BatchNorm>;
-using DenseBnRef = Sequential<Input<7>, Dense<6>, Identity, BatchNorm, ReLU, Dense<5, false>,
+using DenseBn = Sequential<Input<7>, Dense<6>, BatchNorm, ReLU, Dense<5, NoBias>, BatchNorm,
+                           Sigmoid, Dense<3>, BatchNorm>;
+using DenseBnRef = Sequential<Input<7>, Dense<6>, Identity, BatchNorm, ReLU, Dense<5, NoBias>,
                               Identity, BatchNorm, Sigmoid, Dense<3>, Identity, BatchNorm>;
 // A view between the Dense and the BatchNorm: 3 channels of 4 values ([3, 4], BatchNorm1d).
 using ReshapeBn =

@@ -24,9 +24,9 @@ using NetB = Sequential<Input<32>, Dense<64>, ReLU, Dense<64>, ReLU, Dense<64>, 
                         ReLU, Dense<16>>;
 using Odd = Sequential<Input<3>, Dense<17>, ReLU, Dense<1>>;
 using Smooth = Sequential<Input<65>, Dense<64>, GELU, Dropout<0.25f>, Dense<65>, Tanh,
-                          Dense<3, false>, Sigmoid>;
+                          Dense<3, NoBias>, Sigmoid>;
 using Wide =
-    Sequential<Input<17>, Dense<65, false>, ReLU, Dropout<0.5f>, Dense<1>, Tanh, Dense<5>, ReLU>;
+    Sequential<Input<17>, Dense<65, NoBias>, ReLU, Dropout<0.5f>, Dense<1>, Tanh, Dense<5>, ReLU>;
 using Flat = Sequential<Input<2, 3>, Flatten, Dense<7>, SiLU, Dense<2>>;
 // The stage kinds BatchParallel splits: convolution, Dropout (its mask keyed by sample), pooling,
 // a join (a residual Add), LayerNorm, Dense, Softmax.
@@ -135,7 +135,7 @@ void check_training(const O& opt, unsigned threads, std::size_t batch) {
     for (int step = 0; step < 5; ++step) {
         CAPTURE(step);
         model.forward(x, batch, Mode::training);
-        const float l = model.loss(loss::MSE{}, {nullptr, target.data()});
+        const float l = model.loss(loss::MSE{}, {.values = target});
         model.backward();
         if (step % 2 == 0) {
             const std::vector<float> gm(model.gradients().begin(), model.gradients().end());
@@ -144,7 +144,7 @@ void check_training(const O& opt, unsigned threads, std::size_t batch) {
             ctx.training = true;
             ctx.step = static_cast<std::uint64_t>(step) + 1;
             (void)ref.forward(p.data(), x.data(), batch, ctx);
-            (void)loss::MSE{}(ref.output(), {nullptr, target.data()}, batch, Net::out_size,
+            (void)loss::MSE{}(ref.output(), {.values = target}, batch, Net::out_size,
                               ref.output_grad());
             ref.backward(p.data(), g.data());
             CHECK(rel_err(gm.data(), g.data(), g.size()) < 1e-4);
@@ -157,7 +157,7 @@ void check_training(const O& opt, unsigned threads, std::size_t batch) {
         ctx.step = static_cast<std::uint64_t>(step) + 1;
         const float* y = ref.forward(p.data(), x.data(), batch, ctx);
         const float lr =
-            loss::MSE{}(y, {nullptr, target.data()}, batch, Net::out_size, ref.output_grad());
+            loss::MSE{}(y, {.values = target}, batch, Net::out_size, ref.output_grad());
         ref.backward(p.data(), g.data());
         ++ref_state.step;
         eigen::apply_update(ref_state.optimizer, ref_state.optimizer.scalars(0.01f, ref_state.step),
@@ -191,7 +191,7 @@ TEST_CASE("fused: a copy of a model updates with the gradients it was copied wit
     const std::vector<float> x = wave(batch * Net::in_size, 0.3f);
     const std::vector<float> target = wave(batch * Net::out_size, 1.1f);
     a.forward(x, batch, Mode::training);
-    a.loss(loss::MSE{}, {nullptr, target.data()});
+    a.loss(loss::MSE{}, {.values = target});
     a.backward();
     Model<Net> b(a);
     CHECK(rel_err(b.gradients().data(), a.gradients().data(), Net::param_count) == 0.0);
@@ -278,7 +278,7 @@ TEST_CASE("BatchParallel: a training run at 2 threads follows the 1-thread run")
         OptimizerState<optim::Adam> state(optim::Adam{}, CNN::param_count);
         for (int step = 0; step < 4; ++step) {
             model.forward(x, batch, Mode::training);
-            model.loss(loss::MSE{}, {nullptr, target.data()});
+            model.loss(loss::MSE{}, {.values = target});
             model.backward();
             model.update(state, 0.01f);
         }

@@ -47,7 +47,7 @@ double check_parameter_gradients(const L& l, std::size_t batch, std::uint64_t se
     for (std::size_t b = 0; b < batch; ++b)
         labels[b] = static_cast<std::int32_t>((b * 7 + seed) % Net::out_size);
     const auto values = random_values(batch * Net::out_size, seed + 3, 0.0, 1.0);
-    const loss::Targets<double> t{labels.data(), values.data()};
+    const loss::Targets<double> t{labels, values};
 
     const std::uint64_t step = 5;
     auto loss_at = [&] {

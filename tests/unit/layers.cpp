@@ -13,8 +13,8 @@ using Sandwich = Sequential<Input<5>, Dense<W>, L, Dense<3>>;
 
 TEST_CASE("gradient check: Dense with and without bias") {
     check_parameter_gradients<Sequential<Input<7>, Dense<4>>>(loss::MSE{}, 3, 1);
-    check_parameter_gradients<Sequential<Input<7>, Dense<4, false>>>(loss::MSE{}, 3, 2);
-    check_parameter_gradients<Sequential<Input<7>, Dense<5>, Dense<4, false>, Dense<2>>>(
+    check_parameter_gradients<Sequential<Input<7>, Dense<4, NoBias>>>(loss::MSE{}, 3, 2);
+    check_parameter_gradients<Sequential<Input<7>, Dense<5>, Dense<4, NoBias>, Dense<2>>>(
         loss::MSE{}, 4, 3);
 }
 
@@ -137,9 +137,12 @@ TEST_CASE("parameter names, shapes and offsets follow PyTorch's nn.Sequential") 
     CHECK(t[3].offset + t[3].size == Net::param_count);
     static_assert(Net::param_count == 784 * 256 + 256 + 256 * 10 + 10);
     static_assert(std::is_same_v<Net::out_shape, Shape<10>>);
-    using NoBias = Sequential<Input<4>, Dense<3, false>>;
-    static_assert(NoBias::param_count == 12);
-    CHECK(parameter_table<NoBias>().size() == 1);
+    using NoBiasNet = Sequential<Input<4>, Dense<3, NoBias>>;
+    static_assert(NoBiasNet::param_count == 12);
+    static_assert(!Dense<3, NoBias>::has_bias && Dense<3>::has_bias);
+    CHECK(Dense<3, NoBias>::name() == "Dense<3, no bias>");
+    CHECK(parameter_table<NoBiasNet>().size() == 1);
+    CHECK(parameter_table<NoBiasNet>()[0].name == "0.weight");
 }
 
 TEST_CASE("Dense computes W x + b with W stored [out, in] row-major") {

@@ -16,7 +16,7 @@ void check_output_gradient(const L& l, std::size_t batch, std::size_t n, std::ui
     const auto values = random_values(batch * n, seed + 1, 0, 1);
     std::vector<std::int32_t> labels(batch);
     for (std::size_t b = 0; b < batch; ++b) labels[b] = static_cast<std::int32_t>((b * 3) % n);
-    const loss::Targets<double> t{labels.data(), values.data()};
+    const loss::Targets<double> t{labels, values};
     std::vector<double> g(batch * n);
     l(y.data(), t, batch, n, g.data());
     const double h = 1e-6;
@@ -63,7 +63,7 @@ TEST_CASE("LogSoftmax + NLLLoss equals SoftmaxCrossEntropy on the logits, value 
     b.init(21);
     const auto x = random_values(5 * 4, 22, -1, 1);
     const std::vector<std::int32_t> labels{0, 2, 1, 1, 2};
-    const loss::Targets<double> t{labels.data(), nullptr};
+    const loss::Targets<double> t{labels};
     a.forward(x, 5, Mode::training);
     b.forward(x, 5, Mode::training);
     CHECK(a.loss(loss::SoftmaxCrossEntropy{}, t) == doctest::Approx(b.loss(loss::NLLLoss{}, t)));
@@ -77,7 +77,7 @@ TEST_CASE("LogSoftmax + NLLLoss equals SoftmaxCrossEntropy on the logits, value 
 TEST_CASE("loss values match hand computation") {
     const std::vector<float> y{1.0f, -2.0f, 0.5f, 3.0f};
     const std::vector<float> t{0.0f, -1.0f, 0.5f, 1.0f};
-    const loss::Targets<float> tv{nullptr, t.data()};
+    const loss::Targets<float> tv{.values = t};
     CHECK(loss::MSE{}(y.data(), tv, 2, 2, static_cast<float*>(nullptr)) ==
           doctest::Approx((1 + 1 + 0 + 4) / 4.0));
     CHECK(loss::L1{}(y.data(), tv, 2, 2, static_cast<float*>(nullptr)) ==
@@ -90,7 +90,7 @@ TEST_CASE("loss values match hand computation") {
     const double ce = (std::log(std::exp(1.0) + std::exp(-2.0)) - 1.0 +
                        std::log(std::exp(0.5) + std::exp(3.0)) - 3.0) /
                       2;
-    CHECK(loss::SoftmaxCrossEntropy{}(y.data(), loss::Targets<float>{labels.data(), nullptr}, 2, 2,
+    CHECK(loss::SoftmaxCrossEntropy{}(y.data(), loss::Targets<float>{labels}, 2, 2,
                                       static_cast<float*>(nullptr)) == doctest::Approx(ce));
     // BCE with logits, targets t (in [0, 1] for the first three)
     const std::vector<float> tb{0.0f, 1.0f, 0.5f, 1.0f};
@@ -99,7 +99,7 @@ TEST_CASE("loss values match hand computation") {
         const double s = 1 / (1 + std::exp(-static_cast<double>(y[i])));
         bce += -(tb[i] * std::log(s) + (1 - tb[i]) * std::log(1 - s));
     }
-    CHECK(loss::BCEWithLogits{}(y.data(), loss::Targets<float>{nullptr, tb.data()}, 2, 2,
+    CHECK(loss::BCEWithLogits{}(y.data(), loss::Targets<float>{.values = tb}, 2, 2,
                                 static_cast<float*>(nullptr)) == doctest::Approx(bce / 4));
 }
 
@@ -107,8 +107,8 @@ TEST_CASE("softmax cross-entropy is stable for huge logits") {
     const std::vector<float> y{1e4f, -1e4f, 0.0f};
     const std::vector<std::int32_t> label{1};
     std::vector<float> g(3);
-    const float l = loss::SoftmaxCrossEntropy{}(
-        y.data(), loss::Targets<float>{label.data(), nullptr}, 1, 3, g.data());
+    const float l =
+        loss::SoftmaxCrossEntropy{}(y.data(), loss::Targets<float>{label}, 1, 3, g.data());
     CHECK(l == doctest::Approx(2e4f));
     CHECK(g[0] == doctest::Approx(1.0f));
     CHECK(g[1] == doctest::Approx(-1.0f));
@@ -121,12 +121,39 @@ TEST_CASE("softmax cross-entropy keeps log(sum) for large equal logits") {
     const std::vector<std::int32_t> label{1};
     const std::vector<float> yf(3, 1e30f);
     std::vector<float> gf(3);
-    CHECK(loss::SoftmaxCrossEntropy{}(yf.data(), loss::Targets<float>{label.data(), nullptr}, 1, 3,
-                                      gf.data()) == doctest::Approx(std::log(3.0)).epsilon(1e-6));
+    CHECK(loss::SoftmaxCrossEntropy{}(yf.data(), loss::Targets<float>{label}, 1, 3, gf.data()) ==
+          doctest::Approx(std::log(3.0)).epsilon(1e-6));
     CHECK(gf[0] == doctest::Approx(1.0 / 3));
     CHECK(gf[1] == doctest::Approx(1.0 / 3 - 1));
     const std::vector<double> yd(3, 1e30);
-    CHECK(loss::SoftmaxCrossEntropy{}(yd.data(), loss::Targets<double>{label.data(), nullptr}, 1, 3,
+    CHECK(loss::SoftmaxCrossEntropy{}(yd.data(), loss::Targets<double>{label}, 1, 3,
                                       static_cast<double*>(nullptr)) ==
           doctest::Approx(std::log(3.0)).epsilon(1e-12));
+}
+
+TEST_CASE("Model::loss checks the targets' sizes against the batch and the output width") {
+    using Net = Sequential<Input<4>, Dense<5>, Tanh, Dense<3>>;
+    Model<Net> m;
+    m.init(3);
+    std::vector<float> x;
+    for (const double v : random_values(2 * 4, 5, -1, 1)) x.push_back(static_cast<float>(v));
+    (void)m.forward(x, 2, Mode::training);
+    const std::vector<std::int32_t> one_label{1}, labels{1, 2};
+    const std::vector<float> five_values(5, 0.5f), values(6, 0.5f), seven_values(7, 0.5f);
+    // Too short, too long, absent: a shape_error naming both sizes.
+    CHECK_THROWS_WITH_AS(m.loss(loss::SoftmaxCrossEntropy{}, {one_label}),
+                         "Model::loss: SoftmaxCrossEntropy reads one label per sample: 1 labels "
+                         "given, expected 2 (the batch of the last forward)",
+                         shape_error);
+    CHECK_THROWS_WITH_AS(m.loss(loss::SoftmaxCrossEntropy{}, {.values = values}),
+                         doctest::Contains("0 labels given, expected 2"), shape_error);
+    CHECK_THROWS_WITH_AS(m.loss(loss::MSE{}, {.values = five_values}),
+                         "Model::loss: MSE reads one target per output: 5 values given, expected "
+                         "6 (batch 2 x 3, output shape [3])",
+                         shape_error);
+    CHECK_THROWS_WITH_AS(m.loss(loss::MSE{}, {labels, seven_values}),
+                         doctest::Contains("7 values given, expected 6"), shape_error);
+    // The right sizes (the span the loss does not read may be anything).
+    CHECK(std::isfinite(m.loss(loss::SoftmaxCrossEntropy{}, {labels, five_values})));
+    CHECK(std::isfinite(m.loss(loss::MSE{}, {one_label, values})));
 }

@@ -154,7 +154,7 @@ TEST_CASE("training is reproducible for the same seeds") {
 }
 
 TEST_CASE("save and load round-trip the parameters") {
-    using Net = Sequential<Input<5>, Dense<4>, ReLU, Dense<3, false>>;
+    using Net = Sequential<Input<5>, Dense<4>, ReLU, Dense<3, NoBias>>;
     Model<Net> a, b;
     a.init(11);
     const fs::path path = scratch("roundtrip.safetensors");

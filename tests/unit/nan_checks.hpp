@@ -48,7 +48,7 @@ std::vector<T> step(Model<Net, T>& model, const std::vector<T>& x, std::size_t b
     const auto y = model.forward(std::span<const T>(x), batch, mode);
     std::vector<T> out(y.begin(), y.end());
     const std::vector<T> zeros(batch * Net::out_size, T(0));
-    (void)model.loss(loss::MSE{}, {nullptr, zeros.data()});
+    (void)model.loss(loss::MSE{}, {.values = zeros});
     model.backward();
     return out;
 }

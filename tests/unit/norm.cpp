@@ -150,7 +150,7 @@ TEST_CASE("BatchNorm buffers: saved and loaded with the model, untouched by the 
     const std::vector<std::int32_t> labels{0, 1, 0, 1, 1, 0, 0, 1};
     OptimizerState<optim::Adam> state(optim::Adam{.lr = 0.1f}, Net::param_count);
     m.forward(xf, 8, Mode::training);
-    m.loss(loss::SoftmaxCrossEntropy{}, {labels.data(), nullptr});
+    m.loss(loss::SoftmaxCrossEntropy{}, {labels});
     m.backward();
     const std::vector<float> buffers(m.buffers().begin(), m.buffers().end());
     m.update(state, 0.1f);

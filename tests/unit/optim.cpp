@@ -1,5 +1,7 @@
-// Optimizers and schedules against hand-computed steps (PyTorch's formulas).
+// Optimizers, schedules and gradient clipping against hand-computed steps (PyTorch's formulas).
 #include <ctnn/ctnn.hpp>
+
+#include "clip_checks.hpp"
 
 #include <doctest/doctest.h>
 
@@ -151,7 +153,7 @@ TEST_CASE("train() applies a per-step schedule at every step") {
     for (std::size_t step = 0; step < 6; ++step) {
         const std::size_t b0 = (step % 3) * 4;
         (void)by_hand.forward(std::span<const float>(d.sample(b0), 4 * 3), 4, Mode::training);
-        (void)by_hand.loss(loss::SoftmaxCrossEntropy{}, {d.labels.data() + b0, nullptr});
+        (void)by_hand.loss(loss::SoftmaxCrossEntropy{}, {std::span(d.labels).subspan(b0, 4)});
         by_hand.backward();
         by_hand.update(state, optim::lr_at_step(sched, sgd.lr, step / 3, step, 6));
     }
@@ -172,7 +174,7 @@ TEST_CASE("one update covers the whole flat parameter buffer") {
     const std::vector<float> x{0.1f, 0.2f, 0.3f, -0.1f, 0.5f, 0.9f};
     const std::vector<float> t{1, 0, 0, 1};
     m.forward(x, 2, Mode::training);
-    m.loss(loss::MSE{}, {nullptr, t.data()});
+    m.loss(loss::MSE{}, {.values = t});
     m.backward();
     OptimizerState<optim::SGD> st(optim::SGD{.lr = 0.5f}, Net::param_count);
     m.update(st, 0.5f);
@@ -244,7 +246,7 @@ TEST_CASE("Model::update(state) steps at the optimizer's own learning rate") {
     const std::vector<float> t{1, 0, 0, 1};
     for (Model<Net>* m : {&a, &b}) {
         m->forward(x, 2, Mode::training);
-        m->loss(loss::MSE{}, {nullptr, t.data()});
+        m->loss(loss::MSE{}, {.values = t});
         m->backward();
     }
     OptimizerState<optim::Adam> sa(optim::Adam{.lr = 0.03f}, Net::param_count);
@@ -257,9 +259,21 @@ TEST_CASE("Model::update(state) steps at the optimizer's own learning rate") {
     Model<Net> c;
     c.init(3);
     c.forward(x, 2, Mode::training);
-    c.loss(loss::MSE{}, {nullptr, t.data()});
+    c.loss(loss::MSE{}, {.values = t});
     c.backward();
     OptimizerState<optim::Adam> sc(optim::Adam{.lr = 0.03f}, Net::param_count);
     c.update(sc, 0.001f);
     CHECK(c.parameters()[0] != doctest::Approx(pa[0]).epsilon(1e-6));
+}
+
+TEST_CASE("clip_grad_norm: PyTorch's global-norm clipping, fused executor (float MLP)") {
+    using Net = Sequential<Input<40>, Dense<33>, ReLU, Dense<3>>; // fused for float
+    test::clip::check_clip<Net, float>(device::cpu());
+    test::clip::check_train_clip<Net, float>(device::cpu());
+}
+
+TEST_CASE("clip_grad_norm: PyTorch's global-norm clipping, Eigen executor (double, NoBias)") {
+    using Net = Sequential<Input<6>, Dense<5, NoBias>, Tanh, Dense<2>>;
+    test::clip::check_clip<Net, double>(device::cpu());
+    test::clip::check_train_clip<Net, double>(device::cpu());
 }

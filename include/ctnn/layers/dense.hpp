@@ -1,22 +1,35 @@
 // ctnn/layers/dense.hpp — Dense<N>: a fully connected layer y = W x + b (PyTorch's nn.Linear).
 #pragma once
 #include "layer.hpp"
+#include "window.hpp"
 
 namespace ctnn {
 
+namespace detail {
+
+/// True for the option types Dense accepts (today only NoBias).
+template <class O>
+inline constexpr bool dense_option = option_is<O>(WindowOptionKind::bias);
+
+} // namespace detail
+
 /// A fully connected layer with N outputs. Input: 1-D [in]; output [N].
-/// Parameters (PyTorch layout): `weight` [N, in] row-major, `bias` [N] (absent if UseBias is
-/// false).
-template <std::size_t N, bool UseBias = true>
+/// Options (types, at most once): NoBias — no bias term (PyTorch's bias=False), as for Conv2D.
+/// Parameters (PyTorch layout): `weight` [N, in] row-major, `bias` [N] (absent with NoBias).
+template <std::size_t N, class... Opts>
 struct Dense {
     static_assert(N > 0, "Dense needs at least one output unit");
+    static_assert((detail::dense_option<Opts> && ...), "Dense's only option is NoBias");
+    static_assert(detail::option_count<detail::WindowOptionKind::bias, Opts...> <= 1,
+                  "Dense: give NoBias at most once");
     using ctnn_layer = void;
     static constexpr LayerKind kind = LayerKind::dense;
     static constexpr std::size_t units = N;
-    static constexpr bool has_bias = UseBias;
+    static constexpr bool has_bias =
+        detail::option_count<detail::WindowOptionKind::bias, Opts...> == 0;
     static std::string name() {
-        return std::string("Dense<") + std::to_string(N) + std::string(UseBias ? "" : ", no bias") +
-               ">";
+        return std::string("Dense<") + std::to_string(N) +
+               std::string(has_bias ? "" : ", no bias") + ">";
     }
 
     template <class In>
@@ -24,9 +37,9 @@ struct Dense {
         static_assert(In::rank == 1, "Dense expects a 1-D input; insert Flatten before it");
         static constexpr std::size_t in_features = In::size;
         using out_shape = Shape<N>;
-        static constexpr std::size_t param_count = N * In::size + (UseBias ? N : 0);
+        static constexpr std::size_t param_count = N * In::size + (has_bias ? N : 0);
         static constexpr auto params = [] {
-            if constexpr (UseBias)
+            if constexpr (has_bias)
                 return std::array<ParamSpec, 2>{
                     ParamSpec{"weight", 2, {N, In::size, 0, 0}, ParamRole::weight, In::size, N},
                     ParamSpec{"bias", 1, {N, 0, 0, 0}, ParamRole::bias, In::size, N}};

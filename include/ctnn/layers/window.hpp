@@ -92,7 +92,7 @@ struct Depthwise {
     static std::string name() { return "Depthwise"; }
 };
 
-/// A convolution without the bias term (PyTorch's bias=False).
+/// A convolution or Dense layer without the bias term (PyTorch's bias=False).
 struct NoBias {
     static constexpr detail::WindowOptionKind option_kind = detail::WindowOptionKind::bias;
     static std::string name() { return "NoBias"; }

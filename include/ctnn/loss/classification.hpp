@@ -105,7 +105,7 @@ struct BCEWithLogits {
     }
     template <class T>
     T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
-        return detail::elementwise_mean(*this, y, t.values, batch, n, g);
+        return detail::elementwise_mean(*this, y, t.values.data(), batch, n, g);
     }
 };
 

@@ -6,15 +6,19 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 
 namespace ctnn::loss {
 
 /// The targets of a batch: class indices (classification) or values (regression), row-major.
+/// Views, with their sizes, so that Model::loss can check them against the batch: `{labels}`,
+/// `{.values = values}` or `{labels, values}` from std::vector (or any contiguous range); the one
+/// the loss does not read may stay empty.
 template <class T = float>
 struct Targets {
-    const std::int32_t* labels = nullptr; ///< [batch]
-    const T* values = nullptr;            ///< [batch, n]
+    std::span<const std::int32_t> labels{}; ///< [batch]
+    std::span<const T> values{};            ///< [batch, n]
 };
 
 namespace detail {

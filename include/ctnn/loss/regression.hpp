@@ -28,7 +28,7 @@ struct MSE {
     }
     template <class T>
     T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
-        return detail::elementwise_mean(*this, y, t.values, batch, n, g);
+        return detail::elementwise_mean(*this, y, t.values.data(), batch, n, g);
     }
 };
 
@@ -50,7 +50,7 @@ struct L1 {
     }
     template <class T>
     T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
-        return detail::elementwise_mean(*this, y, t.values, batch, n, g);
+        return detail::elementwise_mean(*this, y, t.values.data(), batch, n, g);
     }
 };
 
@@ -75,7 +75,7 @@ struct Huber {
     }
     template <class T>
     T operator()(const T* y, Targets<T> t, std::size_t batch, std::size_t n, T* g) const {
-        return detail::elementwise_mean(*this, y, t.values, batch, n, g);
+        return detail::elementwise_mean(*this, y, t.values.data(), batch, n, g);
     }
 };
 

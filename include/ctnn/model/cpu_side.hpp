@@ -28,6 +28,13 @@ struct CpuSide final : CpuSideBase<T> {
             (void)b, (void)dst; // the host copies are the executor's own
         }
     }
+    void push(Buf b, const T* src) override {
+        if constexpr (native) {
+            if (b == Buf::grads) exec.set_gradients(src);
+        } else {
+            (void)b, (void)src; // the host copies are the executor's own
+        }
+    }
     std::unique_ptr<CpuSideBase<T>> clone() const override {
         return std::make_unique<CpuSide>(*this);
     }

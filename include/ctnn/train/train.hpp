@@ -62,6 +62,9 @@ struct TrainOptions {
     std::ostream* out = &std::cout;          ///< where progress goes
     NonFinite on_non_finite = NonFinite::throw_error; ///< a batch with a NaN or infinite loss
                                                       ///< or gradient (see NonFinite)
+    /// If positive, each step clips the gradients to this global L2 norm between backward and
+    /// update (Model::clip_grad_norm, PyTorch's clip_grad_norm_); 0 (the default): no clipping.
+    float clip_grad_norm = 0;
 };
 
 /// Loss and accuracy of a model on a dataset. accuracy is NaN for losses without classes.
@@ -161,7 +164,7 @@ inline constexpr bool has_accuracy = L::uses_labels || requires {
 template <class T>
 std::size_t count_correct(const T* y, std::size_t batch, std::size_t n, loss::Targets<T> t) {
     std::size_t c = 0;
-    if (t.labels) {
+    if (!t.labels.empty()) {
         for (std::size_t b = 0; b < batch; ++b) {
             const T* r = y + b * n;
             std::size_t arg = 0;
@@ -201,6 +204,16 @@ void gather(const Dataset& d, SampleOf sample_of, std::size_t begin, std::size_t
     }
 }
 
+/// The targets of a batch of `bs` samples gathered into labels and targets (those data has).
+template <class T>
+loss::Targets<T> batch_targets(const Dataset& d, const std::vector<std::int32_t>& labels,
+                               const std::vector<T>& targets, std::size_t bs) {
+    loss::Targets<T> t;
+    if (d.has_labels()) t.labels = std::span(labels).first(bs);
+    if (d.has_targets()) t.values = std::span(targets).first(bs * d.target_count);
+    return t;
+}
+
 } // namespace detail
 
 /// Loss (and accuracy, for classification) of `model` on `data`, in inference mode.
@@ -221,8 +234,7 @@ Evaluation evaluate(Model<Net, T>& model, const Dataset& data, const L& loss,
         detail::gather(
             data, [](std::size_t k) { return k; }, b0, b0 + bs, x, labels, targets);
         auto y = model.forward(std::span<const T>(x.data(), bs * Net::in_size), bs);
-        const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
-                                 data.has_targets() ? targets.data() : nullptr};
+        const loss::Targets<T> t = detail::batch_targets(data, labels, targets, bs);
         loss_sum += static_cast<double>(model.loss(loss, t)) * static_cast<double>(bs);
         if constexpr (detail::has_accuracy<L>)
             correct += detail::count_correct(y.data(), bs, Net::out_size, t);
@@ -245,6 +257,9 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
               const TrainOptions& options = {}) {
     static_assert(L::template check<typename Net::out_shape>());
     if (options.batch == 0) throw argument_error("train: batch size is 0");
+    if (!(options.clip_grad_norm >= 0.0f) || !std::isfinite(options.clip_grad_norm))
+        throw argument_error("train: clip_grad_norm is " + std::to_string(options.clip_grad_norm) +
+                             ", expected 0 (off) or a positive finite norm");
     detail::check_dataset<Net, L>(data, "train");
     if (options.validation) detail::check_dataset<Net, L>(*options.validation.ptr, "validation");
 
@@ -282,8 +297,7 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
             const std::size_t b0 = s * bs_max, bs = std::min(bs_max, n - b0);
             detail::gather(
                 data, [&](std::size_t k) { return idx[k]; }, b0, b0 + bs, x, labels, targets);
-            const loss::Targets<T> t{data.has_labels() ? labels.data() : nullptr,
-                                     data.has_targets() ? targets.data() : nullptr};
+            const loss::Targets<T> t = detail::batch_targets(data, labels, targets, bs);
             if constexpr (Net::buffer_count > 0) {
                 const auto b = std::as_const(model).buffers();
                 std::copy(b.begin(), b.end(), buffers_before.begin());
@@ -319,6 +333,8 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
             }
             if constexpr (detail::has_accuracy<L>)
                 correct += detail::count_correct(y.data(), bs, Net::out_size, t);
+            // The gradients are finite here (checked above), so is their norm.
+            if (options.clip_grad_norm > 0.0f) model.clip_grad_norm(options.clip_grad_norm);
             model.update(state, optim::per_step(options.schedule)
                                     ? optim::lr_at_step(options.schedule, opt.lr, epoch,
                                                         epoch * steps + s, options.epochs * steps)

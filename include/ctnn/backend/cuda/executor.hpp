@@ -126,8 +126,9 @@ public:
         using Last = typename ctnn::detail::last<stages>::type;
         const T* z =
             plan::layout[stage_count - 1].own_z ? z_of(stage_count - 1) : x_of(stage_count - 1);
-        if constexpr (L::uses_labels) copy_to_device(labels_.data(), t.labels, batch_, stream_);
-        else copy_to_device(targets_.data(), t.values, batch_ * Net::out_size, stream_);
+        if constexpr (L::uses_labels)
+            copy_to_device(labels_.data(), t.labels.data(), batch_, stream_);
+        else copy_to_device(targets_.data(), t.values.data(), batch_ * Net::out_size, stream_);
         const LossScratch s{scratch_partials_.data(), scratch_ticket_.data(),
                             scratch_result_.data()};
         loss_forward_backward<detail::epilogue_of<Last>>(l, output(), labels_.data(),

@@ -110,6 +110,15 @@ public:
             });
     }
 
+    /// Replaces the gradients of the last backward with grads (PyTorch's layout), e.g. clipped:
+    /// update() applies these. The padding of the executor's layout gets zero gradients.
+    void set_gradients(const float* grads) {
+        if (packed_.size() == 0) allocate_fixed();
+        std::memset(grad_acc_.data(), 0, grad_floats * sizeof(float));
+        to_native(grads, grad_acc_.data());
+        grad_parts_ = 1;
+    }
+
     /// One optimizer step on the executor's copy of the weights (packed from params first if
     /// they changed), with the gradients of the last backward(params, nullptr) and the state
     /// buffers m and v in the executor's layout (native_floats each, or null when O does not
