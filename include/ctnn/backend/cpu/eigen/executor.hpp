@@ -5,7 +5,7 @@
 // norm; epilogue.hpp for the elementwise ops every stage ends with). The executor owns the
 // workspace and decides the two cross-stage fusions: in inference a BatchNorm right after a
 // Conv2D or Dense stage with an empty epilogue is folded into that stage's epilogue sweep
-// (folds_into_previous, graph/schedule.hpp); with CTNN_CPU_FUSED a 2 x 2 max pool after a direct
+// (folds_into_previous, graph/fold.hpp); with CTNN_CPU_FUSED a 2 x 2 max pool after a direct
 // convolution and ReLU is computed in the convolution's store (eval/direct.hpp).
 //
 // Memory layout: a batch tensor of B samples of n values is stored sample-major (PyTorch's [B, n]
@@ -18,8 +18,8 @@
 #include "../../../config.hpp"
 #include "../../../core/error.hpp"
 #include "../../../expr/context.hpp"
+#include "../../../graph/fold.hpp"
 #include "../../../graph/lowering.hpp"
-#include "../../../graph/schedule.hpp"
 #include "../../runner.hpp"
 #include "../threads.hpp"
 #include "eval/common.hpp"
@@ -97,7 +97,7 @@ public:
 
     /// Stages the last forward pass evaluated (each one pass over its output): the stage count,
     /// less the BatchNorm stages folded into the previous stage in inference
-    /// (folds_into_previous, graph/schedule.hpp) and the max pools computed in the previous
+    /// (folds_into_previous, graph/fold.hpp) and the max pools computed in the previous
     /// convolution's store (pool_fused; inference stores the pooled output only, training the
     /// convolution's output too).
     [[nodiscard]] std::size_t last_forward_stages() const noexcept { return stages_run_; }
