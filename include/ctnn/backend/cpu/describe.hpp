@@ -1,10 +1,9 @@
 // ctnn/backend/cpu/describe.hpp — the CPU's part of describe<Net>(): how each convolution stage is
-// computed (im2col GEMM, a direct kernel or Winograd; graph/lowering.hpp's conv_lowering), forward
-// and backward.
+// computed (im2col GEMM, a direct kernel or Winograd; conv_plan.hpp), forward and backward.
 #pragma once
 #include "../../config.hpp"
 #include "../../graph/describe.hpp"
-#include "../../graph/lowering.hpp"
+#include "conv_plan.hpp"
 
 #include <string>
 

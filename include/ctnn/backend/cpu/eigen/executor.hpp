@@ -12,8 +12,8 @@
 // row-major), which Eigen sees as a column-major n x B matrix. Workspace: per stage, the anchor
 // output Z (kept for the backward pass) and the epilogue output Y, sized from the model type times
 // the batch capacity and allocated once by reserve(); the im2col scratch is sized from the model
-// type alone (workspace_plan::scratch). forward() and backward() never allocate while the batch
-// fits.
+// type alone (cpu::scratch_floats, conv_plan.hpp). forward() and backward() never allocate while
+// the batch fits.
 #pragma once
 #include "../../../config.hpp"
 #include "../../../core/error.hpp"
@@ -21,6 +21,7 @@
 #include "../../../graph/fold.hpp"
 #include "../../../graph/lowering.hpp"
 #include "../../runner.hpp"
+#include "../conv_plan.hpp"
 #include "../threads.hpp"
 #include "eval/common.hpp"
 #include "eval/conv.hpp"
@@ -67,7 +68,8 @@ public:
         grad_a_.assign(plan::grad_per_sample * batch, T(0));
         grad_b_.assign(plan::grad_per_sample * batch, T(0));
         skip_grad_.assign(plan::skip_grad_per_sample * batch, T(0));
-        if (scratch_.size() != plan::scratch) scratch_.assign(plan::scratch, T(0));
+        constexpr std::size_t scratch_floats = cpu::scratch_floats<stages>;
+        if (scratch_.size() != scratch_floats) scratch_.assign(scratch_floats, T(0));
         if (stats_.size() != plan::stats) stats_.assign(plan::stats, T(0));
         constexpr std::size_t fold_floats = 2 * detail::fold_channels<stages>;
         if (fold_.size() != fold_floats) fold_.assign(fold_floats, T(0));

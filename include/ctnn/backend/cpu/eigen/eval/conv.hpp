@@ -11,6 +11,7 @@
 #include "../../../../graph/fold.hpp"
 #include "../../../../graph/lowering.hpp"
 #include "../../conv.hpp"
+#include "../../conv_plan.hpp"
 #include "../../threads.hpp"
 #include "../../winograd.hpp"
 #include "../window.hpp"
