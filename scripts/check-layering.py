@@ -6,7 +6,9 @@ or a lower one (docs/design.md, "Layers"):
     < train 7 < ctnn.hpp 8
 
 Moreover backend/cuda never includes the CPU backend, and no two backend folders include each other
-(backend/device.hpp and other files directly in backend/ are shared by both).
+(backend/device.hpp and other files directly in backend/ are shared by both). graph/ lowers only: a
+graph header that includes backend/ is reported as such (backend policy, e.g. the CUDA kernel
+schedule or the CPU's convolution plan, belongs in that backend's folder).
 
     python3 scripts/check-layering.py [include-dir]
 
@@ -65,7 +67,9 @@ def main():
                         continue
                     where = f"{src}:{number}: includes {dst}"
                     if rd > rs:
-                        bad.append(f"{where} (layer {rs} includes the higher layer {rd})")
+                        why = (" (graph/ lowers only: backend policy belongs in backend/)"
+                               if src.startswith("graph/") and dst.startswith("backend/") else "")
+                        bad.append(f"{where} (layer {rs} includes the higher layer {rd}){why}")
                     fs, fd = folder(src), folder(dst)
                     if fs.startswith("backend/") and fd.startswith("backend/") and fs != fd:
                         edges.add((fs, fd))

@@ -6,6 +6,7 @@
 #pragma once
 #include "config.hpp"
 
+#include "backend/cuda/schedule.hpp"
 #include "backend/device.hpp"
 #include "core/dataset.hpp"
 #include "core/device.hpp"
@@ -17,6 +18,7 @@
 #include "core/standardizer.hpp"
 #include "expr/expr.hpp"
 #include "graph/describe.hpp"
+#include "graph/fold.hpp"
 #include "graph/lowering.hpp"
 #include "graph/sequential.hpp"
 #include "io.hpp"

@@ -86,7 +86,7 @@ TEST_CASE("lowering: a convolution or a pool anchors a stage; activations fuse a
                   2 * 32 * 784 + 32 * 196 + 2 * 64 * 144 + 2 * 64 * 36 + 2 * 128 + 10);
     static_assert(gradient_floats_per_sample<Net> == 32 * 784);
     // im2col scratch of the widest convolution: 4 samples x 144 pixels x (288 taps + 64 outputs)
-    static_assert(workspace_plan<S>::scratch == 4 * 144 * (288 + 64));
+    static_assert(cpu::scratch_floats<S> == 4 * 144 * (288 + 64));
     const std::string d = describe<Net>();
     INFO(d);
     CHECK(d.find("forward: 6 stage(s)") != std::string::npos);

@@ -1,4 +1,4 @@
-// Inference-mode BatchNorm folding (folds_into_previous, graph/schedule.hpp): a BatchNorm right
+// Inference-mode BatchNorm folding (folds_into_previous, graph/fold.hpp): a BatchNorm right
 // after a Conv2D or Dense stage with an empty epilogue is evaluated inside that stage's epilogue.
 //
 // Reference: the same model with an Identity between the anchor and the BatchNorm. Identity is an

@@ -1,10 +1,14 @@
-// ctnn/graph/describe.hpp — describe<Net>(): a model's layers, parameters and lowered schedule.
+// ctnn/graph/describe.hpp — describe_stages<Net, Notes>(): a model's layers, parameters and the
+// stages it lowers to, forward and backward.
+//
+// Backend-neutral: what a backend chooses for a stage (how the CPU computes a convolution) comes
+// from Notes (backend/cpu/describe.hpp), and the CUDA kernel listing is backend/cuda/describe.hpp.
+// The public describe<Net>() (model/describe.hpp) puts them together.
 #pragma once
 #include "../config.hpp"
 #include "../layers/pool.hpp"
-#include "../loss/loss.hpp"
+#include "fold.hpp"
 #include "lowering.hpp"
-#include "schedule.hpp"
 #include "sequential.hpp"
 
 #include <cstdio>
@@ -13,6 +17,24 @@
 #include <vector>
 
 namespace ctnn {
+
+/// What describe_stages says about how a backend evaluates a convolution stage S: the method
+/// after its forward line (" (im2col gemm)"), its weight gradient and its input gradient. This
+/// default names the operations alone; backend/cpu/describe.hpp names the CPU's choices.
+struct StageNotes {
+    template <class S>
+    static std::string conv_method() {
+        return "";
+    }
+    template <class S>
+    static std::string conv_weight_grad() {
+        return "dW = patches(X)^T dZ";
+    }
+    template <class S>
+    static std::string conv_input_grad() {
+        return "dX = conv^T(dZ, W)";
+    }
+};
 
 namespace detail {
 inline std::string group_digits(std::size_t v) {
@@ -128,7 +150,7 @@ std::string branch_note() {
     return s;
 }
 
-template <class S>
+template <class S, class Notes>
 std::string stage_line(std::size_t i, const std::string& note = "") {
     std::string anchor;
     if constexpr (S::kind == LayerKind::dense)
@@ -136,10 +158,8 @@ std::string stage_line(std::size_t i, const std::string& note = "") {
     else if constexpr (S::kind == LayerKind::rowwise)
         anchor = std::string("rowwise  ") + S::anchor::layer::name();
     else if constexpr (S::kind == LayerKind::conv)
-        anchor = std::string("conv2d   ") + S::anchor::layer::name() +
-                 (!(conv_lowering<S>::direct && CTNN_CPU_FUSED) ? " (im2col gemm)"
-                  : conv_lowering<S>::winograd                  ? " (winograd 2x2)"
-                                                                : " (direct)");
+        anchor =
+            std::string("conv2d   ") + S::anchor::layer::name() + Notes::template conv_method<S>();
     else if constexpr (S::kind == LayerKind::pool)
         anchor = std::string(S::anchor::layer::op == PoolOp::max ? "maxpool  " : "avgpool  ") +
                  S::anchor::layer::name();
@@ -161,7 +181,7 @@ std::string stage_line(std::size_t i, const std::string& note = "") {
            S::anchor::in_shape::str() + " -> " + S::anchor::out_shape::str() +
            (epi.empty() ? "" : std::string("   epilogue: ") + epi) + note + "\n";
 }
-template <class S>
+template <class S, class Notes>
 std::string backward_line(std::size_t i, const std::string& note = "") {
     std::string what = S::epilogue::size > 0 ? "dZ = dY * epilogue'(Z); " : "";
     if constexpr (S::kind == LayerKind::dense) {
@@ -172,16 +192,9 @@ std::string backward_line(std::size_t i, const std::string& note = "") {
         what += !S::from_input ? S::anchor::layer::name() + " backward (rowwise)"
                                : "nothing to propagate";
     } else if constexpr (S::kind == LayerKind::conv) {
-        // Winograd's weight gradient needs its input gradient direct too (or none).
-        constexpr bool wdw = conv_lowering<S>::winograd && CTNN_CPU_FUSED &&
-                             (S::from_input || conv_lowering<S>::direct_dx);
-        what += wdw ? "dW = winograd (dU = sum V^T (A dZ A^T), dW = G^T dU G)"
-                    : "dW = im2col(X)^T dZ (gemm)";
+        what += Notes::template conv_weight_grad<S>();
         if (S::anchor::layer::has_bias) what += ", db = sum(dZ)";
-        if (!S::from_input)
-            what += !(conv_lowering<S>::direct_dx && CTNN_CPU_FUSED) ? ", dX = col2im(dZ W) (gemm)"
-                    : conv_lowering<S>::winograd_dx ? ", dX = winograd conv of dZ (flipped kernel)"
-                                                    : ", dX = direct conv of dZ (flipped kernel)";
+        if (!S::from_input) what += ", " + Notes::template conv_input_grad<S>();
     } else if constexpr (S::kind == LayerKind::add) {
         what += join_backward_text<S>();
     } else if constexpr (S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm) {
@@ -206,9 +219,10 @@ std::string backward_line(std::size_t i, const std::string& note = "") {
 } // namespace detail
 
 /// A human-readable description of Net: layers with output shapes, parameters with their PyTorch
-/// names, and the schedule of stages a forward and a backward pass run, with their fused epilogues.
-template <class Net>
-std::string describe() {
+/// names, and the schedule of stages a forward and a backward pass run, with their fused epilogues
+/// and what Notes (StageNotes' members) says of each convolution.
+template <class Net, class Notes = StageNotes>
+std::string describe_stages() {
     std::ostringstream os;
     os << "model: " << Net::in_shape::str() << " -> " << Net::out_shape::str() << ", "
        << detail::group_digits(Net::param_count) << " parameters\n";
@@ -231,7 +245,7 @@ std::string describe() {
     using stages = stages_of<Net>;
     os << "forward: " << stages::size << " stage(s)\n";
     detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
-        os << detail::stage_line<S>(I, detail::fold_note<stages, I>());
+        os << detail::stage_line<S, Notes>(I, detail::fold_note<stages, I>());
     });
     if constexpr (folded_stage_count < stages >> 0)
         os << "inference forward: " << inference_stage_count<Net>
@@ -240,30 +254,13 @@ std::string describe() {
     os << "backward: " << stages::size << " stage(s), last to first\n";
     std::vector<std::string> lines;
     detail::for_each_type(stages{}, [&]<class S, std::size_t I>() {
-        lines.push_back(detail::backward_line<S>(I, detail::branch_note<stages, I>()));
+        lines.push_back(detail::backward_line<S, Notes>(I, detail::branch_note<stages, I>()));
     });
     for (auto it = lines.rbegin(); it != lines.rend(); ++it) os << *it;
     os << "workspace per sample: "
        << activation_floats_per_sample<Net> << " floats of activations kept for backward, 2 x "
        << gradient_floats_per_sample<Net> << " floats of gradients\n";
-    os << detail::kernel_lines<Net>();
     return os.str();
-}
-
-/// describe<Net>() followed by the loss and optimizer stages of a training step.
-template <class Net, Loss L>
-std::string describe(const L&) {
-    using K = kernel_schedule<Net>;
-    std::string s = describe<Net>() + "loss: " + L::name() +
-                    std::string(" (one fused pass: loss value and dL/dY)\noptimizer: one "
-                                "elementwise pass over all ") +
-                    detail::group_digits(Net::param_count) + " parameters\n";
-    if constexpr (K::cuda_supported)
-        s += std::string("cuda kernels, training step: ") + std::to_string(K::training_step) +
-             " = forward " + std::to_string(K::forward) + " + loss " + std::to_string(K::loss) +
-             " (" + L::name() + " value, dL/dY and the last epilogue') + backward " +
-             std::to_string(K::backward) + " + optimizer " + std::to_string(K::optimizer) + "\n";
-    return s;
 }
 
 } // namespace ctnn

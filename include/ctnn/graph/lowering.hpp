@@ -339,52 +339,19 @@ struct lower_all<State, type_list<N, R...>> {
 
 } // namespace detail
 
-/// How the CPU backend lowers a convolution stage: im2col of `chunk` samples at a time into a
-/// (chunk * pixels) x taps matrix, one GEMM per group with the weights, then the epilogue. The
-/// scratch (the im2col matrix and the GEMM output) depends only on the model type, never on the
-/// batch. Samples are chunked so that one GEMM has about `gemm_rows` rows even on small maps.
+/// The GEMM shape of a convolution stage, whatever backend evaluates it: per sample, `pixels`
+/// output pixels (GEMM rows), `taps` inputs per pixel over all groups (the patch matrix's
+/// columns) and `out_channels` outputs per pixel. How a backend tiles it is its own policy
+/// (backend/cpu/conv_plan.hpp's conv_lowering).
 template <class S>
-struct conv_lowering {
+struct conv_geometry {
     using bound = typename S::anchor::bound;
-    static constexpr std::size_t gemm_rows = 512;
     static constexpr std::size_t pixels = bound::window.out_pixels();           ///< output pixels
     static constexpr std::size_t taps = bound::window.c * bound::window.taps(); ///< all groups
     static constexpr std::size_t out_channels = bound::out_channels;
-    static constexpr std::size_t chunk = (gemm_rows + pixels - 1) / pixels;
-    /// Floats of scratch: the im2col matrix (also its gradient) and the GEMM output (or dZ).
-    static constexpr std::size_t scratch = chunk * pixels * (taps + out_channels);
-    /// The CPU evaluates the forward pass as a direct convolution (backend/cpu/conv.hpp) when the
-    /// scalar is float and the fused CPU kernels are compiled in: stride 1, one group.
-    static constexpr bool direct = [] {
-        constexpr auto g = bound::window;
-        return g.sh == 1 && g.sw == 1 && g.fits && bound::group_count == 1;
-    }();
-    /// ... and the input gradient too, when no side is padded by more than the kernel's dilated
-    /// extent (the input gradient is then a direct convolution of dZ with the flipped kernel).
-    static constexpr bool direct_dx = [] {
-        constexpr auto g = bound::window;
-        const std::size_t eh = (g.kh - 1) * g.dh, ew = (g.kw - 1) * g.dw;
-        return direct && g.pt <= eh && g.pb <= eh && g.pl <= ew && g.pr <= ew;
-    }();
-    /// A direct 3 x 3 convolution (no dilation) with at least 8 input and 8 output channels runs
-    /// as Winograd F(2 x 2, 3 x 3) (backend/cpu/winograd.hpp): 2.25x fewer multiply-adds. With
-    /// fewer channels (the first convolution of an image model) the transforms cost more than
-    /// the products they save.
-    static constexpr bool winograd = [] {
-        constexpr auto g = bound::window;
-        return direct && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.c >= 8 &&
-               out_channels >= 8;
-    }();
-    /// ... and its input gradient (a 3 x 3 convolution of dZ, out_channels -> c channels).
-    static constexpr bool winograd_dx = winograd && direct_dx;
 };
 
 namespace detail {
-template <class S>
-constexpr std::size_t stage_scratch() {
-    if constexpr (S::kind == LayerKind::conv) return conv_lowering<S>::scratch;
-    else return 0;
-}
 /// Values per sample of the gradients a join keeps during backward (JoinAnchor::kept).
 template <class S>
 constexpr std::size_t stage_skip_grad() {
@@ -442,9 +409,6 @@ struct workspace_plan<type_list<S...>> {
     /// the model input, and every other stage's input is a stage output, so the widest stage
     /// output bounds them all.
     static constexpr std::size_t grad_per_sample = std::max({std::size_t{1}, S::out_size...});
-    /// Floats of batch-independent scratch the CPU backend shares between stages (im2col).
-    static constexpr std::size_t scratch =
-        std::max({std::size_t{0}, detail::stage_scratch<S>()...});
 };
 
 /// The stages of a model, in execution order (a type_list of Stage<...>).

@@ -1,8 +1,8 @@
 // ctnn/backend/cpu/winograd.hpp — 3 x 3 convolutions on the CPU as Winograd F(2 x 2, 3 x 3).
 //
 // A stride-1, undilated, ungrouped 3 x 3 convolution with enough channels (conv_lowering's
-// `winograd`, graph/lowering.hpp) computes each 2 x 2 tile of output pixels from a 4 x 4 tile of
-// input as
+// `winograd`, backend/cpu/conv_plan.hpp) computes each 2 x 2 tile of output pixels from a 4 x 4
+// tile of input as
 //   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        (Lavin & Gray, "Fast Algorithms for Convolutional
 //                                            Neural Networks", 2016)
 // summed over input channels: 16 products per tile and channel pair instead of 36, so 2.25x

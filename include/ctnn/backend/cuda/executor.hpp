@@ -2,7 +2,7 @@
 //
 // The device twin of eigen::Executor: the same stages (graph/lowering.hpp), the same per-sample
 // workspace plan, the same [batch, n] row-major tensors, the same ElemCtx indices for epilogues
-// (so Dropout draws the same mask), and the kernel schedule of graph/schedule.hpp. The walk is
+// (so Dropout draws the same mask), and the kernel schedule of schedule.hpp. The walk is
 // the runner's (backend/runner.hpp); each stage kind's kernels are launched by its evaluator in
 // eval/ (dense, conv, pool and resample, rowwise and elementwise, norm, join; fusion.hpp for the
 // stages run in an earlier stage's GEMM store, which launch nothing). The loss is one kernel,
@@ -15,8 +15,8 @@
 #include "../../config.hpp"
 #include "../../core/error.hpp"
 #include "../../expr/context.hpp"
+#include "../../graph/fold.hpp"
 #include "../../graph/lowering.hpp"
-#include "../../graph/schedule.hpp"
 #include "../../loss/loss.hpp"
 #include "../runner.hpp"
 #include "eval/common.hpp"
@@ -30,6 +30,7 @@
 #include "kernels/elementwise.hpp"
 #include "kernels/loss.hpp"
 #include "memory.hpp"
+#include "schedule.hpp"
 
 #include <array>
 #include <cstddef>

@@ -5,22 +5,23 @@
 // norm; epilogue.hpp for the elementwise ops every stage ends with). The executor owns the
 // workspace and decides the two cross-stage fusions: in inference a BatchNorm right after a
 // Conv2D or Dense stage with an empty epilogue is folded into that stage's epilogue sweep
-// (folds_into_previous, graph/schedule.hpp); with CTNN_CPU_FUSED a 2 x 2 max pool after a direct
+// (folds_into_previous, graph/fold.hpp); with CTNN_CPU_FUSED a 2 x 2 max pool after a direct
 // convolution and ReLU is computed in the convolution's store (eval/direct.hpp).
 //
 // Memory layout: a batch tensor of B samples of n values is stored sample-major (PyTorch's [B, n]
 // row-major), which Eigen sees as a column-major n x B matrix. Workspace: per stage, the anchor
 // output Z (kept for the backward pass) and the epilogue output Y, sized from the model type times
 // the batch capacity and allocated once by reserve(); the im2col scratch is sized from the model
-// type alone (workspace_plan::scratch). forward() and backward() never allocate while the batch
-// fits.
+// type alone (cpu::scratch_floats, conv_plan.hpp). forward() and backward() never allocate while
+// the batch fits.
 #pragma once
 #include "../../../config.hpp"
 #include "../../../core/error.hpp"
 #include "../../../expr/context.hpp"
+#include "../../../graph/fold.hpp"
 #include "../../../graph/lowering.hpp"
-#include "../../../graph/schedule.hpp"
 #include "../../runner.hpp"
+#include "../conv_plan.hpp"
 #include "../threads.hpp"
 #include "eval/common.hpp"
 #include "eval/conv.hpp"
@@ -67,7 +68,8 @@ public:
         grad_a_.assign(plan::grad_per_sample * batch, T(0));
         grad_b_.assign(plan::grad_per_sample * batch, T(0));
         skip_grad_.assign(plan::skip_grad_per_sample * batch, T(0));
-        if (scratch_.size() != plan::scratch) scratch_.assign(plan::scratch, T(0));
+        constexpr std::size_t scratch_floats = cpu::scratch_floats<stages>;
+        if (scratch_.size() != scratch_floats) scratch_.assign(scratch_floats, T(0));
         if (stats_.size() != plan::stats) stats_.assign(plan::stats, T(0));
         constexpr std::size_t fold_floats = 2 * detail::fold_channels<stages>;
         if (fold_.size() != fold_floats) fold_.assign(fold_floats, T(0));
@@ -97,7 +99,7 @@ public:
 
     /// Stages the last forward pass evaluated (each one pass over its output): the stage count,
     /// less the BatchNorm stages folded into the previous stage in inference
-    /// (folds_into_previous, graph/schedule.hpp) and the max pools computed in the previous
+    /// (folds_into_previous, graph/fold.hpp) and the max pools computed in the previous
     /// convolution's store (pool_fused; inference stores the pooled output only, training the
     /// convolution's output too).
     [[nodiscard]] std::size_t last_forward_stages() const noexcept { return stages_run_; }

@@ -7,9 +7,9 @@
 //   backward conv_backward_weights (dW, db as the ones column), conv_backward_data (the
 //            source's epilogue' fused)
 #pragma once
-#include "../../../graph/schedule.hpp"
 #include "../../../layers/pool.hpp"
 #include "../kernels/conv.hpp"
+#include "../schedule.hpp"
 #include "common.hpp"
 #include "fusion.hpp"
 

@@ -1,14 +1,15 @@
 // ctnn/backend/cuda/eval/fusion.hpp — stages evaluated in the GEMM store of the stage before them.
 //
 // In inference, a BatchNorm right after a Conv2D or Dense stage with an empty epilogue runs in
-// that stage's GEMM store (kernels/fold.hpp; folds_into_previous, graph/schedule.hpp). A
+// that stage's GEMM store (kernels/fold.hpp; folds_into_previous, graph/fold.hpp). A
 // two-branch Add join whose branch ends in that stage runs in the store too: in every pass right
 // after the stage (join_fuses_into_previous), or in inference after a folded BatchNorm
 // (join_fuses_through_fold); kernels/join.hpp FusedJoin. The fused stages launch nothing.
 #pragma once
-#include "../../../graph/schedule.hpp"
+#include "../../../graph/fold.hpp"
 #include "../kernels/fold.hpp"
 #include "../kernels/join.hpp"
+#include "../schedule.hpp"
 #include "common.hpp"
 
 #include <cstddef>

@@ -199,9 +199,9 @@ struct ConvForwardStore {
 };
 
 /// The row order of a convolution with a 2 x 2, stride-2 pooling fused into its store
-/// (pool_fuses_into_previous, graph/schedule.hpp): GEMM row m is tap t (row-major in the window)
-/// of pooling window w, m = 64 (w / 16) + 16 t + w % 16, so a GemmLarge thread (rows m0 + ty +
-/// 16 i, i < 4) holds the four convolution outputs of window m0 / 4 + ty in its registers.
+/// (pool_fuses_into_previous, backend/cuda/schedule.hpp): GEMM row m is tap t (row-major in the
+/// window) of pooling window w, m = 64 (w / 16) + 16 t + w % 16, so a GemmLarge thread (rows m0 +
+/// ty + 16 i, i < 4) holds the four convolution outputs of window m0 / 4 + ty in its registers.
 /// Windows are numbered sample-major (w = sample * pooled + pooled pixel); the rows are padded to
 /// whole 64-row tiles.
 template <class Shape, class PoolGeo>

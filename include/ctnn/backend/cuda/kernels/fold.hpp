@@ -1,5 +1,5 @@
 // ctnn/backend/cuda/kernels/fold.hpp — an inference-mode BatchNorm folded into the store of the
-// Conv2D or Dense GEMM before it (folds_into_previous, graph/schedule.hpp).
+// Conv2D or Dense GEMM before it (folds_into_previous, graph/fold.hpp).
 //
 // The GEMM's store computes v = acc + bias and keeps it as the anchor's Z (BatchNorm's input, read
 // by a backward pass), then hands v to the fold, which does what batch_norm_infer_forward

@@ -72,13 +72,13 @@ struct NoJoin {
 };
 
 /// A two-branch Add join evaluated in the GEMM store of the stage that ends one of its branches
-/// (join_fuses_into_previous, join_fuses_through_fold in graph/schedule.hpp): the store hands it
-/// its branch's output v at index i (after the branch's epilogue, or a folded BatchNorm's), and
-/// it writes the join's z = v + other[i] (in branch order: OtherFirst when the other branch is
-/// branch 0, as join_forward and the Eigen path add them) and y = JoinEpi(z), with ElemCtx index
-/// i as join_forward (an Add keeps the shape, so the branch's index is the join's). `other` is
-/// the other branch's output: the block's source (or the model input) for an identity branch.
-/// Two terms, so the sum is the same float as join_forward's.
+/// (join_fuses_into_previous, join_fuses_through_fold in backend/cuda/schedule.hpp): the store
+/// hands it its branch's output v at index i (after the branch's epilogue, or a folded
+/// BatchNorm's), and it writes the join's z = v + other[i] (in branch order: OtherFirst when the
+/// other branch is branch 0, as join_forward and the Eigen path add them) and y = JoinEpi(z), with
+/// ElemCtx index i as join_forward (an Add keeps the shape, so the branch's index is the join's).
+/// `other` is the other branch's output: the block's source (or the model input) for an identity
+/// branch. Two terms, so the sum is the same float as join_forward's.
 template <class JoinEpi, bool OtherFirst, class T>
 struct FusedJoin {
     static constexpr bool active = true;

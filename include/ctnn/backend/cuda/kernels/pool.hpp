@@ -12,7 +12,7 @@
 // The same geometry (layers/window.hpp) and rules as the Eigen executor
 // (backend/cpu/eigen/window.hpp). A 2 x 2, stride-2 pooling tiling the output of the Conv2D stage
 // before it launches no pool_forward: conv_pool_forward (conv.hpp) computes it, with the same
-// rules, in the GEMM's store (pool_fuses_into_previous, graph/schedule.hpp).
+// rules, in the GEMM's store (pool_fuses_into_previous, backend/cuda/schedule.hpp).
 #pragma once
 #include "../../../config.hpp"
 #include "../../../expr/context.hpp"

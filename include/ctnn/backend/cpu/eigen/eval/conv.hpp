@@ -8,9 +8,10 @@
 // (col2im). With CTNN_CPU_FUSED, the stages DirectPlan picks run ctnn's direct or Winograd
 // kernels instead (forward, input gradient, Winograd-domain weight gradient).
 #pragma once
+#include "../../../../graph/fold.hpp"
 #include "../../../../graph/lowering.hpp"
-#include "../../../../graph/schedule.hpp"
 #include "../../conv.hpp"
+#include "../../conv_plan.hpp"
 #include "../../threads.hpp"
 #include "../../winograd.hpp"
 #include "../window.hpp"

@@ -4,7 +4,7 @@
 // which Eigen sees as a column-major n x B matrix; a Dense weight [out, in] row-major is a
 // column-major in x out matrix W. Backward: dW = X dZ^T, db = the row sums of dZ, dX = W dZ.
 #pragma once
-#include "../../../../graph/schedule.hpp"
+#include "../../../../graph/fold.hpp"
 #include "../../threads.hpp"
 #include "common.hpp"
 #include "epilogue.hpp"

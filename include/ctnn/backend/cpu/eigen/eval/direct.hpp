@@ -11,6 +11,7 @@
 #include "../../../../core/type_list.hpp"
 #include "../../../../graph/lowering.hpp"
 #include "../../conv.hpp"
+#include "../../conv_plan.hpp"
 #include "../../pool.hpp"
 #include "../../winograd.hpp"
 

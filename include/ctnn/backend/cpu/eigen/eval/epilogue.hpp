@@ -54,7 +54,7 @@ void epilogue(std::size_t batch, ElemCtx c, const T* z, std::type_identity_t<T>*
 template <class S, class T, class Fold = NoFold<T>>
 void conv_epilogue(ElemCtx c, const T* g, std::size_t s0, std::size_t samples, T* z, T* y,
                    const std::type_identity_t<T>* bias, const Fold& fold = {}) {
-    using L = conv_lowering<S>;
+    using L = conv_geometry<S>;
     using Epi = typename S::epilogue;
     constexpr std::size_t P = L::pixels, n = S::out_size;
     const std::size_t rows = samples * P;

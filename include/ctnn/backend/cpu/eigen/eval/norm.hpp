@@ -8,8 +8,8 @@
 // the stage input and the kept (or recomputed) statistics.
 #pragma once
 #include "../../../../expr/context.hpp"
+#include "../../../../graph/fold.hpp"
 #include "../../../../graph/lowering.hpp"
-#include "../../../../graph/schedule.hpp"
 #include "common.hpp"
 #include "epilogue.hpp"
 

@@ -1,0 +1,36 @@
+// ctnn/model/describe.hpp — describe<Net>(): a model's layers, parameters, stages and kernels.
+//
+// The backend-neutral part is the graph's (graph/describe.hpp, describe_stages); each backend adds
+// its own: the CPU how it computes each convolution (backend/cpu/describe.hpp), CUDA its kernel
+// listing (backend/cuda/describe.hpp).
+#pragma once
+#include "../backend/cpu/describe.hpp"
+#include "../backend/cuda/describe.hpp"
+#include "../backend/cuda/schedule.hpp"
+#include "../config.hpp"
+#include "../graph/describe.hpp"
+#include "../loss/loss.hpp"
+
+#include <string>
+
+namespace ctnn {
+
+/// A human-readable description of Net: layers with output shapes, parameters with their PyTorch
+/// names, the schedule of stages a forward and a backward pass run, with their fused epilogues,
+/// and the CUDA kernels of each pass.
+template <class Net>
+std::string describe() {
+    return describe_stages<Net, cpu::StageNotes>() + detail::kernel_lines<Net>();
+}
+
+/// describe<Net>() followed by the loss and optimizer stages of a training step.
+template <class Net, Loss L>
+std::string describe(const L&) {
+    return describe<Net>() + "loss: " + L::name() +
+           std::string(" (one fused pass: loss value and dL/dY)\noptimizer: one "
+                       "elementwise pass over all ") +
+           detail::group_digits(Net::param_count) + " parameters\n" +
+           detail::training_step_line<Net>(L::name());
+}
+
+} // namespace ctnn
