@@ -35,7 +35,6 @@
 #include "optim/optimizer.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -87,13 +86,10 @@ public:
     static Device best_device() {
         const Device d = device::best();
         if (!cuda_ok && d.kind == Device::Kind::cuda) {
-            static const bool told = [] {
+            [[maybe_unused]] static const bool told =
                 std::fputs("ctnn: this model has layers without CUDA kernels; running it on the "
                            "CPU (Eigen)\n",
-                           stderr);
-                return true;
-            }();
-            (void)told;
+                           stderr) >= 0;
             return device::cpu();
         }
         return d;
@@ -155,28 +151,15 @@ public:
     /// Gradients of the last backward(), same layout as parameters().
     [[nodiscard]] std::span<const T> gradients() const { return fresh(grads_, Buf::grads); }
 
-    /// Clips the gradients of the last backward() by their global L2 norm, as PyTorch's
-    /// torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm): returns the norm of all
-    /// gradients together (squares summed in double) before clipping and, when it exceeds
-    /// max_norm, scales every gradient by max_norm / (norm + 1e-6) (computed in double, applied
-    /// in T). A norm at or below max_norm leaves the gradients untouched (bit-identical). The next
-    /// update() applies the clipped gradients (on CUDA or in the fused CPU executor they are read
-    /// to the host, scaled there and written back before it). A NaN or infinite norm is returned
-    /// with the gradients left unchanged (PyTorch would scale them to NaN): check the result, as
-    /// train() checks the gradients before it clips. Throws ctnn::argument_error if max_norm is
-    /// not a positive number.
+    /// Clips the gradients of the last backward() by their global L2 norm and returns that norm
+    /// before clipping, as PyTorch's torch.nn.utils.clip_grad_norm_ (optim::clip_factor; the next
+    /// update() applies the clipped gradients). A NaN or infinite norm is returned with the
+    /// gradients unchanged. Throws ctnn::argument_error if max_norm is not positive and finite.
     float clip_grad_norm(float max_norm) {
-        if (!(max_norm > 0.0f) || !std::isfinite(max_norm))
-            throw argument_error("Model::clip_grad_norm: max_norm is " + std::to_string(max_norm) +
-                                 ", expected a positive finite number");
-        double sum = 0;
-        for (const T g : fresh(grads_, Buf::grads))
-            sum += static_cast<double>(g) * static_cast<double>(g);
-        const double norm = std::sqrt(sum);
-        if (std::isfinite(norm) && norm > static_cast<double>(max_norm)) {
-            const T scale = static_cast<T>(static_cast<double>(max_norm) / (norm + 1e-6));
-            for (T& g : written(grads_, Buf::grads)) g *= scale;
-        }
+        const double norm = optim::global_norm(fresh(grads_, Buf::grads));
+        const double factor = optim::clip_factor(norm, max_norm);
+        if (factor != 1.0)
+            for (T& g : written(grads_, Buf::grads)) g *= static_cast<T>(factor);
         return static_cast<float>(norm);
     }
 
@@ -212,10 +195,7 @@ public:
                                Mode mode = Mode::inference) {
         if (batch == 0) throw argument_error("Model::forward: batch size is 0");
         if (x.size() != batch * in_size)
-            throw shape_error(std::string("Model::forward: input holds ") +
-                              std::to_string(x.size()) + std::string(" values, expected batch ") +
-                              std::to_string(batch) + " x " + std::to_string(in_size) +
-                              " (input shape " + Net::in_shape::str() + ")");
+            detail::throw_bad_input(x.size(), batch, in_size, Net::in_shape::str());
         ElemCtx ctx;
         ctx.seed = seed_;
         ctx.training = mode == Mode::training;
@@ -239,10 +219,7 @@ public:
     /// in_size.
     std::span<const T> forward(std::span<const T> x, Mode mode = Mode::inference) {
         if (x.empty() || x.size() % in_size != 0)
-            throw shape_error(std::string("Model::forward: input holds ") +
-                              std::to_string(x.size()) + " values, not a positive multiple of " +
-                              std::to_string(in_size) + " (input shape " + Net::in_shape::str() +
-                              ")");
+            detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
         return forward(x, x.size() / in_size, mode);
     }
 
@@ -262,28 +239,7 @@ public:
     T loss(const L& l, loss::Targets<T> targets) {
         static_assert(L::template check<typename Net::out_shape>());
         if (batch_ == 0) throw argument_error("Model::loss: call forward() first");
-        if constexpr (L::uses_labels) {
-            if (targets.labels.size() != batch_)
-                throw shape_error(
-                    "Model::loss: " + std::string(L::name()) + " reads one label per sample: " +
-                    std::to_string(targets.labels.size()) + " labels given, expected " +
-                    std::to_string(batch_) + " (the batch of the last forward)");
-            for (std::size_t b = 0; b < batch_; ++b)
-                if (targets.labels[b] < 0 ||
-                    static_cast<std::size_t>(targets.labels[b]) >= out_size)
-                    throw argument_error(std::string("Model::loss: label ") +
-                                         std::to_string(targets.labels[b]) + " of sample " +
-                                         std::to_string(b) + " is outside [0, " +
-                                         std::to_string(out_size) + ")");
-        } else {
-            if (targets.values.size() != batch_ * out_size)
-                throw shape_error(
-                    "Model::loss: " + std::string(L::name()) +
-                    " reads one target per output: " + std::to_string(targets.values.size()) +
-                    " values given, expected " + std::to_string(batch_ * out_size) + " (batch " +
-                    std::to_string(batch_) + " x " + std::to_string(out_size) + ", output shape " +
-                    Net::out_shape::str() + ")");
-        }
+        loss::check_targets<L, typename Net::out_shape>(targets, batch_);
         if (on_cuda()) return on_device<T>([&](auto& c) { return c.loss(l, targets); });
         auto& e = cpu();
         return l(e.output(), targets, batch_, out_size, e.output_grad());

@@ -1,6 +1,7 @@
 // ctnn/loss/loss.hpp — what a loss is, and the targets it reads.
 #pragma once
 #include "../config.hpp"
+#include "../core/error.hpp"
 #include "../core/shape.hpp"
 
 #include <concepts>
@@ -20,6 +21,33 @@ struct Targets {
     std::span<const std::int32_t> labels{}; ///< [batch]
     std::span<const T> values{};            ///< [batch, n]
 };
+
+/// Throws ctnn::shape_error unless `t` holds what loss L reads for `batch` samples of output shape
+/// Out (one label per sample, or batch x Out::size values), naming both sizes, and
+/// ctnn::argument_error for a label outside [0, Out::size). Model::loss calls it; it builds a
+/// message only when it throws.
+template <class L, class Out, class T>
+void check_targets(const Targets<T>& t, std::size_t batch) {
+    constexpr std::size_t n = Out::size;
+    const auto what = [] { return "Model::loss: " + std::string(L::name()); };
+    if constexpr (L::uses_labels) {
+        if (t.labels.size() != batch)
+            throw shape_error(what() + " reads one label per sample: " +
+                              std::to_string(t.labels.size()) + " labels given, expected " +
+                              std::to_string(batch) + " (the batch of the last forward)");
+        for (std::size_t b = 0; b < batch; ++b)
+            if (t.labels[b] < 0 || static_cast<std::size_t>(t.labels[b]) >= n)
+                throw argument_error("Model::loss: label " + std::to_string(t.labels[b]) +
+                                     " of sample " + std::to_string(b) + " is outside [0, " +
+                                     std::to_string(n) + ")");
+    } else {
+        if (t.values.size() != batch * n)
+            throw shape_error(what() + " reads one target per output: " +
+                              std::to_string(t.values.size()) + " values given, expected " +
+                              std::to_string(batch * n) + " (batch " + std::to_string(batch) +
+                              " x " + std::to_string(n) + ", output shape " + Out::str() + ")");
+    }
+}
 
 namespace detail {
 /// The mean over the batch of a per-sample loss on class labels (L::row), accumulated in double,

@@ -8,12 +8,14 @@
 // that Model<Net> has the same members in every translation unit, whatever it was compiled with
 // (nvcc, host execution, the fused CPU kernels or not).
 #pragma once
+#include "../core/error.hpp"
 #include "../optim/optimizer.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace ctnn {
@@ -22,6 +24,18 @@ namespace ctnn {
 enum class Mode { inference, training };
 
 namespace detail {
+
+/// Model::forward's error for an input of `size` values that is not `batch` samples of `in`
+/// values (batch 0: not a positive multiple of `in`); `shape` names the input shape. Called only
+/// on the error path: a pass builds no string.
+[[noreturn]] inline void throw_bad_input(std::size_t size, std::size_t batch, std::size_t in,
+                                         const std::string& shape) {
+    const std::string what =
+        batch == 0 ? ", not a positive multiple of " + std::to_string(in)
+                   : ", expected batch " + std::to_string(batch) + " x " + std::to_string(in);
+    throw shape_error("Model::forward: input holds " + std::to_string(size) + " values" + what +
+                      " (input shape " + shape + ")");
+}
 
 /// A copy of an optimizer's state buffers that a model keeps where it updates (on the CUDA
 /// device, or in the fused CPU executor's layout). `kind` names the concrete type.

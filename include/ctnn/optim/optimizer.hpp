@@ -15,6 +15,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <variant>
 
@@ -30,6 +31,26 @@ concept Optimizer = requires(const O& o, float lr, std::uint64_t t) {
 };
 
 namespace optim {
+
+/// The L2 norm of all values together, squares summed in double (clip_grad_norm's).
+template <class T>
+double global_norm(std::span<T> g) {
+    double sum = 0;
+    for (const T v : g) sum += static_cast<double>(v) * static_cast<double>(v);
+    return std::sqrt(sum);
+}
+
+/// What gradient clipping by global norm scales by (PyTorch's clip_grad_norm_): max_norm /
+/// (norm + 1e-6) when norm exceeds max_norm, else exactly 1 (the gradients stay bit-identical);
+/// 1 for a NaN or infinite norm (the caller checks it). Throws ctnn::argument_error if max_norm
+/// is not a positive finite number.
+inline double clip_factor(double norm, float max_norm) {
+    if (!(max_norm > 0.0f) || !std::isfinite(max_norm))
+        throw argument_error("clip_grad_norm: max_norm is " + std::to_string(max_norm) +
+                             ", expected a positive finite number");
+    if (!std::isfinite(norm) || norm <= static_cast<double>(max_norm)) return 1.0;
+    return static_cast<double>(max_norm) / (norm + 1e-6);
+}
 
 /// The update of element i on every backend (the CPU loop and the CUDA kernel): p[i], m[i], v[i]
 /// <- O::update(s, p[i], g[i], m[i], v[i]). The state buffers O does not use (state_count < 2,
