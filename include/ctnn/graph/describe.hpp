@@ -52,18 +52,25 @@ inline std::string pad(std::string s, std::size_t w) {
 }
 /// " inference: folded into stage I - 1" on a BatchNorm stage that folds, and on the stage it
 /// folds into, " inference: + BatchNorm[, its epilogue] folded in (stage I + 1)".
+/// `first` (may be empty), then the names of stage S's epilogue ops, comma-separated: "bias,
+/// ReLU", "BatchNorm, ReLU".
+template <class S>
+std::string epilogue_names(std::string first) {
+    for_each_type(typename S::epilogue::ops{}, [&]<class N, std::size_t>() {
+        if (!first.empty()) first += ", ";
+        first += N::layer::name();
+    });
+    return first;
+}
+
 template <class Stages, std::size_t I>
 std::string fold_note() {
     if constexpr (folds_into_previous<Stages, I>) {
         return std::string("   (inference: folded into stage ") + std::to_string(I - 1) + ")";
     } else if constexpr (folds_into_previous<Stages, I + 1>) {
         using Bn = stage_at<Stages, I + 1>;
-        std::string what = Bn::anchor::layer::name();
-        for_each_type(typename Bn::epilogue::ops{}, [&]<class N, std::size_t>() {
-            what += std::string(", ") + N::layer::name();
-        });
-        return std::string("   inference: + ") + what + " (stage " + std::to_string(I + 1) +
-               " folded in)";
+        return std::string("   inference: + ") + epilogue_names<Bn>(Bn::anchor::layer::name()) +
+               " (stage " + std::to_string(I + 1) + " folded in)";
     } else {
         return "";
     }
@@ -171,12 +178,10 @@ std::string stage_line(std::size_t i, const std::string& note = "") {
         anchor = std::string("layernorm ") + S::anchor::layer::name();
     else if constexpr (S::kind == LayerKind::add) anchor = join_sources<S>();
     else anchor = "map";
-    std::string epi;
+    bool bias = false;
     if constexpr (S::kind == LayerKind::dense || S::kind == LayerKind::conv)
-        if (S::anchor::layer::has_bias) epi = "bias";
-    for_each_type(typename S::epilogue::ops{}, [&]<class N, std::size_t>() {
-        epi += std::string(epi.empty() ? "" : ", ") + N::layer::name();
-    });
+        bias = S::anchor::layer::has_bias;
+    const std::string epi = epilogue_names<S>(bias ? "bias" : "");
     return std::string("  stage ") + std::to_string(i) + ": " + pad(anchor, 25) +
            S::anchor::in_shape::str() + " -> " + S::anchor::out_shape::str() +
            (epi.empty() ? "" : std::string("   epilogue: ") + epi) + note + "\n";

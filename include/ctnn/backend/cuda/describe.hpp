@@ -3,6 +3,7 @@
 #pragma once
 #include "../../config.hpp"
 #include "../../core/type_list.hpp"
+#include "../../graph/describe.hpp"
 #include "../../graph/fold.hpp"
 #include "../../graph/lowering.hpp"
 #include "schedule.hpp"
@@ -14,16 +15,6 @@
 namespace ctnn {
 
 namespace detail {
-
-template <class S>
-std::string epilogue_names(bool with_bias) {
-    std::string epi = with_bias ? "bias" : "";
-    for_each_type(typename S::epilogue::ops{}, [&]<class N, std::size_t>() {
-        if (!epi.empty()) epi += ", ";
-        epi += N::layer::name();
-    });
-    return epi;
-}
 
 template <class S>
 constexpr bool stage_bias() {
@@ -39,12 +30,8 @@ std::string fold_kernel_note() {
         return std::string("; inference: folded into k") + std::to_string(I - 1);
     } else if constexpr (folds_into_previous<Stages, I + 1>) {
         using Bn = stage_at<Stages, I + 1>;
-        std::string what = Bn::anchor::layer::name();
-        for_each_type(typename Bn::epilogue::ops{}, [&]<class N, std::size_t>() {
-            what += std::string(", ") + N::layer::name();
-        });
-        return std::string("; inference: + ") + what + " (stage " + std::to_string(I + 1) +
-               " folded in)" +
+        return std::string("; inference: + ") + epilogue_names<Bn>(Bn::anchor::layer::name()) +
+               " (stage " + std::to_string(I + 1) + " folded in)" +
                (join_fuses_through_fold<Stages, I + 2>
                     ? " + join (stage " + std::to_string(I + 2) + ")"
                     : std::string()) +
@@ -148,7 +135,7 @@ std::string kernel_lines() {
     } else {
         s += "cuda kernels, forward: " + std::to_string(K::forward) + "\n";
         for_each_type(stages{}, [&]<class St, std::size_t I>() {
-            const std::string epi = epilogue_names<St>(stage_bias<St>());
+            const std::string epi = epilogue_names<St>(stage_bias<St>() ? "bias" : "");
             std::string what;
             if constexpr (St::kind == LayerKind::dense)
                 what = std::string("gemm      Z = X W^T [") + std::to_string(St::in_size) + " -> " +
