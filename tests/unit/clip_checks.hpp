@@ -2,6 +2,8 @@
 // kernels by host execution): Model::clip_grad_norm and TrainOptions::clip_grad_norm against
 // PyTorch's torch.nn.utils.clip_grad_norm_ computed by hand.
 #pragma once
+#include "nan_checks.hpp"
+
 #include <ctnn/ctnn.hpp>
 
 #include <doctest/doctest.h>
@@ -9,27 +11,15 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <span>
 #include <vector>
 
 namespace ctnn::test::clip {
 
-/// Deterministic finite values in [-1, 1].
-template <class T>
-std::vector<T> values(std::size_t n, double phase) {
-    std::vector<T> v(n);
-    for (std::size_t i = 0; i < n; ++i)
-        v[i] = static_cast<T>(std::sin(0.731 * static_cast<double>(i) + phase));
-    return v;
-}
-
-/// The same bits (NaN compares equal to itself).
-template <class T>
-bool same_bits(std::span<const T> a, std::span<const T> b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
+// values() and bitwise_equal() are nan_checks.hpp's.
+using nan::bitwise_equal;
+using nan::values;
 
 /// One forward, MSE loss and backward of `batch` samples (x[0] replaced by `first` if given).
 template <class Net, class T>
@@ -59,7 +49,7 @@ void check_clip(Device dev) {
 
     // At or below the limit: the norm, and the gradients bit for bit.
     CHECK(m.clip_grad_norm(static_cast<float>(2 * norm)) == static_cast<float>(norm));
-    CHECK(same_bits<T>(std::as_const(m).gradients(), g));
+    CHECK(bitwise_equal(std::as_const(m).gradients(), g));
 
     // Above: every gradient times max_norm / (norm + 1e-6), PyTorch's clip_grad_norm_.
     const float max_norm = static_cast<float>(norm / 4);
@@ -91,7 +81,7 @@ void check_clip(Device dev) {
     const std::span<const T> ns = std::as_const(m).gradients();
     const std::vector<T> nan_g(ns.begin(), ns.end());
     CHECK(std::isnan(m.clip_grad_norm(1.0f)));
-    CHECK(same_bits<T>(std::as_const(m).gradients(), nan_g));
+    CHECK(bitwise_equal(std::as_const(m).gradients(), nan_g));
 
     // max_norm must be positive.
     CHECK_THROWS_AS(m.clip_grad_norm(0.0f), argument_error);
@@ -134,7 +124,7 @@ void check_train_clip(Device dev) {
         CHECK(by_hand.clip_grad_norm(limit) > limit);
         by_hand.update(state);
     }
-    CHECK(same_bits<T>(std::as_const(trained).parameters(), std::as_const(by_hand).parameters()));
+    CHECK(bitwise_equal(std::as_const(trained).parameters(), std::as_const(by_hand).parameters()));
     CHECK_THROWS_AS(train(trained, d, loss::MSE{}, sgd,
                           {.progress = Progress::silent, .clip_grad_norm = -1.0f}),
                     argument_error);
