@@ -28,6 +28,7 @@
 #include "graph/sequential.hpp"
 #include "loss/loss.hpp"
 #include "model/checkpoint.hpp"
+#include "model/core.hpp"
 #include "model/cpu_side.hpp"
 #include "model/cuda_side.hpp"
 #include "model/describe.hpp"
@@ -49,7 +50,9 @@ namespace ctnn {
 /// A model of type Net with its parameters and workspace, on a device. T is the precision of
 /// parameters and activations: float (the default), or double (for gradient checks and science).
 template <Network Net, class T = float>
-class Model {
+class Model : public detail::ModelCore<T> {
+    using Core = detail::ModelCore<T>;
+
 public:
     using network = Net;
     using scalar = T;
@@ -74,10 +77,7 @@ public:
     /// A model on `dev`. Parameters start at zero: call init() (or load()) before use.
     /// Throws ctnn::argument_error if `dev` cannot run this model (a CUDA device in a build without
     /// CUDA, no such GPU, a layer without CUDA kernels), ctnn::cuda_error if the GPU fails.
-    explicit Model(Device dev = best_device()) {
-        params_.host.assign(param_count, T(0));
-        grads_.host.assign(param_count, T(0));
-        buffers_.host = initial_buffers();
+    explicit Model(Device dev = best_device()) : Core(param_count, initial_buffers()) {
         attach(dev);
     }
 
@@ -97,12 +97,7 @@ public:
 
     /// A copy on the same device, with the same parameters, gradients, seed and step (the
     /// workspace is not shared; on CUDA the copy needs a forward() before loss()/backward()).
-    Model(const Model& o)
-        : params_(o.current(o.params_, Buf::params)), grads_(o.current(o.grads_, Buf::grads)),
-          buffers_(o.current(o.buffers_, Buf::buffers)), cpu_(o.cpu_ ? o.cpu_->clone() : nullptr),
-          seed_(o.seed_), step_(o.step_), batch_(o.on_cuda() ? 0 : o.batch_) {
-        attach(o.device_);
-    }
+    Model(const Model& o) : Core(o) { attach(o.device_); }
     Model& operator=(const Model& o) {
         if (this != &o) *this = Model(o);
         return *this;
@@ -111,69 +106,31 @@ public:
     Model& operator=(Model&&) noexcept = default;
     ~Model() = default;
 
-    [[nodiscard]] Device device() const noexcept { return device_; }
+    using Core::device;
 
     /// Moves the model to `dev` (parameters are copied as one flat buffer; workspaces are
     /// released). Gradients of the last backward() are kept. Optimizer states follow at their
     /// next update (their copy is read back and made again on the new device).
     void to(Device dev) {
         if (dev == device_) return;
-        fresh(params_, Buf::params);
-        fresh(grads_, Buf::grads);
-        fresh(buffers_, Buf::buffers);
-        detach();
+        this->leave_device();
         attach(dev); // on failure the model is left on the CPU with its parameters
     }
 
     /// Initializes all parameters from `seed` (reproducible: the same seed gives the same model on
     /// every backend and machine). Also seeds Dropout masks.
-    void init(std::uint64_t seed, Init scheme = Init::kaiming_uniform) {
-        seed_ = seed;
-        step_ = 0;
-        for (const ParamEntry& e : parameter_table<Net>())
-            detail::init_tensor(params_.host.data() + e.offset, e.offset, e.spec, scheme, seed);
-        buffers_.host = initial_buffers();
-        params_.newest = buffers_.newest = Newest::host;
+    void init(std::uint64_t seed_value, Init scheme = Init::kaiming_uniform) {
+        this->initialize(seed_value, scheme, parameter_table<Net>(), initial_buffers());
     }
 
-    /// The flat parameter buffer (PyTorch layout; see parameter_table<Net>() for names/offsets).
-    /// A host copy, refreshed from the backend if needed; writes through it reach the backend
-    /// before its next use.
-    [[nodiscard]] std::span<T> parameters() { return written(params_, Buf::params); }
-    [[nodiscard]] std::span<const T> parameters() const { return fresh(params_, Buf::params); }
-    /// The flat buffer storage: non-trainable state such as BatchNorm's running_mean, running_var
-    /// and num_batches_tracked (see buffer_table<Net>() for names and offsets). Updated by
-    /// training-mode forward passes, read by inference; empty for most models. On CUDA a host
-    /// copy, refreshed when a training pass has updated the statistics there: call buffers()
-    /// again after a pass rather than keeping the span.
-    [[nodiscard]] std::span<T> buffers() { return written(buffers_, Buf::buffers); }
-    [[nodiscard]] std::span<const T> buffers() const { return fresh(buffers_, Buf::buffers); }
-    /// Gradients of the last backward(), same layout as parameters().
-    [[nodiscard]] std::span<const T> gradients() const { return fresh(grads_, Buf::grads); }
-
-    /// Clips the gradients of the last backward() by their global L2 norm and returns that norm
-    /// before clipping, as PyTorch's torch.nn.utils.clip_grad_norm_ (optim::clip_factor; the next
-    /// update() applies the clipped gradients). A NaN or infinite norm is returned with the
-    /// gradients unchanged. Throws ctnn::argument_error if max_norm is not positive and finite.
-    float clip_grad_norm(float max_norm) {
-        const double norm = optim::global_norm(fresh(grads_, Buf::grads));
-        const double factor = optim::clip_factor(norm, max_norm);
-        if (factor != 1.0)
-            for (T& g : written(grads_, Buf::grads)) g *= static_cast<T>(factor);
-        return static_cast<float>(norm);
-    }
+    // parameters(), buffers(), gradients(), clip_grad_norm(), step(), set_step(), seed() and
+    // read_state(): detail::ModelCore (model/core.hpp).
+    using Core::buffers, Core::clip_grad_norm, Core::gradients, Core::parameters, Core::read_state,
+        Core::seed, Core::set_step, Core::step;
 
     /// The CPU executor (cpu::executor_for<Net, T>), for inspection: e.g. how many threads the
     /// last pass was split into (cpu::BatchParallel::last_parts).
     [[nodiscard]] const cpu_exec& cpu_executor() const { return cpu(); }
-
-    /// The training-step counter that keys Dropout masks (incremented by each training-mode
-    /// forward). Restoring it replays a step exactly: used to resume training and by gradient
-    /// checks.
-    [[nodiscard]] std::uint64_t step() const noexcept { return step_; }
-    void set_step(std::uint64_t step) noexcept { step_ = step; }
-    /// The seed given to init(): it keys Dropout masks as well.
-    [[nodiscard]] std::uint64_t seed() const noexcept { return seed_; }
 
     /// An optimizer state for this model: `optimizer` and its buffers, sized for its parameters.
     template <Optimizer O>
@@ -265,10 +222,8 @@ public:
     void update(OptimizerState<O, T>& state, float lr) {
         if (state.m.size() != (O::state_count >= 1 ? param_count : 0) ||
             state.v.size() != (O::state_count >= 2 ? param_count : 0))
-            throw argument_error("Model::update: the " + O::name() + " state holds " +
-                                 std::to_string(std::max(state.m.size(), state.v.size())) +
-                                 " values per buffer, the model has " +
-                                 std::to_string(param_count) + " parameters");
+            Core::check_state(O::name(), O::state_count, state.m.size(), state.v.size(),
+                              param_count);
         if (on_cuda()) {
             push(params_, Buf::params);
             push(grads_, Buf::grads); // written on the host (clip_grad_norm)
@@ -306,17 +261,6 @@ public:
         update(state, state.optimizer.lr);
     }
 
-    /// Copies the model's copy of an optimizer state (on the CUDA device, or in the fused CPU
-    /// executor's layout) back into state.m and state.v, in the parameters' layout: call it
-    /// before reading or saving them. A no-op when the state has no such copy (no update yet,
-    /// or an executor that updates state.m and state.v directly).
-    template <Optimizer O>
-    void read_state(OptimizerState<O, T>& state) const {
-        if (!state.copy) return;
-        if (device_side_) device_side_->synchronize();
-        state.copy->read_into(state.m, state.v);
-    }
-
     /// Saves the parameters and buffers as safetensors (PyTorch names and layouts, F32; PyTorch's
     /// load_state_dict converts num_batches_tracked back to int64). The file is replaced
     /// atomically: a failed save leaves any previous file intact.
@@ -341,49 +285,9 @@ private:
     /// This translation unit can run the model on CUDA.
     static constexpr bool cuda_built = CTNN_CUDA_BACKEND && cuda_ok;
 
-    [[nodiscard]] bool on_cuda() const noexcept { return device_.kind == Device::Kind::cuda; }
-
     /// Every buffer at its initial value (BatchNorm: running_mean 0, running_var 1, count 0).
     static std::vector<T> initial_buffers() {
-        std::vector<T> b(buffer_count, T(0));
-        for (const BufferEntry& e : buffer_table<Net>())
-            std::fill_n(b.begin() + static_cast<std::ptrdiff_t>(e.offset), e.size,
-                        static_cast<T>(e.spec.init));
-        return b;
-    }
-
-    /// The host copy of flat buffer b, refreshed from the backend when it has newer values.
-    template <class M>
-    std::span<T> fresh(M& m, Buf b) const {
-        if (m.newest == Newest::backend) {
-            if (device_side_) device_side_->pull(b, m.host.data());
-            else if (cpu_) cpu_->pull(b, m.host.data());
-            m.newest = Newest::both;
-        }
-        return m.host;
-    }
-    /// A copy of a mirror with its host copy current.
-    template <class M>
-    M current(M& m, Buf b) const {
-        fresh(m, b);
-        return {m.host, Newest::both};
-    }
-    /// The host copy, to be written: the backend copy is refreshed from it before its next use.
-    template <class M>
-    std::span<T> written(M& m, Buf b) {
-        fresh(m, b);
-        m.newest = Newest::host;
-        return m.host;
-    }
-    /// Hands the host copy's newer values to the backend (the device, or the fused executor,
-    /// which repacks its weights at its next use).
-    template <class M>
-    void push(M& m, Buf b) {
-        if (m.newest != Newest::host) return;
-        if (device_side_) device_side_->push(b, m.host.data());
-        else if (b == Buf::params && cpu_) cpu::parameters_changed(cpu());
-        else if (b == Buf::grads && cpu_) cpu_->push(b, m.host.data());
-        m.newest = Newest::both;
+        return Core::initial_buffers(buffer_count, buffer_table<Net>());
     }
 
     /// The CPU executor of this translation unit's configuration. A model made or last run where
@@ -460,31 +364,13 @@ private:
             side->push(Buf::params, params_.host.data());
             side->push(Buf::grads, grads_.host.data());
             side->push(Buf::buffers, buffers_.host.data());
-            device_side_ = std::move(side);
-            device_ = dev;
-            params_.newest = grads_.newest = buffers_.newest = Newest::both;
+            this->attached(std::move(side), dev);
 #endif
         }
     }
 
-    /// Leaves the device (host copies must be current): frees the device side.
-    void detach() noexcept {
-        device_side_.reset();
-        device_ = device::cpu();
-        batch_ = 0;
-        params_.newest = Newest::host; // the CPU executor repacks from the host copy
-        grads_.newest = buffers_.newest = Newest::both;
-    }
-
-    Device device_ = device::cpu();
-    /// The flat buffers (mutable: refreshed from the backend), cache-line aligned for the CPU
-    /// kernels.
-    mutable detail::Mirror<T, CacheAligned<T>> params_, grads_;
-    mutable detail::Mirror<T> buffers_;
-    mutable std::unique_ptr<detail::CpuSideBase<T>> cpu_; ///< made at first CPU use
-    std::unique_ptr<detail::DeviceSide<T>> device_side_;  ///< on CUDA
-    std::uint64_t seed_ = 0, step_ = 0;
-    std::size_t batch_ = 0;
+    using Core::batch_, Core::buffers_, Core::cpu_, Core::device_, Core::device_side_, Core::fresh,
+        Core::grads_, Core::on_cuda, Core::params_, Core::push, Core::seed_, Core::step_;
 };
 
 /// Clips the gradients of `model`'s last backward() by their global L2 norm and returns that norm

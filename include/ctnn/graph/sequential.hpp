@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -38,6 +39,7 @@ constexpr std::size_t buffer_count_of() {
 /// element 1 of its Sequential).
 template <std::size_t... I>
 struct name_path {
+    static constexpr std::array<std::size_t, sizeof...(I)> indices{I...};
     static std::string str() {
         std::string s;
         ((s += (s.empty() ? std::string() : std::string(".")) + std::to_string(I)), ...);
@@ -71,6 +73,11 @@ struct LayerNode {
         if constexpr (std::is_void_v<Path>) return std::to_string(Index);
         else return Path::str();
     }
+    /// path() as numbers: {3} for "3", {1, 0} for "1.0".
+    static constexpr auto path_indices = [] {
+        if constexpr (std::is_void_v<Path>) return std::array<std::size_t, 1>{Index};
+        else return Path::indices;
+    }();
     static constexpr std::size_t param_offset = ParamOffset;
     static constexpr std::size_t param_count = bound::param_count;
     static constexpr std::size_t buffer_offset = BufferOffset;
@@ -283,20 +290,6 @@ struct ParamEntry {
     ParamSpec spec;
 };
 
-/// All parameter tensors of a model, in buffer order.
-template <class Net>
-std::vector<ParamEntry> parameter_table() {
-    std::vector<ParamEntry> out;
-    detail::for_each_type(typename Net::nodes{}, [&]<class N, std::size_t>() {
-        std::size_t off = N::param_offset;
-        for (const ParamSpec& p : N::bound::params) {
-            out.push_back({N::path() + "." + p.name, off, p.size(), p});
-            off += p.size();
-        }
-    });
-    return out;
-}
-
 /// One named buffer tensor of a model (BatchNorm's running_mean, ...): where it lives in the
 /// model's flat buffer storage and its shape.
 struct BufferEntry {
@@ -306,18 +299,78 @@ struct BufferEntry {
     BufferSpec spec;
 };
 
+namespace detail {
+
+/// What the tables read of one node, as constants: one function then builds the tables of every
+/// model (a model type adds one constant array, not a function per node).
+struct NodeTensors {
+    const std::size_t* path; ///< LayerNode::path_indices
+    std::size_t path_size;
+    std::size_t param_offset;
+    const ParamSpec* params;
+    std::size_t param_specs;
+    std::size_t buffer_offset;
+    const BufferSpec* buffers;
+    std::size_t buffer_specs;
+};
+
+template <class... N>
+constexpr std::array<NodeTensors, sizeof...(N)> node_tensors(type_list<N...>) {
+    return {NodeTensors{N::path_indices.data(), N::path_indices.size(), N::param_offset,
+                        N::bound::params.data(), N::bound::params.size(), N::buffer_offset,
+                        N::buffers.data(), N::buffers.size()}...};
+}
+template <class Net>
+inline constexpr auto node_tensors_of = node_tensors(typename Net::nodes{});
+
+/// "1.0" for the indices {1, 0}.
+inline std::string path_string(const NodeTensors& n) {
+    std::string s;
+    for (std::size_t i = 0; i < n.path_size; ++i) {
+        if (i > 0) s += '.';
+        s += std::to_string(n.path[i]);
+    }
+    return s;
+}
+
+inline std::vector<ParamEntry> make_parameter_table(std::span<const NodeTensors> nodes) {
+    std::vector<ParamEntry> out;
+    for (const NodeTensors& n : nodes) {
+        std::size_t off = n.param_offset;
+        for (std::size_t k = 0; k < n.param_specs; ++k) {
+            const ParamSpec& p = n.params[k];
+            out.push_back({path_string(n) + "." + p.name, off, p.size(), p});
+            off += p.size();
+        }
+    }
+    return out;
+}
+
+inline std::vector<BufferEntry> make_buffer_table(std::span<const NodeTensors> nodes) {
+    std::vector<BufferEntry> out;
+    for (const NodeTensors& n : nodes) {
+        std::size_t off = n.buffer_offset;
+        for (std::size_t k = 0; k < n.buffer_specs; ++k) {
+            const BufferSpec& b = n.buffers[k];
+            out.push_back({path_string(n) + "." + b.name, off, b.size(), b});
+            off += b.size();
+        }
+    }
+    return out;
+}
+
+} // namespace detail
+
+/// All parameter tensors of a model, in buffer order.
+template <class Net>
+std::vector<ParamEntry> parameter_table() {
+    return detail::make_parameter_table(detail::node_tensors_of<Net>);
+}
+
 /// All buffer tensors of a model, in storage order (empty for models without state).
 template <class Net>
 std::vector<BufferEntry> buffer_table() {
-    std::vector<BufferEntry> out;
-    detail::for_each_type(typename Net::nodes{}, [&]<class N, std::size_t>() {
-        std::size_t off = N::buffer_offset;
-        for (const BufferSpec& b : N::buffers) {
-            out.push_back({N::path() + "." + b.name, off, b.size(), b});
-            off += b.size();
-        }
-    });
-    return out;
+    return detail::make_buffer_table(detail::node_tensors_of<Net>);
 }
 
 } // namespace ctnn

@@ -29,10 +29,12 @@ struct CpuSide final : CpuSideBase<T> {
         }
     }
     void push(Buf b, const T* src) override {
+        // New parameters: an executor with its own layout repacks them at its next use.
+        if (b == Buf::params) cpu::parameters_changed(exec);
         if constexpr (native) {
             if (b == Buf::grads) exec.set_gradients(src);
         } else {
-            (void)b, (void)src; // the host copies are the executor's own
+            (void)src; // the host copies are the executor's own
         }
     }
     std::unique_ptr<CpuSideBase<T>> clone() const override {

@@ -74,8 +74,10 @@ struct CpuSideBase {
     virtual ~CpuSideBase() = default;
     /// Copies the parameters or gradients the executor holds into dst (PyTorch layout).
     virtual void pull(Buf b, T* dst) const = 0;
-    /// Replaces the gradients the executor holds with src (PyTorch layout; b is Buf::grads), e.g.
-    /// after clipping. A no-op for an executor that works on the model's host copies.
+    /// The host copy of flat buffer b (src, PyTorch layout) is newer than the executor's: for
+    /// the parameters, an executor with its own layout repacks them at its next use; for the
+    /// gradients (e.g. after clipping) it replaces those it holds. A no-op for an executor that
+    /// works on the model's host copies.
     virtual void push(Buf b, const T* src) = 0;
     virtual std::unique_ptr<CpuSideBase> clone() const = 0;
     const void* const kind;

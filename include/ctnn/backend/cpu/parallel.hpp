@@ -37,13 +37,50 @@ inline constexpr bool batch_splittable = []<class... S>(type_list<S...>) {
     return ((S::kind != LayerKind::batch_norm) && ...);
 }(stages_of<Net>{});
 
+namespace detail {
+
+/// BatchParallel's buffers and split, apart from its executors: nothing in it depends on the model
+/// type, so it is compiled once per precision rather than once per model.
+template <class T>
+class BatchParallelState {
+public:
+    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+    /// The parts the last forward pass was split into.
+    [[nodiscard]] unsigned last_parts() const noexcept { return used_; }
+
+protected:
+    /// Samples [b0, b1) of part t of the last forward pass.
+    [[nodiscard]] std::pair<std::size_t, std::size_t> part(unsigned t) const noexcept {
+        return {batch_ * t / used_, batch_ * (t + 1) / used_};
+    }
+
+    /// grads += the other parts' gradients (n per part, in grads_), in part order, each of the
+    /// used_ threads over its own range of parameters.
+    void sum_gradients(T* grads, std::size_t n) {
+        ctnn::detail::ThreadPool::instance().run(used_, [&](unsigned t) {
+            const std::size_t i0 = n * t / used_, i1 = n * (t + 1) / used_;
+            for (unsigned p = 1; p < used_; ++p) {
+                const T* g = grads_.data() + (p - 1) * n;
+                for (std::size_t i = i0; i < i1; ++i) grads[i] += g[i];
+            }
+        });
+    }
+
+    std::vector<T> out_, out_grad_, grads_; ///< used when the batch is split
+    std::size_t capacity_ = 0, batch_ = 0;
+    unsigned used_ = 1;
+};
+
+} // namespace detail
+
 /// eigen::Executor's interface (reserve, forward, output, output_grad, backward,
 /// last_forward_stages), with each pass split by batch between ctnn's threads.
 template <class Net, class T = float>
-class BatchParallel {
+class BatchParallel : public detail::BatchParallelState<T> {
     static_assert(batch_splittable<Net>, "ctnn: BatchParallel cannot split a model whose stages "
                                          "compute batch statistics (BatchNorm)");
     using Part = eigen::Executor<Net, T>;
+    using State = detail::BatchParallelState<T>;
 
 public:
     /// The fewest samples a part holds: at least 8, and at least ~64k values of per-sample work
@@ -61,7 +98,7 @@ public:
         parts_[0].reserve(batch);
         capacity_ = std::max(capacity_, batch);
     }
-    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+    using State::capacity;
 
     /// The number of parts (threads) `batch` samples are split into: num_threads(), capped so
     /// that every part holds at least min_part samples.
@@ -71,7 +108,7 @@ public:
     }
 
     /// The parts the last forward pass was split into.
-    [[nodiscard]] unsigned last_parts() const noexcept { return used_; }
+    using State::last_parts;
 
     /// eigen::Executor::forward, split between the threads.
     const T* forward(const T* params, const T* x, std::size_t batch, ElemCtx ctx,
@@ -126,28 +163,15 @@ public:
                       parts_[t].output_grad());
             parts_[t].backward(params, t == 0 ? grads : grads_.data() + (t - 1) * n);
         });
-        if constexpr (n > 0) {
-            // grads += part 1 + part 2 + ..., each thread over its own range of parameters.
-            pool.run(used_, [&](unsigned t) {
-                const std::size_t i0 = n * t / used_, i1 = n * (t + 1) / used_;
-                for (unsigned p = 1; p < used_; ++p) {
-                    const T* g = grads_.data() + (p - 1) * n;
-                    for (std::size_t i = i0; i < i1; ++i) grads[i] += g[i];
-                }
-            });
-        }
+        // grads += part 1 + part 2 + ..., each thread over its own range of parameters.
+        if constexpr (n > 0) this->sum_gradients(grads, n);
     }
 
 private:
-    /// Samples [b0, b1) of part t of the last forward pass.
-    [[nodiscard]] std::pair<std::size_t, std::size_t> part(unsigned t) const noexcept {
-        return {batch_ * t / used_, batch_ * (t + 1) / used_};
-    }
+    using State::part, State::out_, State::out_grad_, State::grads_, State::capacity_,
+        State::batch_, State::used_;
 
     std::vector<Part> parts_ = std::vector<Part>(1); ///< part 0 also serves unsplit passes
-    std::vector<T> out_, out_grad_, grads_;          ///< used when the batch is split
-    std::size_t capacity_ = 0, batch_ = 0;
-    unsigned used_ = 1;
 };
 
 } // namespace ctnn::cpu

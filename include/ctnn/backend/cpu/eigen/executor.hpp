@@ -40,10 +40,59 @@
 
 namespace ctnn::eigen {
 
+namespace detail {
+
+/// The executor's buffers and pass state: nothing in it depends on the model type, so copying,
+/// moving, destroying and sizing it is compiled once per precision rather than once per model.
+template <class T>
+class ExecutorState {
+public:
+    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+
+    /// Stages the last forward pass evaluated (Executor::last_forward_stages).
+    [[nodiscard]] std::size_t last_forward_stages() const noexcept { return stages_run_; }
+
+protected:
+    /// Floats of each buffer: per sample (times the batch) or in all.
+    struct Sizes {
+        std::size_t act, grad, skip_grad;                 // per sample
+        std::size_t scratch, stats, fold, direct, packed; // in all
+    };
+
+    /// Sizes the buffers for batches of up to `batch` samples (no-op if already large enough).
+    void reserve_buffers(const Sizes& n, std::size_t batch) {
+        if (batch <= capacity_) return;
+        act_.assign(n.act * batch, T(0));
+        grad_a_.assign(n.grad * batch, T(0));
+        grad_b_.assign(n.grad * batch, T(0));
+        skip_grad_.assign(n.skip_grad * batch, T(0));
+        if (scratch_.size() != n.scratch) scratch_.assign(n.scratch, T(0));
+        if (stats_.size() != n.stats) stats_.assign(n.stats, T(0));
+        if (fold_.size() != n.fold) fold_.assign(n.fold, T(0));
+        if (direct_.size() != n.direct) direct_.assign(n.direct, T(0));
+        if (packed_.size() != n.packed) packed_.assign(n.packed, T(0));
+        capacity_ = batch;
+    }
+
+    std::vector<T> act_, grad_a_, grad_b_, scratch_, stats_, skip_grad_;
+    std::vector<T> fold_;   ///< scale and shift of a BatchNorm folded into its previous stage
+    std::vector<T> direct_; ///< padded input and packed weight of a direct convolution
+    std::vector<T> packed_; ///< per direct_conv stage: the weight last packed, then its packing
+    std::size_t stages_run_ = 0; ///< stages the last forward pass evaluated
+    bool keep_ = true;           ///< the last forward pass kept every value backward() reads
+    T* buffers_ = nullptr;
+    std::size_t capacity_ = 0;
+    ElemCtx ctx_{};
+};
+
+} // namespace detail
+
 /// Stage-by-stage evaluation of Net on the CPU, in precision T (float, or double for checks).
 template <class Net, class T = float>
-class Executor : public ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T> {
+class Executor : public ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T>,
+                 public detail::ExecutorState<T> {
     using Runner = ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T>;
+    using State = detail::ExecutorState<T>;
     friend Runner;
     template <LayerKind>
     friend struct detail::Eval;
@@ -63,22 +112,17 @@ public:
 
     /// Allocates workspace for batches of up to `batch` samples (no-op if already large enough).
     void reserve(std::size_t batch) {
-        if (batch <= capacity_) return;
-        act_.assign(plan::per_sample * batch, T(0));
-        grad_a_.assign(plan::grad_per_sample * batch, T(0));
-        grad_b_.assign(plan::grad_per_sample * batch, T(0));
-        skip_grad_.assign(plan::skip_grad_per_sample * batch, T(0));
-        constexpr std::size_t scratch_floats = cpu::scratch_floats<stages>;
-        if (scratch_.size() != scratch_floats) scratch_.assign(scratch_floats, T(0));
-        if (stats_.size() != plan::stats) stats_.assign(plan::stats, T(0));
-        constexpr std::size_t fold_floats = 2 * detail::fold_channels<stages>;
-        if (fold_.size() != fold_floats) fold_.assign(fold_floats, T(0));
-        if (direct_.size() != direct::direct_floats) direct_.assign(direct::direct_floats, T(0));
-        if (packed_.size() != direct::packed_cache_floats)
-            packed_.assign(direct::packed_cache_floats, T(0));
-        capacity_ = batch;
+        static constexpr typename State::Sizes sizes{plan::per_sample,
+                                                     plan::grad_per_sample,
+                                                     plan::skip_grad_per_sample,
+                                                     cpu::scratch_floats<stages>,
+                                                     plan::stats,
+                                                     2 * detail::fold_channels<stages>,
+                                                     direct::direct_floats,
+                                                     direct::packed_cache_floats};
+        this->reserve_buffers(sizes, batch);
     }
-    [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+    using State::capacity;
 
     /// Runs the forward pass on `batch` samples x ([batch, in_size] row-major, kept alive by the
     /// caller until backward()). Returns the output, [batch, out_size] row-major. `buffers` is the
@@ -102,7 +146,7 @@ public:
     /// (folds_into_previous, graph/fold.hpp) and the max pools computed in the previous
     /// convolution's store (pool_fused; inference stores the pooled output only, training the
     /// convolution's output too).
-    [[nodiscard]] std::size_t last_forward_stages() const noexcept { return stages_run_; }
+    using State::last_forward_stages;
 
     /// Output of the last forward pass.
     [[nodiscard]] const T* output() const { return y_of(stage_count - 1); }
@@ -181,16 +225,11 @@ private:
         detail::Eval<S::kind>::template backward<S, I>(*this, params, grads, d, other);
     }
 
-    std::vector<T> act_, grad_a_, grad_b_, scratch_, stats_, skip_grad_;
-    std::vector<T> fold_;   ///< scale and shift of a BatchNorm folded into its previous stage
-    std::vector<T> direct_; ///< padded input and packed weight of a direct convolution
-    std::vector<T> packed_; ///< per direct_conv stage: the weight last packed, then its packing
-    std::size_t stages_run_ = 0; ///< stages the last forward pass evaluated
-    bool keep_ = true;           ///< the last forward pass kept every value backward() reads
-    T* buffers_ = nullptr;
+    using State::act_, State::grad_a_, State::grad_b_, State::scratch_, State::stats_,
+        State::skip_grad_, State::fold_, State::direct_, State::packed_, State::stages_run_,
+        State::keep_, State::buffers_, State::ctx_;
+
     std::array<bool, stage_count> bn_training_{}; ///< mode of each BatchNorm stage's last forward
-    std::size_t capacity_ = 0;
-    ElemCtx ctx_{};
 };
 
 } // namespace ctnn::eigen
