@@ -7,7 +7,8 @@
 // driver's reason, and a model compiled by nvcc trains on the CPU. With a GPU it trains the same
 // model on both devices and compares the losses.
 //
-// The models are in models_dense.cu, models_conv.cu and models_join.cu (one TU each: nvcc builds
+// The models are in models_dense.cu, models_dense_graph.cu, models_conv.cu, models_conv_norm.cu,
+// models_join.cu and models_pool.cu (one TU each, each under a minute of nvcc here: nvcc builds
 // them in parallel); models.cuh has the training loop they share.
 #include "models.cuh"
 
@@ -36,8 +37,11 @@ int main() {
         }
         bool ok = true;
         ok &= models::dense_models(gpu);
+        ok &= models::dense_graph_models(gpu);
         ok &= models::conv_models(gpu);
+        ok &= models::conv_norm_models(gpu);
         ok &= models::join_models(gpu);
+        ok &= models::pool_models(gpu);
         std::printf("%s\n", ok ? "all models ok" : "FAILED");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {

@@ -53,7 +53,10 @@ bool check(const char* name, const L& loss, const O& opt, bool gpu) {
 /// The model groups, one translation unit each (nvcc compiles them in parallel): true when every
 /// model of the group trains (and, with a GPU, agrees with the CPU).
 bool dense_models(bool gpu);
+bool dense_graph_models(bool gpu);
 bool conv_models(bool gpu);
+bool conv_norm_models(bool gpu);
 bool join_models(bool gpu);
+bool pool_models(bool gpu);
 
 } // namespace models

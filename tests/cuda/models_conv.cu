@@ -1,5 +1,5 @@
 // Models compiled by nvcc (tests/cuda/models.cu): convolutional models (grouped, depthwise,
-// upsampling decoders, normalization first, the CNN example with BatchNorm).
+// upsampling decoders).
 #include "models.cuh"
 
 namespace models {
@@ -16,15 +16,6 @@ using EncoderDecoderNet =
                Upsample<2>, SiLU, Conv2D<2, 3, Same>>;
 using BilinearNet = Sequential<Input<2, 6, 5>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2>,
                                Upsample<3, Bilinear>, Tanh, Conv2D<2, 3, Same>>;
-using NormFirstNet = Sequential<Input<2, 5, 5>, LayerNorm, Conv2D<3, 3>, ReLU, BatchNorm, Flatten,
-                                LayerNormWith<1e-3f>, Dense<3>>;
-// The Fashion-MNIST CNN example with BatchNorm after each convolution (the convolutions without
-// bias), and BatchNorm / LayerNorm over features, first and after epilogues: every normalization
-// kernel (training and inference forward, backward with and without an input gradient).
-using ExampleBnNet = Sequential<Input<1, 28, 28>, Conv2D<32, 3, Same, NoBias>, BatchNorm, ReLU,
-                                MaxPool2D<2>, Conv2D<64, 3, Same, NoBias>, BatchNorm, ReLU,
-                                MaxPool2D<2>, Flatten, Dense<128>, ReLU, Dropout<0.3f>, Dense<10>>;
-
 } // namespace
 
 bool conv_models(bool gpu) {
@@ -33,9 +24,6 @@ bool conv_models(bool gpu) {
     ok &= check<GroupNet>("grouped conv", loss::MSE{}, optim::AdamW{}, gpu);
     ok &= check<EncoderDecoderNet>("encoder-decoder", loss::MSE{}, optim::Adam{}, gpu);
     ok &= check<BilinearNet>("bilinear decoder", loss::MSE{}, optim::Adam{}, gpu);
-    ok &= check<ExampleBnNet>("example cnn + batchnorm", loss::SoftmaxCrossEntropy{}, optim::Adam{},
-                              gpu);
-    ok &= check<NormFirstNet>("norms first", loss::MSE{}, optim::SGD{.momentum = 0.9f}, gpu);
     return ok;
 }
 

@@ -1,5 +1,5 @@
 // Models compiled by nvcc (tests/cuda/models.cu): convolutional joins (Residual, Inception-style
-// Concat, a ResNet block with folded BatchNorm) and pooling fused into convolutions.
+// Concat, a ResNet block with folded BatchNorm).
 #include "models.cuh"
 
 namespace models {
@@ -14,14 +14,6 @@ using InceptionNet = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU,
                                 Concat<Branch<Conv2D<3, 1>, ReLU>, Branch<Conv2D<2, 3, Same>, Tanh>,
                                        MaxPool2D<3, Stride<1>, Padding<1>>, Branch<>>,
                                 ReLU, GlobalAvgPool, Flatten, Dense<3>>;
-// Pooling in the convolution's store: the Fashion-MNIST CNN example (both pools fuse), and a
-// max pool after an epilogue with Dropout and an average pool after a grouped convolution.
-using ExampleCnnNet =
-    Sequential<Input<1, 28, 28>, Conv2D<32, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<64, 3, Same>, ReLU,
-               MaxPool2D<2>, Flatten, Dense<128>, ReLU, Dropout<0.3f>, Dense<10>>;
-using PoolFuseNet =
-    Sequential<Input<2, 8, 8>, Conv2D<4, 3, Same>, ReLU, Dropout<0.2f>, MaxPool2D<2>, Tanh,
-               Conv2D<4, 3, Groups<2>, Same, NoBias>, AvgPool2D<2>, Flatten, Dense<3>>;
 // Joins in a GEMM store: a ResNet block whose last BatchNorm folds into its convolution and the
 // join after it (inference), and an Add of two computed branches (every pass).
 using ResBnNet = Sequential<
@@ -36,10 +28,6 @@ bool join_models(bool gpu) {
     ok &= check<ResidualNet>("residual", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
     ok &=
         check<InceptionNet>("concat (inception)", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
-    ok &= check<ExampleCnnNet>("example cnn (pools fused)", loss::SoftmaxCrossEntropy{},
-                               optim::Adam{}, gpu);
-    ok &= check<PoolFuseNet>("max and average pools fused", loss::SoftmaxCrossEntropy{},
-                             optim::Adam{}, gpu);
     ok &= check<ResBnNet>("resnet block + batchnorm", loss::SoftmaxCrossEntropy{}, optim::Adam{},
                           gpu);
     return ok;
