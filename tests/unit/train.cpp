@@ -50,3 +50,57 @@ TEST_CASE("train: the history's CSV has the skipped column") {
     CHECK(row.substr(row.rfind(',')) == ",3");
     std::filesystem::remove(path);
 }
+
+namespace {
+
+/// n samples of `features` values with 3 class labels.
+Dataset memory_dataset(std::size_t n, std::size_t features) {
+    Dataset d;
+    d.feature_count = features;
+    d.sample_shape = {features};
+    d.features.resize(n * features);
+    for (std::size_t i = 0; i < d.features.size(); ++i)
+        d.features[i] = std::sin(0.37f * static_cast<float>(i));
+    for (std::size_t i = 0; i < n; ++i) d.labels.push_back(static_cast<std::int32_t>(i % 3));
+    return d;
+}
+
+} // namespace
+
+// Issue 17, item 12: the workspace a model reserves grows to the largest batch it has run, and
+// train() reserved max(batch, 1024) while evaluate() ran chunks of 1024: 0.5 GB of workspace for
+// the CNN example, whatever its batch.
+TEST_CASE("train: the workspace is sized from the batch, not 1024") {
+    using Net = Sequential<Input<6>, Dense<16>, ReLU, Dense<3>>;
+    Model<Net> m(device::cpu());
+    m.init(3);
+    const Dataset d = memory_dataset(300, 6);
+    TrainOptions o;
+    o.epochs = 1;
+    o.batch = 32;
+    o.progress = Progress::silent;
+    (void)train(m, d, loss::SoftmaxCrossEntropy{}, optim::SGD{.lr = 0.01f}, o);
+    CHECK(m.cpu_executor().capacity() == 32);
+}
+
+TEST_CASE("evaluate: automatic chunks keep the workspace within 64 MiB") {
+    // About 0.5 MB of workspace per sample (Z and Y of the wide stage, two gradient buffers as
+    // wide): a 64 MiB chunk holds fewer samples than the dataset.
+    using Net = Sequential<Input<4>, Dense<30000>, ReLU, Dense<3>>;
+    constexpr std::size_t chunk = detail::evaluate_chunk<Net, float>();
+    constexpr std::size_t per_sample =
+        4 * (activation_floats_per_sample<Net> + 2 * gradient_floats_per_sample<Net>);
+    static_assert(chunk > 1 && chunk < 400 && chunk * per_sample <= (std::size_t{64} << 20) &&
+                  (chunk + 1) * per_sample > (std::size_t{64} << 20));
+    Model<Net> m(device::cpu());
+    m.init(5);
+    const Dataset d = memory_dataset(400, 4);
+    const Evaluation e = evaluate(m, d, loss::SoftmaxCrossEntropy{});
+    CHECK(m.cpu_executor().capacity() == chunk);
+    // The chunks give the loss of one pass over all samples (up to float summation order).
+    Model<Net> whole = m;
+    const Evaluation all = evaluate(whole, d, loss::SoftmaxCrossEntropy{}, 400);
+    CHECK(whole.cpu_executor().capacity() == 400);
+    CHECK(e.loss == doctest::Approx(all.loss).epsilon(1e-6));
+    CHECK(e.accuracy == all.accuracy);
+}

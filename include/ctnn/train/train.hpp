@@ -214,14 +214,34 @@ loss::Targets<T> batch_targets(const Dataset& d, const std::vector<std::int32_t>
     return t;
 }
 
+/// The workspace budget of evaluate()'s automatic chunk: 64 MiB.
+inline constexpr std::size_t evaluate_workspace_bytes = std::size_t{64} << 20;
+
+/// evaluate()'s automatic chunk: as many samples as a workspace of evaluate_workspace_bytes holds
+/// (a pass's activations and its two gradient buffers), between 1 and 1024. The workspace a model
+/// reserves grows to the largest batch it has run, so a fixed 1024 cost the CNN example 0.5 GB.
+template <class Net, class T>
+constexpr std::size_t evaluate_chunk() {
+    constexpr std::size_t per_sample =
+        sizeof(T) * (activation_floats_per_sample<Net> + 2 * gradient_floats_per_sample<Net>);
+    return std::clamp<std::size_t>(evaluate_workspace_bytes / std::max<std::size_t>(per_sample, 1),
+                                   1, 1024);
+}
+
 } // namespace detail
 
-/// Loss (and accuracy, for classification) of `model` on `data`, in inference mode.
+/// evaluate()'s `batch` for chunks sized by ctnn: detail::evaluate_chunk (at most 64 MiB of
+/// workspace, at most 1024 samples).
+inline constexpr std::size_t auto_batch = 0;
+
+/// Loss (and accuracy, for classification) of `model` on `data`, in inference mode, in chunks of
+/// `batch` samples (auto_batch: as many as 64 MiB of workspace holds, at most 1024). The model's
+/// workspace grows to the chunk if it is smaller.
 template <class Net, class T, Loss L>
 Evaluation evaluate(Model<Net, T>& model, const Dataset& data, const L& loss,
-                    std::size_t batch = 1024) {
+                    std::size_t batch = auto_batch) {
     static_assert(L::template check<typename Net::out_shape>());
-    if (batch == 0) throw argument_error("evaluate: batch size is 0");
+    if (batch == auto_batch) batch = detail::evaluate_chunk<Net, T>();
     detail::check_dataset<Net, L>(data, "evaluate");
     const std::size_t n = data.size();
     const std::size_t bs_max = std::min(batch, n);
@@ -269,7 +289,7 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
     std::vector<std::int32_t> labels(bs_max);
     std::vector<std::size_t> idx(n);
     std::iota(idx.begin(), idx.end(), std::size_t{0});
-    model.reserve(std::max<std::size_t>(bs_max, 1024));
+    model.reserve(bs_max); // workspace for the batch, not more (validation: evaluate's chunks)
     OptimizerState<O, T> state(opt, Net::param_count);
     ProgressBar bar(options.progress, options.out);
     History history;
