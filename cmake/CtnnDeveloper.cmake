@@ -37,6 +37,13 @@ function(ctnn_target_defaults target)
             # it a unit test with the CNN's convolution kernels compiled in 52 s instead of 335 s.
             # Reports keep their file:line stack traces; only some locals print as <optimized out>.
             target_compile_options(${target} PRIVATE -fno-var-tracking-assignments)
+            if(CTNN_SANITIZE MATCHES "address")
+                # ASan's checks as calls (__asan_load4, ...) rather than inline code: the same
+                # checks and reports, compiled ~18% faster (tests/unit/conv.cpp at -O0: 52 s ->
+                # 43 s; without any sanitizer 35 s), run somewhat slower.
+                target_compile_options(${target} PRIVATE
+                                       --param=asan-instrumentation-with-call-threshold=0)
+            endif()
         endif()
     endif()
 endfunction()

@@ -1,5 +1,5 @@
 // Models compiled by nvcc (tests/cuda/models.cu): convolutional models (grouped, depthwise,
-// upsampling decoders).
+// a nearest-upsampling decoder).
 #include "models.cuh"
 
 namespace models {
@@ -14,8 +14,6 @@ using GroupNet =
 using EncoderDecoderNet =
     Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<5, 3, Same>, Tanh,
                Upsample<2>, SiLU, Conv2D<2, 3, Same>>;
-using BilinearNet = Sequential<Input<2, 6, 5>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2>,
-                               Upsample<3, Bilinear>, Tanh, Conv2D<2, 3, Same>>;
 } // namespace
 
 bool conv_models(bool gpu) {
@@ -23,7 +21,6 @@ bool conv_models(bool gpu) {
     ok &= check<ConvNet>("conv", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
     ok &= check<GroupNet>("grouped conv", loss::MSE{}, optim::AdamW{}, gpu);
     ok &= check<EncoderDecoderNet>("encoder-decoder", loss::MSE{}, optim::Adam{}, gpu);
-    ok &= check<BilinearNet>("bilinear decoder", loss::MSE{}, optim::Adam{}, gpu);
     return ok;
 }
 

@@ -1,4 +1,5 @@
-// Models compiled by nvcc (tests/cuda/models.cu): pooling fused into convolutions.
+// Models compiled by nvcc (tests/cuda/models.cu): pooling fused into convolutions, and a bilinear
+// upsampling decoder.
 #include "models.cuh"
 
 namespace models {
@@ -12,6 +13,9 @@ using ExampleCnnNet =
 using PoolFuseNet =
     Sequential<Input<2, 8, 8>, Conv2D<4, 3, Same>, ReLU, Dropout<0.2f>, MaxPool2D<2>, Tanh,
                Conv2D<4, 3, Groups<2>, Same, NoBias>, AvgPool2D<2>, Flatten, Dense<3>>;
+using BilinearNet = Sequential<Input<2, 6, 5>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2>,
+                               Upsample<3, Bilinear>, Tanh, Conv2D<2, 3, Same>>;
+
 } // namespace
 
 bool pool_models(bool gpu) {
@@ -20,6 +24,7 @@ bool pool_models(bool gpu) {
                                optim::Adam{}, gpu);
     ok &= check<PoolFuseNet>("max and average pools fused", loss::SoftmaxCrossEntropy{},
                              optim::Adam{}, gpu);
+    ok &= check<BilinearNet>("bilinear decoder", loss::MSE{}, optim::Adam{}, gpu);
     return ok;
 }
 
