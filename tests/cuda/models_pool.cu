@@ -1,5 +1,4 @@
-// Models compiled by nvcc (tests/cuda/models.cu): pooling fused into convolutions, and a bilinear
-// upsampling decoder.
+// Models compiled by nvcc (tests/cuda/models.cu): pooling fused into convolutions.
 #include "models.cuh"
 
 namespace models {
@@ -13,8 +12,6 @@ using ExampleCnnNet =
 using PoolFuseNet =
     Sequential<Input<2, 8, 8>, Conv2D<4, 3, Same>, ReLU, Dropout<0.2f>, MaxPool2D<2>, Tanh,
                Conv2D<4, 3, Groups<2>, Same, NoBias>, AvgPool2D<2>, Flatten, Dense<3>>;
-using BilinearNet = Sequential<Input<2, 6, 5>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2>,
-                               Upsample<3, Bilinear>, Tanh, Conv2D<2, 3, Same>>;
 
 } // namespace
 
@@ -24,7 +21,6 @@ bool pool_models(bool gpu) {
                                optim::Adam{}, gpu);
     ok &= check<PoolFuseNet>("max and average pools fused", loss::SoftmaxCrossEntropy{},
                              optim::Adam{}, gpu);
-    ok &= check<BilinearNet>("bilinear decoder", loss::MSE{}, optim::Adam{}, gpu);
     return ok;
 }
 
