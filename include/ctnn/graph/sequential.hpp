@@ -333,30 +333,31 @@ inline std::string path_string(const NodeTensors& n) {
     return s;
 }
 
-inline std::vector<ParamEntry> make_parameter_table(std::span<const NodeTensors> nodes) {
-    std::vector<ParamEntry> out;
+/// The entries of a table: for each node, its specs (n.*specs, n.*count of them) laid out from
+/// n.*offset, named "<path>.<spec name>".
+template <class Entry, class Spec>
+std::vector<Entry> make_table(std::span<const NodeTensors> nodes, std::size_t NodeTensors::*offset,
+                              const Spec* NodeTensors::*specs, std::size_t NodeTensors::*count) {
+    std::vector<Entry> out;
     for (const NodeTensors& n : nodes) {
-        std::size_t off = n.param_offset;
-        for (std::size_t k = 0; k < n.param_specs; ++k) {
-            const ParamSpec& p = n.params[k];
-            out.push_back({path_string(n) + "." + p.name, off, p.size(), p});
-            off += p.size();
+        std::size_t off = n.*offset;
+        for (std::size_t k = 0; k < n.*count; ++k) {
+            const Spec& spec = (n.*specs)[k];
+            out.push_back({path_string(n) + "." + spec.name, off, spec.size(), spec});
+            off += spec.size();
         }
     }
     return out;
 }
 
+inline std::vector<ParamEntry> make_parameter_table(std::span<const NodeTensors> nodes) {
+    return make_table<ParamEntry>(nodes, &NodeTensors::param_offset, &NodeTensors::params,
+                                  &NodeTensors::param_specs);
+}
+
 inline std::vector<BufferEntry> make_buffer_table(std::span<const NodeTensors> nodes) {
-    std::vector<BufferEntry> out;
-    for (const NodeTensors& n : nodes) {
-        std::size_t off = n.buffer_offset;
-        for (std::size_t k = 0; k < n.buffer_specs; ++k) {
-            const BufferSpec& b = n.buffers[k];
-            out.push_back({path_string(n) + "." + b.name, off, b.size(), b});
-            off += b.size();
-        }
-    }
-    return out;
+    return make_table<BufferEntry>(nodes, &NodeTensors::buffer_offset, &NodeTensors::buffers,
+                                   &NodeTensors::buffer_specs);
 }
 
 } // namespace detail
