@@ -222,8 +222,7 @@ public:
     void update(OptimizerState<O, T>& state, float lr) {
         if (state.m.size() != (O::state_count >= 1 ? param_count : 0) ||
             state.v.size() != (O::state_count >= 2 ? param_count : 0))
-            Core::check_state(O::name(), O::state_count, state.m.size(), state.v.size(),
-                              param_count);
+            Core::throw_state_size(O::name(), state.m.size(), state.v.size(), param_count);
         if (on_cuda()) {
             push(params_, Buf::params);
             push(grads_, Buf::grads); // written on the host (clip_grad_norm)

@@ -174,14 +174,13 @@ protected:
         params_.newest = grads_.newest = buffers_.newest = Newest::both;
     }
 
-    /// Model::update's check that `state` holds m and v for `count` parameters.
-    static void check_state(const std::string& optimizer, std::size_t state_count, std::size_t m,
-                            std::size_t v, std::size_t count) {
-        if (m != (state_count >= 1 ? count : 0) || v != (state_count >= 2 ? count : 0))
-            throw argument_error("Model::update: the " + optimizer + " state holds " +
-                                 std::to_string(std::max(m, v)) +
-                                 " values per buffer, the model has " + std::to_string(count) +
-                                 " parameters");
+    /// Model::update's error for an optimizer state whose m and v (m, v values) do not hold
+    /// `count` parameters. Called only on the error path: an update builds no string.
+    [[noreturn]] static void throw_state_size(const std::string& optimizer, std::size_t m,
+                                              std::size_t v, std::size_t count) {
+        throw argument_error("Model::update: the " + optimizer + " state holds " +
+                             std::to_string(std::max(m, v)) + " values per buffer, the model has " +
+                             std::to_string(count) + " parameters");
     }
 
     Device device_{};
