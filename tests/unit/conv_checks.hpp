@@ -16,17 +16,18 @@
 
 namespace ctnn::test {
 
-/// PyTorch's Conv2d written as plain loops, for one sample: x [c, h, w], weight [o, c / g, k, k],
+/// PyTorch's Conv2d written as plain loops, for one sample: x [c, h, w], weight [o, c / g, k, kw],
 /// padding (top, left) and the output size given explicitly (so the reference does not share
-/// ctnn's geometry code).
+/// ctnn's geometry code). kw = 0: a square k x k kernel.
 struct ConvRef {
     std::size_t c, h, w, o, k, sh, sw, pt, pl, dh, dw, groups, oh, ow;
     bool bias;
+    std::size_t kw = 0;
 
     [[nodiscard]] std::vector<double> run(const std::vector<double>& x, const double* weight,
                                           std::size_t batch) const {
-        const std::size_t cg = c / groups, og = o / groups;
-        const double* b = weight + o * cg * k * k;
+        const std::size_t cg = c / groups, og = o / groups, kc = kw == 0 ? k : kw;
+        const double* b = weight + o * cg * k * kc;
         std::vector<double> y(batch * o * oh * ow);
         for (std::size_t s = 0; s < batch; ++s)
             for (std::size_t oc = 0; oc < o; ++oc)
@@ -36,7 +37,7 @@ struct ConvRef {
                         const std::size_t g = oc / og;
                         for (std::size_t ic = 0; ic < cg; ++ic)
                             for (std::size_t ki = 0; ki < k; ++ki)
-                                for (std::size_t kj = 0; kj < k; ++kj) {
+                                for (std::size_t kj = 0; kj < kc; ++kj) {
                                     const long ih =
                                         static_cast<long>(i * sh + ki * dh) - static_cast<long>(pt);
                                     const long iw =
@@ -46,7 +47,7 @@ struct ConvRef {
                                         continue;
                                     const std::size_t cin = g * cg + ic;
                                     acc +=
-                                        weight[((oc * cg + ic) * k + ki) * k + kj] *
+                                        weight[((oc * cg + ic) * k + ki) * kc + kj] *
                                         x[((s * c + cin) * h + static_cast<std::size_t>(ih)) * w +
                                           static_cast<std::size_t>(iw)];
                                 }
@@ -198,20 +199,24 @@ void check_conv_forward(const ConvRef& r, std::size_t batch, std::uint64_t seed)
     CHECK(worst < 1e-12);
 }
 
+/// A pooling window for pool_ref: kernel kh x kw, stride (sh, sw), padding (ph, pw) per side.
+struct PoolWindow {
+    std::size_t kh, kw, sh, sw, ph, pw;
+};
+
 /// Max or average pooling as plain loops (count_include_pad=True), one channel plane at a time.
-std::vector<double> pool_ref(const std::vector<double>& x, std::size_t planes, std::size_t h,
-                             std::size_t w, std::size_t k, std::size_t s, std::size_t pad,
-                             bool max) {
-    const std::size_t oh = (h + 2 * pad - k) / s + 1, ow = (w + 2 * pad - k) / s + 1;
+inline std::vector<double> pool_ref(const std::vector<double>& x, std::size_t planes, std::size_t h,
+                                    std::size_t w, const PoolWindow& g, bool max) {
+    const std::size_t oh = (h + 2 * g.ph - g.kh) / g.sh + 1, ow = (w + 2 * g.pw - g.kw) / g.sw + 1;
     std::vector<double> y(planes * oh * ow);
     for (std::size_t pl = 0; pl < planes; ++pl)
         for (std::size_t i = 0; i < oh; ++i)
             for (std::size_t j = 0; j < ow; ++j) {
                 double acc = max ? -std::numeric_limits<double>::infinity() : 0.0;
-                for (std::size_t a = 0; a < k; ++a)
-                    for (std::size_t b = 0; b < k; ++b) {
-                        const long ih = static_cast<long>(i * s + a) - static_cast<long>(pad);
-                        const long iw = static_cast<long>(j * s + b) - static_cast<long>(pad);
+                for (std::size_t a = 0; a < g.kh; ++a)
+                    for (std::size_t b = 0; b < g.kw; ++b) {
+                        const long ih = static_cast<long>(i * g.sh + a) - static_cast<long>(g.ph);
+                        const long iw = static_cast<long>(j * g.sw + b) - static_cast<long>(g.pw);
                         if (ih < 0 || iw < 0 || ih >= static_cast<long>(h) ||
                             iw >= static_cast<long>(w))
                             continue;
@@ -219,20 +224,28 @@ std::vector<double> pool_ref(const std::vector<double>& x, std::size_t planes, s
                                            static_cast<std::size_t>(iw)];
                         acc = max ? std::max(acc, v) : acc + v;
                     }
-                y[(pl * oh + i) * ow + j] = max ? acc : acc / static_cast<double>(k * k);
+                y[(pl * oh + i) * ow + j] = max ? acc : acc / static_cast<double>(g.kh * g.kw);
             }
     return y;
 }
 
+/// Runs Net (Input<c, h, w> and one pooling layer with window g) in double against pool_ref.
 template <class Net>
-void check_pool_forward(std::size_t c, std::size_t h, std::size_t w, std::size_t k, std::size_t s,
-                        std::size_t pad, bool max, std::size_t batch) {
+void check_pool_forward(std::size_t c, std::size_t h, std::size_t w, const PoolWindow& g, bool max,
+                        std::size_t batch) {
     Model<Net, double> m;
     const auto x = random_values(batch * Net::in_size, 99);
     const auto y = m.forward(x, batch);
-    const auto expected = pool_ref(x, batch * c, h, w, k, s, pad, max);
+    const auto expected = pool_ref(x, batch * c, h, w, g, max);
     REQUIRE(y.size() == expected.size());
     for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == doctest::Approx(expected[i]));
+}
+
+/// A square k x k window with stride s and padding pad.
+template <class Net>
+void check_pool_forward(std::size_t c, std::size_t h, std::size_t w, std::size_t k, std::size_t s,
+                        std::size_t pad, bool max, std::size_t batch) {
+    check_pool_forward<Net>(c, h, w, PoolWindow{k, k, s, s, pad, pad}, max, batch);
 }
 
 // A window layer L is checked after a 1x1 convolution and before Flatten + Dense, so that its

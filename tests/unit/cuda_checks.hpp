@@ -106,6 +106,10 @@ using GroupNet =
                SiLU, GlobalAvgPool, Flatten, Dense<2>>;
 using PoolFirstNet = Sequential<Input<1, 5, 5>, MaxPool2D<3, Stride<1>>, Conv2D<2, 2>, Sigmoid,
                                 MaxPool2D<2, Stride<1>>, Flatten, Dense<3>>;
+// Rectangular kernels (Kernel{KH, KW}) of convolutions and both pools.
+using RectNet = Sequential<Input<2, 6, 7>, Conv2D<4, Kernel{1, 3}, Same>, ReLU,
+                           MaxPool2D<Kernel{2, 1}>, Conv2D<5, Kernel{3, 2}, Stride<1, 2>, NoBias>,
+                           Tanh, AvgPool2D<Kernel{1, 2}, Stride<1>>, Flatten, Dense<3>>;
 // Upsample: a small encoder-decoder (conv, pool, conv, upsample with an epilogue, conv), and an
 // upsample as the first stage with a factor of 3.
 using EncoderDecoderNet =

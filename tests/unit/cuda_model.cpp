@@ -23,7 +23,10 @@ TEST_CASE("convolution and pooling stages on CUDA equal the CPU") {
         check_step<ConvNet>(loss::SoftmaxCrossEntropy{}, batch, 41);
         check_step<GroupNet>(loss::MSE{}, batch, 42);
         check_step<PoolFirstNet>(loss::SoftmaxCrossEntropy{}, batch, 43);
+        check_step<RectNet>(loss::SoftmaxCrossEntropy{}, batch, 44);
     }
+    // [2, 6, 7] -> [4, 6, 7] -> [4, 3, 7] -> [5, 1, 3] -> [5, 1, 2] -> Dense<3> on 10 values.
+    static_assert(RectNet::param_count == (4 * 2 * 3 + 4) + 5 * 4 * 6 + (10 * 3 + 3));
     // conv: 1 forward; dW (+db) and dX backward; pool: 1 forward, dX backward.
     static_assert(kernel_schedule<ConvNet>::forward == 4);
     static_assert(kernel_schedule<ConvNet>::backward == 2 + 2 + 1 + 1);

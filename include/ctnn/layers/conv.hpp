@@ -5,18 +5,19 @@
 
 namespace ctnn {
 
-/// A 2-D convolution with Out output channels and a K x K kernel. Input [C, H, W], output
+/// A 2-D convolution with Out output channels and a K x K kernel (or KH x KW: `Kernel{KH, KW}`,
+/// PyTorch's kernel_size=(KH, KW)). Input [C, H, W], output
 /// [Out, OH, OW]. Options (types, any order, each at most once):
 ///   padding:  Valid (default), Same (stride 1 only), Padding<P> or Padding<PH, PW>
 ///   Stride<S> / Stride<SH, SW>, Dilation<D> / Dilation<DH, DW>
 ///   Groups<G> (C and Out divisible by G) or Depthwise (G = C; Out a multiple of C)
 ///   NoBias
-/// Parameters, PyTorch names and layouts: `weight` [Out, C / G, K, K] row-major, `bias` [Out].
+/// Parameters, PyTorch names and layouts: `weight` [Out, C / G, KH, KW] row-major, `bias` [Out].
 /// Like PyTorch this computes a cross-correlation (the kernel is not flipped).
-template <std::size_t Out, std::size_t K, class... Opts>
+template <std::size_t Out, Kernel K, class... Opts>
 struct Conv2D {
     static_assert(Out > 0, "Conv2D needs at least one output channel");
-    static_assert(K > 0, "Conv2D needs a kernel size of at least 1");
+    static_assert(K.h > 0 && K.w > 0, "Conv2D needs a kernel size of at least 1");
     static_assert((detail::WindowOption<Opts> && ...),
                   "Conv2D options are Same, Valid, Padding<P>, Stride<S>, Dilation<D>, "
                   "Groups<G>, Depthwise and NoBias");
@@ -31,7 +32,7 @@ struct Conv2D {
     using ctnn_layer = void;
     static constexpr LayerKind kind = LayerKind::conv;
     static constexpr std::size_t out_channels = Out;
-    static constexpr std::size_t kernel_size = K;
+    static constexpr Kernel kernel = K;
     static constexpr bool has_bias =
         detail::option_count<detail::WindowOptionKind::bias, Opts...> == 0;
     using padding = detail::find_option_t<detail::WindowOptionKind::padding, Valid, Opts...>;
@@ -44,7 +45,7 @@ struct Conv2D {
                   "Stride<S>");
 
     static std::string name() {
-        return std::string("Conv2D<") + std::to_string(Out) + ", " + std::to_string(K) +
+        return std::string("Conv2D<") + std::to_string(Out) + ", " + K.str() +
                detail::option_names<Opts...>() + ">";
     }
 
@@ -53,7 +54,7 @@ struct Conv2D {
         static_assert(In::rank == 3, "Conv2D expects a 3-D input [channels, height, width], "
                                      "e.g. Input<1, 28, 28>");
         static constexpr detail::Window2D window =
-            detail::make_window<In, K, K, padding, stride, dilation>();
+            detail::make_window<In, K.h, K.w, padding, stride, dilation>();
         static constexpr std::size_t in_channels = window.c;
         /// Number of groups (Depthwise: one per input channel).
         static constexpr std::size_t group_count = groups::count == 0 ? in_channels : groups::count;
@@ -65,17 +66,18 @@ struct Conv2D {
         static_assert(In::rank != 3 || window.fits,
                       "Conv2D: the kernel (with its dilation) is larger than the padded input");
         static constexpr std::size_t out_channels = Out;
-        /// Taps per output value: (C / G) * K * K, the weight's row length and PyTorch's fan_in.
-        static constexpr std::size_t taps_per_group = in_channels / group_count * K * K;
+        /// Taps per output value: (C / G) * KH * KW, the weight's row length and PyTorch's
+        /// fan_in.
+        static constexpr std::size_t taps_per_group = in_channels / group_count * K.h * K.w;
         using out_shape = Shape<Out, window.oh, window.ow>;
         static constexpr std::size_t param_count = Out * taps_per_group + (has_bias ? Out : 0);
         static constexpr auto params = [] {
             constexpr ParamSpec weight{"weight",
                                        4,
-                                       {Out, in_channels / group_count, K, K},
+                                       {Out, in_channels / group_count, K.h, K.w},
                                        ParamRole::weight,
                                        taps_per_group,
-                                       Out * K * K};
+                                       Out * K.h * K.w};
             if constexpr (has_bias)
                 return std::array<ParamSpec, 2>{
                     weight,

@@ -9,30 +9,32 @@ namespace ctnn {
 enum class PoolOp { max, avg };
 
 namespace detail {
-/// Options and window of a K x K pooling layer (PyTorch defaults: stride = K, no padding).
-template <std::size_t K, class... Opts>
+/// Options and window of a KH x KW pooling layer (PyTorch defaults: stride = the kernel size, no
+/// padding).
+template <Kernel K, class... Opts>
 struct pool_options {
     static constexpr bool only_stride_padding = ((option_is<Opts>(WindowOptionKind::stride) ||
                                                   option_is<Opts>(WindowOptionKind::padding)) &&
                                                  ...);
     static constexpr bool at_most_once = option_count<WindowOptionKind::stride, Opts...> <= 1 &&
                                          option_count<WindowOptionKind::padding, Opts...> <= 1;
-    using stride = find_option_t<WindowOptionKind::stride, Stride<K>, Opts...>;
+    using stride = find_option_t<WindowOptionKind::stride, Stride<K.h, K.w>, Opts...>;
     using padding = find_option_t<WindowOptionKind::padding, Valid, Opts...>;
     static constexpr bool not_same = !padding::same;
-    static constexpr bool half_kernel = 2 * padding::h <= K && 2 * padding::w <= K;
+    static constexpr bool half_kernel = 2 * padding::h <= K.h && 2 * padding::w <= K.w;
     template <class In>
-    static constexpr Window2D window = make_window<In, K, K, padding, stride, Dilation<1>>();
+    static constexpr Window2D window = make_window<In, K.h, K.w, padding, stride, Dilation<1>>();
 };
 } // namespace detail
 
-/// Max over each K x K window of each channel: [C, H, W] -> [C, OH, OW]. Options: Stride<S>
-/// (default K, as PyTorch's MaxPool2d) and Padding<P> (P <= K / 2; padded values never win).
+/// Max over each K x K window (or KH x KW: `Kernel{KH, KW}`) of each channel: [C, H, W] ->
+/// [C, OH, OW]. Options: Stride<S> (default the kernel size, as PyTorch's MaxPool2d) and
+/// Padding<P> (P <= K / 2; padded values never win).
 /// Backward routes each output gradient to the first maximum of its window (PyTorch's choice).
-template <std::size_t K, class... Opts>
+template <Kernel K, class... Opts>
 struct MaxPool2D {
     using opts = detail::pool_options<K, Opts...>;
-    static_assert(K > 0, "MaxPool2D needs a kernel size of at least 1");
+    static_assert(K.h > 0 && K.w > 0, "MaxPool2D needs a kernel size of at least 1");
     static_assert(opts::only_stride_padding, "MaxPool2D options are Stride<S> and Padding<P>");
     static_assert(opts::at_most_once, "MaxPool2D: give each option at most once");
     static_assert(opts::not_same, "MaxPool2D: Same padding is not supported; use Padding<P>");
@@ -41,8 +43,7 @@ struct MaxPool2D {
     static constexpr LayerKind kind = LayerKind::pool;
     static constexpr PoolOp op = PoolOp::max;
     static std::string name() {
-        return std::string("MaxPool2D<") + std::to_string(K) + detail::option_names<Opts...>() +
-               ">";
+        return std::string("MaxPool2D<") + K.str() + detail::option_names<Opts...>() + ">";
     }
     template <class In>
     struct bind : no_params {
@@ -54,13 +55,14 @@ struct MaxPool2D {
     };
 };
 
-/// Mean over each K x K window of each channel: [C, H, W] -> [C, OH, OW]. Options: Stride<S>
-/// (default K) and Padding<P> (P <= K / 2). Padded zeros count in the mean (PyTorch's default
-/// count_include_pad=True): every window divides by K * K.
-template <std::size_t K, class... Opts>
+/// Mean over each K x K window (or KH x KW: `Kernel{KH, KW}`) of each channel: [C, H, W] ->
+/// [C, OH, OW]. Options: Stride<S> (default the kernel size) and Padding<P> (P <= K / 2). Padded
+/// zeros count in the mean (PyTorch's default count_include_pad=True): every window divides by
+/// KH * KW.
+template <Kernel K, class... Opts>
 struct AvgPool2D {
     using opts = detail::pool_options<K, Opts...>;
-    static_assert(K > 0, "AvgPool2D needs a kernel size of at least 1");
+    static_assert(K.h > 0 && K.w > 0, "AvgPool2D needs a kernel size of at least 1");
     static_assert(opts::only_stride_padding, "AvgPool2D options are Stride<S> and Padding<P>");
     static_assert(opts::at_most_once, "AvgPool2D: give each option at most once");
     static_assert(opts::not_same, "AvgPool2D: Same padding is not supported; use Padding<P>");
@@ -69,8 +71,7 @@ struct AvgPool2D {
     static constexpr LayerKind kind = LayerKind::pool;
     static constexpr PoolOp op = PoolOp::avg;
     static std::string name() {
-        return std::string("AvgPool2D<") + std::to_string(K) + detail::option_names<Opts...>() +
-               ">";
+        return std::string("AvgPool2D<") + K.str() + detail::option_names<Opts...>() + ">";
     }
     template <class In>
     struct bind : no_params {

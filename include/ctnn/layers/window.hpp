@@ -25,6 +25,21 @@ namespace detail {
 enum class WindowOptionKind { padding, stride, dilation, groups, bias };
 } // namespace detail
 
+/// The size of a window layer's kernel: `3` is 3 x 3, `Kernel{1, 7}` is 1 row by 7 columns
+/// (PyTorch's kernel_size=(1, 7)). Written where Conv2D and the pools take their kernel size:
+/// `Conv2D<32, 3>`, `Conv2D<32, Kernel{1, 7}>`, `MaxPool2D<Kernel{2, 1}>`.
+struct Kernel {
+    std::size_t h = 1, w = 1;                                ///< rows, columns
+    constexpr Kernel(std::size_t k) noexcept : h(k), w(k) {} // NOLINT: `3` means 3 x 3
+    constexpr Kernel(std::size_t rows, std::size_t cols) noexcept : h(rows), w(cols) {}
+    [[nodiscard]] constexpr bool square() const { return h == w; }
+    /// "3" for a square kernel, "Kernel{1, 7}" otherwise: as the type is written.
+    [[nodiscard]] std::string str() const {
+        return square() ? std::to_string(h)
+                        : "Kernel{" + std::to_string(h) + ", " + std::to_string(w) + "}";
+    }
+};
+
 /// Stride of the window: SH rows and SW columns (default: SW = SH).
 template <std::size_t SH, std::size_t SW = SH>
 struct Stride {
