@@ -215,6 +215,48 @@ public:
         grads_.newest = native_cpu ? Newest::backend : Newest::both;
     }
 
+    /// The gradient of the mean loss `l` against `targets` with respect to the input x
+    /// ([batch, in_size] row-major; batch = x.size() / in_size), [batch, in_size]: what
+    /// torch.autograd.grad(loss, x) gives, for saliency maps and adversarial examples. Runs a
+    /// forward pass in `mode` (inference by default: BatchNorm's running statistics, no Dropout;
+    /// a training pass updates the statistics and advances step() as forward() does), the loss
+    /// and a backward pass through every stage to the input, on the model's device, with a
+    /// workspace of its own (made at the first call; on the CPU single-threaded, on Eigen's
+    /// evaluators): gradients() and the output of the last forward() are left as they were.
+    /// Throws ctnn::shape_error if x.size() is not a positive multiple of in_size or the targets
+    /// do not match the batch, ctnn::argument_error for a label outside [0, out_size).
+    template <Loss L>
+    std::vector<T> input_gradient(std::span<const T> x, const L& l, loss::Targets<T> targets,
+                                  Mode mode = Mode::inference) {
+        static_assert(L::template check<typename Net::out_shape>());
+        if (x.empty() || x.size() % in_size != 0)
+            detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
+        const std::size_t batch = x.size() / in_size;
+        loss::check_targets<L, typename Net::out_shape>(targets, batch, "Model::input_gradient",
+                                                        "the batch of the input");
+        ElemCtx ctx;
+        ctx.seed = seed_;
+        ctx.training = mode == Mode::training;
+        ctx.step = ctx.training ? ++step_ : 0;
+        std::vector<T> dx(x.size());
+        if (on_cuda()) {
+            push(params_, Buf::params);
+            push(buffers_, Buf::buffers);
+            on_device(
+                [&](auto& c) { c.input_gradient(x.data(), batch, ctx, l, targets, dx.data()); });
+            if (ctx.training && buffer_count > 0) buffers_.newest = Newest::backend;
+            return dx;
+        }
+        if (!input_grad_) input_grad_ = std::make_unique<InputGradSide>();
+        auto& s = static_cast<InputGradSide&>(*input_grad_);
+        const T* params = fresh(params_, Buf::params).data();
+        s.exec.forward(params, x.data(), batch, ctx, buffers_.host.data());
+        l(s.exec.output(), targets, batch, out_size, s.exec.output_grad());
+        const T* g = s.exec.backward(params, s.grads.data());
+        std::copy_n(g, dx.size(), dx.begin());
+        return dx;
+    }
+
     /// Applies one optimizer update with learning rate `lr` (a schedule's value for this step; it
     /// replaces state.optimizer.lr, which update(state) uses) to all parameters (one pass). Throws
     /// ctnn::argument_error if `state` was made for another number of parameters.
@@ -283,6 +325,12 @@ public:
 private:
     /// This translation unit can run the model on CUDA.
     static constexpr bool cuda_built = CTNN_CUDA_BACKEND && cuda_ok;
+
+    /// input_gradient's CPU executor (gradients to the input) and its unread parameter gradients.
+    struct InputGradSide final : detail::Workspace {
+        eigen::Executor<Net, T, true> exec;
+        std::vector<T> grads = std::vector<T>(param_count);
+    };
 
     /// Every buffer at its initial value (BatchNorm: running_mean 0, running_var 1, count 0).
     static std::vector<T> initial_buffers() {
@@ -369,7 +417,8 @@ private:
     }
 
     using Core::batch_, Core::buffers_, Core::cpu_, Core::device_, Core::device_side_, Core::fresh,
-        Core::grads_, Core::on_cuda, Core::params_, Core::push, Core::seed_, Core::step_;
+        Core::grads_, Core::input_grad_, Core::on_cuda, Core::params_, Core::push, Core::seed_,
+        Core::step_;
 };
 
 /// Clips the gradients of `model`'s last backward() by their global L2 norm and returns that norm

@@ -12,11 +12,48 @@
 // them in parallel); models.cuh has the training loop they share.
 #include "models.cuh"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <vector>
 
 using namespace ctnn;
 using namespace models;
+
+namespace {
+/// Model::input_gradient, compiled by nvcc (the kernels of a backward pass that goes on to the
+/// input): the gradient on the CPU and, with a GPU, the same on the device.
+bool input_gradient_check(bool gpu) {
+    using Net =
+        Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same, NoBias>, BatchNorm, ReLU, Flatten, Dense<3>>;
+    const std::size_t batch = 4;
+    std::vector<float> x(batch * Net::in_size);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37f * static_cast<float>(i));
+    const std::vector<std::int32_t> labels{0, 1, 2, 1};
+    Model<Net> cpu(device::cpu());
+    cpu.init(3);
+    const auto want = cpu.input_gradient(x, loss::SoftmaxCrossEntropy{}, {labels});
+    double scale = 0;
+    for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+    if (!(scale > 0)) {
+        std::printf("FAIL input gradient: zero on the CPU\n");
+        return false;
+    }
+    if (!gpu) return true;
+    Model<Net> dev(device::cuda());
+    dev.init(3);
+    const auto got = dev.input_gradient(x, loss::SoftmaxCrossEntropy{}, {labels});
+    double worst = 0;
+    for (std::size_t i = 0; i < want.size(); ++i)
+        worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+    const bool ok = worst <= 1e-4 * scale;
+    std::printf("%s input gradient: largest difference %g (scale %g)\n", ok ? "ok  " : "FAIL",
+                worst, scale);
+    return ok;
+}
+} // namespace
 
 int main() {
     try {
@@ -42,6 +79,7 @@ int main() {
         ok &= models::conv_norm_models(gpu);
         ok &= models::join_models(gpu);
         ok &= models::pool_models(gpu);
+        ok &= input_gradient_check(gpu);
         std::printf("%s\n", ok ? "all models ok" : "FAILED");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {

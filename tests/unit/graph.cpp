@@ -191,8 +191,12 @@ TEST_CASE("lowering: branches read the block input, the join is a stage of its o
     // A block at the start reads the model input; its branches propagate nothing.
     using First = Sequential<Input<4>, Add<Dense<3>, Branch<Dense<3>, Tanh>>, Dense<2>>;
     static_assert(stage_t<First, 0>::from_input && stage_t<First, 1>::from_input);
-    // Only branch 0's gradient is kept (no accumulator for the model input).
-    static_assert(stage_t<First, 2>::anchor::from_input && stage_t<First, 2>::anchor::kept == 3);
+    // Branch 0's gradient is kept, and room for the model input's accumulator (written only by
+    // a pass to the input: Model::input_gradient).
+    static_assert(stage_t<First, 2>::anchor::from_input &&
+                  stage_t<First, 2>::anchor::kept == 3 + 4);
+    static_assert(!gradient_flow<stages_of<First>>::input_grad[0] &&
+                  gradient_flow<stages_of<First>, true>::input_grad[0]);
     CHECK(describe<First>().find("stage 1: dZ = dY * epilogue'(Z); dW = dZ^T X (gemm), db = "
                                  "sum(dZ)\n") != std::string::npos);
 }

@@ -16,6 +16,8 @@
 //     template <class S, std::size_t I> void backward_stage(const T* params, T* grads, T*& d,
 //                                                           T*& other);
 //     void accumulate(T* dst, const T* src, std::size_t n);          // dst[i] += src[i]
+// With ToInput the backward pass goes on to the model input (gradient_flow<Stages, true>):
+// run_backward returns its gradient (Model::input_gradient).
 // backward_stage receives in d the gradient the backend's convention puts there (the Eigen
 // evaluators: dL/dY of the stage; the CUDA kernels: dL/dZ, the epilogue derivative fused into the
 // store of the stage after it) and leaves in d its input gradient when input_grad[I], swapping d
@@ -28,6 +30,7 @@
 #include "../graph/liveness.hpp"
 #include "../graph/lowering.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string>
@@ -37,7 +40,7 @@ namespace ctnn::detail {
 
 /// The buffers of an executor's passes, for the current batch capacity: activations
 /// (plan::per_sample floats per sample), the joins' kept gradients (plan::skip_grad_per_sample)
-/// and the two gradient buffers (plan::grad_per_sample each).
+/// and the two gradient buffers (StageRunner::grad_per_sample each).
 template <class T>
 struct RunnerBuffers {
     T* act;
@@ -46,13 +49,23 @@ struct RunnerBuffers {
     T* grad_b;
 };
 
-template <class Derived, class Stages, class T>
+template <class Derived, class Stages, class T, bool ToInput = false>
 class StageRunner {
 public:
     using stages = Stages;
     using plan = workspace_plan<Stages>;
-    using flow = gradient_flow<Stages>;
+    using flow = gradient_flow<Stages, ToInput>;
     static constexpr std::size_t stage_count = Stages::size;
+    /// Floats per sample of each gradient buffer: the widest stage output, and with ToInput the
+    /// model input (what the stages reading it leave there).
+    static constexpr std::size_t grad_per_sample = [] {
+        std::size_t n = plan::grad_per_sample;
+        if constexpr (ToInput)
+            for_each_type(Stages{}, [&]<class S, std::size_t>() {
+                if (S::from_input) n = std::max(n, S::in_size);
+            });
+        return n;
+    }();
 
 protected:
     /// Checks the arguments of a pass as every backend does, with the same messages (`who`
@@ -124,14 +137,16 @@ protected:
         });
     }
 
-    /// The backward pass from the output gradient in grad_a.
-    void run_backward(const T* params, T* grads) {
+    /// The backward pass from the output gradient in grad_a. Returns where the walk left the
+    /// last gradient: with ToInput, the model input's ([batch, in_size]).
+    T* run_backward(const T* params, T* grads) {
         T* d = buffers().grad_a;
         T* other = buffers().grad_b;
         [&]<std::size_t... I>(std::index_sequence<I...>) {
             (backward_step<stage_count - 1 - I>(params, grads, d, other), ...);
         }
         (std::make_index_sequence<stage_count>{});
+        return d;
     }
 
     std::size_t batch_ = 0;    ///< samples of the current pass

@@ -38,21 +38,22 @@ struct GradientAccumulate {
     bool into_current = false;
 };
 
-template <class... S>
+template <bool ToInput, class... S>
 constexpr std::array<bool, sizeof...(S)> grad_needed_of(type_list<S...>) {
     std::array<bool, sizeof...(S)> g{};
-    bool any = false;
+    bool any = ToInput;
     std::size_t i = 0;
     ((any = any || stage_has_params<S>, g[i++] = any), ...);
     return g;
 }
-template <class... S>
+template <bool ToInput, class... S>
 constexpr std::array<bool, sizeof...(S)> input_grad_of(type_list<S...> l) {
-    const auto needed = grad_needed_of(l);
+    const auto needed = grad_needed_of<ToInput>(l);
     std::array<bool, sizeof...(S)> g{};
     std::size_t i = 0;
-    ((g[i] =
-          S::kind == LayerKind::add ? i > 0 && needed[i - 1] : !S::from_input && needed[S::source],
+    ((g[i] = S::kind == LayerKind::add ? ToInput || (i > 0 && needed[i - 1])
+             : S::from_input           ? ToInput
+                                       : needed[S::source],
       ++i),
      ...);
     return g;
@@ -77,18 +78,18 @@ constexpr auto resume_of(type_list<S...>) {
     return r;
 }
 /// The accumulations after each stage and their counts (gradient_flow::accumulate).
-template <class... S>
+template <bool ToInput, class... S>
 constexpr auto accumulate_of(type_list<S...> l) {
     using plan = workspace_plan<type_list<S...>>;
     constexpr std::size_t n = sizeof...(S);
-    const auto input_grad = input_grad_of(l);
+    const auto input_grad = input_grad_of<ToInput>(l);
     std::pair<std::array<std::array<GradientAccumulate, n>, n>, std::array<std::size_t, n>> t{};
     std::size_t k = 0;
     (
         [&] {
             if constexpr (S::kind == LayerKind::add) {
                 using A = typename S::anchor;
-                if constexpr (!A::from_input)
+                if constexpr (!A::from_input || ToInput)
                     for_each_type(typename A::branches{}, [&]<class Br, std::size_t B>() {
                         if constexpr (!Br::identity) {
                             if (input_grad[Br::first]) {
@@ -107,18 +108,27 @@ constexpr auto accumulate_of(type_list<S...> l) {
 }
 } // namespace detail
 
-/// The gradient flow of the stage list Stages (stages_of<Net>), computed once.
-template <class Stages>
+/// The gradient flow of the stage list Stages (stages_of<Net>), computed once. ToInput: the
+/// backward pass computes the gradient of the model input too (Model::input_gradient), so every
+/// stage's output gradient is needed and the stages reading the model input compute theirs.
+template <class Stages, bool ToInput = false>
 struct gradient_flow {
     static constexpr std::size_t count = Stages::size;
+    /// The backward pass ends with the gradient of the model input.
+    static constexpr bool to_input = ToInput;
 
     /// grad_needed[i]: the backward pass needs dL/d(output of stage i), because stage i or an
-    /// earlier stage has parameters.
-    static constexpr std::array<bool, count> grad_needed = detail::grad_needed_of(Stages{});
+    /// earlier stage has parameters (or ToInput).
+    static constexpr std::array<bool, count> grad_needed =
+        detail::grad_needed_of<ToInput>(Stages{});
     /// input_grad[i]: stage i computes the gradient of its input, for its source stage (the
-    /// previous one, or a block's source for the first stage of a branch). A join: it hands
-    /// gradients to its branches (some stage before it has parameters).
-    static constexpr std::array<bool, count> input_grad = detail::input_grad_of(Stages{});
+    /// previous one, or a block's source for the first stage of a branch; the model input when
+    /// ToInput). A join: it hands gradients to its branches (some stage before it has parameters,
+    /// or ToInput).
+    static constexpr std::array<bool, count> input_grad = detail::input_grad_of<ToInput>(Stages{});
+    /// The gradient of the source of join anchor A is needed: its accumulator is kept.
+    template <class A>
+    static constexpr bool source_grad_needed = A::from_input ? ToInput : grad_needed[A::source];
     /// Stage i runs in a backward pass: it has parameters or computes its input gradient.
     static constexpr std::array<bool, count> runs_backward = [] {
         std::array<bool, count> r{};
@@ -131,7 +141,7 @@ struct gradient_flow {
     static constexpr std::array<detail::GradientResume, count> resume = detail::resume_of(Stages{});
 
 private:
-    static constexpr auto accumulate_table = detail::accumulate_of(Stages{});
+    static constexpr auto accumulate_table = detail::accumulate_of<ToInput>(Stages{});
 
 public:
     /// accumulate[j][0 .. accumulate_count[j]): after stage j's backward step, in stage order of

@@ -192,8 +192,9 @@ struct JoinAnchor {
     /// Offset, per sample, of the source-gradient accumulator in the kept slot.
     static constexpr std::size_t acc_offset = facts_[4];
     /// Floats per sample the join keeps during backward (workspace_plan::skip_grad_per_sample):
-    /// the gradients of the computed branches but the last, and the source's accumulator.
-    static constexpr std::size_t kept = acc_offset + (from_input ? 0 : in_size);
+    /// the gradients of the computed branches but the last, and the source's accumulator (the
+    /// model input's, at the input: Model::input_gradient).
+    static constexpr std::size_t kept = acc_offset + in_size;
 
     // The names of a Residual's join (a block with one identity branch and one body).
     static constexpr bool skip_is_input = from_input;

@@ -24,20 +24,22 @@ struct Targets {
 
 /// Throws ctnn::shape_error unless `t` holds what loss L reads for `batch` samples of output shape
 /// Out (one label per sample, or batch x Out::size values), naming both sizes, and
-/// ctnn::argument_error for a label outside [0, Out::size). Model::loss calls it; it builds a
-/// message only when it throws.
+/// ctnn::argument_error for a label outside [0, Out::size). Model::loss calls it (`who` names the
+/// caller in the message; `batch_of` says where the batch comes from); it builds a message only
+/// when it throws.
 template <class L, class Out, class T>
-void check_targets(const Targets<T>& t, std::size_t batch) {
+void check_targets(const Targets<T>& t, std::size_t batch, const char* who = "Model::loss",
+                   const char* batch_of = "the batch of the last forward") {
     constexpr std::size_t n = Out::size;
-    const auto what = [] { return "Model::loss: " + std::string(L::name()); };
+    const auto what = [who] { return std::string(who) + ": " + std::string(L::name()); };
     if constexpr (L::uses_labels) {
         if (t.labels.size() != batch)
-            throw shape_error(what() + " reads one label per sample: " +
-                              std::to_string(t.labels.size()) + " labels given, expected " +
-                              std::to_string(batch) + " (the batch of the last forward)");
+            throw shape_error(
+                what() + " reads one label per sample: " + std::to_string(t.labels.size()) +
+                " labels given, expected " + std::to_string(batch) + " (" + batch_of + ")");
         for (std::size_t b = 0; b < batch; ++b)
             if (t.labels[b] < 0 || static_cast<std::size_t>(t.labels[b]) >= n)
-                throw argument_error("Model::loss: label " + std::to_string(t.labels[b]) +
+                throw argument_error(std::string(who) + ": label " + std::to_string(t.labels[b]) +
                                      " of sample " + std::to_string(b) + " is outside [0, " +
                                      std::to_string(n) + ")");
     } else {

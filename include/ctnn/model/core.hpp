@@ -189,7 +189,9 @@ protected:
     mutable Mirror<T, CacheAligned<T>> params_, grads_;
     mutable Mirror<T> buffers_;
     mutable std::unique_ptr<CpuSideBase<T>> cpu_; ///< made at first CPU use
-    std::unique_ptr<DeviceSide<T>> device_side_;  ///< on CUDA
+    /// Model::input_gradient's CPU executor, made at first use; a copy makes its own.
+    std::unique_ptr<Workspace> input_grad_;
+    std::unique_ptr<DeviceSide<T>> device_side_; ///< on CUDA
     std::uint64_t seed_ = 0, step_ = 0;
     std::size_t batch_ = 0;
 };

@@ -93,10 +93,33 @@ struct CudaSide final : DeviceSide<T> {
     template <class L>
     T loss(const L& l, loss::Targets<T> targets) {
         if constexpr (cuda::has_device_loss<L>) return exec.loss(l, targets);
-        else
-            throw argument_error(std::string("Model::loss: loss ") + L::name() +
-                                 " has no CUDA kernel (it needs a CTNN_HOST_DEVICE row() or "
-                                 "value()/grad())");
+        else no_device_loss<L>("Model::loss");
+    }
+
+    /// Model::input_gradient: a forward, loss and backward pass to the input on the executor
+    /// of its own (made at first use), the gradient copied to the host dx ([batch, in_size]).
+    template <class L>
+    void input_gradient(const T* x, std::size_t batch, ElemCtx ctx, const L& l,
+                        loss::Targets<T> targets, T* dx) {
+        if constexpr (cuda::has_device_loss<L>) {
+            if (!input_exec) {
+                input_grads = cuda::DeviceBuffer<T>(Net::param_count);
+                input_exec = std::make_unique<cuda::Executor<Net, T, true>>(stream.get());
+            }
+            input_exec->forward(params.data(), x, batch, ctx, buffers.data());
+            input_exec->loss(l, targets);
+            const T* g = input_exec->backward(params.data(), input_grads.data());
+            cuda::copy_to_host(dx, g, batch * Net::in_size, stream.get());
+        } else {
+            no_device_loss<L>("Model::input_gradient");
+        }
+    }
+
+    template <class L>
+    [[noreturn]] static void no_device_loss(const char* who) {
+        throw argument_error(std::string(who) + ": loss " + L::name() +
+                             " has no CUDA kernel (it needs a CTNN_HOST_DEVICE row() or "
+                             "value()/grad())");
     }
 
     void backward() { exec.backward(params.data(), grads.data()); }
@@ -125,6 +148,9 @@ struct CudaSide final : DeviceSide<T> {
     cuda::DeviceBuffer<T> buffers{Net::buffer_count}; ///< BatchNorm's running statistics
     cuda::Executor<Net, T> exec;
     std::vector<T> out; ///< host copy of the device output
+    /// Model::input_gradient's executor and its (unread) parameter gradients, made at first use.
+    std::unique_ptr<cuda::Executor<Net, T, true>> input_exec;
+    cuda::DeviceBuffer<T> input_grads;
 };
 
 } // namespace ctnn::detail

@@ -56,6 +56,14 @@ enum class Buf { params, grads, buffers };
 /// Where the newest values of a flat buffer are.
 enum class Newest : std::uint8_t { both, host, backend };
 
+/// A workspace a model makes at first use and does not copy (Model::input_gradient's executor).
+struct Workspace {
+    Workspace() = default;
+    Workspace(const Workspace&) = delete;
+    Workspace& operator=(const Workspace&) = delete;
+    virtual ~Workspace() = default;
+};
+
 /// One flat buffer: its host copy and which copy is newest.
 template <class T, class Alloc = std::allocator<T>>
 struct Mirror {

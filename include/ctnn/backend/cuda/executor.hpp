@@ -43,9 +43,11 @@
 namespace ctnn::cuda {
 
 /// Stage-by-stage evaluation of Net with CUDA kernels (host execution without nvcc), precision T.
-template <class Net, class T = float>
-class Executor : public ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T> {
-    using Runner = ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T>;
+/// ToInput: backward() computes the gradient of the model input too (Model::input_gradient).
+template <class Net, class T = float, bool ToInput = false>
+class Executor
+    : public ctnn::detail::StageRunner<Executor<Net, T, ToInput>, stages_of<Net>, T, ToInput> {
+    using Runner = ctnn::detail::StageRunner<Executor<Net, T, ToInput>, stages_of<Net>, T, ToInput>;
     friend Runner;
     template <LayerKind>
     friend struct detail::Eval;
@@ -54,8 +56,10 @@ class Executor : public ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Ne
 public:
     using value_type = T;
     using Runner::stage_count;
+    using typename Runner::flow;
     using typename Runner::plan;
     using typename Runner::stages;
+    /// The kernel counts of a training step (describe(), tests); the evaluators read `flow`.
     using schedule = kernel_schedule<Net>;
     static_assert(schedule::cuda_supported,
                   "cuda::Executor: a stage of this model has no CUDA kernel yet (Model checks "
@@ -74,8 +78,8 @@ public:
     /// Throws cuda_error on out-of-memory, keeping the previous workspace.
     void reserve(std::size_t batch) {
         if (batch <= capacity_) return;
-        DeviceBuffer<T> act(plan::per_sample * batch), ga(plan::grad_per_sample * batch),
-            gb(plan::grad_per_sample * batch), in(Net::in_size * batch),
+        DeviceBuffer<T> act(plan::per_sample * batch), ga(Runner::grad_per_sample * batch),
+            gb(Runner::grad_per_sample * batch), in(Net::in_size * batch),
             targets(Net::out_size * batch);
         DeviceBuffer<std::int32_t> labels(batch);
         DeviceBuffer<T> ln_rows(has_layer_norm ? 2 * batch : 0);
@@ -141,8 +145,9 @@ public:
     }
 
     /// Backward pass of the last forward pass, from the dL/dZ the loss wrote. Writes every
-    /// parameter gradient (overwriting) into the device buffer grads.
-    void backward(const T* params, T* grads) { this->run_backward(params, grads); }
+    /// parameter gradient (overwriting) into the device buffer grads. With ToInput, returns the
+    /// device gradient of the model input ([batch, in_size]; valid until the next pass).
+    const T* backward(const T* params, T* grads) { return this->run_backward(params, grads); }
 
     [[nodiscard]] stream_t stream() const noexcept { return stream_; }
 
@@ -158,7 +163,7 @@ private:
     }(stages{});
 
     void check_batch(std::size_t batch) const {
-        constexpr std::size_t widest = std::max({Net::in_size, plan::grad_per_sample});
+        constexpr std::size_t widest = std::max({Net::in_size, Runner::grad_per_sample});
         if (batch > std::size_t{0xFFFFFFFFu} / widest)
             throw argument_error(std::string("cuda::Executor: batch ") + std::to_string(batch) +
                                  " is too large for 32-bit kernel indexing of this model");

@@ -88,10 +88,12 @@ protected:
 } // namespace detail
 
 /// Stage-by-stage evaluation of Net on the CPU, in precision T (float, or double for checks).
-template <class Net, class T = float>
-class Executor : public ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T>,
-                 public detail::ExecutorState<T> {
-    using Runner = ctnn::detail::StageRunner<Executor<Net, T>, stages_of<Net>, T>;
+/// ToInput: backward() computes the gradient of the model input too (Model::input_gradient).
+template <class Net, class T = float, bool ToInput = false>
+class Executor
+    : public ctnn::detail::StageRunner<Executor<Net, T, ToInput>, stages_of<Net>, T, ToInput>,
+      public detail::ExecutorState<T> {
+    using Runner = ctnn::detail::StageRunner<Executor<Net, T, ToInput>, stages_of<Net>, T, ToInput>;
     using State = detail::ExecutorState<T>;
     friend Runner;
     template <LayerKind>
@@ -113,7 +115,7 @@ public:
     /// Allocates workspace for batches of up to `batch` samples (no-op if already large enough).
     void reserve(std::size_t batch) {
         static constexpr typename State::Sizes sizes{plan::per_sample,
-                                                     plan::grad_per_sample,
+                                                     Runner::grad_per_sample,
                                                      plan::skip_grad_per_sample,
                                                      cpu::scratch_floats<stages>,
                                                      plan::stats,
@@ -155,15 +157,16 @@ public:
     [[nodiscard]] T* output_grad() { return grad_a_.data(); }
 
     /// Backward pass of the last forward pass. Reads output_grad(), writes all parameter gradients
-    /// (overwriting, not accumulating) into grads.
-    void backward(const T* params, T* grads) {
+    /// (overwriting, not accumulating) into grads. With ToInput, returns the gradient of the model
+    /// input ([batch, in_size], in the workspace: valid until the next pass).
+    const T* backward(const T* params, T* grads) {
         // An inference pass keeps only what the next stage reads (no Z beside a ReLU output, no
         // unpooled output under a fused pool): evaluate it again, keeping all (same values).
         if (!keep_) {
             keep_ = true;
             run_forward(params);
         }
-        this->run_backward(params, grads);
+        return this->run_backward(params, grads);
     }
 
 private:

@@ -9,7 +9,7 @@
 //     static void backward(Ex&, const T* params, T* grads, T*& d, T*& other);
 // Unlike the CPU evaluators, backward receives dL/dZ of the stage in d and fuses the epilogue
 // derivative of the stage it reads (its source) into the store of the input gradient; it leaves
-// that gradient in d when kernel_schedule::input_grad[I], swapping d and other
+// that gradient in d when the runner's gradient_flow::input_grad[I], swapping d and other
 // (backend/runner.hpp). Stages evaluated in an earlier stage's GEMM store (fusion.hpp) launch
 // nothing.
 #pragma once
@@ -35,8 +35,10 @@ using source_stage = ctnn::detail::stage_at<Stages, ctnn::detail::stage_at<Stage
 template <class S>
 using epilogue_of = kernel_epilogue<typename S::epilogue>;
 
-/// The epilogue of stage I's source, whose derivative stage I's input gradient store applies.
+/// The epilogue of stage I's source, whose derivative stage I's input gradient store applies
+/// (none for a stage reading the model input).
 template <class Stages, std::size_t I>
-using source_epilogue = epilogue_of<source_stage<Stages, I>>;
+using source_epilogue = std::conditional_t<ctnn::detail::stage_at<Stages, I>::from_input,
+                                           KernelEpilogue<>, epilogue_of<source_stage<Stages, I>>>;
 
 } // namespace ctnn::cuda::detail

@@ -73,7 +73,7 @@ struct Eval<LayerKind::conv> {
                                        : nullptr;
             conv_backward_weights<Shape>(d, ex.x_of(I), gw, gb, ex.batch_, ex.stream_);
         }
-        if constexpr (Ex::schedule::input_grad[I]) {
+        if constexpr (Ex::flow::input_grad[I]) {
             conv_backward_data<Shape, source_epilogue<typename Ex::stages, I>>(
                 d, w, ex.epi_in_of(S::source), other, ex.batch_, ex.ctx_, ex.stream_);
             std::swap(d, other);

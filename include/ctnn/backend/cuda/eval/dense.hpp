@@ -100,7 +100,7 @@ struct Eval<LayerKind::dense> {
             gemm<true, false>(n_out, n_in + (A::layer::has_bias ? 1u : 0u), B, d, n_out, ex.x_of(I),
                               n_in, store, A::layer::has_bias, ex.stream_);
         }
-        if constexpr (Ex::schedule::input_grad[I]) {
+        if constexpr (Ex::flow::input_grad[I]) {
             const T* w = params + A::param_offset;
             const InputGradStore<source_epilogue<typename Ex::stages, I>, T> store{
                 other, ex.epi_in_of(S::source), ex.ctx_, n_in};

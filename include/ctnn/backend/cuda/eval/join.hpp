@@ -44,11 +44,11 @@ struct Eval<LayerKind::add> {
 
     template <class S, std::size_t I, class Ex, class T>
     static void backward(Ex& ex, const T*, T*, T*& d, T*& other) {
-        if constexpr (Ex::schedule::input_grad[I]) {
+        if constexpr (Ex::flow::input_grad[I]) {
             using A = typename S::anchor;
             using Geo = join_shape_of<A>;
             using St = typename Ex::stages;
-            constexpr bool acc = !A::from_input && Ex::schedule::grad_needed[A::source];
+            constexpr bool acc = Ex::flow::template source_grad_needed<A>;
             T* kept = ex.kept_of(I);
             JoinGrads<T, Geo::count> g{};
             ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {

@@ -43,7 +43,7 @@ struct Eval<LayerKind::batch_norm> {
         using A = typename S::anchor;
         constexpr auto C = static_cast<std::uint32_t>(A::bound::channels);
         constexpr auto HW = static_cast<std::uint32_t>(A::bound::spatial);
-        constexpr bool input_grad = Ex::schedule::input_grad[I];
+        constexpr bool input_grad = Ex::flow::input_grad[I];
         const T* gamma = params + A::param_offset;
         T* dgamma = grads + A::param_offset;
         const T* zp = nullptr;
@@ -72,7 +72,7 @@ struct Eval<LayerKind::layer_norm> {
     static void backward(Ex& ex, const T* params, T* grads, T*& d, T*& other) {
         using A = typename S::anchor;
         constexpr std::size_t n = S::in_size;
-        constexpr bool input_grad = Ex::schedule::input_grad[I];
+        constexpr bool input_grad = Ex::flow::input_grad[I];
         const T* w = params + A::param_offset;
         T* dw = grads + A::param_offset;
         const T* zp = nullptr;

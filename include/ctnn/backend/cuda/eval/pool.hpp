@@ -24,7 +24,7 @@ struct Eval<LayerKind::pool> {
 
     template <class S, std::size_t I, class Ex, class T>
     static void backward(Ex& ex, const T*, T*, T*& d, T*& other) {
-        if constexpr (Ex::schedule::input_grad[I]) {
+        if constexpr (Ex::flow::input_grad[I]) {
             using A = typename S::anchor;
             pool_backward<typename A::bound, A::layer::op == PoolOp::max,
                           source_epilogue<typename Ex::stages, I>>(
@@ -44,7 +44,7 @@ struct Eval<LayerKind::resample> {
 
     template <class S, std::size_t I, class Ex, class T>
     static void backward(Ex& ex, const T*, T*, T*& d, T*& other) {
-        if constexpr (Ex::schedule::input_grad[I]) {
+        if constexpr (Ex::flow::input_grad[I]) {
             upsample_backward<typename S::anchor::bound, source_epilogue<typename Ex::stages, I>>(
                 d, ex.epi_in_of(S::source), other, ex.batch_, ex.ctx_, ex.stream_);
             std::swap(d, other);

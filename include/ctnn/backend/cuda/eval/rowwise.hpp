@@ -20,7 +20,7 @@ struct Eval<LayerKind::rowwise> {
 
     template <class S, std::size_t I, class Ex, class T>
     static void backward(Ex& ex, const T*, T*, T*& d, T*& other) {
-        if constexpr (Ex::schedule::input_grad[I]) {
+        if constexpr (Ex::flow::input_grad[I]) {
             rowwise_backward<S::anchor::layer::log, source_epilogue<typename Ex::stages, I>>(
                 ex.z_of(I), d, ex.epi_in_of(S::source), other, ex.batch_, S::out_size, ex.ctx_,
                 ex.stream_);
@@ -42,7 +42,7 @@ struct Eval<LayerKind::elementwise> {
 
     template <class S, std::size_t I, class Ex, class T>
     static void backward(Ex& ex, const T*, T*, T*& d, T*& other) {
-        if constexpr (Ex::schedule::input_grad[I]) {
+        if constexpr (Ex::flow::input_grad[I]) {
             using SrcEpi = source_epilogue<typename Ex::stages, I>;
             if constexpr (SrcEpi::size > 0) {
                 elementwise_backward<SrcEpi>(ex.epi_in_of(S::source), d, other,

@@ -96,7 +96,8 @@ struct Eval<LayerKind::conv> {
             cpu::detail::flip_weight<G, L::out_channels>(w, wf);
             D::pack(wf, wf + D::packed_floats);
         }
-        if constexpr (DP::template winograd_dw<S>) {
+        if constexpr (DP::template winograd_dw<S> &&
+                      (!input_grad || DP::template direct_conv_dx<S>)) {
             // Sample by sample: dW in the Winograd domain, db, and dX (direct or Winograd).
             using DW = typename DP::template direct_of<S>;
             float* xw = ex.direct_.data() + DP::template dx_floats<S>;

@@ -57,7 +57,7 @@ struct Eval<LayerKind::add> {
             }
         };
         // The source's accumulator, unless no gradient of the source is needed (liveness).
-        constexpr bool acc_needed = !A::from_input && Ex::flow::grad_needed[A::source];
+        constexpr bool acc_needed = Ex::flow::template source_grad_needed<A>;
         if constexpr (acc_needed) std::fill_n(acc, batch * n_src, T(0));
         ctnn::detail::for_each_type(typename A::branches{}, [&]<class Br, std::size_t K>() {
             if constexpr (Br::identity) {
