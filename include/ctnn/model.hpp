@@ -40,6 +40,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -112,6 +113,7 @@ public:
     /// released). Gradients of the last backward() are kept. Optimizer states follow at their
     /// next update (their copy is read back and made again on the new device).
     void to(Device dev) {
+        const Use use(use_, "Model::to");
         if (dev == device_) return;
         this->leave_device();
         attach(dev); // on failure the model is left on the CPU with its parameters
@@ -120,6 +122,7 @@ public:
     /// Initializes all parameters from `seed` (reproducible: the same seed gives the same model on
     /// every backend and machine). Also seeds Dropout masks.
     void init(std::uint64_t seed_value, Init scheme = Init::kaiming_uniform) {
+        const Use use(use_, "Model::init");
         this->initialize(seed_value, scheme, parameter_table<Net>(), initial_buffers());
     }
 
@@ -141,6 +144,7 @@ public:
     /// Preallocates workspace for batches of up to `batch` samples, so that later forward and
     /// backward passes of at most that size do not allocate.
     void reserve(std::size_t batch) {
+        const Use use(use_, "Model::reserve");
         if (on_cuda()) return on_device([&](auto& c) { c.reserve(batch); });
         cpu().reserve(batch);
     }
@@ -150,6 +154,7 @@ public:
     /// needs (x must stay alive until then) and draws a new Dropout mask per call.
     std::span<const T> forward(std::span<const T> x, std::size_t batch,
                                Mode mode = Mode::inference) {
+        const Use use(use_, "Model::forward");
         if (batch == 0) throw argument_error("Model::forward: batch size is 0");
         if (x.size() != batch * in_size)
             detail::throw_bad_input(x.size(), batch, in_size, Net::in_shape::str());
@@ -163,7 +168,7 @@ public:
             push(buffers_, Buf::buffers);
             const auto y = on_device<std::span<const T>>(
                 [&](auto& c) { return c.forward(x.data(), batch, ctx); });
-            if (ctx.training && buffer_count > 0) buffers_.newest = Newest::backend;
+            if (ctx.training && buffer_count > 0) buffers_.mark(Newest::backend);
             return y;
         }
         auto& e = cpu_ready();
@@ -180,11 +185,50 @@ public:
         return forward(x, x.size() / in_size, mode);
     }
 
-    /// Inference on as many samples as x holds (as forward(x)), returning a copy of the outputs
-    /// ([batch, out_size]) that stays valid after later passes.
-    std::vector<T> predict(std::span<const T> x) {
-        const std::span<const T> y = forward(x, Mode::inference);
-        return {y.begin(), y.end()};
+    /// Inference on as many samples as x holds (batch = x.size() / in_size), returning a copy of
+    /// the outputs ([batch, out_size]). Safe to call from many threads at once on one model
+    /// (docs/reliability.md, "Threads"): each call runs on an executor of the model's own, taken
+    /// from a pool that grows to the number of concurrent calls (on CUDA the calls take turns on
+    /// one). It leaves the last forward() pass alone. Throws ctnn::shape_error if x.size() is not
+    /// a positive multiple of in_size, ctnn::concurrency_error if another call than predict()
+    /// is using the model.
+    [[nodiscard]] std::vector<T> predict(std::span<const T> x) const {
+        if (x.empty() || x.size() % in_size != 0)
+            detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
+        const std::size_t batch = x.size() / in_size;
+        const typename detail::UseCheck::Shared use(use_, "Model::predict");
+        ElemCtx ctx;
+        ctx.seed = seed_;
+        std::vector<T> y(batch * out_size);
+        if (on_cuda()) {
+            auto& self = const_cast<Model&>(*this);
+            const std::lock_guard lock(pool_->mutex);
+            self.push(params_, Buf::params);
+            self.push(buffers_, Buf::buffers);
+            self.on_device([&](auto& c) { c.predict(x.data(), batch, ctx, y.data()); });
+            return y;
+        }
+        std::unique_ptr<detail::Workspace> w;
+        {
+            const std::lock_guard lock(pool_->mutex);
+            fresh(params_, Buf::params); // the fused executor's update leaves them in its layout
+            if (!pool_->idle.empty()) {
+                w = std::move(pool_->idle.back());
+                pool_->idle.pop_back();
+            }
+        }
+        if (!w) w = std::make_unique<PredictSide>();
+        auto& s = static_cast<PredictSide&>(*w);
+        if (s.version != params_.version) {
+            cpu::parameters_changed(s.exec);
+            s.version = params_.version;
+        }
+        const T* out =
+            s.exec.forward(params_.host.data(), x.data(), batch, ctx, buffers_.host.data());
+        std::copy_n(out, y.size(), y.begin());
+        const std::lock_guard lock(pool_->mutex);
+        pool_->idle.push_back(std::move(w));
+        return y;
     }
 
     /// Computes the loss of the last forward pass against `targets`, and dLoss/dOutput for
@@ -194,6 +238,7 @@ public:
     /// ctnn::argument_error.
     template <Loss L>
     T loss(const L& l, loss::Targets<T> targets) {
+        const Use use(use_, "Model::loss");
         static_assert(L::template check<typename Net::out_shape>());
         if (batch_ == 0) throw argument_error("Model::loss: call forward() first");
         loss::check_targets<L, typename Net::out_shape>(targets, batch_);
@@ -204,10 +249,11 @@ public:
 
     /// Backward pass of the last training-mode forward(): fills gradients().
     void backward() {
+        const Use use(use_, "Model::backward");
         if (batch_ == 0) throw argument_error("Model::backward: call forward() and loss() first");
         if (on_cuda()) {
             on_device([](auto& c) { c.backward(); });
-            grads_.newest = Newest::backend;
+            grads_.mark(Newest::backend);
             return;
         }
         auto& e = cpu_ready();
@@ -228,6 +274,7 @@ public:
     template <Loss L>
     std::vector<T> input_gradient(std::span<const T> x, const L& l, loss::Targets<T> targets,
                                   Mode mode = Mode::inference) {
+        const Use use(use_, "Model::input_gradient");
         static_assert(L::template check<typename Net::out_shape>());
         if (x.empty() || x.size() % in_size != 0)
             detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
@@ -244,7 +291,7 @@ public:
             push(buffers_, Buf::buffers);
             on_device(
                 [&](auto& c) { c.input_gradient(x.data(), batch, ctx, l, targets, dx.data()); });
-            if (ctx.training && buffer_count > 0) buffers_.newest = Newest::backend;
+            if (ctx.training && buffer_count > 0) buffers_.mark(Newest::backend);
             return dx;
         }
         if (!input_grad_) input_grad_ = std::make_unique<InputGradSide>();
@@ -262,6 +309,7 @@ public:
     /// ctnn::argument_error if `state` was made for another number of parameters.
     template <Optimizer O>
     void update(OptimizerState<O, T>& state, float lr) {
+        const Use use(use_, "Model::update");
         if (state.m.size() != (O::state_count >= 1 ? param_count : 0) ||
             state.v.size() != (O::state_count >= 2 ? param_count : 0))
             Core::throw_state_size(O::name(), state.m.size(), state.v.size(), param_count);
@@ -269,7 +317,7 @@ public:
             push(params_, Buf::params);
             push(grads_, Buf::grads); // written on the host (clip_grad_norm)
             on_device([&](auto& c) { c.update(state, lr); });
-            params_.newest = Newest::backend;
+            params_.mark(Newest::backend);
             return;
         }
         // Denormal optimizer state (decayed where gradients stay zero) is flushed to zero: on x86
@@ -286,13 +334,13 @@ public:
             auto& st = cpu_state_copy(state);
             e.update(state.optimizer, scalars, params_.host.data(),
                      st.m.empty() ? nullptr : st.m.data(), st.v.empty() ? nullptr : st.v.data());
-            params_.newest = Newest::backend;
+            params_.mark(Newest::backend);
         } else {
             read_state(state); // a copy another backend made comes back first
             state.copy.reset();
             eigen::apply_update(state.optimizer, scalars, params_.host.data(), grads_.host.data(),
                                 state.m.data(), state.v.data(), param_count);
-            params_.newest = Newest::host;
+            params_.mark(Newest::host);
         }
     }
 
@@ -306,6 +354,7 @@ public:
     /// load_state_dict converts num_batches_tracked back to int64). The file is replaced
     /// atomically: a failed save leaves any previous file intact.
     void save(const std::filesystem::path& path) const {
+        const Use use(use_, "Model::save");
         detail::save_checkpoint<Net, T>(path, fresh(params_, Buf::params),
                                         fresh(buffers_, Buf::buffers), seed_);
     }
@@ -315,8 +364,10 @@ public:
     /// other tensor may be: otherwise throws ctnn::shape_error naming the file and tensor,
     /// leaving the model unchanged.
     void load(const std::filesystem::path& path) {
+        const Use use(use_, "Model::load");
         detail::load_checkpoint<Net>(path, params_.host, buffers_.host);
-        params_.newest = buffers_.newest = Newest::host;
+        params_.mark(Newest::host);
+        buffers_.mark(Newest::host);
     }
 
     /// describe<Net>(): layers, parameters, and the stages of a pass.
@@ -325,6 +376,13 @@ public:
 private:
     /// This translation unit can run the model on CUDA.
     static constexpr bool cuda_built = CTNN_CUDA_BACKEND && cuda_ok;
+
+    /// A predict() executor of the pool, and the parameter version it last read.
+    struct PredictSide final : detail::Workspace {
+        cpu_exec exec;
+        std::uint64_t version = ~std::uint64_t{0};
+    };
+    using Use = detail::UseCheck::Exclusive;
 
     /// input_gradient's CPU executor (gradients to the input) and its unread parameter gradients.
     struct InputGradSide final : detail::Workspace {
@@ -417,8 +475,8 @@ private:
     }
 
     using Core::batch_, Core::buffers_, Core::cpu_, Core::device_, Core::device_side_, Core::fresh,
-        Core::grads_, Core::input_grad_, Core::on_cuda, Core::params_, Core::push, Core::seed_,
-        Core::step_;
+        Core::grads_, Core::input_grad_, Core::on_cuda, Core::params_, Core::pool_, Core::push,
+        Core::seed_, Core::step_, Core::use_;
 };
 
 /// Clips the gradients of `model`'s last backward() by their global L2 norm and returns that norm

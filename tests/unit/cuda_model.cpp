@@ -6,6 +6,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <thread>
+#include <vector>
+
 using namespace ctnn;
 using namespace ctnn::test::cuda_checks;
 namespace fs = std::filesystem;
@@ -288,4 +292,26 @@ TEST_CASE("bad devices, labels and batches are errors that name the problem") {
                          doctest::Contains("label 5 of sample 1 is outside [0, 5)"),
                          argument_error);
     CHECK_THROWS_AS(m.forward(std::span<const float>(x.data(), 5), 2), shape_error);
+}
+
+TEST_CASE("predict() on CUDA equals the CPU, from several threads, and keeps forward()'s pass") {
+    Model<ConvNet> cpu(device::cpu()), gpu(device::cuda());
+    cpu.init(60);
+    gpu.init(60);
+    const std::size_t batch = 3;
+    const auto x = uniform(batch * ConvNet::in_size, 61);
+    const auto other = uniform(batch * ConvNet::in_size, 62);
+    const auto y = gpu.forward(other, batch);
+    const std::vector<float> y0(y.begin(), y.end());
+    const auto want = cpu.predict(x);
+    check_close(gpu.predict(x), want);
+    CHECK(std::equal(y0.begin(), y0.end(), y.begin()));
+    // Calls from two threads take turns on the device executor.
+    std::vector<float> a, b;
+    std::thread t1([&] { a = gpu.predict(x); });
+    std::thread t2([&] { b = gpu.predict(x); });
+    t1.join();
+    t2.join();
+    check_close(a, want);
+    check_close(b, want);
 }

@@ -44,6 +44,13 @@ public:
     using error::error;
 };
 
+/// An object was used from two threads at once where its rules allow only one (a Model: any
+/// number of predict() calls at a time, or one other call; docs/reliability.md, "Threads").
+class concurrency_error : public error {
+public:
+    using error::error;
+};
+
 /// A computation produced NaN or infinity where a finite value is needed (train(): a batch's loss
 /// or gradients). The message names where.
 class numeric_error : public error {

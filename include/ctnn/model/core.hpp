@@ -15,15 +15,86 @@
 #include "state.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace ctnn::detail {
+
+/// A Model's thread rule, checked: any number of predict() calls at once (Shared), or one other
+/// call (Exclusive). A call that breaks it throws ctnn::concurrency_error instead of racing. Two
+/// atomics, checked in opposite orders (each side publishes itself, then looks for the other),
+/// so that of two overlapping calls at least one sees the other. Copies and moves start unused.
+class UseCheck {
+public:
+    UseCheck() = default;
+    UseCheck(const UseCheck&) noexcept {}
+    UseCheck(UseCheck&&) noexcept {}
+    UseCheck& operator=(const UseCheck&) noexcept { return *this; }
+    UseCheck& operator=(UseCheck&&) noexcept { return *this; }
+    ~UseCheck() = default;
+
+    /// Held by a call that needs the model to itself.
+    class Exclusive {
+    public:
+        Exclusive(UseCheck& u, const char* who) : u_(u) {
+            if (u_.busy_.exchange(true)) refuse(who);
+            if (u_.readers_.load() > 0) {
+                u_.busy_.store(false);
+                refuse(who);
+            }
+        }
+        Exclusive(const Exclusive&) = delete;
+        Exclusive& operator=(const Exclusive&) = delete;
+        ~Exclusive() { u_.busy_.store(false); }
+
+    private:
+        UseCheck& u_;
+    };
+
+    /// Held by predict(): other predict() calls may run beside it.
+    class Shared {
+    public:
+        Shared(UseCheck& u, const char* who) : u_(u) {
+            u_.readers_.fetch_add(1);
+            if (u_.busy_.load()) {
+                u_.readers_.fetch_sub(1);
+                refuse(who);
+            }
+        }
+        Shared(const Shared&) = delete;
+        Shared& operator=(const Shared&) = delete;
+        ~Shared() { u_.readers_.fetch_sub(1); }
+
+    private:
+        UseCheck& u_;
+    };
+
+private:
+    [[noreturn]] static void refuse(const char* who) {
+        throw concurrency_error(
+            std::string(who) +
+            ": this model is in use by another call (another thread, or a loss or layer calling "
+            "back into it). A Model runs any number of predict() calls at once, or one other "
+            "call: give each training thread its own model (a copy), or serialize the calls");
+    }
+
+    std::atomic<bool> busy_{false};
+    std::atomic<int> readers_{0};
+};
+
+/// Model::predict's executors: idle ones wait here between calls, so that concurrent calls each
+/// take one (and make one when none is idle) and later calls reuse them.
+struct InferencePool {
+    std::mutex mutex;
+    std::vector<std::unique_ptr<Workspace>> idle;
+};
 
 template <class T>
 class ModelCore {
@@ -78,7 +149,8 @@ public:
 
 protected:
     /// A model on the CPU with `params` parameters (zero) and the given buffers.
-    ModelCore(std::size_t params, std::vector<T> initial_buffers) {
+    ModelCore(std::size_t params, std::vector<T> initial_buffers)
+        : pool_(std::make_unique<InferencePool>()) {
         params_.host.assign(params, T(0));
         grads_.host.assign(params, T(0));
         buffers_.host = std::move(initial_buffers);
@@ -87,7 +159,8 @@ protected:
     ModelCore(const ModelCore& o)
         : params_(o.current(o.params_, Buf::params)), grads_(o.current(o.grads_, Buf::grads)),
           buffers_(o.current(o.buffers_, Buf::buffers)), cpu_(o.cpu_ ? o.cpu_->clone() : nullptr),
-          seed_(o.seed_), step_(o.step_), batch_(o.on_cuda() ? 0 : o.batch_) {}
+          pool_(std::make_unique<InferencePool>()), seed_(o.seed_), step_(o.step_),
+          batch_(o.on_cuda() ? 0 : o.batch_) {}
     ModelCore& operator=(const ModelCore&) = delete;
     ModelCore(ModelCore&&) noexcept = default;
     ModelCore& operator=(ModelCore&&) noexcept = default;
@@ -103,7 +176,8 @@ protected:
         for (const ParamEntry& e : table)
             init_tensor(params_.host.data() + e.offset, e.offset, e.spec, scheme, seed_value);
         buffers_.host = std::move(initial);
-        params_.newest = buffers_.newest = Newest::host;
+        params_.mark(Newest::host);
+        buffers_.mark(Newest::host);
     }
 
     /// `count` buffer values, each tensor of `table` at its initial value (BatchNorm:
@@ -137,7 +211,7 @@ protected:
     template <class M>
     std::span<T> written(M& m, Buf b) {
         fresh(m, b);
-        m.newest = Newest::host;
+        m.mark(Newest::host);
         return m.host;
     }
     /// Hands the host copy's newer values to the backend (the device, or the fused executor,
@@ -163,7 +237,7 @@ protected:
         device_side_.reset();
         device_ = Device{};
         batch_ = 0;
-        params_.newest = Newest::host; // the CPU executor repacks from the host copy
+        params_.mark(Newest::host); // the CPU executor repacks from the host copy
         grads_.newest = buffers_.newest = Newest::both;
     }
 
@@ -191,6 +265,10 @@ protected:
     mutable std::unique_ptr<CpuSideBase<T>> cpu_; ///< made at first CPU use
     /// Model::input_gradient's CPU executor, made at first use; a copy makes its own.
     std::unique_ptr<Workspace> input_grad_;
+    /// Model::predict's executors (a copy starts with none).
+    std::unique_ptr<InferencePool> pool_;
+    /// The thread rule's check (mutable: const calls such as save() and predict() hold it too).
+    mutable UseCheck use_;
     std::unique_ptr<DeviceSide<T>> device_side_; ///< on CUDA
     std::uint64_t seed_ = 0, step_ = 0;
     std::size_t batch_ = 0;

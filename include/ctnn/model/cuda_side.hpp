@@ -96,6 +96,14 @@ struct CudaSide final : DeviceSide<T> {
         else no_device_loss<L>("Model::loss");
     }
 
+    /// Model::predict: an inference pass on the executor of its own (made at first use), the
+    /// output copied to the host y ([batch, out_size]). The caller serializes the calls.
+    void predict(const T* x, std::size_t batch, ElemCtx ctx, T* y) {
+        if (!predict_exec) predict_exec = std::make_unique<cuda::Executor<Net, T>>(stream.get());
+        predict_exec->forward(params.data(), x, batch, ctx, buffers.data());
+        predict_exec->download_output(y);
+    }
+
     /// Model::input_gradient: a forward, loss and backward pass to the input on the executor
     /// of its own (made at first use), the gradient copied to the host dx ([batch, in_size]).
     template <class L>
@@ -150,6 +158,7 @@ struct CudaSide final : DeviceSide<T> {
     std::vector<T> out; ///< host copy of the device output
     /// Model::input_gradient's executor and its (unread) parameter gradients, made at first use.
     std::unique_ptr<cuda::Executor<Net, T, true>> input_exec;
+    std::unique_ptr<cuda::Executor<Net, T>> predict_exec; ///< Model::predict's
     cuda::DeviceBuffer<T> input_grads;
 };
 

@@ -64,11 +64,19 @@ struct Workspace {
     virtual ~Workspace() = default;
 };
 
-/// One flat buffer: its host copy and which copy is newest.
+/// One flat buffer: its host copy and which copy is newest. `version` counts the changes of its
+/// values (mark()): an executor that keeps a copy in its own layout (Model::predict's) repacks
+/// when it has seen an older version.
 template <class T, class Alloc = std::allocator<T>>
 struct Mirror {
     std::vector<T, Alloc> host;
     Newest newest = Newest::both;
+    std::uint64_t version = 0;
+    /// The values changed; `n` holds the newest (host or backend).
+    void mark(Newest n) noexcept {
+        newest = n;
+        ++version;
+    }
 };
 
 /// A model's CPU executor, behind an interface: the executor type depends on how a translation
