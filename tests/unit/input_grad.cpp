@@ -34,6 +34,17 @@ Case make_case(std::size_t batch, std::uint64_t seed) {
     return c;
 }
 
+/// A float gradient against the same in double: within 1e-5 of the largest magnitude (not 0).
+void check_float_matches(const std::vector<float>& gf, const std::vector<double>& gd) {
+    REQUIRE(gf.size() == gd.size());
+    double scale = 0, worst = 0;
+    for (double v : gd) scale = std::max(scale, std::fabs(v));
+    for (std::size_t i = 0; i < gf.size(); ++i)
+        worst = std::max(worst, std::fabs(double(gf[i]) - gd[i]));
+    CHECK(scale > 0);
+    CHECK(worst <= 1e-5 * scale);
+}
+
 /// input_gradient of Model<Net, double> against central differences of the mean loss over each
 /// input value, with forward passes in `mode` (Dropout masks replayed from the same step).
 template <class Net, class L>
@@ -153,13 +164,7 @@ TEST_CASE("input_gradient in float equals double; gradients and the last output 
 
     const std::vector<double> od(other.begin(), other.end());
     const auto gd = md.input_gradient(od, loss::SoftmaxCrossEntropy{}, c.targets());
-    REQUIRE(gf.size() == gd.size());
-    double scale = 0, worst = 0;
-    for (double v : gd) scale = std::max(scale, std::fabs(v));
-    for (std::size_t i = 0; i < gf.size(); ++i)
-        worst = std::max(worst, std::fabs(double(gf[i]) - gd[i]));
-    CHECK(scale > 0);
-    CHECK(worst <= 1e-5 * scale);
+    check_float_matches(gf, gd);
 
     // A step on the gradient's sign lowers the loss (the fast gradient sign method, reversed).
     std::vector<float> x2(other);
@@ -184,13 +189,7 @@ void check_float_input_gradient(std::size_t batch, std::uint64_t seed) {
     const std::vector<float> vf(c.values.begin(), c.values.end());
     const auto gf = mf.input_gradient(xf, loss::MSE{}, {c.labels, vf});
     const auto gd = md.input_gradient(xd, loss::MSE{}, c.targets());
-    REQUIRE(gf.size() == gd.size());
-    double scale = 0, worst = 0;
-    for (double v : gd) scale = std::max(scale, std::fabs(v));
-    for (std::size_t i = 0; i < gf.size(); ++i)
-        worst = std::max(worst, std::fabs(double(gf[i]) - gd[i]));
-    CHECK(scale > 0);
-    CHECK(worst <= 1e-5 * scale);
+    check_float_matches(gf, gd);
 }
 
 TEST_CASE("input_gradient in float: direct and Winograd convolutions at the input") {

@@ -144,10 +144,10 @@ TEST_CASE("a call back into a model in use throws concurrency_error, and the mod
 }
 
 TEST_CASE("forward() from two threads: a pass overlapping another is refused, never raced") {
-    using Net = Sequential<Input<64>, Dense<256>, ReLU, Dense<256>, ReLU, Dense<8>>;
+    using Net = Sequential<Input<32>, Dense<64>, ReLU, Dense<8>>;
     Model<Net> m(device::cpu());
     m.init(8);
-    const auto x = inputs(64 * Net::in_size, 9);
+    const auto x = inputs(32 * Net::in_size, 9);
     std::atomic<int> ok{0}, refused{0}, other{0};
     std::atomic<bool> go{false};
     const auto run = [&] {
@@ -155,7 +155,7 @@ TEST_CASE("forward() from two threads: a pass overlapping another is refused, ne
         }
         for (int i = 0; i < 200; ++i) {
             try {
-                (void)m.forward(x, 64);
+                (void)m.forward(x, 32);
                 ++ok;
             } catch (const concurrency_error&) {
                 ++refused;
