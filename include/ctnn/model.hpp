@@ -158,10 +158,7 @@ public:
         if (batch == 0) throw argument_error("Model::forward: batch size is 0");
         if (x.size() != batch * in_size)
             detail::throw_bad_input(x.size(), batch, in_size, Net::in_shape::str());
-        ElemCtx ctx;
-        ctx.seed = seed_;
-        ctx.training = mode == Mode::training;
-        ctx.step = ctx.training ? ++step_ : 0;
+        const ElemCtx ctx = pass_context(mode);
         batch_ = batch;
         if (on_cuda()) {
             push(params_, Buf::params);
@@ -180,9 +177,7 @@ public:
     /// x.size() / in_size). Throws ctnn::shape_error if x.size() is not a positive multiple of
     /// in_size.
     std::span<const T> forward(std::span<const T> x, Mode mode = Mode::inference) {
-        if (x.empty() || x.size() % in_size != 0)
-            detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
-        return forward(x, x.size() / in_size, mode);
+        return forward(x, batch_of(x), mode);
     }
 
     /// Inference on as many samples as x holds (batch = x.size() / in_size), returning a copy of
@@ -193,11 +188,9 @@ public:
     /// a positive multiple of in_size, ctnn::concurrency_error if another call than predict()
     /// is using the model.
     [[nodiscard]] std::vector<T> predict(std::span<const T> x) const {
-        if (x.empty() || x.size() % in_size != 0)
-            detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
-        const std::size_t batch = x.size() / in_size;
+        const std::size_t batch = batch_of(x);
         const typename detail::UseCheck::Shared use(use_, "Model::predict");
-        ElemCtx ctx;
+        ElemCtx ctx; // inference: no Dropout, no step
         ctx.seed = seed_;
         std::vector<T> y(batch * out_size);
         if (on_cuda()) {
@@ -276,15 +269,10 @@ public:
                                   Mode mode = Mode::inference) {
         const Use use(use_, "Model::input_gradient");
         static_assert(L::template check<typename Net::out_shape>());
-        if (x.empty() || x.size() % in_size != 0)
-            detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
-        const std::size_t batch = x.size() / in_size;
+        const std::size_t batch = batch_of(x);
         loss::check_targets<L, typename Net::out_shape>(targets, batch, "Model::input_gradient",
                                                         "the batch of the input");
-        ElemCtx ctx;
-        ctx.seed = seed_;
-        ctx.training = mode == Mode::training;
-        ctx.step = ctx.training ? ++step_ : 0;
+        const ElemCtx ctx = pass_context(mode);
         std::vector<T> dx(x.size());
         if (on_cuda()) {
             push(params_, Buf::params);
@@ -374,6 +362,23 @@ public:
     static std::string describe() { return ctnn::describe<Net>(); }
 
 private:
+    /// The samples in x ([batch, in_size]); throws ctnn::shape_error unless x.size() is a
+    /// positive multiple of in_size.
+    static std::size_t batch_of(std::span<const T> x) {
+        if (x.empty() || x.size() % in_size != 0)
+            detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
+        return x.size() / in_size;
+    }
+
+    /// The element context of a pass in `mode`: a training pass takes the next step (Dropout).
+    ElemCtx pass_context(Mode mode) {
+        ElemCtx ctx;
+        ctx.seed = seed_;
+        ctx.training = mode == Mode::training;
+        ctx.step = ctx.training ? ++step_ : 0;
+        return ctx;
+    }
+
     /// This translation unit can run the model on CUDA.
     static constexpr bool cuda_built = CTNN_CUDA_BACKEND && cuda_ok;
 

@@ -59,6 +59,19 @@ inline void check_close(std::span<const float> got, std::span<const float> want,
     CHECK(bad == 0);
 }
 
+/// Inputs and targets of `batch` samples of Net, from `seed`, for the checks below.
+template <class Net>
+struct StepData {
+    StepData(std::size_t batch, std::uint64_t seed)
+        : x(uniform(batch * Net::in_size, seed + 1, -2.0f, 2.0f)),
+          labels(labels_for(batch, Net::out_size)),
+          values(uniform(batch * Net::out_size, seed + 2, 0.0f, 1.0f)) {}
+    std::vector<float> x;
+    std::vector<std::int32_t> labels;
+    std::vector<float> values;
+    [[nodiscard]] loss::Targets<float> targets() const { return {labels, values}; }
+};
+
 /// One training-mode forward, loss and backward of Net on both backends from the same
 /// parameters; outputs, loss and gradients must agree. Returns nothing; CHECKs inside.
 template <class Net, class L>
@@ -68,10 +81,9 @@ void check_step(const L& loss, std::size_t batch, std::uint64_t seed) {
     Model<Net> cpu(device::cpu()), gpu(device::cuda());
     cpu.init(seed);
     gpu.init(seed);
-    const auto x = uniform(batch * Net::in_size, seed + 1, -2.0f, 2.0f);
-    const auto labels = labels_for(batch, Net::out_size);
-    const auto values = uniform(batch * Net::out_size, seed + 2, 0.0f, 1.0f);
-    loss::Targets<float> t{labels, values};
+    const StepData<Net> data(batch, seed);
+    const auto& x = data.x;
+    const loss::Targets<float> t = data.targets();
 
     for (const Mode mode : {Mode::inference, Mode::training}) {
         const auto yc = cpu.forward(x, batch, mode);

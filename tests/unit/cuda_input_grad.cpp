@@ -23,10 +23,9 @@ void check_input_grad(const L& l, std::size_t batch, std::uint64_t seed,
     Model<Net> cpu(device::cpu()), gpu(device::cuda());
     cpu.init(seed);
     gpu.init(seed);
-    const auto x = uniform(batch * Net::in_size, seed + 1, -2.0f, 2.0f);
-    const auto labels = labels_for(batch, Net::out_size);
-    const auto values = uniform(batch * Net::out_size, seed + 2, 0.0f, 1.0f);
-    const loss::Targets<float> t{labels, values};
+    const StepData<Net> data(batch, seed);
+    const auto& x = data.x;
+    const loss::Targets<float> t = data.targets();
     const auto want = cpu.input_gradient(x, l, t, mode);
     const auto got = gpu.input_gradient(x, l, t, mode);
     REQUIRE(got.size() == x.size());
