@@ -24,7 +24,48 @@ endif()
 option(CTNN_ENABLE_CUDA "Enable the CUDA language for ctnn's nvcc targets (nvcc >= 12; ON when found)"
        ${ctnn_cuda_default})
 
+# Cross-compiling (the Jetson presets), nvcc needs the CUDA toolkit's libraries for the target:
+# <CUDA root>/targets/aarch64-linux (Orin, JetPack 6) or targets/sbsa-linux (Thor, CUDA 13),
+# installed by NVIDIA's cross packages. Without them check_language(CUDA) only says that no CUDA
+# compiler works; name what is missing instead (docs/jetson.md).
+set(CTNN_CUDA_TARGET "" CACHE STRING
+    "Cross builds: the CUDA toolkit's target directory under <CUDA root>/targets, e.g. aarch64-linux (Jetson Orin) or sbsa-linux (Jetson Thor)")
+function(ctnn_check_cuda_cross_target)
+    if(NOT CMAKE_CROSSCOMPILING OR NOT CTNN_CUDA_TARGET)
+        return()
+    endif()
+    if(CMAKE_CUDA_COMPILER)
+        set(nvcc "${CMAKE_CUDA_COMPILER}")
+    elseif(DEFINED ENV{CUDACXX})
+        set(nvcc "$ENV{CUDACXX}")
+    else()
+        find_program(nvcc nvcc HINTS /usr/local/cuda/bin NO_CACHE)
+    endif()
+    if(NOT nvcc)
+        message(FATAL_ERROR "CTNN_ENABLE_CUDA is ON but nvcc was not found: install the CUDA "
+                            "toolkit (docs/jetson.md) and put nvcc on PATH or in CUDACXX, or "
+                            "configure with -DCTNN_ENABLE_CUDA=OFF for a CPU-only build.")
+    endif()
+    get_filename_component(nvcc_dir "${nvcc}" DIRECTORY)
+    get_filename_component(cuda_root "${nvcc_dir}" DIRECTORY)
+    set(dir "${cuda_root}/targets/${CTNN_CUDA_TARGET}")
+    if(NOT EXISTS "${dir}/include/cuda_runtime.h" OR NOT IS_DIRECTORY "${dir}/lib")
+        if(CTNN_CUDA_TARGET STREQUAL "sbsa-linux")
+            set(pkg "cuda-cross-sbsa-13-0 (CUDA 13, for Jetson Thor)")
+        else()
+            set(pkg "cuda-cross-aarch64-12-6 (JetPack 6, for Jetson Orin)")
+        endif()
+        message(FATAL_ERROR "nvcc ${nvcc} cannot cross-compile for ${CMAKE_SYSTEM_PROCESSOR}: "
+                            "${dir} (the CUDA headers and libraries of the target) is missing. "
+                            "Install NVIDIA's cross-compilation package ${pkg} from the CUDA "
+                            "repository for your distribution (docs/jetson.md), build on the "
+                            "device instead, or configure with -DCTNN_ENABLE_CUDA=OFF for a "
+                            "CPU-only cross build.")
+    endif()
+endfunction()
+
 if(CTNN_ENABLE_CUDA)
+    ctnn_check_cuda_cross_target()
     check_language(CUDA)
     if(NOT CMAKE_CUDA_COMPILER)
         message(FATAL_ERROR "CTNN_ENABLE_CUDA is ON but no CUDA compiler was found; set "
@@ -64,6 +105,12 @@ function(ctnn_cuda_target_defaults target)
     if(CTNN_WARNINGS_AS_ERRORS)
         target_compile_options(${target} PRIVATE
             $<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings -Xcompiler=-Werror>)
+    endif()
+    if(CTNN_CPU_FLAGS)
+        # The target CPU for nvcc's host compiler (CtnnDeveloper.cmake's ctnn_target_defaults).
+        separate_arguments(cpu_flags UNIX_COMMAND "${CTNN_CPU_FLAGS}")
+        list(JOIN cpu_flags "," cpu_flags)
+        target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${cpu_flags}>)
     endif()
     # Keep each compilation's ptxas statistics for the test cuda.no_register_spills.
     set_target_properties(${target} PROPERTIES CUDA_COMPILER_LAUNCHER

@@ -11,6 +11,12 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     # that only exist on paths the optimizer invents at -O2/-O3. Keep them as warnings, not errors.
     list(APPEND CTNN_WARNING_FLAGS -Wno-error=array-bounds -Wno-error=stringop-overflow
                                    -Wno-error=stringop-overread -Wno-error=restrict)
+    if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm)")
+        # GCC for ARM notes every small aggregate passed by value whose calling convention
+        # changed in GCC 10 (-Wpsabi): only code mixing objects of GCC < 10 and >= 10 is affected,
+        # and ctnn is header-only, compiled by one compiler.
+        list(APPEND CTNN_WARNING_FLAGS -Wno-psabi)
+    endif()
 endif()
 
 # GCC's garbage collector runs whenever its heap grew by ggc-min-expand percent over
@@ -34,6 +40,11 @@ function(ctnn_target_defaults target)
     cmake_parse_arguments(PARSE_ARGV 1 arg "NO_SANITIZE;WERROR" "" "")
     target_link_libraries(${target} PRIVATE ctnn::ctnn)
     target_compile_options(${target} PRIVATE ${CTNN_WARNING_FLAGS} ${CTNN_GCC_MEMORY_FLAGS})
+    if(CTNN_CPU_FLAGS)
+        # The target CPU (a cross build's -mcpu): tests run on it too.
+        separate_arguments(cpu_flags UNIX_COMMAND "${CTNN_CPU_FLAGS}")
+        target_compile_options(${target} PRIVATE ${cpu_flags})
+    endif()
     if(arg_WERROR OR CTNN_WARNINGS_AS_ERRORS)
         set_property(TARGET ${target} PROPERTY COMPILE_WARNING_AS_ERROR ON)
     endif()
@@ -70,10 +81,15 @@ endfunction()
 
 # ctnn_speed_flags(<target>)
 #
-# With CTNN_NATIVE_ARCH (the default for a top-level build), compiles <target> for this CPU
-# (-march=native: AVX2/AVX-512 for Eigen's GEMM) and with -fno-math-errno (lets GCC vectorize the
-# sqrt in the Adam update). Used for examples and benchmarks; tests stay portable.
+# With CTNN_NATIVE_ARCH (the default for a top-level build that is not cross-compiling), compiles
+# <target> for this CPU (-march=native: AVX2/AVX-512 for Eigen's GEMM); with it or CTNN_CPU_FLAGS
+# (a named target CPU, which ctnn_target_defaults adds to every target) also -fno-math-errno
+# (lets GCC vectorize the sqrt in the Adam update). Used for examples and benchmarks; tests stay
+# portable.
 function(ctnn_speed_flags target)
+    if(CTNN_CPU_FLAGS AND NOT MSVC)
+        target_compile_options(${target} PRIVATE -fno-math-errno)
+    endif()
     if(CTNN_NATIVE_ARCH AND NOT MSVC)
         target_compile_options(${target} PRIVATE -march=native -fno-math-errno)
         if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")

@@ -1,14 +1,18 @@
 // Trains a multilayer perceptron on Fashion-MNIST on the CPU and prints the test accuracy.
 //
-//   fashion_mnist_mlp [DATA_DIR] [EPOCHS]
+//   fashion_mnist_mlp [DATA_DIR] [EPOCHS] [TRAIN_IMAGES] [TEST_IMAGES]
 //
 // DATA_DIR defaults to /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
+// TRAIN_IMAGES and TEST_IMAGES use seeded random subsets of that many training and test images
+// (default: all 60000 and 10000); CI's aarch64 phase runs a short slice under qemu and compares
+// its accuracy with x86's.
 #include <ctnn/ctnn.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 
 using namespace ctnn;
@@ -22,6 +26,16 @@ int main(int argc, char** argv) try {
     const std::size_t epochs = argc > 2 ? std::stoul(argv[2]) : 20;
 
     auto data = io::fashion_mnist(dir); // pixels scaled to [0, 1], labels 0..9
+    const auto subset = [&](Dataset& d, int arg, const char* what) {
+        if (argc <= arg) return;
+        const std::size_t n = std::stoul(argv[arg]);
+        if (n == 0 || n > d.size())
+            throw std::invalid_argument(std::string(what) + " must be 1.." +
+                                        std::to_string(d.size()));
+        d = split_dataset(d, SplitCounts{n, 0, d.size() - n}, {.seed = 1}).train;
+    };
+    subset(data.train, 3, "TRAIN_IMAGES");
+    subset(data.test, 4, "TEST_IMAGES");
     std::cout << "Fashion-MNIST: " << data.train.size() << " training, " << data.test.size()
               << " test images\n"
               << describe<Net>(loss::SoftmaxCrossEntropy{});

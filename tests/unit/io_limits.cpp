@@ -107,8 +107,6 @@ struct FailLargeAllocations {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-void append(Bytes& to, const Bytes& b) { to.insert(to.end(), b.begin(), b.end()); }
-
 /// The peak resident set size of this process in bytes; 0 where it is unknown. A peak that grew
 /// by less than X across a call proves the call held less than X more than before it.
 std::size_t peak_rss() {
@@ -130,6 +128,8 @@ Bytes idx_f32(const std::vector<std::uint32_t>& dims, std::initializer_list<floa
 }
 
 #if CTNN_IO_TEST_ZLIB
+void append(Bytes& to, const Bytes& b) { to.insert(to.end(), b.begin(), b.end()); }
+
 /// One gzip member holding `prefix` followed by `zeros` zero bytes. A run of zeros compresses
 /// about 1000:1, so a few such members make a bomb of any size.
 Bytes gzip_member(const Bytes& prefix, std::size_t zeros = 0) {
