@@ -1,7 +1,7 @@
 # Runs one compile-fail test (see CtnnCompileFail.cmake):
 #   cmake -D CASE_FILE=<dir>/<name>.<ok|ko>.cmake -P CtnnRunCompileFail.cmake
 # Exits non-zero (message(FATAL_ERROR)) when the test fails.
-cmake_policy(VERSION 3.25)
+cmake_policy(VERSION 3.22)
 include("${CASE_FILE}")
 
 # fail(<summary> <details>...): prints the details verbatim (message(FATAL_ERROR) would re-wrap

@@ -6,7 +6,7 @@
 # others:  configures tests/consumer in a fresh BINARY_DIR with ctnn obtained by MODE, builds it and
 #          runs it (through its own ctest, so multi-config generators work too).
 
-cmake_policy(VERSION 3.25)
+cmake_policy(VERSION 3.22)
 function(run)
     list(JOIN ARGN " " line)
     message("> ${line}")

@@ -80,6 +80,22 @@ TEST_CASE("fused: forward and gradients match eigen::Executor, 1 thread") {
     }
 }
 
+TEST_CASE(
+    "fused: layers wider than 128 match eigen::Executor where the instruction set fuses them") {
+    // Workload A's 784-128-10 and a 200-wide layer: fused with NEON (aarch64) and AVX-512 (whose
+    // own run is native_mlp.cpp); the portable 4-wide kernels stop at 128, and there this case
+    // checks only that (check_against_eigen skips a model the instruction set does not fuse).
+    using NetA = Sequential<Input<784>, Dense<128>, ReLU, Dense<10>>;
+    using Wide200 = Sequential<Input<20>, Dense<200>, ReLU, Dense<9>>;
+    MESSAGE("fused_max_width " << cpu::fused_max_width);
+    if (cpu::fused_max_width < 784) CHECK(!cpu::fused_eligible<NetA, float>);
+    for (const std::size_t batch : sizes{1, 97, 256}) {
+        check_against_eigen<NetA>(batch, 1);
+        check_against_eigen<Wide200>(batch, 1);
+    }
+    check_against_eigen<NetA>(600, 2);
+}
+
 TEST_CASE("fused: forward and gradients match eigen::Executor, 2 threads") {
     for (const std::size_t batch : sizes{191, 192, 600}) {
         check_against_eigen<NetB>(batch, 2);

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <type_traits>
 
 using namespace ctnn;
 using namespace ctnn::test::nan;
@@ -79,6 +80,10 @@ TEST_CASE("nan: a NaN feature reaches the outputs and gradients: MLP, CNN, resid
 TEST_CASE("nan: the portable fused kernels' ReLU, its derivative and max keep NaN") {
 #if CTNN_CPU_FUSED
     check_simd<cpu::simd::Vec4>();
+    // The instruction set this build's kernels use, where it is not the portable one (NEON on
+    // aarch64; AVX2/AVX-512 are native_mlp.cpp's, built with -march=native).
+    if constexpr (!std::is_same_v<cpu::simd::Native, cpu::simd::Vec4>)
+        check_simd<cpu::simd::Native>();
 #else
     MESSAGE("fused CPU kernels not compiled in");
 #endif

@@ -4,7 +4,8 @@
 // with -march=native to get the widest one this CPU has):
 //   Avx512  __AVX512F__            16 floats per register, 32 registers
 //   Avx2    __AVX2__ and __FMA__    8 floats per register, 16 registers
-//   Vec4    any GCC or Clang        4 floats (GNU vector extension: SSE2 on x86-64, NEON on ARM)
+//   Neon    __aarch64__ (NEON)      4 floats per register, 32 registers (AArch64's Advanced SIMD)
+//   Vec4    any GCC or Clang        4 floats (GNU vector extension: SSE2 on x86-64, else generic)
 // Each gives the same few operations (load, store, broadcast, fused multiply-add, add, subtract,
 // ReLU and its derivative, max (NaN propagating, as PyTorch), the max of adjacent lane pairs for a
 // 2 x 2 max pool in a store, a strided store of the lanes for channel-vector kernels; AVX-512 also
@@ -22,6 +23,12 @@
 #if !CTNN_CUDA_BACKEND && !defined(CTNN_NO_FUSED_CPU) &&                                           \
     (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
 #include <immintrin.h>
+#endif
+#if !CTNN_CUDA_BACKEND && !defined(CTNN_NO_FUSED_CPU) && defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define CTNN_CPU_NEON 1
+#else
+#define CTNN_CPU_NEON 0
 #endif
 
 // CTNN_CPU_FUSED (config.hpp) says whether these kernels are compiled in.
@@ -183,8 +190,68 @@ struct Avx2 {
 };
 #endif
 
+#if CTNN_CPU_FUSED && CTNN_CPU_NEON
+/// AArch64 Advanced SIMD: 4 floats per q register, 32 registers, so the register blocking of
+/// AVX-512 (24 accumulators, 4 vectors of one row, a broadcast) fits as it does there, and fused
+/// multiply-adds (FMLA). Every AArch64 CPU has it (Jetson Orin's Cortex-A78AE, Thor's Neoverse
+/// V3AE). max_width as AVX-512's: the same register budget, and a 784-input layer keeps the fused
+/// and the batch-1 paths; reasoned from the blocking, not measured (docs/cpu.md: no ARM hardware
+/// here, and timings under qemu mean nothing).
+struct Neon {
+    using reg = float32x4_t;
+    static constexpr std::size_t width = 4;
+    static constexpr std::size_t max_vecs = 4;
+    static constexpr std::size_t rows(std::size_t v) { return v >= 4 ? 6 : v == 3 ? 8 : 12; }
+    static constexpr const char* name = "NEON";
+    static constexpr std::size_t max_width = 1024;
+
+    static CTNN_FORCEINLINE reg zero() { return vdupq_n_f32(0.0f); }
+    static CTNN_FORCEINLINE reg load(const float* p) { return vld1q_f32(p); }
+    static CTNN_FORCEINLINE void store(float* p, reg r) { vst1q_f32(p, r); }
+    static CTNN_FORCEINLINE void store_n(float* p, reg r, std::size_t n) {
+        float t[4];
+        vst1q_f32(t, r);
+        std::memcpy(p, t, n * sizeof(float));
+    }
+    static CTNN_FORCEINLINE reg bcast(float x) { return vdupq_n_f32(x); }
+    static CTNN_FORCEINLINE reg fma(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }
+    static CTNN_FORCEINLINE reg add(reg a, reg b) { return vaddq_f32(a, b); }
+    static CTNN_FORCEINLINE reg sub(reg a, reg b) { return vsubq_f32(a, b); }
+    static CTNN_FORCEINLINE reg load_n(const float* p, std::size_t n) {
+        float t[4] = {};
+        std::memcpy(t, p, n * sizeof(float));
+        return vld1q_f32(t);
+    }
+    static CTNN_FORCEINLINE void scatter(float* p, std::size_t stride, reg r, std::size_t n) {
+        float t[4];
+        vst1q_f32(t, r);
+        for (std::size_t k = 0; k < n; ++k) p[k * stride] = t[k];
+    }
+    /// Keeps a where a > 0 or a is NaN (as the other instruction sets: NaN propagates).
+    static CTNN_FORCEINLINE reg relu(reg a) {
+        return vreinterpretq_f32_u32(
+            vbicq_u32(vreinterpretq_u32_f32(a), vcleq_f32(a, vdupq_n_f32(0.0f))));
+    }
+    static CTNN_FORCEINLINE reg relu_backward(reg d, reg y) {
+        return vreinterpretq_f32_u32(
+            vbicq_u32(vreinterpretq_u32_f32(d), vcleq_f32(y, vdupq_n_f32(0.0f))));
+    }
+    /// max(a, b) with a's NaN, else b's, propagated (PyTorch's max; FMAX would quiet the NaN).
+    static CTNN_FORCEINLINE reg max(reg a, reg b) {
+        const uint32x4_t take_a = vorrq_u32(vcgtq_f32(a, b), vmvnq_u32(vceqq_f32(a, a)));
+        return vbslq_f32(take_a, a, b);
+    }
+    /// The max of lanes (0, 1) and (2, 3), the first n (<= 2) of them stored.
+    static CTNN_FORCEINLINE void store_pair_max(float* p, reg a, std::size_t n) {
+        const reg m = max(vuzp1q_f32(a, a), vuzp2q_f32(a, a));
+        store_n(p, m, n);
+    }
+};
+#endif
+
 #if CTNN_CPU_FUSED
-/// Portable: 4 floats in a GNU vector (SSE2 on any x86-64, NEON on ARM); no fused multiply-add.
+/// Portable: 4 floats in a GNU vector (SSE2 on any x86-64; generic elsewhere); no fused
+/// multiply-add.
 struct Vec4 {
     typedef float reg __attribute__((vector_size(16)));
     typedef int mask __attribute__((vector_size(16)));
@@ -245,6 +312,8 @@ struct Vec4 {
 using Native = Avx512;
 #elif defined(__AVX2__) && defined(__FMA__)
 using Native = Avx2;
+#elif CTNN_CPU_NEON
+using Native = Neon;
 #else
 using Native = Vec4;
 #endif

@@ -175,68 +175,56 @@ std::string kernel_lines() {
                  " (stages marked 'folded' or 'inference: in k..' run in that kernel's store)\n";
         s += "cuda kernels, backward: " + std::to_string(K::backward) + "\n";
         std::string lines;
-        [&]<class... St>(type_list<St...>) {
-            constexpr std::size_t n = sizeof...(St);
-            std::array<std::string, n> per{};
-            std::size_t i = 0;
-            ((
-                 per[i] =
-                     [&] {
-                         std::string out;
-                         const std::string prev = !St::from_input
-                                                      ? std::string(" x epilogue'(stage ") +
-                                                            std::to_string(St::source) + ")"
-                                                      : std::string();
-                         if constexpr (St::kind == LayerKind::batch_norm) {
-                             return St::anchor::layer::name() +
-                                    std::string(" backward: dgamma, dbeta (per-channel sums)") +
-                                    (K::input_grad[i] ? std::string(", dX") + prev : std::string());
-                         } else if constexpr (St::kind == LayerKind::layer_norm) {
-                             return St::anchor::layer::name() +
-                                    std::string(" backward rows: statistics") +
-                                    (K::input_grad[i] ? std::string(", dX") + prev
-                                                      : std::string()) +
-                                    " | " + St::anchor::layer::name() +
-                                    " backward columns: dweight, dbias";
-                         }
-                         if constexpr (gemm_anchor<St>) {
-                             if (St::anchor::param_count > 0)
-                                 out += std::string(St::kind == LayerKind::conv
-                                                        ? "implicit gemm dW = dZ^T patches(X)"
-                                                        : "gemm dW = dZ^T X") +
-                                        (stage_bias<St>() ? ", db = sum(dZ) as a ones column" : "");
-                         }
-                         if constexpr (St::kind == LayerKind::add) {
-                             return K::input_grad[i] ? join_backward_kernel_text<St>()
-                                                     : std::string();
-                         } else if constexpr (St::kind == LayerKind::elementwise) {
-                             if (K::input_grad[i] &&
-                                 stage_at<stages, St::source>::epilogue::size > 0)
-                                 out += std::string("map dX = dZ") + prev;
-                         }
-                         if constexpr (St::has_anchor) {
-                             if (K::input_grad[i]) {
-                                 if (!out.empty()) out += " | ";
-                                 if constexpr (St::kind == LayerKind::dense)
-                                     out += std::string("gemm dX = dZ W") + prev;
-                                 else if constexpr (St::kind == LayerKind::conv)
-                                     out += std::string("implicit gemm dX = conv^T(dZ, W)") + prev;
-                                 else
-                                     out += St::anchor::layer::name() + std::string(" backward") +
-                                            prev;
-                             }
-                         }
-                         const std::string acc = accumulate_text<stages>(i, K::input_grad[i]);
-                         out += out.empty() && !acc.empty() ? acc.substr(3) : acc;
-                         return out;
-                     }(),
-                 ++i),
-             ...);
-            for (std::size_t j = n; j-- > 0;) {
-                if (per[j].empty()) continue;
-                lines += std::string("  stage ") + std::to_string(j) + ": " + per[j] + "\n";
-            }
-        }(stages{});
+        // One line per stage, printed last to first. A for_each_type rather than a fold over a
+        // lambda: GCC 11 crashes on a lambda inside a pack expansion in a generic lambda.
+        std::array<std::string, stages::size> per{};
+        for_each_type(stages{}, [&]<class St, std::size_t i>() {
+            per[i] = [&] {
+                std::string out;
+                const std::string prev = !St::from_input ? std::string(" x epilogue'(stage ") +
+                                                               std::to_string(St::source) + ")"
+                                                         : std::string();
+                if constexpr (St::kind == LayerKind::batch_norm) {
+                    return St::anchor::layer::name() +
+                           std::string(" backward: dgamma, dbeta (per-channel sums)") +
+                           (K::input_grad[i] ? std::string(", dX") + prev : std::string());
+                } else if constexpr (St::kind == LayerKind::layer_norm) {
+                    return St::anchor::layer::name() + std::string(" backward rows: statistics") +
+                           (K::input_grad[i] ? std::string(", dX") + prev : std::string()) + " | " +
+                           St::anchor::layer::name() + " backward columns: dweight, dbias";
+                }
+                if constexpr (gemm_anchor<St>) {
+                    if (St::anchor::param_count > 0)
+                        out += std::string(St::kind == LayerKind::conv
+                                               ? "implicit gemm dW = dZ^T patches(X)"
+                                               : "gemm dW = dZ^T X") +
+                               (stage_bias<St>() ? ", db = sum(dZ) as a ones column" : "");
+                }
+                if constexpr (St::kind == LayerKind::add) {
+                    return K::input_grad[i] ? join_backward_kernel_text<St>() : std::string();
+                } else if constexpr (St::kind == LayerKind::elementwise) {
+                    if (K::input_grad[i] && stage_at<stages, St::source>::epilogue::size > 0)
+                        out += std::string("map dX = dZ") + prev;
+                }
+                if constexpr (St::has_anchor) {
+                    if (K::input_grad[i]) {
+                        if (!out.empty()) out += " | ";
+                        if constexpr (St::kind == LayerKind::dense)
+                            out += std::string("gemm dX = dZ W") + prev;
+                        else if constexpr (St::kind == LayerKind::conv)
+                            out += std::string("implicit gemm dX = conv^T(dZ, W)") + prev;
+                        else out += St::anchor::layer::name() + std::string(" backward") + prev;
+                    }
+                }
+                const std::string acc = accumulate_text<stages>(i, K::input_grad[i]);
+                out += out.empty() && !acc.empty() ? acc.substr(3) : acc;
+                return out;
+            }();
+        });
+        for (std::size_t j = stages::size; j-- > 0;) {
+            if (per[j].empty()) continue;
+            lines += std::string("  stage ") + std::to_string(j) + ": " + per[j] + "\n";
+        }
         s += lines;
     }
     return s;

@@ -72,20 +72,20 @@ struct DirectPlan {
     /// Floats of the direct scratch: the largest padded input plus packed weight of a direct
     /// convolution (forward), or the input gradient's (dx_floats) plus, for winograd_dw, the
     /// padded input and transform buffers of the weight gradient and its accumulator.
-    static constexpr std::size_t direct_floats = []<class... S>(type_list<S...>) {
+    /// (for_each_type rather than a fold over a lambda: GCC 11 crashes on a lambda inside a pack
+    /// expansion in a generic lambda.)
+    static constexpr std::size_t direct_floats = [] {
         std::size_t m = 0;
-        (
-            [&] {
-                if constexpr (direct_conv<S>)
-                    m = std::max(m, direct_of<S>::padded_floats + direct_of<S>::packed_floats);
-                if constexpr (winograd_dw<S>)
-                    m = std::max(m, dx_floats<S> + direct_of<S>::dw_floats +
-                                        direct_of<S>::packed_floats);
-                else m = std::max(m, dx_floats<S>);
-            }(),
-            ...);
+        ctnn::detail::for_each_type(Stages{}, [&]<class S, std::size_t>() {
+            if constexpr (direct_conv<S>)
+                m = std::max(m, direct_of<S>::padded_floats + direct_of<S>::packed_floats);
+            if constexpr (winograd_dw<S>)
+                m = std::max(m,
+                             dx_floats<S> + direct_of<S>::dw_floats + direct_of<S>::packed_floats);
+            else m = std::max(m, dx_floats<S>);
+        });
         return m;
-    }(Stages{});
+    }();
 
 private:
     /// Stage I's epilogue is one ReLU and stage I + 1, a max pool, is the only stage that reads
@@ -153,17 +153,14 @@ public:
         S::anchor::bound::taps_per_group* conv_lowering<S>::out_channels;
     /// Offset in the packed cache of stage I's copy of its weight and packing.
     template <std::size_t I>
-    static constexpr std::size_t packed_offset = []<std::size_t... J>(std::index_sequence<J...>) {
+    static constexpr std::size_t packed_offset = [] {
         std::size_t off = 0;
-        (
-            [&] {
-                using S = ctnn::detail::stage_at<Stages, J>;
-                if constexpr (direct_conv<S>) off += weight_floats<S> + direct_of<S>::packed_floats;
-            }(),
-            ...);
+        ctnn::detail::for_each_type(Stages{}, [&]<class S, std::size_t J>() {
+            if constexpr (J < I && direct_conv<S>)
+                off += weight_floats<S> + direct_of<S>::packed_floats;
+        });
         return off;
-    }
-    (std::make_index_sequence<I>{});
+    }();
     static constexpr std::size_t packed_cache_floats = packed_offset<stage_count>;
 #else
     template <class S>
