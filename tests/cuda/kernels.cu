@@ -87,6 +87,16 @@ void launch_all(float* f, int* i, unsigned* u) {
     launch(&ctnn_test::atomics, 5, 64, 0, nullptr, i, 300u, i + 512, 7u, i + 520, i + 521, f, u);
     launch(&ctnn_test::barrier_votes, 1, 40, 0, nullptr, i, i + 64);
     launch(&ctnn_test::block_reductions<1>, 3, 1, 0, nullptr, f, f + 512, 3u);
+    // Tensor-core instructions (sm_80 and newer): mma.sync m16n8k16 and ldmatrix.
+    const auto* h = reinterpret_cast<const std::uint16_t*>(i);
+    launch(&ctnn_test::mma_tile<ctnn::cuda::MmaInput::f16, false>, 1, 32, 0, nullptr, h, h + 256, f,
+           f + 256);
+    launch(&ctnn_test::mma_tile<ctnn::cuda::MmaInput::f16, true>, 1, 32, 0, nullptr, h, h + 256, f,
+           f + 256);
+    launch(&ctnn_test::mma_tile<ctnn::cuda::MmaInput::bf16, false>, 1, 32, 0, nullptr, h, h + 256,
+           f, f + 256);
+    launch(&ctnn_test::ldmatrix_dump<false>, 1, 32, 0, nullptr, h, u);
+    launch(&ctnn_test::ldmatrix_dump<true>, 1, 32, 0, nullptr, h, u);
     launch(&ctnn_test::block_reductions<96>, 3, 96, 0, nullptr, f, f + 512, 256u);
     launch(&ctnn_test::block_reductions<256>, 3, 256, 0, nullptr, f, f + 512, 683u);
     // The misuse kernels are deliberately wrong: compiled, never launched.

@@ -5,6 +5,7 @@
 // CUDA). Kernels are templates or live in one translation unit per target.
 #pragma once
 #include <ctnn/backend/cuda/kernel.hpp>
+#include <ctnn/backend/cuda/mma.hpp>
 #include <ctnn/backend/cuda/primitives.hpp>
 
 #include <cstddef>
@@ -202,5 +203,49 @@ struct GemmRecordEpilogue {
         atomicAdd(&calls[std::size_t{m} * ldc + n], 1u);
     }
 };
+
+/// One warp: d = a b + c for a 16 x 16 A (row-major 16-bit elements), a 16 x 8 B and a 16 x 8 f32
+/// C (row-major), through shared memory, ldmatrix and one mma.sync m16n8k16. B is given as B^T
+/// (8 x 16 row-major: B column-major, loaded by ldmatrix .x2) or, with TransB, as B (16 x 8
+/// row-major, loaded by ldmatrix .x2.trans). C and D are read and written in the accumulator
+/// fragment layout.
+template <ctnn::cuda::MmaInput Input, bool TransB>
+__global__ void mma_tile(const std::uint16_t* a, const std::uint16_t* b, const float* c, float* d) {
+    __align__(16) __shared__ std::uint16_t sa[16 * 16];
+    __align__(16) __shared__ std::uint16_t sb[16 * 8];
+    const unsigned l = threadIdx.x;
+    for (unsigned i = l; i < 16 * 16; i += 32) sa[i] = a[i];
+    for (unsigned i = l; i < 16 * 8; i += 32) sb[i] = b[i];
+    // Every element is in shared memory before any lane's ldmatrix reads its rows.
+    __syncwarp();
+    // A as four 8 x 8 matrices, in the order of the A fragment's registers: rows 0-7 / 8-15 of
+    // columns 0-7, then of columns 8-15. Lane l names row l % 8 of matrix l / 8.
+    std::uint32_t ra[4];
+    ctnn::cuda::ldmatrix_m8n8<4>(ra, sa + (((l / 8) % 2) * 8 + l % 8) * 16 + (l / 16) * 8);
+    // B's fragment: k 0-7, then k 8-15, of column groupID.
+    std::uint32_t rb[2];
+    if constexpr (TransB)
+        ctnn::cuda::ldmatrix_m8n8<2, true>(rb, sb + (((l / 8) % 2) * 8 + l % 8) * 8);
+    else ctnn::cuda::ldmatrix_m8n8<2>(rb, sb + (l % 8) * 16 + ((l / 8) % 2) * 8);
+    const unsigned g = l / 4, t = l % 4;
+    float rc[4], rd[4];
+    for (unsigned i = 0; i < 4; ++i) rc[i] = c[(g + 8 * (i / 2)) * 8 + 2 * t + i % 2];
+    ctnn::cuda::mma_m16n8k16<Input>(rd, ra, rb, rc);
+    for (unsigned i = 0; i < 4; ++i) d[(g + 8 * (i / 2)) * 8 + 2 * t + i % 2] = rd[i];
+}
+
+/// One warp: every lane's registers of ldmatrix .x4 (.trans with Trans) of a 32 x 8 array of
+/// 16-bit elements (row r of matrix j: row 8j + r), stored as out[lane * 4 + j].
+template <bool Trans>
+__global__ void ldmatrix_dump(const std::uint16_t* m, std::uint32_t* out) {
+    __align__(16) __shared__ std::uint16_t s[32 * 8];
+    const unsigned l = threadIdx.x;
+    for (unsigned i = l; i < 32 * 8; i += 32) s[i] = m[i];
+    // The whole array is in shared memory before ldmatrix reads it.
+    __syncwarp();
+    std::uint32_t r[4];
+    ctnn::cuda::ldmatrix_m8n8<4, Trans>(r, s + l * 8);
+    for (unsigned j = 0; j < 4; ++j) out[l * 4 + j] = r[j];
+}
 
 } // namespace ctnn_test

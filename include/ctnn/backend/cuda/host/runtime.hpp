@@ -29,6 +29,7 @@
 #include "../error.hpp"
 #include "../types.hpp"
 #include "fiber.hpp"
+#include "mma.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -84,7 +85,18 @@ void permute(std::vector<T>& v, SplitMix& rng) {
 /// What a fiber is doing when the scheduler gets control back.
 enum class Wait : std::uint8_t { runnable, barrier, warp, done, failed };
 /// The warp-level intrinsic a fiber waits in.
-enum class WarpOp : std::uint8_t { shfl, shfl_up, shfl_down, shfl_xor, ballot, any, all, sync };
+enum class WarpOp : std::uint8_t {
+    shfl,
+    shfl_up,
+    shfl_down,
+    shfl_xor,
+    ballot,
+    any,
+    all,
+    sync,
+    mma,     ///< mma.sync m16n8k16 (host/mma.hpp): value points at the lane's MmaLane
+    ldmatrix ///< ldmatrix m8n8 (host/mma.hpp): value points at the lane's LdmatrixLane
+};
 /// The block barrier flavour a fiber waits in.
 enum class BarrierOp : std::uint8_t { sync, count, all, any };
 
@@ -98,6 +110,8 @@ inline const char* name_of(WarpOp op) {
     case WarpOp::any: return "__any_sync";
     case WarpOp::all: return "__all_sync";
     case WarpOp::sync: return "__syncwarp";
+    case WarpOp::mma: return "mma.sync.aligned.m16n8k16";
+    case WarpOp::ldmatrix: return "ldmatrix.sync.aligned.m8n8";
     }
     return "?";
 }
@@ -292,6 +306,45 @@ inline std::uint64_t shuffle_result(const ThreadSlot& t, unsigned lane, unsigned
     return warp[s].value;
 }
 
+/// A complete mma or ldmatrix group: the instruction is .aligned, so every one of the warp's 32
+/// lanes executes it with the same variant (arg); then computes every lane's registers.
+inline void resolve_matrix_op(ThreadSlot* warp, unsigned lanes, unsigned group) {
+    const ThreadSlot& t = warp[0];
+    if (lanes != 32u || group != ~0u) {
+        std::string m = thread_string(t);
+        m += " executes ";
+        m += name_of(t.op);
+        m += " with ";
+        m += lanes != 32u ? std::to_string(lanes) + " lanes in its warp"
+                          : std::string("mask ") + hex(group);
+        m += ": the instruction needs all 32 lanes of a warp";
+        launch_failure("cudaErrorIllegalInstruction", m, true);
+    }
+    for (unsigned k = 1; k < 32; ++k) {
+        if (warp[k].arg != t.arg) {
+            std::string m = thread_string(warp[k]);
+            m += " and ";
+            m += thread_string(t);
+            m += " execute different variants of ";
+            m += name_of(t.op);
+            m += " (every lane of an .aligned instruction runs the same one)";
+            launch_failure("cudaErrorIllegalInstruction", m, true);
+        }
+    }
+    if (t.op == WarpOp::mma) {
+        host::detail::MmaLane* operands[32];
+        for (unsigned k = 0; k < 32; ++k)
+            operands[k] = reinterpret_cast<host::detail::MmaLane*>(warp[k].value);
+        host::detail::mma_m16n8k16(operands, static_cast<MmaInput>(t.arg));
+    } else {
+        host::detail::LdmatrixLane* operands[32];
+        for (unsigned k = 0; k < 32; ++k)
+            operands[k] = reinterpret_cast<host::detail::LdmatrixLane*>(warp[k].value);
+        host::detail::ldmatrix_m8n8(operands, static_cast<unsigned>(t.arg) & 7u, (t.arg & 8) != 0);
+    }
+    for (unsigned k = 0; k < 32; ++k) warp[k].result = 0;
+}
+
 /// Releases every warp-level group whose lanes have all arrived. Appends released threads to
 /// rt.runnable. Throws on lanes that disagree about the intrinsic or the mask.
 inline void resolve_warps(Runtime& rt, unsigned n) {
@@ -329,6 +382,14 @@ inline void resolve_warps(Runtime& rt, unsigned n) {
                 }
             }
             if (!complete) continue;
+            if (t.op == WarpOp::mma || t.op == WarpOp::ldmatrix) {
+                resolve_matrix_op(warp, lanes, group);
+                for (unsigned k = 0; k < lanes; ++k) {
+                    warp[k].wait = Wait::runnable;
+                    rt.runnable.push_back(w0 + k);
+                }
+                continue;
+            }
             // Every lane of the group is here: compute all results from the arrival values.
             std::uint64_t ballot = 0;
             bool any = false, all = true;
@@ -705,6 +766,31 @@ inline int any_sync(unsigned mask, int pred) {
 /// __all_sync: nonzero iff every lane of mask passed a nonzero pred.
 inline int all_sync(unsigned mask, int pred) {
     return static_cast<int>(detail::warp_arrive(detail::WarpOp::all, mask, 0, 0, warp_size, pred));
+}
+
+/// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32 (Input): d = a b + c with
+/// this lane's fragments (host/mma.hpp gives the layouts); every lane of the warp calls it.
+template <MmaInput Input>
+void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2],
+                  const float (&c)[4]) {
+    detail::MmaLane x{};
+    std::memcpy(x.a, a, sizeof x.a);
+    std::memcpy(x.b, b, sizeof x.b);
+    std::memcpy(x.c, c, sizeof x.c);
+    (void)detail::warp_arrive(detail::WarpOp::mma, ~0u, reinterpret_cast<std::uintptr_t>(&x),
+                              static_cast<int>(Input), warp_size, 0);
+    std::memcpy(d, x.d, sizeof x.d);
+}
+
+/// ldmatrix.sync.aligned.m8n8.x`N`{.trans}.shared.b16: this lane gives the address of one row of
+/// 8 16-bit elements (lanes 8j .. 8j + 7: matrix j) and receives one register per matrix.
+template <unsigned N, bool Trans>
+void ldmatrix_m8n8(std::uint32_t (&r)[N], const void* row) {
+    static_assert(N == 1 || N == 2 || N == 4, "ldmatrix loads 1, 2 or 4 matrices");
+    detail::LdmatrixLane x{row, {}};
+    (void)detail::warp_arrive(detail::WarpOp::ldmatrix, ~0u, reinterpret_cast<std::uintptr_t>(&x),
+                              static_cast<int>(N | (Trans ? 8u : 0u)), warp_size, 0);
+    std::memcpy(r, x.r, sizeof r);
 }
 
 /// atomicAdd: *address += val; returns the old value.

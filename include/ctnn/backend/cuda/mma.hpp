@@ -1,0 +1,99 @@
+// ctnn/backend/cuda/mma.hpp — the tensor-core instructions ctnn's kernels use, as functions:
+//   mma_m16n8k16<MmaInput::f16 or bf16>(d, a, b, c)
+//       mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32: D = A B + C for a
+//       16 x 16 A, 16 x 8 B and 16 x 8 f32 C, D spread over the warp's registers
+//   ldmatrix_m8n8<N, Trans>(r, row)
+//       ldmatrix.sync.aligned.m8n8.x{1,2,4}{.trans}.shared.b16: N 8 x 8 matrices of 16-bit
+//       elements from shared memory into the fragment layout mma takes
+// Under nvcc (sm_80 or newer: Jetson Orin's sm_87, sm_90, Thor's sm_110) each is one PTX
+// instruction; in host mode the host execution runtime computes them for the whole warp with the
+// PTX ISA's per-thread fragment layouts (host/mma.hpp, where the layouts are written out), so a
+// kernel with a wrong fragment index fails its host-execution test. Include after kernel.hpp.
+#pragma once
+#include "kernel.hpp"
+
+#include <cstdint>
+
+namespace ctnn::cuda {
+
+#if CTNN_DEVICE_COMPILE
+
+/// The input type of an mma: IEEE half or bfloat16 (the accumulator is f32).
+enum class MmaInput : std::uint8_t { f16, bf16 };
+
+/// This lane's part of D = A B + C (m16n8k16, f32 accumulation); every lane of the warp calls it.
+template <MmaInput Input>
+__device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4],
+                                             const std::uint32_t (&b)[2], const float (&c)[4]) {
+#if defined(__CUDA_ARCH__)
+    if constexpr (Input == MmaInput::f16)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+                     "{%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"
+                     : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
+                       "f"(c[1]), "f"(c[2]), "f"(c[3]));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+                     "{%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"
+                     : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
+                       "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#else
+    (void)d, (void)a, (void)b, (void)c;
+#endif
+}
+
+/// This lane's registers of N 8 x 8 matrices of 16-bit elements (`row`: the shared-memory
+/// address of one row, 16-byte aligned; lanes 8j .. 8j + 7 name the rows of matrix j).
+template <unsigned N, bool Trans = false>
+__device__ __forceinline__ void ldmatrix_m8n8(std::uint32_t (&r)[N], const void* row) {
+    static_assert(N == 1 || N == 2 || N == 4, "ldmatrix loads 1, 2 or 4 matrices");
+#if defined(__CUDA_ARCH__)
+    const auto addr = static_cast<unsigned>(__cvta_generic_to_shared(row));
+    if constexpr (N == 1 && !Trans)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n"
+                     : "=r"(r[0])
+                     : "r"(addr));
+    else if constexpr (N == 1)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n"
+                     : "=r"(r[0])
+                     : "r"(addr));
+    else if constexpr (N == 2 && !Trans)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n"
+                     : "=r"(r[0]), "=r"(r[1])
+                     : "r"(addr));
+    else if constexpr (N == 2)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n"
+                     : "=r"(r[0]), "=r"(r[1])
+                     : "r"(addr));
+    else if constexpr (!Trans)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(addr));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(addr));
+#else
+    (void)r, (void)row;
+#endif
+}
+
+#else // host mode: the host execution runtime's warp-collective emulation
+
+using host::MmaInput;
+
+template <MmaInput Input>
+inline void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2],
+                         const float (&c)[4]) {
+    host::mma_m16n8k16<Input>(d, a, b, c);
+}
+
+template <unsigned N, bool Trans = false>
+inline void ldmatrix_m8n8(std::uint32_t (&r)[N], const void* row) {
+    host::ldmatrix_m8n8<N, Trans>(r, row);
+}
+
+#endif
+
+} // namespace ctnn::cuda
