@@ -76,7 +76,17 @@ struct Avx512 {
         const __m512i idx = _mm512_mullo_epi32(
             _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
             _mm512_set1_epi32(static_cast<int>(stride)));
-        _mm512_mask_i32scatter_ps(p, static_cast<__mmask16>((1u << n) - 1u), idx, r, 4);
+        const auto mask = static_cast<__mmask16>((1u << n) - 1u);
+#if defined(__GNUC__) && !defined(__clang__)
+        // Without optimization GCC's header makes this intrinsic a macro that casts the mask to
+        // short, which -Wsign-conversion reports in every file using the kernel.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#endif
+        _mm512_mask_i32scatter_ps(p, mask, idx, r, 4);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
     }
     /// ctnn's ReLU, where(a <= 0, 0, a): 0 where a <= 0, else a (NaN stays NaN, as PyTorch's).
     static CTNN_FORCEINLINE reg relu(reg a) {
