@@ -1,6 +1,5 @@
 // Models compiled by nvcc (tests/cuda/models.cu): Dense + BatchNorm folds, LayerNorm, joins of
-// Dense branches, and an Inception-style Concat of convolution, pool and identity branches (here
-// to balance the nvcc TUs: each stays under a minute).
+// Dense branches.
 #include "models.cuh"
 
 namespace models {
@@ -20,11 +19,6 @@ using BranchNet =
                Add<Branch<Add<Branch<>, Dense<8>>, ReLU>, Dense<8>, Branch<Sigmoid>, Branch<>>,
                Dropout<0.2f>, Concat<Dense<3>, Branch<Dense<2>, Tanh>>, Dense<3>>;
 
-using InceptionNet = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU,
-                                Concat<Branch<Conv2D<3, 1>, ReLU>, Branch<Conv2D<2, 3, Same>, Tanh>,
-                                       MaxPool2D<3, Stride<1>, Padding<1>>, Branch<>>,
-                                ReLU, GlobalAvgPool, Flatten, Dense<3>>;
-
 } // namespace
 
 bool dense_graph_models(bool gpu) {
@@ -34,8 +28,6 @@ bool dense_graph_models(bool gpu) {
     ok &= check<BranchNet>("add, nested", loss::MSE{}, optim::AdamW{}, gpu);
     ok &=
         check<TwoBranchNet>("add of two branches", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
-    ok &=
-        check<InceptionNet>("concat (inception)", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
     return ok;
 }
 
