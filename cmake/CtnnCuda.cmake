@@ -106,10 +106,9 @@ function(ctnn_cuda_target_defaults target)
         target_compile_options(${target} PRIVATE
             $<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings -Xcompiler=-Werror>)
     endif()
-    if(CTNN_CPU_FLAGS)
+    if(CTNN_CPU_FLAG_LIST)
         # The target CPU for nvcc's host compiler (CtnnDeveloper.cmake's ctnn_target_defaults).
-        separate_arguments(cpu_flags UNIX_COMMAND "${CTNN_CPU_FLAGS}")
-        list(JOIN cpu_flags "," cpu_flags)
+        list(JOIN CTNN_CPU_FLAG_LIST "," cpu_flags)
         target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${cpu_flags}>)
     endif()
     # Keep each compilation's ptxas statistics for the test cuda.no_register_spills.

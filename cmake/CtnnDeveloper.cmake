@@ -40,11 +40,8 @@ function(ctnn_target_defaults target)
     cmake_parse_arguments(PARSE_ARGV 1 arg "NO_SANITIZE;WERROR" "" "")
     target_link_libraries(${target} PRIVATE ctnn::ctnn)
     target_compile_options(${target} PRIVATE ${CTNN_WARNING_FLAGS} ${CTNN_GCC_MEMORY_FLAGS})
-    if(CTNN_CPU_FLAGS)
-        # The target CPU (a cross build's -mcpu): tests run on it too.
-        separate_arguments(cpu_flags UNIX_COMMAND "${CTNN_CPU_FLAGS}")
-        target_compile_options(${target} PRIVATE ${cpu_flags})
-    endif()
+    # The target CPU (a cross build's -mcpu, CTNN_CPU_FLAGS): tests run on it too.
+    target_compile_options(${target} PRIVATE ${CTNN_CPU_FLAG_LIST})
     if(arg_WERROR OR CTNN_WARNINGS_AS_ERRORS)
         if(CMAKE_VERSION VERSION_LESS 3.24)
             # CMake 3.22 (Ubuntu 22.04, JetPack 6) has no COMPILE_WARNING_AS_ERROR.
@@ -92,11 +89,11 @@ endfunction()
 # (lets GCC vectorize the sqrt in the Adam update). Used for examples and benchmarks; tests stay
 # portable.
 function(ctnn_speed_flags target)
-    if(CTNN_CPU_FLAGS AND NOT MSVC)
+    if((CTNN_NATIVE_ARCH OR CTNN_CPU_FLAGS) AND NOT MSVC)
         target_compile_options(${target} PRIVATE -fno-math-errno)
     endif()
     if(CTNN_NATIVE_ARCH AND NOT MSVC)
-        target_compile_options(${target} PRIVATE -march=native -fno-math-errno)
+        target_compile_options(${target} PRIVATE -march=native)
         if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
             # GCC 12's own avx512fintrin.h (_mm512_unpacklo_ps, inlined into Eigen's GEMM packing)
             # trips -Wmaybe-uninitialized on AVX-512 machines: a known false positive of GCC 12

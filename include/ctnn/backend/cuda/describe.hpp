@@ -174,7 +174,6 @@ std::string kernel_lines() {
                  std::to_string(K::forward_inference) +
                  " (stages marked 'folded' or 'inference: in k..' run in that kernel's store)\n";
         s += "cuda kernels, backward: " + std::to_string(K::backward) + "\n";
-        std::string lines;
         // One line per stage, printed last to first. A for_each_type rather than a fold over a
         // lambda: GCC 11 crashes on a lambda inside a pack expansion in a generic lambda.
         std::array<std::string, stages::size> per{};
@@ -223,9 +222,8 @@ std::string kernel_lines() {
         });
         for (std::size_t j = stages::size; j-- > 0;) {
             if (per[j].empty()) continue;
-            lines += std::string("  stage ") + std::to_string(j) + ": " + per[j] + "\n";
+            s += std::string("  stage ") + std::to_string(j) + ": " + per[j] + "\n";
         }
-        s += lines;
     }
     return s;
 }

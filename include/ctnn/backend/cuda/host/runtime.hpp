@@ -306,8 +306,33 @@ inline std::uint64_t shuffle_result(const ThreadSlot& t, unsigned lane, unsigned
     return warp[s].value;
 }
 
+/// A complete group of shuffles, votes or __syncwarp: every lane's result.
+inline void resolve_votes_and_shuffles(ThreadSlot* warp, unsigned lanes, unsigned group) {
+    std::uint64_t ballot = 0;
+    bool any = false, all = true;
+    for (unsigned k = 0; k < lanes; ++k) {
+        if (((group >> k) & 1u) == 0u) continue;
+        const bool p = warp[k].pred != 0;
+        ballot |= p ? (std::uint64_t{1} << k) : 0u;
+        any = any || p;
+        all = all && p;
+    }
+    for (unsigned k = 0; k < lanes; ++k) {
+        if (((group >> k) & 1u) == 0u) continue;
+        ThreadSlot& o = warp[k];
+        switch (o.op) {
+        case WarpOp::ballot: o.result = ballot; break;
+        case WarpOp::any: o.result = any ? 1u : 0u; break;
+        case WarpOp::all: o.result = all ? 1u : 0u; break;
+        case WarpOp::sync: o.result = 0; break;
+        default: o.result = shuffle_result(o, k, group, warp); break;
+        }
+    }
+}
+
 /// A complete mma or ldmatrix group: the instruction is .aligned, so every one of the warp's 32
-/// lanes executes it with the same variant (arg); then computes every lane's registers.
+/// lanes executes it with the same variant (arg); then computes every lane's registers (in the
+/// operand structs its `value` points at: the intrinsics return nothing through `result`).
 inline void resolve_matrix_op(ThreadSlot* warp, unsigned lanes, unsigned group) {
     const ThreadSlot& t = warp[0];
     if (lanes != 32u || group != ~0u) {
@@ -342,7 +367,6 @@ inline void resolve_matrix_op(ThreadSlot* warp, unsigned lanes, unsigned group) 
             operands[k] = reinterpret_cast<host::detail::LdmatrixLane*>(warp[k].value);
         host::detail::ldmatrix_m8n8(operands, static_cast<unsigned>(t.arg) & 7u, (t.arg & 8) != 0);
     }
-    for (unsigned k = 0; k < 32; ++k) warp[k].result = 0;
 }
 
 /// Releases every warp-level group whose lanes have all arrived. Appends released threads to
@@ -382,35 +406,10 @@ inline void resolve_warps(Runtime& rt, unsigned n) {
                 }
             }
             if (!complete) continue;
-            if (t.op == WarpOp::mma || t.op == WarpOp::ldmatrix) {
-                resolve_matrix_op(warp, lanes, group);
-                for (unsigned k = 0; k < lanes; ++k) {
-                    warp[k].wait = Wait::runnable;
-                    rt.runnable.push_back(w0 + k);
-                }
-                continue;
-            }
             // Every lane of the group is here: compute all results from the arrival values.
-            std::uint64_t ballot = 0;
-            bool any = false, all = true;
-            for (unsigned k = 0; k < lanes; ++k) {
-                if (((group >> k) & 1u) == 0u) continue;
-                const bool p = warp[k].pred != 0;
-                ballot |= p ? (std::uint64_t{1} << k) : 0u;
-                any = any || p;
-                all = all && p;
-            }
-            for (unsigned k = 0; k < lanes; ++k) {
-                if (((group >> k) & 1u) == 0u) continue;
-                ThreadSlot& o = warp[k];
-                switch (o.op) {
-                case WarpOp::ballot: o.result = ballot; break;
-                case WarpOp::any: o.result = any ? 1u : 0u; break;
-                case WarpOp::all: o.result = all ? 1u : 0u; break;
-                case WarpOp::sync: o.result = 0; break;
-                default: o.result = shuffle_result(o, k, group, warp); break;
-                }
-            }
+            if (t.op == WarpOp::mma || t.op == WarpOp::ldmatrix)
+                resolve_matrix_op(warp, lanes, group);
+            else resolve_votes_and_shuffles(warp, lanes, group);
             for (unsigned k = 0; k < lanes; ++k) {
                 if (((group >> k) & 1u) == 0u) continue;
                 warp[k].wait = Wait::runnable;
