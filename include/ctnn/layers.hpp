@@ -7,6 +7,7 @@
 #include "layers/input.hpp"
 #include "layers/norm.hpp"
 #include "layers/pool.hpp"
+#include "layers/recurrent.hpp"
 #include "layers/resample.hpp"
 #include "layers/reshape.hpp"
 #include "layers/softmax.hpp"

@@ -119,6 +119,8 @@ protected:
     const T* x_of(std::size_t i) const { return from_input[i] ? input_ : y_of(source[i]); }
     /// Input of stage i's epilogue: what its derivative is evaluated at.
     const T* epi_in_of(std::size_t i) const { return has_anchor[i] ? z_of(i) : x_of(i); }
+    /// Stage i's own workspace (stage_aux, graph/lowering.hpp: a recurrent stage's states).
+    T* aux_of(std::size_t i) const { return buffers().act + plan::layout[i].aux * batch_; }
     /// Gradients join stage i keeps during backward (its branches' and its source accumulator).
     T* kept_of(std::size_t i) const { return buffers().kept + plan::layout[i].skip_grad * batch_; }
 

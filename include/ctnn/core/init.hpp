@@ -30,6 +30,13 @@ void init_tensor(T* p, std::size_t offset, const ParamSpec& spec, Init scheme, s
     }
     const CounterRng rng{seed, 0x1417};
     const auto fi = static_cast<double>(spec.fan_in), fo = static_cast<double>(spec.fan_out);
+    if (spec.role == ParamRole::recurrent) {
+        const double bound = 1.0 / std::sqrt(fi);
+        for (std::size_t k = 0; k < n; ++k)
+            p[k] = static_cast<T>(
+                static_cast<float>((2.0 * rng.uniform_double(offset + k) - 1.0) * bound));
+        return;
+    }
     const bool uniform = scheme == Init::kaiming_uniform || scheme == Init::xavier_uniform;
     const double var = (scheme == Init::kaiming_uniform || scheme == Init::kaiming_normal)
                            ? 2.0 / fi

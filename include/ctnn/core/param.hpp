@@ -17,6 +17,9 @@ enum class ParamRole {
     weight, ///< drawn by the model's init scheme from fan_in/fan_out
     bias,   ///< zero
     one,    ///< one (a normalization's scale)
+    /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) whatever the model's scheme: PyTorch's initialization
+    /// of every tensor (biases too) of RNN, LSTM and GRU, fan_in being the hidden size
+    recurrent,
 };
 
 /// A parameter tensor of a bound layer: PyTorch name suffix, shape (row-major), fan-in/out.

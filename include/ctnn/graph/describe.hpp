@@ -177,6 +177,8 @@ std::string stage_line(std::size_t i, const std::string& note = "") {
     else if constexpr (S::kind == LayerKind::layer_norm)
         anchor = std::string("layernorm ") + S::anchor::layer::name();
     else if constexpr (S::kind == LayerKind::add) anchor = join_sources<S>();
+    else if constexpr (S::kind == LayerKind::recurrent)
+        anchor = std::string("recurrent ") + S::anchor::layer::name();
     else anchor = "map";
     bool bias = false;
     if constexpr (S::kind == LayerKind::dense || S::kind == LayerKind::conv)
@@ -216,6 +218,9 @@ std::string backward_line(std::size_t i, const std::string& note = "") {
                                      std::to_string(S::anchor::bound::scale) + " x " +
                                      std::to_string(S::anchor::bound::scale) + " block"
                                : std::string("nothing to propagate");
+    } else if constexpr (S::kind == LayerKind::recurrent) {
+        what += "backward through time; dW_ih, dW_hh (gemm over all steps), db";
+        if (!S::from_input) what += ", dX (gemm per step)";
     } else {
         what += !S::from_input ? "dX = dZ" : "nothing to propagate";
     }

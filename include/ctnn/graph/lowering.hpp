@@ -366,6 +366,13 @@ constexpr std::size_t stage_stats() {
     if constexpr (S::kind == LayerKind::batch_norm) return 2 * S::anchor::bound::channels;
     else return 0;
 }
+/// Values per sample a stage needs beside its output: a recurrent stage's states and gates kept
+/// from forward to backward and its backward scratch (RecurrentBase::bind).
+template <class S>
+constexpr std::size_t stage_aux() {
+    if constexpr (S::kind == LayerKind::recurrent) return S::anchor::bound::workspace_per_sample;
+    else return 0;
+}
 } // namespace detail
 
 /// Per-sample workspace offsets of one stage (in Ts; multiplied by the batch at run time).
@@ -376,11 +383,13 @@ struct StageLayout {
     bool own_y = false;        ///< the stage stores an epilogue output (else y aliases z)
     std::size_t stats = 0;     ///< offset of the stage's batch-independent statistics (BatchNorm)
     std::size_t skip_grad = 0; ///< per-sample offset of a join's kept gradients
+    std::size_t aux = 0;       ///< offset of the stage's own workspace (stage_aux: recurrent)
 };
 
 /// The activation workspace of a stage list, per sample, computed at compile time: each stage
-/// keeps its anchor output Z (if it has an anchor) and its epilogue output Y (if it has an
-/// epilogue; otherwise Y aliases Z). Both backends use this layout.
+/// keeps its anchor output Z (if it has an anchor), its epilogue output Y (if it has an
+/// epilogue; otherwise Y aliases Z) and the workspace of its own it asks for (stage_aux). Both
+/// backends use this layout.
 template <class Stages>
 struct workspace_plan;
 template <class... S>
@@ -392,8 +401,8 @@ struct workspace_plan<type_list<S...>> {
         std::size_t stats = 0, skip = 0;
         ((l[i].own_z = S::has_anchor, l[i].z = off, off += S::has_anchor ? S::out_size : 0,
           l[i].own_y = S::epilogue::size > 0, l[i].y = l[i].own_y ? off : l[i].z,
-          off += l[i].own_y ? S::out_size : 0, l[i].stats = stats,
-          stats += detail::stage_stats<S>(), l[i].skip_grad = skip,
+          off += l[i].own_y ? S::out_size : 0, l[i].aux = off, off += detail::stage_aux<S>(),
+          l[i].stats = stats, stats += detail::stage_stats<S>(), l[i].skip_grad = skip,
           skip += detail::stage_skip_grad<S>(), ++i),
          ...);
         return std::tuple{l, off, stats, skip};

@@ -34,7 +34,10 @@ struct Dense {
 
     template <class In>
     struct bind {
-        static_assert(In::rank == 1, "Dense expects a 1-D input; insert Flatten before it");
+        static_assert(In::rank != 2,
+                      "Dense expects a 1-D input; a sequence [steps, features] needs Flatten, or "
+                      "a recurrent layer without ReturnSequences before Dense");
+        static_assert(In::rank <= 2, "Dense expects a 1-D input; insert Flatten before it");
         static constexpr std::size_t in_features = In::size;
         using out_shape = Shape<N>;
         static constexpr std::size_t param_count = N * In::size + (has_bias ? N : 0);
