@@ -4,6 +4,7 @@
 #include "layers/conv.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
+#include "layers/embedding.hpp"
 #include "layers/input.hpp"
 #include "layers/norm.hpp"
 #include "layers/pool.hpp"

@@ -26,23 +26,21 @@ inline double relative_error(double a, double b) {
     return std::fabs(a - b) / std::max({1.0, std::fabs(a), std::fabs(b)});
 }
 
-/// Checks every parameter gradient of Model<Net, double> under loss `l` against central finite
-/// differences of the loss (step h). Dropout masks are replayed exactly (same step counter).
-/// Forward passes run in `mode`: training (Dropout active, BatchNorm on batch statistics) or
-/// inference (BatchNorm on its running statistics, here their initial values).
-/// Returns the largest relative error; fails the calling test case above `tolerance`.
+/// Checks every parameter gradient of Model<Net, double> under loss `l` at inputs x against
+/// central finite differences of the loss (step h). Dropout masks are replayed exactly (same step
+/// counter). Forward passes run in `mode`: training (Dropout active, BatchNorm on batch statistics)
+/// or inference (BatchNorm on its running statistics, here their initial values). Returns the
+/// largest relative error; fails the calling test case above `tolerance`.
 template <class Net, class L>
-double check_parameter_gradients(const L& l, std::size_t batch, std::uint64_t seed,
-                                 double tolerance = 1e-6, double h = 1e-6,
-                                 Mode mode = Mode::training) {
+double check_parameter_gradients_at(const L& l, const std::vector<double>& x, std::size_t batch,
+                                    std::uint64_t seed, double tolerance = 1e-6, double h = 1e-6,
+                                    Mode mode = Mode::training) {
     Model<Net, double> m;
     m.init(seed, Init::xavier_uniform);
     // Non-zero biases, so that bias gradients are exercised away from the initial point.
     auto p = m.parameters();
     const auto noise = random_values(p.size(), seed + 1, -0.1, 0.1);
     for (std::size_t i = 0; i < p.size(); ++i) p[i] += noise[i];
-
-    const auto x = random_values(batch * Net::in_size, seed + 2, -1.5, 1.5);
     std::vector<std::int32_t> labels(batch);
     for (std::size_t b = 0; b < batch; ++b)
         labels[b] = static_cast<std::int32_t>((b * 7 + seed) % Net::out_size);
@@ -79,6 +77,16 @@ double check_parameter_gradients(const L& l, std::size_t batch, std::uint64_t se
     for (double g : analytic) norm += g * g;
     CHECK(norm > 0);
     return worst;
+}
+
+/// check_parameter_gradients_at with inputs drawn uniformly from [-1.5, 1.5).
+template <class Net, class L>
+double check_parameter_gradients(const L& l, std::size_t batch, std::uint64_t seed,
+                                 double tolerance = 1e-6, double h = 1e-6,
+                                 Mode mode = Mode::training) {
+    return check_parameter_gradients_at<Net>(
+        l, random_values(batch * Net::in_size, seed + 2, -1.5, 1.5), batch, seed, tolerance, h,
+        mode);
 }
 
 } // namespace ctnn::test

@@ -40,7 +40,8 @@ TEST_CASE("recurrent layers: shapes, names and PyTorch's parameter layouts") {
     CHECK(RNN<3, Tanh>::cell == RecurrentCell::rnn_tanh);
     const std::string d = describe<Net>();
     INFO(d);
-    CHECK(d.find("stage 0: recurrent LSTM<4, ReturnSequences> [5, 3] -> [5, 4]") != std::string::npos);
+    CHECK(d.find("stage 0: recurrent LSTM<4, ReturnSequences> [5, 3] -> [5, 4]") !=
+          std::string::npos);
     CHECK(d.find("stage 1: recurrent GRU<6>") != std::string::npos);
     CHECK(d.find("backward through time") != std::string::npos);
 }
@@ -157,4 +158,83 @@ TEST_CASE("LSTM, GRU and RNN load PyTorch's parameters and match its outputs and
     check_against_pytorch<GRU<6, ReturnSequences>>("gru_seq");
     check_against_pytorch<RNN<6>>("rnn_tanh_last");
     check_against_pytorch<RNN<6, ReLU, ReturnSequences>>("rnn_relu_seq");
+}
+
+namespace {
+/// Token ids 0 .. vocab - 1 as the model's input values.
+std::vector<double> token_ids(std::size_t n, std::size_t vocab, std::uint64_t seed) {
+    std::vector<double> x(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = double((i * 5 + seed * 3 + i / 3) % vocab);
+    return x;
+}
+} // namespace
+
+TEST_CASE(
+    "Embedding gathers rows of its weight, and its gradient adds up the rows of repeated ids") {
+    using Net = Sequential<Input<3>, Embedding<4, 2>>;
+    static_assert(std::is_same_v<Net::out_shape, Shape<3, 2>>);
+    CHECK(parameter_table<Net>()[0].name == "0.weight");
+    Model<Net> m(device::cpu());
+    auto p = m.parameters();
+    for (std::size_t i = 0; i < p.size(); ++i) p[i] = float(i); // row r is {2r, 2r + 1}
+    const std::vector<float> x{3, 0, 3, 1, 1, 2};
+    const auto y = m.forward(x, Mode::training);
+    const std::vector<float> expected{6, 7, 0, 1, 6, 7, 2, 3, 2, 3, 4, 5};
+    CHECK(std::vector<float>(y.begin(), y.end()) == expected);
+    // MSE against zero targets: dL/dy = 2 y / 12; row 3 gets both of sample 0's steps 0 and 2.
+    const std::vector<float> zeros(12, 0.0f);
+    m.loss(loss::MSE{}, {{}, zeros});
+    m.backward();
+    const auto g = m.gradients();
+    CHECK(g[6] == doctest::Approx(2 * (6 + 6) / 12.0));
+    CHECK(g[7] == doctest::Approx(2 * (7 + 7) / 12.0));
+    CHECK(g[2] == doctest::Approx(2 * (2 + 2) / 12.0));
+    CHECK(g[0] == doctest::Approx(0.0)); // row 0 appears once, with y = 0 and 1
+    CHECK(g[1] == doctest::Approx(2 * 1 / 12.0));
+    // PyTorch's initialization: N(0, 1) whatever the scheme.
+    Model<Sequential<Input<2>, Embedding<1000, 10>>> big;
+    big.init(5, Init::xavier_uniform);
+    double sum = 0, sq = 0;
+    for (float v : big.parameters()) sum += v, sq += double(v) * v;
+    CHECK(sum / 10000 == doctest::Approx(0.0).epsilon(0.05));
+    CHECK(sq / 10000 == doctest::Approx(1.0).epsilon(0.05));
+}
+
+TEST_CASE("Embedding refuses ids that are not integers below its vocabulary size, naming sample "
+          "and step") {
+    using Net = Sequential<Input<3>, Embedding<4, 2>, GRU<3>>;
+    const unsigned threads = num_threads();
+    set_num_threads(2); // the batch is split between threads: the error must still reach us
+    using Split = cpu::BatchParallel<Net, float>;
+    const std::size_t batch = 2 * Split::min_part;
+    REQUIRE(Split::parts_for(batch) == 2); // sample 1.5 * min_part is a worker's
+    Model<Net> m(device::cpu());
+    m.init(1);
+    std::vector<float> x(3 * batch, 1.0f);
+    const std::size_t sample = 3 * Split::min_part / 2;
+    CHECK_NOTHROW(m.forward(x, Mode::training));
+    for (const float bad : {-1.0f, 4.0f, 2.5f, std::nanf("")}) {
+        CAPTURE(bad);
+        x[3 * sample + 2] = bad;
+        try {
+            m.forward(x, Mode::training);
+            FAIL("no error for a bad token id");
+        } catch (const argument_error& e) {
+            const std::string what = e.what();
+            CHECK(what.find("Embedding<4, 2> (layer 0): sample " + std::to_string(sample) +
+                            ", step 2: token id") != std::string::npos);
+            CHECK(what.find("is not an integer in [0, 4)") != std::string::npos);
+        }
+        CHECK_THROWS_AS((void)m.predict(x), argument_error);
+    }
+    x[3 * sample + 2] = 3.0f;
+    CHECK_NOTHROW(m.forward(x, Mode::training));
+    set_num_threads(threads);
+}
+
+TEST_CASE("gradient check: Embedding before recurrent layers") {
+    using Net = Sequential<Input<4>, Embedding<5, 3>, LSTM<4, ReturnSequences>, GRU<3>, Dense<2>>;
+    ctnn::test::check_parameter_gradients_at<Net>(loss::MSE{}, token_ids(3 * 4, 5, 1), 3, 12);
+    using Viewed = Sequential<Input<2, 3>, Flatten, Embedding<5, 2>, RNN<3>, Dense<2>>;
+    ctnn::test::check_parameter_gradients_at<Viewed>(loss::MSE{}, token_ids(2 * 6, 5, 2), 2, 13);
 }

@@ -37,6 +37,11 @@ void init_tensor(T* p, std::size_t offset, const ParamSpec& spec, Init scheme, s
                 static_cast<float>((2.0 * rng.uniform_double(offset + k) - 1.0) * bound));
         return;
     }
+    if (spec.role == ParamRole::standard_normal) {
+        for (std::size_t k = 0; k < n; ++k)
+            p[k] = static_cast<T>(static_cast<float>(rng.normal(offset + k)));
+        return;
+    }
     const bool uniform = scheme == Init::kaiming_uniform || scheme == Init::xavier_uniform;
     const double var = (scheme == Init::kaiming_uniform || scheme == Init::kaiming_normal)
                            ? 2.0 / fi

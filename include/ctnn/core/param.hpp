@@ -20,6 +20,7 @@ enum class ParamRole {
     /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) whatever the model's scheme: PyTorch's initialization
     /// of every tensor (biases too) of RNN, LSTM and GRU, fan_in being the hidden size
     recurrent,
+    standard_normal, ///< N(0, 1) whatever the model's scheme: PyTorch's nn.Embedding
 };
 
 /// A parameter tensor of a bound layer: PyTorch name suffix, shape (row-major), fan-in/out.

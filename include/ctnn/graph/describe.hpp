@@ -179,6 +179,8 @@ std::string stage_line(std::size_t i, const std::string& note = "") {
     else if constexpr (S::kind == LayerKind::add) anchor = join_sources<S>();
     else if constexpr (S::kind == LayerKind::recurrent)
         anchor = std::string("recurrent ") + S::anchor::layer::name();
+    else if constexpr (S::kind == LayerKind::embedding)
+        anchor = std::string("gather   ") + S::anchor::layer::name();
     else anchor = "map";
     bool bias = false;
     if constexpr (S::kind == LayerKind::dense || S::kind == LayerKind::conv)
@@ -218,6 +220,8 @@ std::string backward_line(std::size_t i, const std::string& note = "") {
                                      std::to_string(S::anchor::bound::scale) + " x " +
                                      std::to_string(S::anchor::bound::scale) + " block"
                                : std::string("nothing to propagate");
+    } else if constexpr (S::kind == LayerKind::embedding) {
+        what += "dW = the rows of dZ added at their token ids (scatter-add)";
     } else if constexpr (S::kind == LayerKind::recurrent) {
         what += "backward through time; dW_ih, dW_hh (gemm over all steps), db";
         if (!S::from_input) what += ", dX (gemm per step)";

@@ -321,6 +321,9 @@ constexpr auto lower_step() {
         return std::type_identity<lower_state<typename C::done, Stage<Anchor, Epilogue<>, B::src>,
                                               B::src, typename pop_back<Blocks>::type>>{};
     } else {
+        static_assert(N::kind != LayerKind::embedding || C::src == 0,
+                      "Embedding reads token ids, which have no gradient: it must read the model "
+                      "input (right after Input, or after views such as Reshape)");
         return std::type_identity<
             lower_state<typename C::done, Stage<N, Epilogue<>, C::src>, C::src, Blocks>>{};
     }

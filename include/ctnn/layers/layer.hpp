@@ -32,6 +32,7 @@ enum class LayerKind {
     residual_begin, ///< a graph block's or branch's start marker: ends the open stage (the source)
     add,            ///< the join of a block's branches (Add, Residual: sum; Concat): an anchor
     recurrent,      ///< a recurrent layer over a sequence [T, F] (RNN, LSTM, GRU): an anchor
+    embedding,      ///< token ids [T] to vectors [T, D] (Embedding): a gather anchor
 };
 
 /// Base of every bound layer: no parameters unless the layer says otherwise.

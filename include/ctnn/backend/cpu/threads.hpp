@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -119,12 +120,25 @@ public:
 
     /// Runs f(i) for i in [0, n): f(0) on the calling thread, the others on workers. Nothing is
     /// allocated (f is called through a pointer to it).
+    /// An exception thrown by any f(i) reaches the caller (the first one, once every part has
+    /// finished): a worker's would otherwise end the program.
     template <class F>
     void run(unsigned n, F&& f) {
-        using Fn = std::remove_reference_t<F>;
+        std::exception_ptr error;
+        std::mutex error_mutex;
+        auto guarded = [&](unsigned i) {
+            try {
+                f(i);
+            } catch (...) {
+                const std::lock_guard lock(error_mutex);
+                if (!error) error = std::current_exception();
+            }
+        };
+        using Fn = decltype(guarded);
         run_job(
             n, [](void* c, unsigned i) { (*static_cast<Fn*>(c))(i); },
-            const_cast<void*>(static_cast<const void*>(std::addressof(f))));
+            static_cast<void*>(std::addressof(guarded)));
+        if (error) std::rethrow_exception(error);
     }
 
 private:

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 
 namespace ctnn::eigen::detail {
@@ -26,13 +27,12 @@ template <>
 struct Eval<LayerKind::recurrent> {
     template <class T>
     using ConstVec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+    /// Step t of a sample-major [B, T, n] tensor: an n x B matrix with columns T n apart.
     template <class T>
-    using StepMapMut = Eigen::Map<Mat<T>, 0, Eigen::OuterStride<>>;
-
-    template <class T>
-    static T sigmoid(T v) {
-        return T(1) / (T(1) + std::exp(-v));
-    }
+    using Step = Eigen::Map<
+        std::conditional_t<std::is_const_v<T>, const Mat<std::remove_const_t<T>>, Mat<T>>, 0,
+        Eigen::OuterStride<>>;
+    static Eigen::OuterStride<> stride(std::size_t n) { return Eigen::OuterStride<>(idx(n)); }
 
     /// The stage's workspace for a batch of B samples (RecurrentBase::bind's order).
     template <class Bd, class T>
@@ -72,9 +72,8 @@ struct Eval<LayerKind::recurrent> {
 
         // The input, time-major.
         const T* x = ex.x_of(I);
-        for (std::size_t b = 0; b < B; ++b)
-            for (std::size_t t = 0; t < Tn; ++t)
-                std::copy_n(x + (b * Tn + t) * F, F, w.x + (t * B + b) * F);
+        for (std::size_t t = 0; t < Tn; ++t)
+            MapMat<T>(w.x + t * B * F, F, b_) = Step<const T>(x + t * F, F, b_, stride(Tn * F));
         // The input projection of every step, and the biases that add to it.
         MapMat<T> G(w.gates, idx(GH), idx(Tn * B));
         G.noalias() = MapConstMat<T>(w_ih, F, GH).transpose() * MapConstMat<T>(w.x, F, idx(Tn * B));
@@ -82,61 +81,54 @@ struct Eval<LayerKind::recurrent> {
         G.colwise() += ConstVec<T>(b_ih, GH);
         G.topRows(idx(added)).colwise() += ConstVec<T>(b_hh, added);
         MapConstMat<T> Whh(w_hh, H, GH);
+        const auto h_ = idx(H);
         for (std::size_t t = 0; t < Tn; ++t) {
-            T* g = w.gates + t * B * GH;
-            T* h = w.h + t * B * H;
-            const T* h_prev = t > 0 ? w.h + (t - 1) * B * H : nullptr;
-            MapMat<T> Gt(g, GH, b_);
-            T* rec = w.dg; // GRU: W_hh^T h_{t-1}, in the backward scratch
-            if (t > 0) {
-                if constexpr (cell == RecurrentCell::gru)
-                    MapMat<T>(rec, GH, b_).noalias() =
-                        Whh.transpose() * MapConstMat<T>(h_prev, H, b_);
-                else Gt.noalias() += Whh.transpose() * MapConstMat<T>(h_prev, H, b_);
-            }
-            for (std::size_t b = 0; b < B; ++b) {
-                T* gb = g + b * GH;
-                T* hb = h + b * H;
-                if constexpr (cell == RecurrentCell::lstm) {
-                    T* cb = w.cell + (t * B + b) * H;
-                    const T* cp = t > 0 ? w.cell + ((t - 1) * B + b) * H : nullptr;
-                    for (std::size_t j = 0; j < H; ++j) {
-                        const T i = sigmoid(gb[j]), f = sigmoid(gb[H + j]);
-                        const T gg = std::tanh(gb[2 * H + j]), o = sigmoid(gb[3 * H + j]);
-                        const T c = (cp ? f * cp[j] : T(0)) + i * gg;
-                        gb[j] = i, gb[H + j] = f, gb[2 * H + j] = gg, gb[3 * H + j] = o;
-                        cb[j] = c;
-                        hb[j] = o * std::tanh(c);
-                    }
-                } else if constexpr (cell == RecurrentCell::gru) {
-                    T* hnb = w.cell + (t * B + b) * H;
-                    const T* rb = t > 0 ? rec + b * GH : nullptr;
-                    const T* hp = t > 0 ? h_prev + b * H : nullptr;
-                    for (std::size_t j = 0; j < H; ++j) {
-                        const T r = sigmoid(gb[j] + (rb ? rb[j] : T(0)));
-                        const T z = sigmoid(gb[H + j] + (rb ? rb[H + j] : T(0)));
-                        const T hn = (rb ? rb[2 * H + j] : T(0)) + b_hh[2 * H + j];
-                        const T n = std::tanh(gb[2 * H + j] + r * hn);
-                        gb[j] = r, gb[H + j] = z, gb[2 * H + j] = n;
-                        hnb[j] = hn;
-                        hb[j] = (T(1) - z) * n + (hp ? z * hp[j] : T(0));
-                    }
+            MapMat<T> Gt(w.gates + t * B * GH, GH, b_);
+            MapMat<T> Ht(w.h + t * B * H, H, b_);
+            MapConstMat<T> Hp(t > 0 ? w.h + (t - 1) * B * H : w.h, H, b_); // valid if t > 0
+            auto g = Gt.array();
+            if constexpr (cell == RecurrentCell::lstm) {
+                if (t > 0) Gt.noalias() += Whh.transpose() * Hp;
+                g.topRows(2 * h_) = g.topRows(2 * h_).logistic();           // i, f
+                g.middleRows(2 * h_, h_) = g.middleRows(2 * h_, h_).tanh(); // g
+                g.bottomRows(h_) = g.bottomRows(h_).logistic();             // o
+                auto c = MapMat<T>(w.cell + t * B * H, H, b_).array();
+                if (t > 0)
+                    c = g.middleRows(h_, h_) *
+                            MapConstMat<T>(w.cell + (t - 1) * B * H, H, b_).array() +
+                        g.topRows(h_) * g.middleRows(2 * h_, h_);
+                else c = g.topRows(h_) * g.middleRows(2 * h_, h_);
+                Ht.array() = g.bottomRows(h_) * c.tanh();
+            } else if constexpr (cell == RecurrentCell::gru) {
+                // hn = W_hn h + b_hn (kept), in the cell slot; W_hr h, W_hz h join the gates.
+                MapMat<T> Hn(w.cell + t * B * H, H, b_);
+                if (t > 0) {
+                    MapMat<T> R(w.dg, GH, b_); // W_hh^T h_{t-1}, in the backward scratch
+                    R.noalias() = Whh.transpose() * Hp;
+                    Gt.topRows(2 * h_) += R.topRows(2 * h_);
+                    Hn = R.bottomRows(h_);
+                    Hn.colwise() += ConstVec<T>(b_hh + 2 * H, H);
                 } else {
-                    for (std::size_t j = 0; j < H; ++j)
-                        hb[j] = cell == RecurrentCell::rnn_tanh ? std::tanh(gb[j])
-                                                                : std::max(gb[j], T(0));
+                    Hn.colwise() = ConstVec<T>(b_hh + 2 * H, H);
                 }
+                g.topRows(2 * h_) = g.topRows(2 * h_).logistic(); // r, z
+                g.bottomRows(h_) = (g.bottomRows(h_) + g.topRows(h_) * Hn.array()).tanh();
+                const auto z = g.middleRows(h_, h_);
+                if (t > 0) Ht.array() = (T(1) - z) * g.bottomRows(h_) + z * Hp.array();
+                else Ht.array() = (T(1) - z) * g.bottomRows(h_);
+            } else {
+                if (t > 0) Gt.noalias() += Whh.transpose() * Hp;
+                if constexpr (cell == RecurrentCell::rnn_tanh) Ht.array() = g.tanh();
+                else Ht.array() = g.max(T(0));
             }
         }
         // The output, sample-major: every step's hidden state, or the last one.
         T* z = ex.z_of(I);
-        for (std::size_t b = 0; b < B; ++b) {
-            if constexpr (L::sequences) {
-                for (std::size_t t = 0; t < Tn; ++t)
-                    std::copy_n(w.h + (t * B + b) * H, H, z + (b * Tn + t) * H);
-            } else {
-                std::copy_n(w.h + ((Tn - 1) * B + b) * H, H, z + b * H);
-            }
+        if constexpr (L::sequences) {
+            for (std::size_t t = 0; t < Tn; ++t)
+                Step<T>(z + t * H, H, b_, stride(Tn * H)) = MapConstMat<T>(w.h + t * B * H, H, b_);
+        } else {
+            std::copy_n(w.h + (Tn - 1) * B * H, B * H, z);
         }
         if constexpr (S::epilogue::size > 0)
             epilogue<S>(B, ex.ctx_, z, nullptr, ex.y_of(I), nullptr);
@@ -164,64 +156,53 @@ struct Eval<LayerKind::recurrent> {
         dH.setZero();
         if constexpr (cell == RecurrentCell::lstm) MapMat<T>(w.dc, H, b_).setZero();
 
+        const auto h_ = idx(H);
         for (std::size_t s = 0; s < Tn; ++s) {
             const std::size_t t = Tn - 1 - s;
             // dh: the recurrent part (from step t + 1, in dH), plus the output's gradient.
-            if (L::sequences || t == Tn - 1) {
-                for (std::size_t b = 0; b < B; ++b) {
-                    const T* dz = L::sequences ? d + (b * Tn + t) * H : d + b * H;
-                    T* dhb = w.dh + b * H;
-                    for (std::size_t j = 0; j < H; ++j) dhb[j] += dz[j];
-                }
-            }
-            const T* g = w.gates + t * B * GH;
-            T* dg = w.dg + t * B * GH;
-            T* dgh = w.dgh + t * B * GH;
-            for (std::size_t b = 0; b < B; ++b) {
-                const T* gb = g + b * GH;
-                T* dgb = dg + b * GH;
-                T* dhb = w.dh + b * H;
-                if constexpr (cell == RecurrentCell::lstm) {
-                    const T* cb = w.cell + (t * B + b) * H;
-                    const T* cp = t > 0 ? w.cell + ((t - 1) * B + b) * H : nullptr;
-                    T* dcb = w.dc + b * H;
-                    for (std::size_t j = 0; j < H; ++j) {
-                        const T i = gb[j], f = gb[H + j], gg = gb[2 * H + j], o = gb[3 * H + j];
-                        const T tc = std::tanh(cb[j]);
-                        const T dc = dcb[j] + dhb[j] * o * (T(1) - tc * tc);
-                        dgb[j] = dc * gg * i * (T(1) - i);
-                        dgb[H + j] = cp ? dc * cp[j] * f * (T(1) - f) : T(0);
-                        dgb[2 * H + j] = dc * i * (T(1) - gg * gg);
-                        dgb[3 * H + j] = dhb[j] * tc * o * (T(1) - o);
-                        dcb[j] = dc * f;
-                    }
-                } else if constexpr (cell == RecurrentCell::gru) {
-                    const T* hnb = w.cell + (t * B + b) * H;
-                    const T* hp = t > 0 ? w.h + ((t - 1) * B + b) * H : nullptr;
-                    T* dghb = dgh + b * GH;
-                    T* direct = w.dc + b * H; // dh_{t-1} through z h_{t-1}
-                    for (std::size_t j = 0; j < H; ++j) {
-                        const T r = gb[j], z = gb[H + j], n = gb[2 * H + j];
-                        const T dh = dhb[j];
-                        const T dn = dh * (T(1) - z) * (T(1) - n * n);
-                        const T dz = dh * ((hp ? hp[j] : T(0)) - n) * z * (T(1) - z);
-                        const T dr = dn * hnb[j] * r * (T(1) - r);
-                        dgb[j] = dghb[j] = dr;
-                        dgb[H + j] = dghb[H + j] = dz;
-                        dgb[2 * H + j] = dn;
-                        dghb[2 * H + j] = dn * r;
-                        direct[j] = dh * z;
-                    }
-                } else {
-                    const T* hb = w.h + (t * B + b) * H;
-                    for (std::size_t j = 0; j < H; ++j)
-                        dgb[j] = cell == RecurrentCell::rnn_tanh ? dhb[j] * (T(1) - hb[j] * hb[j])
-                                                                 : (hb[j] > T(0) ? dhb[j] : T(0));
-                }
+            if constexpr (L::sequences) dH += Step<const T>(d + t * H, H, b_, stride(Tn * H));
+            else if (t == Tn - 1) dH += MapConstMat<T>(d, H, b_);
+            const auto g = MapConstMat<T>(w.gates + t * B * GH, GH, b_).array();
+            auto dg = MapMat<T>(w.dg + t * B * GH, GH, b_).array();
+            const auto dh = dH.array();
+            if constexpr (cell == RecurrentCell::lstm) {
+                const auto i = g.topRows(h_), f = g.middleRows(h_, h_);
+                const auto gg = g.middleRows(2 * h_, h_), o = g.bottomRows(h_);
+                auto dc = MapMat<T>(w.dc, H, b_).array();
+                auto tc = dg.bottomRows(h_); // tanh(c_t), until do replaces it
+                tc = MapConstMat<T>(w.cell + t * B * H, H, b_).array().tanh();
+                dc += dh * o * (T(1) - tc.square());
+                dg.bottomRows(h_) = dh * tc * o * (T(1) - o);
+                dg.topRows(h_) = dc * gg * i * (T(1) - i);
+                if (t > 0)
+                    dg.middleRows(h_, h_) =
+                        dc * MapConstMat<T>(w.cell + (t - 1) * B * H, H, b_).array() * f *
+                        (T(1) - f);
+                else dg.middleRows(h_, h_).setZero();
+                dg.middleRows(2 * h_, h_) = dc * i * (T(1) - gg.square());
+                dc *= f;
+            } else if constexpr (cell == RecurrentCell::gru) {
+                const auto r = g.topRows(h_), z = g.middleRows(h_, h_), n = g.bottomRows(h_);
+                const auto hn = MapConstMat<T>(w.cell + t * B * H, H, b_).array();
+                auto dgh = MapMat<T>(w.dgh + t * B * GH, GH, b_).array();
+                dg.bottomRows(h_) = dh * (T(1) - z) * (T(1) - n.square());
+                if (t > 0)
+                    dg.middleRows(h_, h_) =
+                        dh * (MapConstMat<T>(w.h + (t - 1) * B * H, H, b_).array() - n) * z *
+                        (T(1) - z);
+                else dg.middleRows(h_, h_) = -dh * n * z * (T(1) - z);
+                dg.topRows(h_) = dg.bottomRows(h_) * hn * r * (T(1) - r);
+                dgh.topRows(2 * h_) = dg.topRows(2 * h_);
+                dgh.bottomRows(h_) = dg.bottomRows(h_) * r;
+                MapMat<T>(w.dc, H, b_).array() = dh * z; // dh_{t-1} through z h_{t-1}
+            } else {
+                const auto h = MapConstMat<T>(w.h + t * B * H, H, b_).array();
+                if constexpr (cell == RecurrentCell::rnn_tanh) dg = dh * (T(1) - h.square());
+                else dg = (h > T(0)).select(dh, T(0));
             }
             // The gradient of h_{t-1}: W_hh dG_t (GRU: its recurrent part, plus z dh).
             if (t > 0) {
-                dH.noalias() = Whh * MapConstMat<T>(dgh, GH, b_);
+                dH.noalias() = Whh * MapConstMat<T>(w.dgh + t * B * GH, GH, b_);
                 if constexpr (cell == RecurrentCell::gru) dH += MapConstMat<T>(w.dc, H, b_);
             }
         }
@@ -240,7 +221,7 @@ struct Eval<LayerKind::recurrent> {
             // dX_t = W_ih dG_t, written where step t of each sample lives (sample-major).
             MapConstMat<T> Wih(w_ih, F, GH);
             for (std::size_t t = 0; t < Tn; ++t)
-                StepMapMut<T>(other + t * F, F, b_, Eigen::OuterStride<>(idx(Tn * F))).noalias() =
+                Step<T>(other + t * F, F, b_, stride(Tn * F)).noalias() =
                     Wih * MapConstMat<T>(w.dg + t * B * GH, GH, b_);
             std::swap(d, other);
         }
