@@ -11,4 +11,5 @@
 #include "layers/recurrent.hpp"
 #include "layers/resample.hpp"
 #include "layers/reshape.hpp"
+#include "layers/sequence.hpp"
 #include "layers/softmax.hpp"

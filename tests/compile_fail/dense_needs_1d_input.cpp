@@ -1,5 +1,5 @@
 // Compile-fail: Dense after a 3-D input without Flatten.
-// expect: Dense expects a 1-D input; insert Flatten before it
+// expect: Dense expects a 1-D input .features. or a sequence .steps, features.; insert Flatten
 #include <ctnn/ctnn.hpp>
 
 using namespace ctnn;

@@ -27,6 +27,8 @@ CASES = [
     ("gru_seq", lambda: torch.nn.GRU(F, H, batch_first=True), True),
     ("rnn_tanh_last", lambda: torch.nn.RNN(F, H, batch_first=True), False),
     ("rnn_relu_seq", lambda: torch.nn.RNN(F, H, nonlinearity="relu", batch_first=True), True),
+    ("bilstm_last", lambda: torch.nn.LSTM(F, H, batch_first=True, bidirectional=True), False),
+    ("bigru_seq", lambda: torch.nn.GRU(F, H, batch_first=True, bidirectional=True), True),
 ]
 
 
@@ -55,8 +57,12 @@ def main():
                 p.add_(0.2 * torch.randn_like(p))
         m = m.double()
         x = torch.randn(B, T, F, dtype=torch.float32).double().requires_grad_(True)
-        out, _ = m(x)
-        y = out if sequences else out[:, -1, :]
+        out, h_n = m(x)
+        if isinstance(h_n, tuple):  # LSTM: (h_n, c_n)
+            h_n = h_n[0]
+        # The last state: h_n, [directions, B, H] -> [B, directions * H] (for one direction
+        # the same as out[:, -1, :]; for two, the reverse cell's state after the whole sequence).
+        y = out if sequences else h_n.permute(1, 0, 2).reshape(B, -1)
         t = torch.randn(y.shape, dtype=torch.float32).double()
         loss = torch.nn.functional.mse_loss(y, t)
         loss.backward()

@@ -113,6 +113,20 @@ TEST_CASE("input_gradient: convolutions, pools and upsampling first") {
         loss::MSE{}, 2, 14);
 }
 
+TEST_CASE("input_gradient: sequences: recurrent layers, a Dense at every step, step pooling") {
+    check_input_gradient<Sequential<Input<4, 3>, LSTM<5, ReturnSequences>, MeanOverSteps>>(
+        loss::MSE{}, 3, 60);
+    check_input_gradient<
+        Sequential<Input<4, 3>, Dense<5>, Tanh, GRU<4, ReturnSequences>, LastStep, Dense<2>>>(
+        loss::MSE{}, 2, 61);
+    check_input_gradient<
+        Sequential<Input<3, 2>, RNN<3, ReLU, ReturnSequences>, Dense<2, NoBias>, Flatten, Softmax>>(
+        loss::MSE{}, 2, 62);
+    check_input_gradient<
+        Sequential<Input<4, 2>, Bidirectional<LSTM<3, ReturnSequences>>, LastStep>>(loss::MSE{}, 2,
+                                                                                    63);
+}
+
 TEST_CASE("input_gradient: blocks whose branches read the input, nested, with identities") {
     check_input_gradient<
         Sequential<Input<2, 4, 4>, Residual<Conv2D<2, 3, Same>, Tanh>, ReLU, Flatten, Dense<2>>>(

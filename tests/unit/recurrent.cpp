@@ -158,6 +158,8 @@ TEST_CASE("LSTM, GRU and RNN load PyTorch's parameters and match its outputs and
     check_against_pytorch<GRU<6, ReturnSequences>>("gru_seq");
     check_against_pytorch<RNN<6>>("rnn_tanh_last");
     check_against_pytorch<RNN<6, ReLU, ReturnSequences>>("rnn_relu_seq");
+    check_against_pytorch<Bidirectional<LSTM<6>>>("bilstm_last");
+    check_against_pytorch<Bidirectional<GRU<6, ReturnSequences>>>("bigru_seq");
 }
 
 namespace {
@@ -237,4 +239,67 @@ TEST_CASE("gradient check: Embedding before recurrent layers") {
     ctnn::test::check_parameter_gradients_at<Net>(loss::MSE{}, token_ids(3 * 4, 5, 1), 3, 12);
     using Viewed = Sequential<Input<2, 3>, Flatten, Embedding<5, 2>, RNN<3>, Dense<2>>;
     ctnn::test::check_parameter_gradients_at<Viewed>(loss::MSE{}, token_ids(2 * 6, 5, 2), 2, 13);
+}
+
+TEST_CASE("Dense at every step of a sequence, LastStep and MeanOverSteps") {
+    using Net = Sequential<Input<4, 3>, Dense<5>, LSTM<2, ReturnSequences>, Dense<6, NoBias>,
+                           MeanOverSteps>;
+    static_assert(std::is_same_v<Net::out_shape, Shape<6>>);
+    static_assert(Net::param_count == 5 * 3 + 5 + 8 * (5 + 2 + 2) + 6 * 2);
+    const auto t = parameter_table<Net>();
+    CHECK(t[0].spec.dims[0] == 5);
+    CHECK(t[0].spec.dims[1] == 3); // the weight is per step: [5, 3], not [5, 12]
+    CHECK(LastStep::name() == "LastStep");
+    // A Dense at every step equals the same Dense applied to each step alone.
+    Model<Sequential<Input<4, 3>, Dense<2>, Tanh>> seq(device::cpu());
+    Model<Sequential<Input<3>, Dense<2>, Tanh>> one(device::cpu());
+    seq.init(4);
+    std::copy(seq.parameters().begin(), seq.parameters().end(), one.parameters().begin());
+    const auto x = ctnn::test::random_values(2 * 12, 5);
+    const std::vector<float> xf(x.begin(), x.end());
+    const auto y = seq.predict(xf);
+    for (std::size_t s = 0; s < 8; ++s) {
+        const auto ys = one.predict(std::span<const float>(xf).subspan(s * 3, 3));
+        CHECK(ys[0] == doctest::Approx(y[s * 2]));
+        CHECK(ys[1] == doctest::Approx(y[s * 2 + 1]));
+    }
+    // LastStep after ReturnSequences is the layer without it.
+    Model<Sequential<Input<4, 3>, GRU<3, ReturnSequences>, LastStep>> all(device::cpu());
+    Model<Sequential<Input<4, 3>, GRU<3>>> last(device::cpu());
+    all.init(6);
+    std::copy(all.parameters().begin(), all.parameters().end(), last.parameters().begin());
+    const auto ya = all.predict(xf), yl = last.predict(xf);
+    REQUIRE(ya.size() == yl.size());
+    for (std::size_t i = 0; i < ya.size(); ++i) CHECK(ya[i] == yl[i]);
+    // MeanOverSteps of a constant sequence is the constant.
+    Model<Sequential<Input<3, 2>, MeanOverSteps>> mean(device::cpu());
+    const std::vector<float> c{1, -2, 1, -2, 1, -2};
+    const auto ym = mean.predict(c);
+    CHECK(ym[0] == doctest::Approx(1.0f));
+    CHECK(ym[1] == doctest::Approx(-2.0f));
+}
+
+TEST_CASE("gradient check: a Dense at every step, step pooling") {
+    check_parameter_gradients<Sequential<Input<4, 3>, Dense<5>, Tanh, LSTM<4, ReturnSequences>,
+                                         Dense<3>, MeanOverSteps, Dense<2>>>(loss::MSE{}, 3, 14);
+    check_parameter_gradients<Sequential<Input<4, 3>, GRU<4, ReturnSequences>, LastStep, Dense<2>>>(
+        loss::MSE{}, 3, 15);
+    check_parameter_gradients<
+        Sequential<Input<4, 3>, Dense<2, NoBias>, Sigmoid, Flatten, Dense<2>>>(loss::MSE{}, 2, 16);
+}
+
+TEST_CASE("gradient check: Bidirectional RNN, LSTM and GRU") {
+    using Net = Sequential<Input<4, 3>, Bidirectional<LSTM<3>>, Dense<2>>;
+    static_assert(std::is_same_v<Net::out_shape, Shape<2>>);
+    static_assert(Net::param_count == 2 * 12 * (3 + 3 + 2) + 2 * 6 + 2);
+    CHECK(parameter_table<Net>()[4].name == "0.weight_ih_l0_reverse");
+    CHECK(Bidirectional<GRU<4, ReturnSequences>>::name() ==
+          "Bidirectional<GRU<4, ReturnSequences>>");
+    check_parameter_gradients<Net>(loss::MSE{}, 3, 17);
+    check_parameter_gradients<
+        Sequential<Input<4, 3>, Bidirectional<GRU<3, ReturnSequences>>, MeanOverSteps, Dense<2>>>(
+        loss::MSE{}, 3, 18);
+    check_parameter_gradients<
+        Sequential<Input<5, 2>, Dense<3>, Tanh, Bidirectional<RNN<2, ReturnSequences>>,
+                   Bidirectional<LSTM<2>>, Dense<2>>>(loss::MSE{}, 2, 19);
 }

@@ -7,6 +7,7 @@
 #pragma once
 #include "../config.hpp"
 #include "../layers/pool.hpp"
+#include "../layers/sequence.hpp"
 #include "fold.hpp"
 #include "lowering.hpp"
 #include "sequential.hpp"
@@ -179,6 +180,8 @@ std::string stage_line(std::size_t i, const std::string& note = "") {
     else if constexpr (S::kind == LayerKind::add) anchor = join_sources<S>();
     else if constexpr (S::kind == LayerKind::recurrent)
         anchor = std::string("recurrent ") + S::anchor::layer::name();
+    else if constexpr (S::kind == LayerKind::step_pool)
+        anchor = std::string("steps    ") + S::anchor::layer::name();
     else if constexpr (S::kind == LayerKind::embedding)
         anchor = std::string("gather   ") + S::anchor::layer::name();
     else anchor = "map";
@@ -219,6 +222,11 @@ std::string backward_line(std::size_t i, const std::string& note = "") {
         what += !S::from_input ? std::string("dX = sum of dZ over each ") +
                                      std::to_string(S::anchor::bound::scale) + " x " +
                                      std::to_string(S::anchor::bound::scale) + " block"
+                               : std::string("nothing to propagate");
+    } else if constexpr (S::kind == LayerKind::step_pool) {
+        what += !S::from_input ? std::string(S::anchor::layer::op == StepPool::last
+                                                 ? "dX = dZ at the last step, 0 before"
+                                                 : "dX = dZ / T at every step")
                                : std::string("nothing to propagate");
     } else if constexpr (S::kind == LayerKind::embedding) {
         what += "dW = the rows of dZ added at their token ids (scatter-add)";

@@ -41,7 +41,8 @@ constexpr bool folds_into_previous_impl() {
         }
         (std::make_index_sequence<Stages::size>{});
         return Cur::kind == LayerKind::batch_norm && !Cur::from_input && Cur::source == I - 1 &&
-               (Prev::kind == LayerKind::conv || Prev::kind == LayerKind::dense) &&
+               (Prev::kind == LayerKind::conv ||
+                (Prev::kind == LayerKind::dense && !per_step_dense<Prev>)) &&
                Prev::epilogue::size == 0 && !shared;
     }
 }

@@ -355,6 +355,11 @@ struct conv_geometry {
     static constexpr std::size_t out_channels = bound::out_channels;
 };
 
+/// A Dense stage applied at every step of a sequence [T, F] (its weight [N, F] shared by the
+/// steps): a GEMM of batch * T columns. CUDA and the fused CPU executor do not take it yet.
+template <class S>
+inline constexpr bool per_step_dense = S::kind == LayerKind::dense&& S::anchor::in_shape::rank == 2;
+
 namespace detail {
 /// Values per sample of the gradients a join keeps during backward (JoinAnchor::kept).
 template <class S>

@@ -3,6 +3,8 @@
 #include "layer.hpp"
 #include "window.hpp"
 
+#include <type_traits>
+
 namespace ctnn {
 
 namespace detail {
@@ -13,7 +15,8 @@ inline constexpr bool dense_option = option_is<O>(WindowOptionKind::bias);
 
 } // namespace detail
 
-/// A fully connected layer with N outputs. Input: 1-D [in]; output [N].
+/// A fully connected layer with N outputs. Input: 1-D [in]; output [N]. Given a sequence
+/// [T, in], it is applied at every step (as PyTorch's nn.Linear on the last dimension), [T, N].
 /// Options (types, at most once): NoBias — no bias term (PyTorch's bias=False), as for Conv2D.
 /// Parameters (PyTorch layout): `weight` [N, in] row-major, `bias` [N] (absent with NoBias).
 template <std::size_t N, class... Opts>
@@ -34,21 +37,22 @@ struct Dense {
 
     template <class In>
     struct bind {
-        static_assert(In::rank != 2,
-                      "Dense expects a 1-D input; a sequence [steps, features] needs Flatten, or "
-                      "a recurrent layer without ReturnSequences before Dense");
-        static_assert(In::rank <= 2, "Dense expects a 1-D input; insert Flatten before it");
-        static constexpr std::size_t in_features = In::size;
-        using out_shape = Shape<N>;
-        static constexpr std::size_t param_count = N * In::size + (has_bias ? N : 0);
+        static_assert(In::rank <= 2, "Dense expects a 1-D input [features] or a sequence [steps, "
+                                     "features]; insert Flatten before it");
+        /// Steps the layer is applied at (1 for a 1-D input).
+        static constexpr std::size_t steps = In::rank == 2 ? In::dims[0] : 1;
+        static constexpr std::size_t in_features = In::dims[In::rank - 1];
+        using out_shape = std::conditional_t<In::rank == 2, Shape<steps, N>, Shape<N>>;
+        static constexpr std::size_t param_count = N * in_features + (has_bias ? N : 0);
         static constexpr auto params = [] {
+            constexpr std::size_t f = in_features;
             if constexpr (has_bias)
                 return std::array<ParamSpec, 2>{
-                    ParamSpec{"weight", 2, {N, In::size, 0, 0}, ParamRole::weight, In::size, N},
-                    ParamSpec{"bias", 1, {N, 0, 0, 0}, ParamRole::bias, In::size, N}};
+                    ParamSpec{"weight", 2, {N, f, 0, 0}, ParamRole::weight, f, N},
+                    ParamSpec{"bias", 1, {N, 0, 0, 0}, ParamRole::bias, f, N}};
             else
                 return std::array<ParamSpec, 1>{
-                    ParamSpec{"weight", 2, {N, In::size, 0, 0}, ParamRole::weight, In::size, N}};
+                    ParamSpec{"weight", 2, {N, f, 0, 0}, ParamRole::weight, f, N}};
         }();
     };
 };

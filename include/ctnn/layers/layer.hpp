@@ -33,6 +33,7 @@ enum class LayerKind {
     add,            ///< the join of a block's branches (Add, Residual: sum; Concat): an anchor
     recurrent,      ///< a recurrent layer over a sequence [T, F] (RNN, LSTM, GRU): an anchor
     embedding,      ///< token ids [T] to vectors [T, D] (Embedding): a gather anchor
+    step_pool,      ///< a sequence [T, F] to [F] (LastStep, MeanOverSteps): an anchor
 };
 
 /// Base of every bound layer: no parameters unless the layer says otherwise.

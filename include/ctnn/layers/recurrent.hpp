@@ -44,7 +44,7 @@ inline constexpr bool is_return_sequences = std::is_same_v<O, ReturnSequences>;
 
 /// What every recurrent layer shares: Cell, H hidden units, Opts (ReturnSequences at most once).
 /// Who names the layer in the static_asserts.
-template <RecurrentCell Cell, std::size_t H, bool Sequences>
+template <RecurrentCell Cell, std::size_t H, bool Sequences, std::size_t Directions = 1>
 struct RecurrentBase {
     static_assert(H > 0, "a recurrent layer needs at least one hidden unit");
     using ctnn_layer = void;
@@ -54,8 +54,14 @@ struct RecurrentBase {
     static constexpr std::size_t gates = cell_gates(Cell);
     /// The layer returns every step's hidden state (ReturnSequences), not only the last.
     static constexpr bool sequences = Sequences;
+    /// 2 for Bidirectional: a second cell reads the sequence from its last step to its first.
+    static constexpr std::size_t directions = Directions;
 
     static std::string name() {
+        if constexpr (Directions == 2) return "Bidirectional<" + cell_name() + ">";
+        else return cell_name();
+    }
+    static std::string cell_name() {
         const char* c = Cell == RecurrentCell::lstm  ? "LSTM<"
                         : Cell == RecurrentCell::gru ? "GRU<"
                                                      : "RNN<";
@@ -71,14 +77,34 @@ struct RecurrentBase {
                       "Input<T, F>, or put Reshape<T, F> before the layer");
         static constexpr std::size_t steps = In::dims[0];
         static constexpr std::size_t features = In::dims[In::rank - 1];
-        using out_shape = std::conditional_t<Sequences, Shape<steps, H>, Shape<H>>;
+        static constexpr std::size_t hidden = H;
+        /// Values of one step of the output: both directions' states, concatenated.
+        static constexpr std::size_t out_features = Directions * H;
+        using out_shape =
+            std::conditional_t<Sequences, Shape<steps, out_features>, Shape<out_features>>;
         static constexpr std::size_t gate_rows = gates * H;
-        static constexpr std::size_t param_count = gate_rows * (features + H + 2);
-        static constexpr std::array<ParamSpec, 4> params{
-            ParamSpec{"weight_ih_l0", 2, {gate_rows, features, 0, 0}, ParamRole::recurrent, H, H},
-            ParamSpec{"weight_hh_l0", 2, {gate_rows, H, 0, 0}, ParamRole::recurrent, H, H},
-            ParamSpec{"bias_ih_l0", 1, {gate_rows, 0, 0, 0}, ParamRole::recurrent, H, H},
-            ParamSpec{"bias_hh_l0", 1, {gate_rows, 0, 0, 0}, ParamRole::recurrent, H, H}};
+        /// Parameters of one direction; the reverse direction's follow the forward's.
+        static constexpr std::size_t direction_params = gate_rows * (features + H + 2);
+        static constexpr std::size_t param_count = Directions * direction_params;
+        static constexpr auto params = [] {
+            constexpr std::size_t g = gate_rows, f = features;
+            constexpr ParamRole r = ParamRole::recurrent;
+            if constexpr (Directions == 2)
+                return std::array<ParamSpec, 8>{
+                    ParamSpec{"weight_ih_l0", 2, {g, f, 0, 0}, r, H, H},
+                    ParamSpec{"weight_hh_l0", 2, {g, H, 0, 0}, r, H, H},
+                    ParamSpec{"bias_ih_l0", 1, {g, 0, 0, 0}, r, H, H},
+                    ParamSpec{"bias_hh_l0", 1, {g, 0, 0, 0}, r, H, H},
+                    ParamSpec{"weight_ih_l0_reverse", 2, {g, f, 0, 0}, r, H, H},
+                    ParamSpec{"weight_hh_l0_reverse", 2, {g, H, 0, 0}, r, H, H},
+                    ParamSpec{"bias_ih_l0_reverse", 1, {g, 0, 0, 0}, r, H, H},
+                    ParamSpec{"bias_hh_l0_reverse", 1, {g, 0, 0, 0}, r, H, H}};
+            else
+                return std::array<ParamSpec, 4>{ParamSpec{"weight_ih_l0", 2, {g, f, 0, 0}, r, H, H},
+                                                ParamSpec{"weight_hh_l0", 2, {g, H, 0, 0}, r, H, H},
+                                                ParamSpec{"bias_ih_l0", 1, {g, 0, 0, 0}, r, H, H},
+                                                ParamSpec{"bias_hh_l0", 1, {g, 0, 0, 0}, r, H, H}};
+        }();
 
         // Workspace per sample (graph/lowering.hpp adds it to the stage's), time-major (step t
         // of sample b at t * batch + b) so that one step of the batch is one contiguous matrix.
@@ -92,7 +118,9 @@ struct RecurrentBase {
             steps * (features + gate_rows + H) + cell_state;
         static constexpr std::size_t scratch_per_sample =
             steps * gate_rows * (Cell == RecurrentCell::gru ? 2 : 1) + 2 * H;
-        static constexpr std::size_t workspace_per_sample = kept_per_sample + scratch_per_sample;
+        /// One direction's workspace; the reverse direction's follows the forward's.
+        static constexpr std::size_t direction_workspace = kept_per_sample + scratch_per_sample;
+        static constexpr std::size_t workspace_per_sample = Directions * direction_workspace;
     };
 };
 
@@ -140,5 +168,29 @@ struct RNN : detail::RecurrentBase<(std::is_same_v<Opts, ReLU> || ...) ? Recurre
     static_assert((detail::is_return_sequences<Opts> + ... + 0) <= 1,
                   "RNN: give ReturnSequences at most once");
 };
+
+namespace detail {
+template <class L>
+inline constexpr bool always_false = false;
+template <class L, class = void>
+struct bidirectional_of {
+    static_assert(always_false<L>,
+                  "Bidirectional wraps one RNN, LSTM or GRU, e.g. Bidirectional<LSTM<64>>");
+    using type = RecurrentBase<RecurrentCell::lstm, 1, false, 2>;
+};
+template <class L>
+struct bidirectional_of<L, std::enable_if_t<Layer<L> && L::kind == LayerKind::recurrent>> {
+    static_assert(L::directions == 1, "Bidirectional<Bidirectional<...>> is not a layer");
+    using type = RecurrentBase<L::cell, L::hidden, L::sequences, 2>;
+};
+} // namespace detail
+
+/// Both directions of a recurrent layer L (RNN, LSTM or GRU, with its options), PyTorch's
+/// bidirectional=True: a second cell with parameters of its own (named `..._reverse`) reads the
+/// sequence from its last step to its first. Each step's output is [forward state, reverse
+/// state], [T, 2H] with ReturnSequences; without it, [2H]: the forward cell's last state and the
+/// reverse cell's state after reading the whole sequence (its state at step 0; PyTorch's h_n).
+template <class L>
+struct Bidirectional : detail::bidirectional_of<L>::type {};
 
 } // namespace ctnn

@@ -16,7 +16,9 @@ struct Softmax {
     static std::string name() { return "Softmax"; }
     template <class In>
     struct bind : no_params {
-        static_assert(In::rank == 1, "Softmax expects a 1-D input; insert Flatten before it");
+        static_assert(In::rank == 1,
+                      "Softmax expects a 1-D input; insert Flatten before it (after a "
+                      "sequence [steps, features]: LastStep or MeanOverSteps)");
         using out_shape = In;
     };
 };
@@ -29,7 +31,9 @@ struct LogSoftmax {
     static std::string name() { return "LogSoftmax"; }
     template <class In>
     struct bind : no_params {
-        static_assert(In::rank == 1, "LogSoftmax expects a 1-D input; insert Flatten before it");
+        static_assert(In::rank == 1,
+                      "LogSoftmax expects a 1-D input; insert Flatten before it (after "
+                      "a sequence [steps, features]: LastStep or MeanOverSteps)");
         using out_shape = In;
     };
 };

@@ -45,10 +45,10 @@ namespace ctnn {
 namespace detail {
 template <class S>
 inline constexpr bool cuda_stage_supported =
-    S::kind == LayerKind::dense || S::kind == LayerKind::rowwise ||
-    S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm ||
-    S::kind == LayerKind::elementwise || S::kind == LayerKind::conv || S::kind == LayerKind::pool ||
-    S::kind == LayerKind::resample || S::kind == LayerKind::add;
+    (S::kind == LayerKind::dense && !per_step_dense<S>) || S::kind == LayerKind::rowwise
+    || S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm
+    || S::kind == LayerKind::elementwise || S::kind == LayerKind::conv || S::kind == LayerKind::pool
+    || S::kind == LayerKind::resample || S::kind == LayerKind::add;
 /// The anchor computes a weight gradient with one GEMM (Dense, Conv2D).
 template <class S>
 inline constexpr bool gemm_anchor = S::kind == LayerKind::dense || S::kind == LayerKind::conv;

@@ -2,7 +2,7 @@
 //
 // The walk over the stages is the runner's (backend/runner.hpp); each stage is evaluated by the
 // evaluator of its kind, one file per kind in eval/ (dense, conv, pool, resample, rowwise, join,
-// norm, recurrent, embedding; epilogue.hpp for the elementwise ops every stage ends with). The executor owns the
+// norm, recurrent, embedding, sequence; epilogue.hpp for the elementwise ops every stage ends with). The executor owns the
 // workspace and decides the two cross-stage fusions: in inference a BatchNorm right after a
 // Conv2D or Dense stage with an empty epilogue is folded into that stage's epilogue sweep
 // (folds_into_previous, graph/fold.hpp); with CTNN_CPU_FUSED a 2 x 2 max pool after a direct
@@ -35,6 +35,7 @@
 #include "eval/recurrent.hpp"
 #include "eval/resample.hpp"
 #include "eval/rowwise.hpp"
+#include "eval/sequence.hpp"
 
 #include <array>
 #include <cstddef>

@@ -37,7 +37,8 @@ struct all_dense;
 template <class... S>
 struct all_dense<type_list<S...>> {
     static constexpr bool value = sizeof...(S) > 0 &&
-                                  ((S::kind == LayerKind::dense && S::in_size <= fused_max_width &&
+                                  ((S::kind == LayerKind::dense && !per_step_dense<S> &&
+                                    S::in_size <= fused_max_width &&
                                     S::out_size <= fused_max_width) &&
                                    ...);
 };

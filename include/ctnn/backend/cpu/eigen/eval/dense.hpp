@@ -1,4 +1,5 @@
-// ctnn/backend/cpu/eigen/eval/dense.hpp — Dense stages: Z = W^T X, one GEMM for the batch.
+// ctnn/backend/cpu/eigen/eval/dense.hpp — Dense stages: Z = W^T X, one GEMM for the batch (for
+// a Dense applied at every step of a sequence [T, F], one GEMM for the batch's B T steps).
 //
 // A batch tensor of B samples of n values is stored sample-major (PyTorch's [B, n] row-major),
 // which Eigen sees as a column-major n x B matrix; a Dense weight [out, in] row-major is a
@@ -21,11 +22,13 @@ struct Eval<LayerKind::dense> {
     static void forward(Ex& ex, const T* params) {
         using A = typename S::anchor;
         using Epi = typename S::epilogue;
-        constexpr std::size_t n_in = S::in_size, n_out = S::out_size;
+        constexpr std::size_t n_in = A::bound::in_features, n_out = A::layer::units;
+        constexpr std::size_t steps = A::bound::steps; // > 1: applied at every step
+        const std::size_t cols = ex.batch_ * steps;
         const T* w = params + A::param_offset;
         MapConstMat<T> W(w, n_in, n_out);
-        MapConstMat<T> X(ex.x_of(I), n_in, idx(ex.batch_));
-        MapMat<T> Z(ex.z_of(I), n_out, idx(ex.batch_));
+        MapConstMat<T> X(ex.x_of(I), n_in, idx(cols));
+        MapMat<T> Z(ex.z_of(I), n_out, idx(cols));
         const unsigned nt = ex.intra_threads();
         if (nt > 1 && n_out >= 64) {
             // A batch too small to split: the threads share the output rows instead (at batch 1
@@ -39,24 +42,34 @@ struct Eval<LayerKind::dense> {
             Z.noalias() = W.transpose() * X;
         }
         const T* bias = A::layer::has_bias ? w + n_in * n_out : nullptr;
-        T* zs = bias ? ex.z_of(I) : nullptr;
-        // A BatchNorm right after, folded into this sweep in inference (folds_into_previous).
-        if constexpr (folds_into_previous<typename Ex::stages, I + 1>) {
-            if (!ex.ctx_.training) {
-                epilogue<S>(ex.batch_, ex.ctx_, ex.z_of(I), zs, ex.y_of(I), bias,
-                            Eval<LayerKind::batch_norm>::fold<I + 1>(ex, params));
-                return;
+        if constexpr (steps > 1) {
+            // The bias is per feature, not per value of the sample: added here, then the
+            // epilogue (if any) reads Z as it is.
+            if (bias)
+                Z.colwise() += Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(bias, n_out);
+            if constexpr (Epi::size > 0)
+                epilogue<S>(ex.batch_, ex.ctx_, ex.z_of(I), nullptr, ex.y_of(I), nullptr);
+            return;
+        } else {
+            T* zs = bias ? ex.z_of(I) : nullptr;
+            // A BatchNorm right after, folded into this sweep in inference (folds_into_previous).
+            if constexpr (folds_into_previous<typename Ex::stages, I + 1>) {
+                if (!ex.ctx_.training) {
+                    epilogue<S>(ex.batch_, ex.ctx_, ex.z_of(I), zs, ex.y_of(I), bias,
+                                Eval<LayerKind::batch_norm>::fold<I + 1>(ex, params));
+                    return;
+                }
             }
+            if (bias || Epi::size > 0)
+                epilogue<S>(ex.batch_, ex.ctx_, ex.z_of(I), zs, ex.y_of(I), bias);
         }
-        if (bias || Epi::size > 0)
-            epilogue<S>(ex.batch_, ex.ctx_, ex.z_of(I), zs, ex.y_of(I), bias);
     }
 
     template <class S, std::size_t I, class Ex, class T>
     static void backward(Ex& ex, const T* params, T* grads, T*& d, T*& other) {
         using A = typename S::anchor;
-        constexpr std::size_t n_in = S::in_size, n_out = S::out_size;
-        const auto B = idx(ex.batch_);
+        constexpr std::size_t n_in = A::bound::in_features, n_out = A::layer::units;
+        const auto B = idx(ex.batch_ * A::bound::steps); // columns: samples times steps
         const T* w = params + A::param_offset;
         T* gw = grads + A::param_offset;
         MapConstMat<T> dZ(d, n_out, B);

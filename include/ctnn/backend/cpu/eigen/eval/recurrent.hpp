@@ -12,6 +12,7 @@
 // and the input gradient one GEMM per step written straight into the sample-major result.
 // Weights in PyTorch's layout: W_ih [G H, F] row-major is the column-major F x G H matrix.
 #pragma once
+#include "../../../../layers/recurrent.hpp"
 #include "common.hpp"
 #include "epilogue.hpp"
 
@@ -37,8 +38,7 @@ struct Eval<LayerKind::recurrent> {
     /// The stage's workspace for a batch of B samples (RecurrentBase::bind's order).
     template <class Bd, class T>
     struct Work {
-        static constexpr std::size_t Tn = Bd::steps, F = Bd::features,
-                                     H = Bd::out_shape::dims[Bd::out_shape::rank - 1],
+        static constexpr std::size_t Tn = Bd::steps, F = Bd::features, H = Bd::hidden,
                                      GH = Bd::gate_rows;
         T *x, *gates, *h, *cell, *dg, *dgh, *dh, *dc;
         Work(T* p, std::size_t B) {
@@ -60,20 +60,35 @@ struct Eval<LayerKind::recurrent> {
         using L = typename A::layer;
         using Bd = typename A::bound;
         using W = Work<Bd, T>;
-        constexpr std::size_t Tn = W::Tn, F = W::F, H = W::H, GH = W::GH;
-        constexpr RecurrentCell cell = L::cell;
         const std::size_t B = ex.batch_;
+        for (std::size_t dir = 0; dir < L::directions; ++dir)
+            forward_direction<S>(ex.x_of(I), ex.z_of(I),
+                                 params + A::param_offset + dir * Bd::direction_params,
+                                 W(ex.aux_of(I) + dir * Bd::direction_workspace * B, B), B, dir);
+        if constexpr (S::epilogue::size > 0)
+            epilogue<S>(B, ex.ctx_, ex.z_of(I), nullptr, ex.y_of(I), nullptr);
+    }
+
+    /// One direction (dir 1: the reverse cell, which reads step T - 1 - t at its step t) of the
+    /// forward pass: its states in w, its half of each output step in out.
+    template <class S, class T, class W>
+    static void forward_direction(const T* x, T* out, const T* w_ih, W w, std::size_t B,
+                                  std::size_t dir) {
+        using A = typename S::anchor;
+        using L = typename A::layer;
+        constexpr std::size_t Tn = W::Tn, F = W::F, H = W::H, GH = W::GH;
+        constexpr std::size_t OW = L::directions * H; // output values per step
+        constexpr RecurrentCell cell = L::cell;
         const auto b_ = idx(B);
-        W w(ex.aux_of(I), B);
-        const T* w_ih = params + A::param_offset;
         const T* w_hh = w_ih + GH * F;
         const T* b_ih = w_hh + GH * H;
         const T* b_hh = b_ih + GH;
+        auto tau = [dir](std::size_t t) { return dir == 0 ? t : Tn - 1 - t; }; // input step
 
-        // The input, time-major.
-        const T* x = ex.x_of(I);
+        // The input, time-major (in the cell's reading order).
         for (std::size_t t = 0; t < Tn; ++t)
-            MapMat<T>(w.x + t * B * F, F, b_) = Step<const T>(x + t * F, F, b_, stride(Tn * F));
+            MapMat<T>(w.x + t * B * F, F, b_) =
+                Step<const T>(x + tau(t) * F, F, b_, stride(Tn * F));
         // The input projection of every step, and the biases that add to it.
         MapMat<T> G(w.gates, idx(GH), idx(Tn * B));
         G.noalias() = MapConstMat<T>(w_ih, F, GH).transpose() * MapConstMat<T>(w.x, F, idx(Tn * B));
@@ -122,16 +137,15 @@ struct Eval<LayerKind::recurrent> {
                 else Ht.array() = g.max(T(0));
             }
         }
-        // The output, sample-major: every step's hidden state, or the last one.
-        T* z = ex.z_of(I);
+        // The output, sample-major: every step's hidden state, or the last one (the reverse
+        // cell's at step 0), in this direction's half of each step.
         if constexpr (L::sequences) {
             for (std::size_t t = 0; t < Tn; ++t)
-                Step<T>(z + t * H, H, b_, stride(Tn * H)) = MapConstMat<T>(w.h + t * B * H, H, b_);
+                Step<T>(out + tau(t) * OW + dir * H, H, b_, stride(Tn * OW)) =
+                    MapConstMat<T>(w.h + t * B * H, H, b_);
         } else {
-            std::copy_n(w.h + (Tn - 1) * B * H, B * H, z);
+            Step<T>(out + dir * H, H, b_, stride(OW)) = MapConstMat<T>(w.h + (Tn - 1) * B * H, H, b_);
         }
-        if constexpr (S::epilogue::size > 0)
-            epilogue<S>(B, ex.ctx_, z, nullptr, ex.y_of(I), nullptr);
     }
 
     template <class S, std::size_t I, class Ex, class T>
@@ -140,14 +154,45 @@ struct Eval<LayerKind::recurrent> {
         using L = typename A::layer;
         using Bd = typename A::bound;
         using W = Work<Bd, T>;
-        constexpr std::size_t Tn = W::Tn, F = W::F, H = W::H, GH = W::GH;
-        constexpr RecurrentCell cell = L::cell;
+        constexpr std::size_t Tn = W::Tn, F = W::F, GH = W::GH;
         const std::size_t B = ex.batch_;
         const auto b_ = idx(B);
-        W w(ex.aux_of(I), B);
-        const T* w_ih = params + A::param_offset;
+        auto work = [&](std::size_t dir) {
+            return W(ex.aux_of(I) + dir * Bd::direction_workspace * B, B);
+        };
+        for (std::size_t dir = 0; dir < L::directions; ++dir)
+            backward_direction<S>(d, params + A::param_offset + dir * Bd::direction_params,
+                                  grads + A::param_offset + dir * Bd::direction_params, work(dir),
+                                  B, dir);
+        if constexpr (Ex::flow::input_grad[I]) {
+            // dX_t = W_ih dG_t, written where step t of each sample lives (sample-major); the
+            // reverse cell's step t read input step T - 1 - t, and adds its share there.
+            for (std::size_t dir = 0; dir < L::directions; ++dir) {
+                const W w = work(dir);
+                MapConstMat<T> Wih(params + A::param_offset + dir * Bd::direction_params, F, GH);
+                for (std::size_t t = 0; t < Tn; ++t) {
+                    const std::size_t at = dir == 0 ? t : Tn - 1 - t;
+                    Step<T> dx(other + at * F, F, b_, stride(Tn * F));
+                    if (dir == 0) dx.noalias() = Wih * MapConstMat<T>(w.dg + t * B * GH, GH, b_);
+                    else dx.noalias() += Wih * MapConstMat<T>(w.dg + t * B * GH, GH, b_);
+                }
+            }
+            std::swap(d, other);
+        }
+    }
+
+    /// One direction of the backward pass: from the output gradient d (this direction's half of
+    /// each step), its parameter gradients, and its gate gradients in w for the input gradient.
+    template <class S, class T, class W>
+    static void backward_direction(const T* d, const T* w_ih, T* g_ih, W w, std::size_t B,
+                                   std::size_t dir) {
+        using A = typename S::anchor;
+        using L = typename A::layer;
+        constexpr std::size_t Tn = W::Tn, F = W::F, H = W::H, GH = W::GH;
+        constexpr std::size_t OW = L::directions * H;
+        constexpr RecurrentCell cell = L::cell;
+        const auto b_ = idx(B);
         const T* w_hh = w_ih + GH * F;
-        T* g_ih = grads + A::param_offset;
         T* g_hh = g_ih + GH * F;
         T* gb_ih = g_hh + GH * H;
         T* gb_hh = gb_ih + GH;
@@ -160,8 +205,10 @@ struct Eval<LayerKind::recurrent> {
         for (std::size_t s = 0; s < Tn; ++s) {
             const std::size_t t = Tn - 1 - s;
             // dh: the recurrent part (from step t + 1, in dH), plus the output's gradient.
-            if constexpr (L::sequences) dH += Step<const T>(d + t * H, H, b_, stride(Tn * H));
-            else if (t == Tn - 1) dH += MapConstMat<T>(d, H, b_);
+            if constexpr (L::sequences)
+                dH += Step<const T>(d + (dir == 0 ? t : Tn - 1 - t) * OW + dir * H, H, b_,
+                                    stride(Tn * OW));
+            else if (t == Tn - 1) dH += Step<const T>(d + dir * H, H, b_, stride(OW));
             const auto g = MapConstMat<T>(w.gates + t * B * GH, GH, b_).array();
             auto dg = MapMat<T>(w.dg + t * B * GH, GH, b_).array();
             const auto dh = dH.array();
@@ -217,14 +264,6 @@ struct Eval<LayerKind::recurrent> {
                 MapConstMat<T>(w.h, H, idx((Tn - 1) * B)) *
                 MapConstMat<T>(w.dgh + B * GH, GH, idx((Tn - 1) * B)).transpose();
         else MapMat<T>(g_hh, H, GH).setZero();
-        if constexpr (Ex::flow::input_grad[I]) {
-            // dX_t = W_ih dG_t, written where step t of each sample lives (sample-major).
-            MapConstMat<T> Wih(w_ih, F, GH);
-            for (std::size_t t = 0; t < Tn; ++t)
-                Step<T>(other + t * F, F, b_, stride(Tn * F)).noalias() =
-                    Wih * MapConstMat<T>(w.dg + t * B * GH, GH, b_);
-            std::swap(d, other);
-        }
     }
 };
 
