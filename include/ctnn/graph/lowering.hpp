@@ -367,11 +367,15 @@ constexpr std::size_t stage_skip_grad() {
     if constexpr (S::kind == LayerKind::add) return S::anchor::kept;
     else return 0;
 }
-/// Batch-independent values a stage keeps from forward to backward: a BatchNorm stage keeps the
-/// mean and 1/sqrt(var + eps) it normalized with, per channel.
+/// Batch-independent values a stage keeps during a pass: a BatchNorm stage keeps the mean and
+/// 1/sqrt(var + eps) it normalized with, per channel; a recurrent stage W_hh^T of each direction
+/// (the CPU's step kernel reads it in that layout, made once per forward pass).
 template <class S>
 constexpr std::size_t stage_stats() {
     if constexpr (S::kind == LayerKind::batch_norm) return 2 * S::anchor::bound::channels;
+    else if constexpr (S::kind == LayerKind::recurrent)
+        return S::anchor::layer::directions * S::anchor::bound::gate_rows *
+               S::anchor::bound::hidden;
     else return 0;
 }
 /// Values per sample a stage needs beside its output: a recurrent stage's states and gates kept

@@ -13,6 +13,8 @@
 // Weights in PyTorch's layout: W_ih [G H, F] row-major is the column-major F x G H matrix.
 #pragma once
 #include "../../../../layers/recurrent.hpp"
+#include "../../kernels.hpp"
+#include "../../simd.hpp"
 #include "common.hpp"
 #include "epilogue.hpp"
 
@@ -34,6 +36,78 @@ struct Eval<LayerKind::recurrent> {
         std::conditional_t<std::is_const_v<T>, const Mat<std::remove_const_t<T>>, Mat<T>>, 0,
         Eigen::OuterStride<>>;
     static Eigen::OuterStride<> stride(std::size_t n) { return Eigen::OuterStride<>(idx(n)); }
+
+#if CTNN_CPU_FUSED
+    /// C(r, :) (= or +=) the kernel's sum: C holds one sample per row, ldc values apart.
+    template <class Isa>
+    struct ProductTile {
+        float* c;
+        std::size_t ldc;
+        bool add;
+        template <std::size_t R, std::size_t V>
+        void init(typename Isa::reg (&acc)[R][V], std::size_t r0, std::size_t v0) const {
+            for (std::size_t r = 0; r < R; ++r)
+                for (std::size_t v = 0; v < V; ++v)
+                    acc[r][v] =
+                        add ? Isa::load(c + (r0 + r) * ldc + (v0 + v) * Isa::width) : Isa::zero();
+        }
+        template <std::size_t R, std::size_t V>
+        void finish(typename Isa::reg (&acc)[R][V], std::size_t r0, std::size_t v0) const {
+            for (std::size_t r = 0; r < R; ++r)
+                for (std::size_t v = 0; v < V; ++v)
+                    Isa::store(c + (r0 + r) * ldc + (v0 + v) * Isa::width, acc[r][v]);
+        }
+    };
+#endif
+    /// The per-step products run on ctnn's register-blocked kernel (cpu::detail::gemm: no
+    /// packing of W_hh at every step, no allocation) in float when it is compiled in and H is a
+    /// multiple of the register width; otherwise (double, odd sizes, nvcc) on Eigen.
+    template <class T, std::size_t H>
+    static constexpr bool step_kernel = [] {
+#if CTNN_CPU_FUSED
+        return std::is_same_v<T, float> && H % cpu::simd::Native::width == 0;
+#else
+        return false;
+#endif
+    }();
+
+    /// C (GH x B: sample b's GH values at column b) = or += W_hh^T h (h: H x B). wt: W_hh^T,
+    /// [H, GH] row-major (the step kernel's layout); w_hh: PyTorch's [GH, H].
+    template <std::size_t H, std::size_t GH, class T>
+    static void step_forward(T* c, bool add, const T* h, const T* wt, const T* w_hh,
+                             std::size_t B) {
+        if constexpr (step_kernel<T, H>) {
+#if CTNN_CPU_FUSED
+            using Isa = cpu::simd::Native;
+            ProductTile<Isa> tile{c, GH, add};
+            cpu::detail::gemm<Isa, GH / Isa::width, H, 1, GH>(B, H, h, wt, tile);
+#endif
+        } else {
+            (void)wt;
+            MapMat<T> C(c, GH, idx(B));
+            if (add)
+                C.noalias() +=
+                    MapConstMat<T>(w_hh, H, GH).transpose() * MapConstMat<T>(h, H, idx(B));
+            else
+                C.noalias() =
+                    MapConstMat<T>(w_hh, H, GH).transpose() * MapConstMat<T>(h, H, idx(B));
+        }
+    }
+
+    /// dh (H x B) = W_hh dG (dG: GH x B), w_hh PyTorch's [GH, H] (rows of H: the kernel's layout).
+    template <std::size_t H, std::size_t GH, class T>
+    static void step_backward(T* dh, const T* dg, const T* w_hh, std::size_t B) {
+        if constexpr (step_kernel<T, H>) {
+#if CTNN_CPU_FUSED
+            using Isa = cpu::simd::Native;
+            ProductTile<Isa> tile{dh, H, false};
+            cpu::detail::gemm<Isa, H / Isa::width, GH, 1, H>(B, GH, dg, w_hh, tile);
+#endif
+        } else {
+            MapMat<T>(dh, H, idx(B)).noalias() =
+                MapConstMat<T>(w_hh, H, GH) * MapConstMat<T>(dg, GH, idx(B));
+        }
+    }
 
     /// The stage's workspace for a batch of B samples (RecurrentBase::bind's order).
     template <class Bd, class T>
@@ -61,10 +135,15 @@ struct Eval<LayerKind::recurrent> {
         using Bd = typename A::bound;
         using W = Work<Bd, T>;
         const std::size_t B = ex.batch_;
-        for (std::size_t dir = 0; dir < L::directions; ++dir)
-            forward_direction<S>(ex.x_of(I), ex.z_of(I),
-                                 params + A::param_offset + dir * Bd::direction_params,
+        constexpr std::size_t H = Bd::hidden, GH = Bd::gate_rows;
+        for (std::size_t dir = 0; dir < L::directions; ++dir) {
+            const T* w_ih = params + A::param_offset + dir * Bd::direction_params;
+            T* wt = ex.stats_.data() + Ex::plan::layout[I].stats + dir * GH * H;
+            if constexpr (step_kernel<T, H>) // W_hh^T, [H, GH] row-major, for this pass
+                MapMat<T>(wt, GH, H) = MapConstMat<T>(w_ih + GH * Bd::features, H, GH).transpose();
+            forward_direction<S>(ex.x_of(I), ex.z_of(I), w_ih, wt,
                                  W(ex.aux_of(I) + dir * Bd::direction_workspace * B, B), B, dir);
+        }
         if constexpr (S::epilogue::size > 0)
             epilogue<S>(B, ex.ctx_, ex.z_of(I), nullptr, ex.y_of(I), nullptr);
     }
@@ -72,8 +151,8 @@ struct Eval<LayerKind::recurrent> {
     /// One direction (dir 1: the reverse cell, which reads step T - 1 - t at its step t) of the
     /// forward pass: its states in w, its half of each output step in out.
     template <class S, class T, class W>
-    static void forward_direction(const T* x, T* out, const T* w_ih, W w, std::size_t B,
-                                  std::size_t dir) {
+    static void forward_direction(const T* x, T* out, const T* w_ih, const T* wt, W w,
+                                  std::size_t B, std::size_t dir) {
         using A = typename S::anchor;
         using L = typename A::layer;
         constexpr std::size_t Tn = W::Tn, F = W::F, H = W::H, GH = W::GH;
@@ -95,7 +174,6 @@ struct Eval<LayerKind::recurrent> {
         constexpr std::size_t added = cell == RecurrentCell::gru ? 2 * H : GH; // not GRU's n
         G.colwise() += ConstVec<T>(b_ih, GH);
         G.topRows(idx(added)).colwise() += ConstVec<T>(b_hh, added);
-        MapConstMat<T> Whh(w_hh, H, GH);
         const auto h_ = idx(H);
         for (std::size_t t = 0; t < Tn; ++t) {
             MapMat<T> Gt(w.gates + t * B * GH, GH, b_);
@@ -103,7 +181,7 @@ struct Eval<LayerKind::recurrent> {
             MapConstMat<T> Hp(t > 0 ? w.h + (t - 1) * B * H : w.h, H, b_); // valid if t > 0
             auto g = Gt.array();
             if constexpr (cell == RecurrentCell::lstm) {
-                if (t > 0) Gt.noalias() += Whh.transpose() * Hp;
+                if (t > 0) step_forward<H, GH>(Gt.data(), true, Hp.data(), wt, w_hh, B);
                 g.topRows(2 * h_) = g.topRows(2 * h_).logistic();           // i, f
                 g.middleRows(2 * h_, h_) = g.middleRows(2 * h_, h_).tanh(); // g
                 g.bottomRows(h_) = g.bottomRows(h_).logistic();             // o
@@ -119,7 +197,7 @@ struct Eval<LayerKind::recurrent> {
                 MapMat<T> Hn(w.cell + t * B * H, H, b_);
                 if (t > 0) {
                     MapMat<T> R(w.dg, GH, b_); // W_hh^T h_{t-1}, in the backward scratch
-                    R.noalias() = Whh.transpose() * Hp;
+                    step_forward<H, GH>(R.data(), false, Hp.data(), wt, w_hh, B);
                     Gt.topRows(2 * h_) += R.topRows(2 * h_);
                     Hn = R.bottomRows(h_);
                     Hn.colwise() += ConstVec<T>(b_hh + 2 * H, H);
@@ -132,7 +210,7 @@ struct Eval<LayerKind::recurrent> {
                 if (t > 0) Ht.array() = (T(1) - z) * g.bottomRows(h_) + z * Hp.array();
                 else Ht.array() = (T(1) - z) * g.bottomRows(h_);
             } else {
-                if (t > 0) Gt.noalias() += Whh.transpose() * Hp;
+                if (t > 0) step_forward<H, GH>(Gt.data(), true, Hp.data(), wt, w_hh, B);
                 if constexpr (cell == RecurrentCell::rnn_tanh) Ht.array() = g.tanh();
                 else Ht.array() = g.max(T(0));
             }
@@ -144,7 +222,8 @@ struct Eval<LayerKind::recurrent> {
                 Step<T>(out + tau(t) * OW + dir * H, H, b_, stride(Tn * OW)) =
                     MapConstMat<T>(w.h + t * B * H, H, b_);
         } else {
-            Step<T>(out + dir * H, H, b_, stride(OW)) = MapConstMat<T>(w.h + (Tn - 1) * B * H, H, b_);
+            Step<T>(out + dir * H, H, b_, stride(OW)) =
+                MapConstMat<T>(w.h + (Tn - 1) * B * H, H, b_);
         }
     }
 
@@ -196,7 +275,6 @@ struct Eval<LayerKind::recurrent> {
         T* g_hh = g_ih + GH * F;
         T* gb_ih = g_hh + GH * H;
         T* gb_hh = gb_ih + GH;
-        MapConstMat<T> Whh(w_hh, H, GH);
         MapMat<T> dH(w.dh, H, b_);
         dH.setZero();
         if constexpr (cell == RecurrentCell::lstm) MapMat<T>(w.dc, H, b_).setZero();
@@ -249,7 +327,7 @@ struct Eval<LayerKind::recurrent> {
             }
             // The gradient of h_{t-1}: W_hh dG_t (GRU: its recurrent part, plus z dh).
             if (t > 0) {
-                dH.noalias() = Whh * MapConstMat<T>(w.dgh + t * B * GH, GH, b_);
+                step_backward<H, GH>(w.dh, w.dgh + t * B * GH, w_hh, B);
                 if constexpr (cell == RecurrentCell::gru) dH += MapConstMat<T>(w.dc, H, b_);
             }
         }
