@@ -2,11 +2,12 @@
 //
 // The walk over the stages is the runner's (backend/runner.hpp); each stage is evaluated by the
 // evaluator of its kind, one file per kind in eval/ (dense, conv, pool, resample, rowwise, join,
-// norm, recurrent, embedding, sequence; epilogue.hpp for the elementwise ops every stage ends with). The executor owns the
-// workspace and decides the two cross-stage fusions: in inference a BatchNorm right after a
-// Conv2D or Dense stage with an empty epilogue is folded into that stage's epilogue sweep
-// (folds_into_previous, graph/fold.hpp); with CTNN_CPU_FUSED a 2 x 2 max pool after a direct
-// convolution and ReLU is computed in the convolution's store (eval/direct.hpp).
+// norm, recurrent, embedding, sequence; epilogue.hpp for the elementwise ops every stage ends
+// with). The executor owns the workspace and decides the two cross-stage fusions: in inference a
+// BatchNorm right after a Conv2D or Dense stage with an empty epilogue is folded into that
+// stage's epilogue sweep (folds_into_previous, graph/fold.hpp); with CTNN_CPU_FUSED a 2 x 2 max
+// pool after a direct convolution and ReLU is computed in the convolution's store
+// (eval/direct.hpp).
 //
 // Memory layout: a batch tensor of B samples of n values is stored sample-major (PyTorch's [B, n]
 // row-major), which Eigen sees as a column-major n x B matrix. Workspace: per stage, the anchor
