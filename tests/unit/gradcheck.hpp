@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,18 @@ inline std::vector<double> random_values(std::size_t n, std::uint64_t seed, doub
     std::vector<double> v(n);
     for (std::size_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * rng.uniform_double(i);
     return v;
+}
+
+/// Float values against the same computed in double: within 1e-5 of the largest magnitude (which
+/// must not be 0).
+inline void check_float_matches(std::span<const float> gf, std::span<const double> gd) {
+    REQUIRE(gf.size() == gd.size());
+    double scale = 0, worst = 0;
+    for (double v : gd) scale = std::max(scale, std::fabs(v));
+    for (std::size_t i = 0; i < gf.size(); ++i)
+        worst = std::max(worst, std::fabs(double(gf[i]) - gd[i]));
+    CHECK(scale > 0);
+    CHECK(worst <= 1e-5 * scale);
 }
 
 /// |a - b| / max(1, |a|, |b|)

@@ -12,6 +12,7 @@
 #include <vector>
 
 using namespace ctnn;
+using ctnn::test::check_float_matches;
 using ctnn::test::random_values;
 using ctnn::test::relative_error;
 
@@ -32,17 +33,6 @@ Case make_case(std::size_t batch, std::uint64_t seed) {
     for (std::size_t b = 0; b < batch; ++b)
         c.labels[b] = static_cast<std::int32_t>((b * 5 + seed) % Net::out_size);
     return c;
-}
-
-/// A float gradient against the same in double: within 1e-5 of the largest magnitude (not 0).
-void check_float_matches(const std::vector<float>& gf, const std::vector<double>& gd) {
-    REQUIRE(gf.size() == gd.size());
-    double scale = 0, worst = 0;
-    for (double v : gd) scale = std::max(scale, std::fabs(v));
-    for (std::size_t i = 0; i < gf.size(); ++i)
-        worst = std::max(worst, std::fabs(double(gf[i]) - gd[i]));
-    CHECK(scale > 0);
-    CHECK(worst <= 1e-5 * scale);
 }
 
 /// input_gradient of Model<Net, double> against central differences of the mean loss over each

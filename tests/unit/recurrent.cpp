@@ -317,22 +317,12 @@ void check_float_against_double(std::size_t batch, std::uint64_t seed) {
     const auto x = ctnn::test::random_values(batch * Net::in_size, seed + 1, -1.5, 1.5);
     const auto t = ctnn::test::random_values(batch * Net::out_size, seed + 2);
     const std::vector<float> xf(x.begin(), x.end()), tf(t.begin(), t.end());
-    auto close = [](const auto& f, const auto& d) {
-        REQUIRE(f.size() == d.size());
-        double scale = 0, worst = 0;
-        for (std::size_t i = 0; i < d.size(); ++i) {
-            scale = std::max(scale, std::fabs(double(d[i])));
-            worst = std::max(worst, std::fabs(double(f[i]) - double(d[i])));
-        }
-        CHECK(scale > 0);
-        CHECK(worst <= 1e-5 * scale);
-    };
-    close(mf.forward(xf, Mode::training), md.forward(x, Mode::training));
+    ctnn::test::check_float_matches(mf.forward(xf, Mode::training), md.forward(x, Mode::training));
     mf.loss(loss::MSE{}, {{}, tf});
     md.loss(loss::MSE{}, {{}, t});
     mf.backward();
     md.backward();
-    close(mf.gradients(), md.gradients());
+    ctnn::test::check_float_matches(mf.gradients(), md.gradients());
 }
 } // namespace
 

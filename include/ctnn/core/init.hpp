@@ -30,23 +30,19 @@ void init_tensor(T* p, std::size_t offset, const ParamSpec& spec, Init scheme, s
     }
     const CounterRng rng{seed, 0x1417};
     const auto fi = static_cast<double>(spec.fan_in), fo = static_cast<double>(spec.fan_out);
-    if (spec.role == ParamRole::recurrent) {
-        const double bound = 1.0 / std::sqrt(fi);
-        for (std::size_t k = 0; k < n; ++k)
-            p[k] = static_cast<T>(
-                static_cast<float>((2.0 * rng.uniform_double(offset + k) - 1.0) * bound));
-        return;
-    }
+    // recurrent: U(-1/sqrt(fan_in), +); standard_normal: N(0, 1); weights: the scheme's.
+    bool uniform = true;
+    double bound = 1.0 / std::sqrt(fi), stddev = 1.0;
     if (spec.role == ParamRole::standard_normal) {
-        for (std::size_t k = 0; k < n; ++k)
-            p[k] = static_cast<T>(static_cast<float>(rng.normal(offset + k)));
-        return;
+        uniform = false;
+    } else if (spec.role == ParamRole::weight) {
+        uniform = scheme == Init::kaiming_uniform || scheme == Init::xavier_uniform;
+        const double var = (scheme == Init::kaiming_uniform || scheme == Init::kaiming_normal)
+                               ? 2.0 / fi
+                               : 2.0 / (fi + fo);
+        bound = std::sqrt(3.0 * var);
+        stddev = std::sqrt(var);
     }
-    const bool uniform = scheme == Init::kaiming_uniform || scheme == Init::xavier_uniform;
-    const double var = (scheme == Init::kaiming_uniform || scheme == Init::kaiming_normal)
-                           ? 2.0 / fi
-                           : 2.0 / (fi + fo);
-    const double bound = std::sqrt(3.0 * var), stddev = std::sqrt(var);
     for (std::size_t k = 0; k < n; ++k) {
         const std::size_t i = offset + k;
         const double r =

@@ -78,6 +78,7 @@ struct RecurrentBase {
         static constexpr std::size_t steps = In::dims[0];
         static constexpr std::size_t features = In::dims[In::rank - 1];
         static constexpr std::size_t hidden = H;
+        static constexpr RecurrentCell cell = Cell;
         /// Values of one step of the output: both directions' states, concatenated.
         static constexpr std::size_t out_features = Directions * H;
         using out_shape =
@@ -87,23 +88,21 @@ struct RecurrentBase {
         static constexpr std::size_t direction_params = gate_rows * (features + H + 2);
         static constexpr std::size_t param_count = Directions * direction_params;
         static constexpr auto params = [] {
-            constexpr std::size_t g = gate_rows, f = features;
-            constexpr ParamRole r = ParamRole::recurrent;
-            if constexpr (Directions == 2)
-                return std::array<ParamSpec, 8>{
-                    ParamSpec{"weight_ih_l0", 2, {g, f, 0, 0}, r, H, H},
-                    ParamSpec{"weight_hh_l0", 2, {g, H, 0, 0}, r, H, H},
-                    ParamSpec{"bias_ih_l0", 1, {g, 0, 0, 0}, r, H, H},
-                    ParamSpec{"bias_hh_l0", 1, {g, 0, 0, 0}, r, H, H},
-                    ParamSpec{"weight_ih_l0_reverse", 2, {g, f, 0, 0}, r, H, H},
-                    ParamSpec{"weight_hh_l0_reverse", 2, {g, H, 0, 0}, r, H, H},
-                    ParamSpec{"bias_ih_l0_reverse", 1, {g, 0, 0, 0}, r, H, H},
-                    ParamSpec{"bias_hh_l0_reverse", 1, {g, 0, 0, 0}, r, H, H}};
-            else
-                return std::array<ParamSpec, 4>{ParamSpec{"weight_ih_l0", 2, {g, f, 0, 0}, r, H, H},
-                                                ParamSpec{"weight_hh_l0", 2, {g, H, 0, 0}, r, H, H},
-                                                ParamSpec{"bias_ih_l0", 1, {g, 0, 0, 0}, r, H, H},
-                                                ParamSpec{"bias_hh_l0", 1, {g, 0, 0, 0}, r, H, H}};
+            // PyTorch's order: the forward cell's four tensors, then the reverse cell's.
+            constexpr const char* names[8] = {"weight_ih_l0",         "weight_hh_l0",
+                                              "bias_ih_l0",           "bias_hh_l0",
+                                              "weight_ih_l0_reverse", "weight_hh_l0_reverse",
+                                              "bias_ih_l0_reverse",   "bias_hh_l0_reverse"};
+            constexpr std::size_t cols[4] = {features, H, 0, 0}; // 0: a bias, rank 1
+            std::array<ParamSpec, 4 * Directions> p{};
+            for (std::size_t k = 0; k < p.size(); ++k)
+                p[k] = ParamSpec{names[k],
+                                 cols[k % 4] ? 2u : 1u,
+                                 {gate_rows, cols[k % 4], 0, 0},
+                                 ParamRole::recurrent,
+                                 H,
+                                 H};
+            return p;
         }();
 
         // Workspace per sample (graph/lowering.hpp adds it to the stage's), time-major (step t

@@ -62,50 +62,31 @@ struct Eval<LayerKind::recurrent> {
     /// The per-step products run on ctnn's register-blocked kernel (cpu::detail::gemm: no
     /// packing of W_hh at every step, no allocation) in float when it is compiled in and H is a
     /// multiple of the register width; otherwise (double, odd sizes, nvcc) on Eigen.
-    template <class T, std::size_t H>
+    template <class T, std::size_t N>
     static constexpr bool step_kernel = [] {
 #if CTNN_CPU_FUSED
-        return std::is_same_v<T, float> && H % cpu::simd::Native::width == 0;
+        return std::is_same_v<T, float> && N % cpu::simd::Native::width == 0;
 #else
         return false;
 #endif
     }();
 
-    /// C (GH x B: sample b's GH values at column b) = or += W_hh^T h (h: H x B). wt: W_hh^T,
-    /// [H, GH] row-major (the step kernel's layout); w_hh: PyTorch's [GH, H].
-    template <std::size_t H, std::size_t GH, class T>
-    static void step_forward(T* c, bool add, const T* h, const T* wt, const T* w_hh,
-                             std::size_t B) {
-        if constexpr (step_kernel<T, H>) {
+    /// The product of a step: C(:, b) (= or +=) M a(:, b) for the B samples, M being the
+    /// column-major N x K matrix m (row-major [K, N]: the kernel's B operand, K rows of N values).
+    /// Forward: C = G_t, M = W_hh (m = W_hh^T, [H, GH]), a = h_{t-1}; backward: C = dh,
+    /// M = W_hh^T (m = PyTorch's W_hh, [GH, H]), a = dG_t.
+    template <std::size_t N, std::size_t K, class T>
+    static void step_product(T* c, bool add, const T* a, const T* m, std::size_t B) {
+        if constexpr (step_kernel<T, N>) {
 #if CTNN_CPU_FUSED
             using Isa = cpu::simd::Native;
-            ProductTile<Isa> tile{c, GH, add};
-            cpu::detail::gemm<Isa, GH / Isa::width, H, 1, GH>(B, H, h, wt, tile);
+            ProductTile<Isa> tile{c, N, add};
+            cpu::detail::gemm<Isa, N / Isa::width, K, 1, N>(B, K, a, m, tile);
 #endif
         } else {
-            (void)wt;
-            MapMat<T> C(c, GH, idx(B));
-            if (add)
-                C.noalias() +=
-                    MapConstMat<T>(w_hh, H, GH).transpose() * MapConstMat<T>(h, H, idx(B));
-            else
-                C.noalias() =
-                    MapConstMat<T>(w_hh, H, GH).transpose() * MapConstMat<T>(h, H, idx(B));
-        }
-    }
-
-    /// dh (H x B) = W_hh dG (dG: GH x B), w_hh PyTorch's [GH, H] (rows of H: the kernel's layout).
-    template <std::size_t H, std::size_t GH, class T>
-    static void step_backward(T* dh, const T* dg, const T* w_hh, std::size_t B) {
-        if constexpr (step_kernel<T, H>) {
-#if CTNN_CPU_FUSED
-            using Isa = cpu::simd::Native;
-            ProductTile<Isa> tile{dh, H, false};
-            cpu::detail::gemm<Isa, H / Isa::width, GH, 1, H>(B, GH, dg, w_hh, tile);
-#endif
-        } else {
-            MapMat<T>(dh, H, idx(B)).noalias() =
-                MapConstMat<T>(w_hh, H, GH) * MapConstMat<T>(dg, GH, idx(B));
+            MapMat<T> C(c, N, idx(B));
+            if (add) C.noalias() += MapConstMat<T>(m, N, K) * MapConstMat<T>(a, K, idx(B));
+            else C.noalias() = MapConstMat<T>(m, N, K) * MapConstMat<T>(a, K, idx(B));
         }
     }
 
@@ -115,14 +96,21 @@ struct Eval<LayerKind::recurrent> {
         static constexpr std::size_t Tn = Bd::steps, F = Bd::features, H = Bd::hidden,
                                      GH = Bd::gate_rows;
         T *x, *gates, *h, *cell, *dg, *dgh, *dh, *dc;
-        Work(T* p, std::size_t B) {
+        /// The input step the cell of direction dir reads at its step t (the reverse cell reads
+        /// the sequence from its end).
+        static constexpr std::size_t input_step(std::size_t t, std::size_t dir) {
+            return dir == 0 ? t : Tn - 1 - t;
+        }
+        /// Direction dir's workspace in the stage's aux_of(I) (the reverse cell's follows).
+        Work(T* aux, std::size_t B, std::size_t dir) {
+            T* p = aux + dir * Bd::direction_workspace * B;
             x = p, p += Tn * F * B;
             gates = p, p += Tn * GH * B;
             h = p, p += Tn * H * B;
             cell = p, p += Bd::cell_state * B;
             dg = p, p += Tn * GH * B;
-            dgh = Bd::scratch_per_sample > Tn * GH + 2 * H ? p : dg;
-            if (dgh != dg) p += Tn * GH * B;
+            dgh = dg; // GRU's recurrent part differs from its input part in n: a buffer of its own
+            if constexpr (Bd::cell == RecurrentCell::gru) dgh = p, p += Tn * GH * B;
             dh = p, p += H * B;
             dc = p;
         }
@@ -139,10 +127,9 @@ struct Eval<LayerKind::recurrent> {
         for (std::size_t dir = 0; dir < L::directions; ++dir) {
             const T* w_ih = params + A::param_offset + dir * Bd::direction_params;
             T* wt = ex.stats_.data() + Ex::plan::layout[I].stats + dir * GH * H;
-            if constexpr (step_kernel<T, H>) // W_hh^T, [H, GH] row-major, for this pass
-                MapMat<T>(wt, GH, H) = MapConstMat<T>(w_ih + GH * Bd::features, H, GH).transpose();
-            forward_direction<S>(ex.x_of(I), ex.z_of(I), w_ih, wt,
-                                 W(ex.aux_of(I) + dir * Bd::direction_workspace * B, B), B, dir);
+            // W_hh^T, [H, GH] row-major: the layout step_product reads, made once per pass.
+            MapMat<T>(wt, GH, H) = MapConstMat<T>(w_ih + GH * Bd::features, H, GH).transpose();
+            forward_direction<S>(ex.x_of(I), ex.z_of(I), w_ih, wt, W(ex.aux_of(I), B, dir), B, dir);
         }
         if constexpr (S::epilogue::size > 0)
             epilogue<S>(B, ex.ctx_, ex.z_of(I), nullptr, ex.y_of(I), nullptr);
@@ -162,12 +149,11 @@ struct Eval<LayerKind::recurrent> {
         const T* w_hh = w_ih + GH * F;
         const T* b_ih = w_hh + GH * H;
         const T* b_hh = b_ih + GH;
-        auto tau = [dir](std::size_t t) { return dir == 0 ? t : Tn - 1 - t; }; // input step
 
         // The input, time-major (in the cell's reading order).
         for (std::size_t t = 0; t < Tn; ++t)
             MapMat<T>(w.x + t * B * F, F, b_) =
-                Step<const T>(x + tau(t) * F, F, b_, stride(Tn * F));
+                Step<const T>(x + W::input_step(t, dir) * F, F, b_, stride(Tn * F));
         // The input projection of every step, and the biases that add to it.
         MapMat<T> G(w.gates, idx(GH), idx(Tn * B));
         G.noalias() = MapConstMat<T>(w_ih, F, GH).transpose() * MapConstMat<T>(w.x, F, idx(Tn * B));
@@ -181,7 +167,7 @@ struct Eval<LayerKind::recurrent> {
             MapConstMat<T> Hp(t > 0 ? w.h + (t - 1) * B * H : w.h, H, b_); // valid if t > 0
             auto g = Gt.array();
             if constexpr (cell == RecurrentCell::lstm) {
-                if (t > 0) step_forward<H, GH>(Gt.data(), true, Hp.data(), wt, w_hh, B);
+                if (t > 0) step_product<GH, H>(Gt.data(), true, Hp.data(), wt, B);
                 g.topRows(2 * h_) = g.topRows(2 * h_).logistic();           // i, f
                 g.middleRows(2 * h_, h_) = g.middleRows(2 * h_, h_).tanh(); // g
                 g.bottomRows(h_) = g.bottomRows(h_).logistic();             // o
@@ -197,7 +183,7 @@ struct Eval<LayerKind::recurrent> {
                 MapMat<T> Hn(w.cell + t * B * H, H, b_);
                 if (t > 0) {
                     MapMat<T> R(w.dg, GH, b_); // W_hh^T h_{t-1}, in the backward scratch
-                    step_forward<H, GH>(R.data(), false, Hp.data(), wt, w_hh, B);
+                    step_product<GH, H>(R.data(), false, Hp.data(), wt, B);
                     Gt.topRows(2 * h_) += R.topRows(2 * h_);
                     Hn = R.bottomRows(h_);
                     Hn.colwise() += ConstVec<T>(b_hh + 2 * H, H);
@@ -210,7 +196,7 @@ struct Eval<LayerKind::recurrent> {
                 if (t > 0) Ht.array() = (T(1) - z) * g.bottomRows(h_) + z * Hp.array();
                 else Ht.array() = (T(1) - z) * g.bottomRows(h_);
             } else {
-                if (t > 0) step_forward<H, GH>(Gt.data(), true, Hp.data(), wt, w_hh, B);
+                if (t > 0) step_product<GH, H>(Gt.data(), true, Hp.data(), wt, B);
                 if constexpr (cell == RecurrentCell::rnn_tanh) Ht.array() = g.tanh();
                 else Ht.array() = g.max(T(0));
             }
@@ -219,7 +205,7 @@ struct Eval<LayerKind::recurrent> {
         // cell's at step 0), in this direction's half of each step.
         if constexpr (L::sequences) {
             for (std::size_t t = 0; t < Tn; ++t)
-                Step<T>(out + tau(t) * OW + dir * H, H, b_, stride(Tn * OW)) =
+                Step<T>(out + W::input_step(t, dir) * OW + dir * H, H, b_, stride(Tn * OW)) =
                     MapConstMat<T>(w.h + t * B * H, H, b_);
         } else {
             Step<T>(out + dir * H, H, b_, stride(OW)) =
@@ -236,22 +222,18 @@ struct Eval<LayerKind::recurrent> {
         constexpr std::size_t Tn = W::Tn, F = W::F, GH = W::GH;
         const std::size_t B = ex.batch_;
         const auto b_ = idx(B);
-        auto work = [&](std::size_t dir) {
-            return W(ex.aux_of(I) + dir * Bd::direction_workspace * B, B);
-        };
         for (std::size_t dir = 0; dir < L::directions; ++dir)
             backward_direction<S>(d, params + A::param_offset + dir * Bd::direction_params,
-                                  grads + A::param_offset + dir * Bd::direction_params, work(dir),
-                                  B, dir);
+                                  grads + A::param_offset + dir * Bd::direction_params,
+                                  W(ex.aux_of(I), B, dir), B, dir);
         if constexpr (Ex::flow::input_grad[I]) {
             // dX_t = W_ih dG_t, written where step t of each sample lives (sample-major); the
             // reverse cell's step t read input step T - 1 - t, and adds its share there.
             for (std::size_t dir = 0; dir < L::directions; ++dir) {
-                const W w = work(dir);
+                const W w(ex.aux_of(I), B, dir);
                 MapConstMat<T> Wih(params + A::param_offset + dir * Bd::direction_params, F, GH);
                 for (std::size_t t = 0; t < Tn; ++t) {
-                    const std::size_t at = dir == 0 ? t : Tn - 1 - t;
-                    Step<T> dx(other + at * F, F, b_, stride(Tn * F));
+                    Step<T> dx(other + W::input_step(t, dir) * F, F, b_, stride(Tn * F));
                     if (dir == 0) dx.noalias() = Wih * MapConstMat<T>(w.dg + t * B * GH, GH, b_);
                     else dx.noalias() += Wih * MapConstMat<T>(w.dg + t * B * GH, GH, b_);
                 }
@@ -284,8 +266,8 @@ struct Eval<LayerKind::recurrent> {
             const std::size_t t = Tn - 1 - s;
             // dh: the recurrent part (from step t + 1, in dH), plus the output's gradient.
             if constexpr (L::sequences)
-                dH += Step<const T>(d + (dir == 0 ? t : Tn - 1 - t) * OW + dir * H, H, b_,
-                                    stride(Tn * OW));
+                dH +=
+                    Step<const T>(d + W::input_step(t, dir) * OW + dir * H, H, b_, stride(Tn * OW));
             else if (t == Tn - 1) dH += Step<const T>(d + dir * H, H, b_, stride(OW));
             const auto g = MapConstMat<T>(w.gates + t * B * GH, GH, b_).array();
             auto dg = MapMat<T>(w.dg + t * B * GH, GH, b_).array();
@@ -327,7 +309,7 @@ struct Eval<LayerKind::recurrent> {
             }
             // The gradient of h_{t-1}: W_hh dG_t (GRU: its recurrent part, plus z dh).
             if (t > 0) {
-                step_backward<H, GH>(w.dh, w.dgh + t * B * GH, w_hh, B);
+                step_product<H, GH>(w.dh, false, w.dgh + t * B * GH, w_hh, B);
                 if constexpr (cell == RecurrentCell::gru) dH += MapConstMat<T>(w.dc, H, b_);
             }
         }
