@@ -8,8 +8,9 @@
 // model on both devices and compares the losses.
 //
 // The models are in models_dense.cu, models_dense_graph.cu, models_conv.cu, models_conv_norm.cu,
-// models_join.cu and models_pool.cu (one TU each, each under a minute of nvcc here: nvcc builds
-// them in parallel); models.cuh has the training loop they share.
+// models_join.cu, models_pool.cu, models_recurrent.cu and models_sequence.cu (one TU each, each
+// under a minute of nvcc here: nvcc builds them in parallel); models.cuh has the training loop they
+// share.
 #include "models.cuh"
 
 #include <algorithm>
@@ -86,6 +87,8 @@ int main() {
         ok &= models::conv_norm_models(gpu);
         ok &= models::join_models(gpu);
         ok &= models::pool_models(gpu);
+        ok &= models::recurrent_models(gpu);
+        ok &= models::sequence_models(gpu);
         ok &= models::check<InceptionNet>("concat (inception)", loss::SoftmaxCrossEntropy{},
                                           optim::Adam{}, gpu);
         ok &= input_gradient_check(gpu);

@@ -11,6 +11,12 @@ namespace models {
 
 using namespace ctnn;
 
+/// Net reads token ids (an Embedding): its inputs are small integers, not waves.
+template <class Net>
+inline constexpr bool reads_token_ids = []<class... S>(type_list<S...>) {
+    return ((S::kind == LayerKind::embedding) || ...);
+}(stages_of<Net>{});
+
 /// Mean loss of `steps` training steps of Net on `dev` (same data and seed on every device).
 template <class Net, class L, class O>
 double train_steps(Device dev, const L& loss, const O& opt, int steps) {
@@ -23,7 +29,9 @@ double train_steps(Device dev, const L& loss, const O& opt, int steps) {
     double last = 0;
     for (int s = 0; s < steps; ++s) {
         for (std::size_t i = 0; i < x.size(); ++i)
-            x[i] = std::sin(0.37f * static_cast<float>(i) + static_cast<float>(s));
+            x[i] = reads_token_ids<Net>
+                       ? static_cast<float>((i * 7 + static_cast<std::size_t>(s)) % 5)
+                       : std::sin(0.37f * static_cast<float>(i) + static_cast<float>(s));
         for (std::size_t i = 0; i < t.size(); ++i) t[i] = 0.5f + 0.4f * std::cos(0.1f * float(i));
         for (std::size_t b = 0; b < batch; ++b)
             labels[b] =
@@ -58,5 +66,7 @@ bool conv_models(bool gpu);
 bool conv_norm_models(bool gpu);
 bool join_models(bool gpu);
 bool pool_models(bool gpu);
+bool recurrent_models(bool gpu);
+bool sequence_models(bool gpu);
 
 } // namespace models

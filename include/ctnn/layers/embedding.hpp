@@ -7,7 +7,12 @@
 // Ids have no gradient: an Embedding reads the model input (views before it are fine), and
 // Model::input_gradient of such a model does not compile.
 #pragma once
+#include "../core/error.hpp"
 #include "layer.hpp"
+
+#include <cmath>
+#include <cstddef>
+#include <string>
 
 namespace ctnn {
 
@@ -38,5 +43,25 @@ struct Embedding {
             ParamSpec{"weight", 2, {Vocab, Dim, 0, 0}, ParamRole::standard_normal, Dim, Vocab}};
     };
 };
+
+namespace detail {
+/// Checks the `count` token ids at x (`steps` per sample, the first of sample `sample0`) that the
+/// Embedding E of stage `layer` reads: an id that is not an integer in [0, Vocab) throws
+/// argument_error naming the layer, the sample, the step and the value. Every backend calls it
+/// before using the ids (the CUDA one on the host, before the upload).
+template <class E, class T>
+void check_token_ids(const T* x, std::size_t count, std::size_t steps, std::size_t layer,
+                     std::size_t sample0) {
+    for (std::size_t i = 0; i < count; ++i) {
+        const T v = x[i];
+        if (!(v >= T(0) && v < T(E::vocab)) || v != std::floor(v))
+            throw argument_error(E::name() + " (layer " + std::to_string(layer) + "): sample " +
+                                 std::to_string(sample0 + i / steps) + ", step " +
+                                 std::to_string(i % steps) + ": token id " +
+                                 std::to_string(static_cast<double>(v)) +
+                                 " is not an integer in [0, " + std::to_string(E::vocab) + ")");
+    }
+}
+} // namespace detail
 
 } // namespace ctnn

@@ -137,9 +137,25 @@ std::string kernel_lines() {
         for_each_type(stages{}, [&]<class St, std::size_t I>() {
             const std::string epi = epilogue_names<St>(stage_bias<St>() ? "bias" : "");
             std::string what;
-            if constexpr (St::kind == LayerKind::dense)
+            if constexpr (St::kind == LayerKind::dense && per_step_dense<St>)
+                what = std::string("gemm      Z = X W^T at every step [") +
+                       St::anchor::in_shape::str() + " -> " + St::anchor::out_shape::str() + "]";
+            else if constexpr (St::kind == LayerKind::dense)
                 what = std::string("gemm      Z = X W^T [") + std::to_string(St::in_size) + " -> " +
                        std::to_string(St::out_size) + "]";
+            else if constexpr (St::kind == LayerKind::recurrent)
+                what = std::string("recurrent ") + St::anchor::layer::name() + " " +
+                       St::anchor::in_shape::str() + " -> " + St::anchor::out_shape::str() +
+                       (St::anchor::layer::directions == 2 ? ", per direction:" : ":") +
+                       " transpose W_hh | gemm G = X W_ih^T + b | time loop (" +
+                       std::to_string(St::anchor::bound::steps) + " steps in one kernel)" +
+                       (St::epilogue::size > 0 ? " | map" : "");
+            else if constexpr (St::kind == LayerKind::embedding)
+                what = std::string("gather    ") + St::anchor::layer::name() + " " +
+                       St::anchor::in_shape::str() + " -> " + St::anchor::out_shape::str();
+            else if constexpr (St::kind == LayerKind::step_pool)
+                what = std::string("steps     ") + St::anchor::layer::name() + " " +
+                       St::anchor::in_shape::str() + " -> " + St::anchor::out_shape::str();
             else if constexpr (St::kind == LayerKind::rowwise)
                 what = std::string("rowwise   ") + St::anchor::layer::name();
             else if constexpr (St::kind == LayerKind::conv)
@@ -191,6 +207,18 @@ std::string kernel_lines() {
                     return St::anchor::layer::name() + std::string(" backward rows: statistics") +
                            (K::input_grad[i] ? std::string(", dX") + prev : std::string()) + " | " +
                            St::anchor::layer::name() + " backward columns: dweight, dbias";
+                }
+                if constexpr (St::kind == LayerKind::recurrent) {
+                    return St::anchor::layer::name() +
+                           std::string(St::anchor::layer::directions == 2 ? ", per direction:"
+                                                                          : ":") +
+                           " time loop backward (dG) | gemm dW_ih = dG^T X, db_ih | gemm dW_hh = "
+                           "dG^T H_prev, db_hh" +
+                           (K::input_grad[i] ? std::string(" | gemm dX = dG W_ih") + prev
+                                             : std::string());
+                } else if constexpr (St::kind == LayerKind::embedding) {
+                    return St::anchor::layer::name() +
+                           std::string(" backward: dW rows by token id (no atomics)");
                 }
                 if constexpr (gemm_anchor<St>) {
                     if (St::anchor::param_count > 0)

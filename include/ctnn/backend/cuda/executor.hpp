@@ -4,9 +4,10 @@
 // workspace plan, the same [batch, n] row-major tensors, the same ElemCtx indices for epilogues
 // (so Dropout draws the same mask), and the kernel schedule of schedule.hpp. The walk is
 // the runner's (backend/runner.hpp); each stage kind's kernels are launched by its evaluator in
-// eval/ (dense, conv, pool and resample, rowwise and elementwise, norm, join; fusion.hpp for the
-// stages run in an earlier stage's GEMM store, which launch nothing). The loss is one kernel,
-// loss_forward_backward, with the last stage's epilogue derivative fused.
+// eval/ (dense, conv, pool and resample, rowwise and elementwise, norm, join, recurrent, sequence:
+// embedding and step pooling; fusion.hpp for the stages run in an earlier stage's GEMM store,
+// which launch nothing). The loss is one kernel, loss_forward_backward, with the last stage's
+// epilogue derivative fused.
 //
 // Every buffer lives in device memory owned by this object (DeviceBuffer, RAII) and is sized from
 // the model type times the batch capacity by reserve(); forward() and backward() then allocate
@@ -26,7 +27,9 @@
 #include "eval/join.hpp"
 #include "eval/norm.hpp"
 #include "eval/pool.hpp"
+#include "eval/recurrent.hpp"
 #include "eval/rowwise.hpp"
+#include "eval/sequence.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/loss.hpp"
 #include "memory.hpp"
@@ -108,6 +111,14 @@ public:
         reserve(batch);
         check_batch(batch);
         this->bind(input_buf_.data(), batch);
+        // Token ids are checked here, on the host, before they are uploaded: the kernels read
+        // them as valid indices (an error found on the device would come back only at a sync).
+        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t>() {
+            if constexpr (S::kind == LayerKind::embedding)
+                ctnn::detail::check_token_ids<typename S::anchor::layer>(
+                    x_host, batch * S::anchor::bound::steps, S::anchor::bound::steps,
+                    S::anchor::index, ctx.sample0);
+        });
         ctx_ = ctx;
         buffers_ = buffers;
         copy_to_device(input_buf_.data(), x_host, batch * Net::in_size, stream_);

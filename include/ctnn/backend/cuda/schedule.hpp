@@ -2,9 +2,12 @@
 // compile time.
 //
 // The CUDA backend runs each stage of graph/lowering.hpp as kernels it can count from the type:
-//   forward   one kernel per stage: a GEMM with the stage's epilogue fused into its store (dense),
-//             a row-reduction kernel with the epilogue fused (rowwise), or one elementwise kernel
-//             (a stage without anchor); none for a two-branch Add join evaluated in the GEMM store
+//   forward   one kernel per stage: a GEMM with the stage's epilogue fused into its store (dense,
+//             also at every step of a sequence), a row-reduction kernel with the epilogue fused
+//             (rowwise), a gather or a step pooling with the epilogue fused (embedding,
+//             step_pool), or one elementwise kernel (a stage without anchor); three per direction
+//             for a recurrent stage (W_hh^T, the input projection GEMM, the time loop) and one
+//             more for its epilogue; none for a two-branch Add join evaluated in the GEMM store
 //             of its branch's last stage (join_fuses_into_previous) or a 2 x 2 pooling evaluated
 //             in the store of the convolution before it (pool_fuses_into_previous) and, in
 //             inference, none for a BatchNorm folded into the GEMM before it (folds_into_previous)
@@ -22,6 +25,11 @@
 //               layer_norm: two kernels: per row, the statistics and the input gradient (previous
 //                        epilogue derivative fused); per feature, dweight and dbias (a reduction
 //                        over the other axis);
+//               recurrent: per direction, the time loop backward (the gate gradients), a GEMM
+//                        for dW_ih and db_ih, one for dW_hh and db_hh, and one for the input
+//                        gradient (previous epilogue derivative fused);
+//               embedding: one kernel for the weight gradient (ids have none);
+//               step_pool: one kernel for the input gradient, previous epilogue' fused;
 //             and no kernel at all where no gradient is needed (an input gradient that no earlier
 //             stage with parameters consumes);
 //   optimizer one kernel over the whole flat parameter buffer.
@@ -43,20 +51,42 @@
 namespace ctnn {
 
 namespace detail {
+/// A recurrent stage's time loop keeps two steps' gate gradients of at least one sample in 48 KiB
+/// of shared memory (kernels/recurrent.hpp, RecurrentTile::batch > 0, in float).
+template <class S>
+constexpr bool recurrent_fits() {
+    if constexpr (S::kind == LayerKind::recurrent)
+        return 2 * S::anchor::bound::gate_rows * sizeof(float) <= 48u * 1024u;
+    else return true;
+}
 template <class S>
 inline constexpr bool cuda_stage_supported =
-    (S::kind == LayerKind::dense && !per_step_dense<S>) || S::kind == LayerKind::rowwise
-    || S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm
-    || S::kind == LayerKind::elementwise || S::kind == LayerKind::conv || S::kind == LayerKind::pool
-    || S::kind == LayerKind::resample || S::kind == LayerKind::add;
+    S::kind == LayerKind::dense || S::kind == LayerKind::rowwise ||
+    S::kind == LayerKind::batch_norm || S::kind == LayerKind::layer_norm ||
+    S::kind == LayerKind::elementwise || S::kind == LayerKind::conv || S::kind == LayerKind::pool ||
+    S::kind == LayerKind::resample || S::kind == LayerKind::add ||
+    (S::kind == LayerKind::recurrent && recurrent_fits<S>()) || S::kind == LayerKind::embedding
+    || S::kind == LayerKind::step_pool;
 /// The anchor computes a weight gradient with one GEMM (Dense, Conv2D).
 template <class S>
 inline constexpr bool gemm_anchor = S::kind == LayerKind::dense || S::kind == LayerKind::conv;
+/// Kernels of the forward pass of stage S when it runs (not fused into another's store): one,
+/// but a recurrent stage's three per direction (W_hh^T, the input projection GEMM, the time
+/// loop) and its epilogue's elementwise kernel.
+template <class S>
+constexpr std::size_t forward_kernel_count() {
+    if constexpr (S::kind == LayerKind::recurrent)
+        return 3 * S::anchor::layer::directions + (S::epilogue::size > 0 ? 1 : 0);
+    else return 1;
+}
 /// Kernels of the backward pass of stage S, given whether it computes its input gradient.
 template <class S>
 constexpr std::size_t backward_kernel_count(bool input_grad) {
-    if constexpr (S::kind == LayerKind::batch_norm) return 1;      // dgamma, dbeta (and dX)
-    else if constexpr (S::kind == LayerKind::layer_norm) return 2; // rows (dX); dweight, dbias
+    if constexpr (S::kind == LayerKind::batch_norm) return 1;       // dgamma, dbeta (and dX)
+    else if constexpr (S::kind == LayerKind::layer_norm) return 2;  // rows (dX); dweight, dbias
+    else if constexpr (S::kind == LayerKind::embedding) return 1;   // dW (ids: no gradient)
+    else if constexpr (S::kind == LayerKind::recurrent)             // per direction: the time
+        return S::anchor::layer::directions * (input_grad ? 4 : 3); // loop, dW_ih, dW_hh, (dX)
     else
         return (gemm_anchor<S> && S::anchor::param_count > 0 ? 1u : 0u) +
                (S::has_anchor && input_grad ? 1u : 0u);
@@ -257,11 +287,15 @@ struct kernel_schedule {
             return k;
         }(stages{});
 
-    /// Kernels of a training-mode forward pass: one per stage, but none for a join evaluated in
+    /// Kernels of a training-mode forward pass: forward_kernel_count per stage (one for most), but
+    /// none for a join evaluated in
     /// the GEMM store of its branch's last stage (join_fuses_into_previous) or a pooling stage
     /// evaluated in the store of the convolution before it (pool_fuses_into_previous).
     static constexpr std::size_t forward =
-        stage_count - fused_join_count<stages> - fused_pool_count<stages>;
+        []<class... S>(type_list<S...>) {
+            return (detail::forward_kernel_count<S>() + ... + 0);
+        }(stages{}) -
+        fused_join_count<stages> - fused_pool_count<stages>;
     /// Kernels of an inference-mode forward pass: moreover, BatchNorm stages folded into the GEMM
     /// store of the stage before them (folds_into_previous) and joins evaluated after such a
     /// BatchNorm in the same store (join_fuses_through_fold) or pooling after such a BatchNorm

@@ -4,6 +4,9 @@
 //                                BatchNorm or fused join, fusion.hpp)
 //   backward gemm<true, false>   dW = dZ^T X, db as the ones column
 //            gemm<false, false>  dX = dZ W; store: x the source's epilogue'
+// A Dense on a sequence [T, F] (per_step_dense) is the same three GEMMs over B T rows of F: the
+// sample-major [B, T, F] tensor is a [B T, F] matrix, and the store's index m n + j is the flat
+// index the CPU's epilogue uses.
 #pragma once
 #include "../../../expr/context.hpp"
 #include "../../../expr/dual.hpp"
@@ -78,8 +81,9 @@ struct Eval<LayerKind::dense> {
     template <class S, std::size_t I, class Ex, class T>
     static void forward(Ex& ex, const T* params) {
         using A = typename S::anchor;
-        constexpr std::uint32_t n_in = S::in_size, n_out = S::out_size;
-        const auto B = static_cast<std::uint32_t>(ex.batch_);
+        // A Dense on a sequence [T, F] applies at every step: B T rows of F (per_step_dense).
+        constexpr std::uint32_t n_in = A::bound::in_features, n_out = A::layer::units;
+        const auto B = static_cast<std::uint32_t>(ex.batch_ * A::bound::steps);
         const T* w = params + A::param_offset;
         const T* bias = A::layer::has_bias ? w + std::size_t{n_in} * n_out : nullptr;
         Fusions::with<I>(ex, params, [&](auto fold, auto join) {
@@ -92,8 +96,8 @@ struct Eval<LayerKind::dense> {
     template <class S, std::size_t I, class Ex, class T>
     static void backward(Ex& ex, const T* params, T* grads, T*& d, T*& other) {
         using A = typename S::anchor;
-        constexpr std::uint32_t n_in = S::in_size, n_out = S::out_size;
-        const auto B = static_cast<std::uint32_t>(ex.batch_);
+        constexpr std::uint32_t n_in = A::bound::in_features, n_out = A::layer::units;
+        const auto B = static_cast<std::uint32_t>(ex.batch_ * A::bound::steps);
         if constexpr (A::param_count > 0) {
             T* gw = grads + A::param_offset;
             const WeightGradStore<T> store{gw, gw + std::size_t{n_in} * n_out, n_in};

@@ -4,14 +4,12 @@
 // Backward: dW = 0, then each row of dZ added to the row of its id (ids repeat); ids have no
 // gradient, so an Embedding never propagates one (layers/embedding.hpp).
 #pragma once
-#include "../../../../core/error.hpp"
+#include "../../../../layers/embedding.hpp"
 #include "common.hpp"
 #include "epilogue.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstddef>
-#include <string>
 
 namespace ctnn::eigen::detail {
 
@@ -20,21 +18,14 @@ struct Eval<LayerKind::embedding> {
     template <class S, std::size_t I, class Ex, class T>
     static void forward(Ex& ex, const T* params) {
         using A = typename S::anchor;
-        constexpr std::size_t Tn = A::bound::steps, D = A::layer::dim, V = A::layer::vocab;
+        constexpr std::size_t Tn = A::bound::steps, D = A::layer::dim;
         const T* x = ex.x_of(I);
         const T* w = params + A::param_offset;
         T* z = ex.z_of(I);
-        for (std::size_t i = 0; i < ex.batch_ * Tn; ++i) {
-            const T v = x[i];
-            if (!(v >= T(0) && v < T(V)) || v != std::floor(v))
-                throw argument_error("Embedding<" + std::to_string(V) + ", " + std::to_string(D) +
-                                     "> (layer " + std::to_string(A::index) + "): sample " +
-                                     std::to_string(ex.ctx_.sample0 + i / Tn) + ", step " +
-                                     std::to_string(i % Tn) + ": token id " +
-                                     std::to_string(static_cast<double>(v)) +
-                                     " is not an integer in [0, " + std::to_string(V) + ")");
-            std::copy_n(w + static_cast<std::size_t>(v) * D, D, z + i * D);
-        }
+        ctnn::detail::check_token_ids<typename A::layer>(x, ex.batch_ * Tn, Tn, A::index,
+                                                         ex.ctx_.sample0);
+        for (std::size_t i = 0; i < ex.batch_ * Tn; ++i)
+            std::copy_n(w + static_cast<std::size_t>(x[i]) * D, D, z + i * D);
         if constexpr (S::epilogue::size > 0)
             epilogue<S>(ex.batch_, ex.ctx_, z, nullptr, ex.y_of(I), nullptr);
     }
