@@ -17,6 +17,13 @@ inline constexpr bool reads_token_ids = []<class... S>(type_list<S...>) {
     return ((S::kind == LayerKind::embedding) || ...);
 }(stages_of<Net>{});
 
+/// Token i of a batch of samples of n ids at step s: sample b has 1 + (b + s) % n ids in [1, 5),
+/// then padding (0), valid with and without MaskZero.
+inline float token(std::size_t i, std::size_t n, std::size_t s) {
+    const std::size_t b = i / n, t = i % n;
+    return t < 1 + (b + s) % n ? static_cast<float>(1 + (i * 7 + s) % 4) : 0.0f;
+}
+
 /// Mean loss of `steps` training steps of Net on `dev` (same data and seed on every device).
 template <class Net, class L, class O>
 double train_steps(Device dev, const L& loss, const O& opt, int steps) {
@@ -30,7 +37,7 @@ double train_steps(Device dev, const L& loss, const O& opt, int steps) {
     for (int s = 0; s < steps; ++s) {
         for (std::size_t i = 0; i < x.size(); ++i)
             x[i] = reads_token_ids<Net>
-                       ? static_cast<float>((i * 7 + static_cast<std::size_t>(s)) % 5)
+                       ? token(i, Net::in_size, static_cast<std::size_t>(s))
                        : std::sin(0.37f * static_cast<float>(i) + static_cast<float>(s));
         for (std::size_t i = 0; i < t.size(); ++i) t[i] = 0.5f + 0.4f * std::cos(0.1f * float(i));
         for (std::size_t b = 0; b < batch; ++b)

@@ -1,7 +1,8 @@
 // Sequence models on device::cuda() (host execution of the CUDA kernels) against the CPU: RNN,
 // LSTM, GRU (last state and every step, stacked, bidirectional, an epilogue after them, a layer
-// with an epilogue before them), Embedding, a Dense at every step, LastStep, MeanOverSteps; the
-// kernel counts of describe(); token ids checked before the upload. Helpers and tolerances:
+// with an epilogue before them), Embedding, a Dense at every step, LastStep, MeanOverSteps,
+// variable-length batches (MaskZero); the kernel counts of describe(); token ids checked before
+// the upload. Helpers and tolerances:
 // cuda_checks.hpp.
 #include "cuda_checks.hpp"
 
@@ -34,11 +35,28 @@ using WideRnnNet = Sequential<Input<3, 4>, RNN<300>, Dense<2>>;
 using PerStepNet = Sequential<Input<4, 3>, Dense<5>, ReLU, Dense<6>, MeanOverSteps, Dense<3>>;
 using SeqOutNet = Sequential<Input<3, 2>, GRU<4, ReturnSequences>, Dense<2>>; // output [3, 2]
 using EmbedNet = Sequential<Input<6>, Embedding<11, 4>, LSTM<5, ReturnSequences>, GRU<4>, Dense<3>>;
+// Variable-length batches (MaskZero): every step masked kind, both directions, both outputs.
+using MaskedNet =
+    Sequential<Input<6>, Embedding<11, 4, MaskZero>, Bidirectional<LSTM<5, ReturnSequences>>,
+               Dense<6>, Tanh, GRU<4, ReturnSequences>, LastStep, Dense<3>>;
+using MaskedLastNet = Sequential<Input<6>, Embedding<11, 3, MaskZero>,
+                                 RNN<4, ReLU, ReturnSequences>, Bidirectional<GRU<4>>, Dense<3>>;
+using MaskedMeanNet = Sequential<Input<6>, Embedding<11, 2, MaskZero>, RNN<3, ReturnSequences>,
+                                 MeanOverSteps, Dense<3>>;
 
 /// Token ids in [0, vocab) as the model input.
 std::vector<float> token_ids(std::size_t n, std::size_t vocab, std::uint64_t seed) {
     std::vector<float> x(n);
     for (std::size_t i = 0; i < n; ++i) x[i] = float((i * 5 + seed * 3 + i / 3) % vocab);
+    return x;
+}
+
+/// Sample b: 1 + (b % 6) tokens in [1, vocab), then padding (0) up to `steps`.
+std::vector<float> padded_ids(std::size_t batch, std::size_t steps, std::size_t vocab) {
+    std::vector<float> x(batch * steps, 0.0f);
+    for (std::size_t b = 0; b < batch; ++b)
+        for (std::size_t t = 0; t < 1 + b % steps; ++t)
+            x[b * steps + t] = float(1 + (b * 3 + t * 5) % (vocab - 1));
     return x;
 }
 
@@ -116,6 +134,15 @@ TEST_CASE("cuda: sequence models train as on the CPU") {
     check_training<LstmSeqNet>(6, 21, 4);
     check_training<BiNet>(5, 22, 3);
     check_training<EmbedNet>(7, 23, 4, token_ids(7 * 6, 11, 1));
+}
+
+TEST_CASE("cuda: variable-length batches (MaskZero) as on the CPU") {
+    // Batch 9: lengths 1 .. 6 and 1 .. 3, samples split over three blocks of the time loop.
+    check_training<MaskedNet>(9, 24, 3, padded_ids(9, 6, 11));
+    check_training<MaskedLastNet>(7, 25, 3, padded_ids(7, 6, 11));
+    check_training<MaskedMeanNet>(6, 26, 3, padded_ids(6, 6, 11));
+    static_assert(kernel_schedule<MaskedNet>::forward == 2 + 6 + 1 + 3 + 1 + 1);
+    check_launches<MaskedNet>(padded_ids(5, 6, 11), 5);
 }
 
 TEST_CASE("cuda: Embedding gathers and its gradient adds repeated ids, as on the CPU") {

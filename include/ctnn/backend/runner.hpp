@@ -121,6 +121,11 @@ protected:
     const T* epi_in_of(std::size_t i) const { return has_anchor[i] ? z_of(i) : x_of(i); }
     /// Stage i's own workspace (stage_aux, graph/lowering.hpp: a recurrent stage's states).
     T* aux_of(std::size_t i) const { return buffers().act + plan::layout[i].aux * batch_; }
+    /// The lengths of the samples (one value each) by which stage i's input sequence is masked
+    /// (mask_plan, graph/lowering.hpp), or null: every step is real.
+    const T* lengths_of(std::size_t i) const {
+        return mask_plan<Stages>::in[i] == no_mask ? nullptr : aux_of(mask_plan<Stages>::in[i]);
+    }
     /// Gradients join stage i keeps during backward (its branches' and its source accumulator).
     T* kept_of(std::size_t i) const { return buffers().kept + plan::layout[i].skip_grad * batch_; }
 

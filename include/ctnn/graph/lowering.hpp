@@ -379,13 +379,85 @@ constexpr std::size_t stage_stats() {
     else return 0;
 }
 /// Values per sample a stage needs beside its output: a recurrent stage's states and gates kept
-/// from forward to backward and its backward scratch (RecurrentBase::bind).
+/// from forward to backward and its backward scratch (RecurrentBase::bind); a masking
+/// Embedding's sample lengths (mask_plan).
 template <class S>
 constexpr std::size_t stage_aux() {
     if constexpr (S::kind == LayerKind::recurrent) return S::anchor::bound::workspace_per_sample;
+    else if constexpr (S::kind == LayerKind::embedding) return S::anchor::layer::masks ? 1 : 0;
     else return 0;
 }
 } // namespace detail
+
+/// No mask: mask_plan's entry for a stage whose input (or output) is not a masked sequence.
+inline constexpr std::size_t no_mask = static_cast<std::size_t>(-1);
+
+namespace detail {
+/// The stage masks its output by sample lengths it computes (Embedding with MaskZero).
+template <class S>
+constexpr bool makes_mask() {
+    if constexpr (S::kind == LayerKind::embedding) return S::anchor::layer::masks;
+    else return false;
+}
+/// A masked input's steps are the stage output's steps: the mask applies to the output too.
+template <class S>
+constexpr bool passes_mask() {
+    if constexpr (S::kind == LayerKind::recurrent) return S::anchor::layer::sequences;
+    else if constexpr (S::kind == LayerKind::dense) return S::anchor::in_shape::rank == 2;
+    else return S::kind == LayerKind::elementwise;
+}
+/// The stage reads a masked input correctly: it passes the mask on, or it ends the sequence
+/// reading only each sample's steps (a recurrent layer's last state, LastStep, MeanOverSteps).
+template <class S>
+constexpr bool reads_mask() {
+    return passes_mask<S>() || S::kind == LayerKind::recurrent || S::kind == LayerKind::step_pool;
+}
+template <class S, bool Masked>
+struct masked_input_check {
+    static_assert(!Masked || reads_mask<S>(),
+                  "this layer reads a masked sequence (after Embedding<V, D, MaskZero>) but would "
+                  "read the padding too: only RNN, LSTM, GRU, Bidirectional, Dense at every step, "
+                  "elementwise layers, LastStep and MeanOverSteps take masks; end the sequence "
+                  "first (a recurrent layer's last state, LastStep or MeanOverSteps)");
+    static constexpr bool ok = true;
+};
+} // namespace detail
+
+/// Which stages read a sequence masked by per-sample lengths (variable-length batches, MaskZero):
+/// in[i] is the stage holding the lengths that stage i's input is masked by (its aux_of slot:
+/// one value per sample), no_mask if none; out[i] the same for stage i's output. A stage that
+/// cannot honour a mask given one, a join of masked sequences, and a model whose output is a
+/// masked sequence (a loss would read the padding) are compile errors.
+template <class Stages>
+struct mask_plan {
+    static constexpr std::size_t count = Stages::size;
+    static constexpr auto made = [] {
+        std::array<std::size_t, count> in{}, out{};
+        detail::for_each_type(Stages{}, [&]<class S, std::size_t I>() {
+            in[I] = S::from_input ? no_mask : out[S::source];
+            if constexpr (S::kind == LayerKind::add) // a branch ending in a masked sequence
+                detail::for_each_type(typename S::anchor::branches{}, [&]<class Br, std::size_t>() {
+                    if (!Br::identity && out[Br::last] != no_mask) in[I] = out[Br::last];
+                });
+            out[I] = detail::makes_mask<S>()                        ? I
+                     : in[I] != no_mask && detail::passes_mask<S>() ? in[I]
+                                                                    : no_mask;
+        });
+        return std::pair{in, out};
+    }();
+    static constexpr std::array<std::size_t, count> in = made.first;
+    static constexpr std::array<std::size_t, count> out = made.second;
+    /// Instantiates the check of every stage (an error names the stage's type).
+    static constexpr bool checked = []<std::size_t... I>(std::index_sequence<I...>) {
+        return (detail::masked_input_check<detail::stage_at<Stages, I>, in[I] != no_mask>::ok &&
+                ... && true);
+    }
+    (std::make_index_sequence<count>{});
+    static_assert(count == 0 || out[count - 1] == no_mask,
+                  "the model's output is a masked sequence (after Embedding<V, D, MaskZero>): a "
+                  "loss would read its padding; end the sequence first (a recurrent layer's last "
+                  "state, LastStep or MeanOverSteps)");
+};
 
 /// Per-sample workspace offsets of one stage (in Ts; multiplied by the batch at run time).
 struct StageLayout {
@@ -419,6 +491,7 @@ struct workspace_plan<type_list<S...>> {
          ...);
         return std::tuple{l, off, stats, skip};
     }
+    static_assert(mask_plan<type_list<S...>>::checked);
     static constexpr auto made = make(); // evaluated once, read by the members below
     static constexpr auto layout = std::get<0>(made);
     /// Floats of activation storage per sample.

@@ -110,13 +110,14 @@ struct RecurrentBase {
         // Kept from forward to backward: the input (T F), the gates after their nonlinearities
         // (T G H), the hidden states (T H), LSTM's cells (T H), GRU's W_hn h + b_hn (T H).
         // Backward only: the gate gradients (T G H, twice for GRU whose input and recurrent
-        // parts differ in n) and the running gradients of h and c (2 H).
+        // parts differ in n), the running gradients of h and c (2 H) and, for a masked sequence
+        // (MaskZero), those two kept across a padded step (2 H).
         static constexpr std::size_t cell_state =
             Cell == RecurrentCell::lstm || Cell == RecurrentCell::gru ? steps * H : 0;
         static constexpr std::size_t kept_per_sample =
             steps * (features + gate_rows + H) + cell_state;
         static constexpr std::size_t scratch_per_sample =
-            steps * gate_rows * (Cell == RecurrentCell::gru ? 2 : 1) + 2 * H;
+            steps * gate_rows * (Cell == RecurrentCell::gru ? 2 : 1) + 4 * H;
         /// One direction's workspace; the reverse direction's follows the forward's.
         static constexpr std::size_t direction_workspace = kept_per_sample + scratch_per_sample;
         static constexpr std::size_t workspace_per_sample = Directions * direction_workspace;

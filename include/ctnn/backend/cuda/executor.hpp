@@ -116,8 +116,7 @@ public:
         ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t>() {
             if constexpr (S::kind == LayerKind::embedding)
                 ctnn::detail::check_token_ids<typename S::anchor::layer>(
-                    x_host, batch * S::anchor::bound::steps, S::anchor::bound::steps,
-                    S::anchor::index, ctx.sample0);
+                    x_host, batch, S::anchor::bound::steps, S::anchor::index, ctx.sample0);
         });
         ctx_ = ctx;
         buffers_ = buffers;

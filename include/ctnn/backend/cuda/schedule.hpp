@@ -77,6 +77,8 @@ template <class S>
 constexpr std::size_t forward_kernel_count() {
     if constexpr (S::kind == LayerKind::recurrent)
         return 3 * S::anchor::layer::directions + (S::epilogue::size > 0 ? 1 : 0);
+    else if constexpr (S::kind == LayerKind::embedding)
+        return S::anchor::layer::masks ? 2 : 1; // the gather; the sample lengths (MaskZero)
     else return 1;
 }
 /// Kernels of the backward pass of stage S, given whether it computes its input gradient.

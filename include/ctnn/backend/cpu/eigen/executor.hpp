@@ -178,6 +178,7 @@ private:
     using Runner::batch_;
     using Runner::epi_in_of;
     using Runner::kept_of;
+    using Runner::lengths_of;
     using Runner::x_of;
     using Runner::y_of;
     using Runner::z_of;

@@ -70,9 +70,10 @@ struct RecurrentInputGradStore {
 template <>
 struct Eval<LayerKind::recurrent> {
     /// Direction dir's workspace of a batch of B samples (see the file comment).
-    template <class Bd, class T>
-    static RecurrentViews<T> views(T* aux, std::size_t B, std::size_t dir, bool sequences,
-                                   std::size_t out_width) {
+    template <class Bd, class Ex, class T = typename Ex::value_type>
+    static RecurrentViews<T> views(Ex& ex, std::size_t I, std::size_t B, std::size_t dir,
+                                   bool sequences, std::size_t out_width) {
+        T* aux = ex.aux_of(I);
         constexpr std::size_t Tn = Bd::steps, H = Bd::hidden, GH = Bd::gate_rows;
         T* p = aux + dir * Bd::direction_workspace * B;
         RecurrentViews<T> v{};
@@ -87,6 +88,7 @@ struct Eval<LayerKind::recurrent> {
         v.sequences = sequences;
         v.out_width = static_cast<std::uint32_t>(out_width);
         v.out_offset = static_cast<std::uint32_t>(dir * H);
+        v.lengths = ex.lengths_of(I); // a masked sequence (MaskZero), else null
         return v;
     }
 
@@ -105,8 +107,7 @@ struct Eval<LayerKind::recurrent> {
             const T* b_ih = w_hh + GH * H;
             const T* b_hh = b_ih + GH;
             T* wt = ex.stats_.data() + Ex::plan::layout[I].stats + dir * GH * H;
-            const RecurrentViews<T> v =
-                views<Bd>(ex.aux_of(I), B, dir, L::sequences, L::directions * H);
+            const RecurrentViews<T> v = views<Bd>(ex, I, B, dir, L::sequences, L::directions * H);
             recurrent_transpose(w_hh, wt, GH, H, ex.stream_);
             const ProjectionStore<T> store{
                 v.gates, b_ih, b_hh,
@@ -133,8 +134,7 @@ struct Eval<LayerKind::recurrent> {
             T* g_hh = g_ih + GH * F;
             T* gb_ih = g_hh + GH * H;
             T* gb_hh = gb_ih + GH;
-            const RecurrentViews<T> v =
-                views<Bd>(ex.aux_of(I), B, dir, L::sequences, L::directions * H);
+            const RecurrentViews<T> v = views<Bd>(ex, I, B, dir, L::sequences, L::directions * H);
             recurrent_backward<Bd::cell, H>(w_ih + GH * F, d, v, ex.stream_);
             gemm<true, false>(GH, F + 1, rows, v.dg, GH, ex.x_of(I), F,
                               WeightGradStore<T>{g_ih, gb_ih, F}, true, ex.stream_);
@@ -145,7 +145,7 @@ struct Eval<LayerKind::recurrent> {
             for (std::size_t dir = 0; dir < L::directions; ++dir) {
                 const T* w_ih = params + A::param_offset + dir * Bd::direction_params;
                 const RecurrentViews<T> v =
-                    views<Bd>(ex.aux_of(I), B, dir, L::sequences, L::directions * H);
+                    views<Bd>(ex, I, B, dir, L::sequences, L::directions * H);
                 const RecurrentInputGradStore<source_epilogue<typename Ex::stages, I>, T> store{
                     other, ex.epi_in_of(S::source), ex.ctx_, F, dir == 1};
                 gemm<false, false>(rows, F, GH, v.dg, GH, w_ih, F, store, false, ex.stream_);

@@ -21,6 +21,8 @@ struct Eval<LayerKind::embedding> {
         embedding_forward<epilogue_of<S>>(ex.x_of(I), params + A::param_offset, ex.z_of(I),
                                           ex.y_of(I), ex.batch_ * A::bound::steps, A::layer::dim,
                                           ex.ctx_, ex.stream_);
+        if constexpr (A::layer::masks) // the lengths masking the stages after it (mask_plan)
+            sequence_lengths(ex.x_of(I), ex.aux_of(I), ex.batch_, A::bound::steps, ex.stream_);
     }
 
     template <class S, std::size_t I, class Ex, class T>
@@ -41,8 +43,8 @@ struct Eval<LayerKind::step_pool> {
     static void forward(Ex& ex, const T*) {
         using A = typename S::anchor;
         step_pool_forward<A::layer::op == StepPool::last, epilogue_of<S>>(
-            ex.x_of(I), ex.z_of(I), ex.y_of(I), ex.batch_, A::bound::steps, A::bound::features,
-            ex.ctx_, ex.stream_);
+            ex.x_of(I), ex.lengths_of(I), ex.z_of(I), ex.y_of(I), ex.batch_, A::bound::steps,
+            A::bound::features, ex.ctx_, ex.stream_);
     }
 
     template <class S, std::size_t I, class Ex, class T>
@@ -51,8 +53,8 @@ struct Eval<LayerKind::step_pool> {
         if constexpr (Ex::flow::input_grad[I]) {
             step_pool_backward<A::layer::op == StepPool::last,
                                source_epilogue<typename Ex::stages, I>>(
-                d, ex.epi_in_of(S::source), other, ex.batch_, A::bound::steps, A::bound::features,
-                ex.ctx_, ex.stream_);
+                d, ex.epi_in_of(S::source), ex.lengths_of(I), other, ex.batch_, A::bound::steps,
+                A::bound::features, ex.ctx_, ex.stream_);
             std::swap(d, other);
         }
     }

@@ -83,6 +83,9 @@ struct RecurrentViews {
     bool sequences; ///< the stage outputs every step [T, out_width], else the last [out_width]
     std::uint32_t out_width;  ///< values of one output step (both directions)
     std::uint32_t out_offset; ///< this direction's first value in an output step
+    /// Each sample's length (a masked sequence, MaskZero: positions at or past it are padding,
+    /// where the state is kept and the output is 0), or null.
+    const T* lengths;
 };
 
 namespace kernels {
@@ -149,6 +152,7 @@ __global__ void __launch_bounds__(RecurrentTile<Cell, H, T>::threads)
                     continue;
                 }
                 const std::size_t row = std::size_t{b} * v.steps + pos;
+                const bool pad = v.lengths != nullptr && T(pos) >= v.lengths[b];
                 T* gr = v.gates + row * GH;
                 T h;
                 if constexpr (Cell == RecurrentCell::lstm) {
@@ -179,13 +183,21 @@ __global__ void __launch_bounds__(RecurrentTile<Cell, H, T>::threads)
                     else h = a > T(0) ? a : T(0);
                     gr[j] = h;
                 }
+                if (pad) { // a padded step keeps the state (0 before the reverse cell's start)
+                    h = s > 0 ? hp[sb * H + j] : T(0);
+                    if constexpr (Cell == RecurrentCell::lstm) {
+                        const std::uint32_t prev = v.reverse ? pos + 1 : pos - 1;
+                        v.cell[row * H + j] =
+                            s > 0 ? v.cell[(std::size_t{b} * v.steps + prev) * H + j] : T(0);
+                    }
+                }
                 hn[sb * H + j] = h;
                 if (s == 0) v.hprev[row * H + j] = T(0);
                 if (s + 1 < v.steps) {
                     const std::uint32_t next = v.reverse ? pos - 1 : pos + 1;
                     v.hprev[(std::size_t{b} * v.steps + next) * H + j] = h;
                 }
-                if (v.sequences) out[row * v.out_width + v.out_offset + j] = h;
+                if (v.sequences) out[row * v.out_width + v.out_offset + j] = pad ? T(0) : h;
                 else if (s + 1 == v.steps) out[std::size_t{b} * v.out_width + v.out_offset + j] = h;
             }
         }
@@ -210,10 +222,11 @@ __global__ void __launch_bounds__(RecurrentTile<Cell, H, T>::threads)
         w = ws;
         __syncthreads();
     }
-    // Carried from step to step, per unit and sample: LSTM's dc (times f), GRU's z dh.
-    T carry[U][SB];
+    // Carried from step to step, per unit and sample: the part of dh that does not go through
+    // W_hh (GRU's z dh; all of it across a padded step), and LSTM's dc (times f).
+    T ch[U][SB], cc[U][SB];
     for (unsigned u = 0; u < U; ++u)
-        for (unsigned sb = 0; sb < SB; ++sb) carry[u][sb] = T(0);
+        for (unsigned sb = 0; sb < SB; ++sb) ch[u][sb] = T(0), cc[u][sb] = T(0);
     for (std::uint32_t s = v.steps; s-- > 0;) {
         const std::uint32_t pos = v.reverse ? v.steps - 1 - s : s;
         const T* dnext = shared + ((s + 1) & 1u) * SB * GH; // written at step s + 1
@@ -231,22 +244,31 @@ __global__ void __launch_bounds__(RecurrentTile<Cell, H, T>::threads)
             }
             for (unsigned sb = 0; sb < SB; ++sb) {
                 const std::uint32_t b = b0 + sb;
-                if (b >= v.batch) {
-                    for (unsigned g = 0; g < Tile::gates; ++g) dcur[sb * GH + g * H + j] = T(0);
+                T* dc = dcur + sb * GH;
+                const std::size_t row = std::size_t{b} * v.steps + pos;
+                const bool pad = b < v.batch && v.lengths != nullptr && T(pos) >= v.lengths[b];
+                if (b >= v.batch || pad) {
+                    for (unsigned g = 0; g < Tile::gates; ++g) dc[g * H + j] = T(0);
+                    if (pad) { // h and c went through unchanged: so do their gradients
+                        for (unsigned g = 0; g < Tile::gates; ++g)
+                            v.dg[row * GH + g * H + j] = T(0), v.dgh[row * GH + g * H + j] = T(0);
+                        ch[u][sb] += dh[sb];
+                        if (!v.sequences && s + 1 == v.steps)
+                            ch[u][sb] += d[std::size_t{b} * v.out_width + v.out_offset + j];
+                    }
                     continue;
                 }
-                const std::size_t row = std::size_t{b} * v.steps + pos;
-                if (v.sequences) dh[sb] += d[row * v.out_width + v.out_offset + j];
-                else if (s + 1 == v.steps)
-                    dh[sb] += d[std::size_t{b} * v.out_width + v.out_offset + j];
+                T e = dh[sb] + ch[u][sb]; // dL/dh_t
+                if (v.sequences) e += d[row * v.out_width + v.out_offset + j];
+                else if (s + 1 == v.steps) e += d[std::size_t{b} * v.out_width + v.out_offset + j];
+                ch[u][sb] = T(0);
                 const T* gr = v.gates + row * GH;
                 T* dg = v.dg + row * GH;
                 T* dgh = v.dgh + row * GH;
-                T* dc = dcur + sb * GH;
                 if constexpr (Cell == RecurrentCell::lstm) {
                     const T i = gr[j], f = gr[H + j], g = gr[2 * H + j], o = gr[3 * H + j];
                     const T tc = std::tanh(v.cell[row * H + j]);
-                    T c = carry[u][sb] + dh[sb] * o * (T(1) - tc * tc);
+                    const T c = cc[u][sb] + e * o * (T(1) - tc * tc);
                     const T gi = c * g * i * (T(1) - i);
                     T gf = T(0);
                     if (s > 0) {
@@ -254,26 +276,25 @@ __global__ void __launch_bounds__(RecurrentTile<Cell, H, T>::threads)
                         gf = c * v.cell[(std::size_t{b} * v.steps + prev) * H + j] * f * (T(1) - f);
                     }
                     const T gg = c * i * (T(1) - g * g);
-                    const T go = dh[sb] * tc * o * (T(1) - o);
-                    carry[u][sb] = c * f;
+                    const T go = e * tc * o * (T(1) - o);
+                    cc[u][sb] = c * f;
                     dg[j] = gi, dg[H + j] = gf, dg[2 * H + j] = gg, dg[3 * H + j] = go;
                     dc[j] = gi, dc[H + j] = gf, dc[2 * H + j] = gg, dc[3 * H + j] = go;
                 } else if constexpr (Cell == RecurrentCell::gru) {
                     const T r = gr[j], z = gr[H + j], n = gr[2 * H + j];
-                    const T e = dh[sb] + carry[u][sb];
                     const T gn = e * (T(1) - z) * (T(1) - n * n);
                     const T hp = v.hprev[row * H + j]; // 0 at the first step
                     const T gz = e * (hp - n) * z * (T(1) - z);
                     const T gr_ = gn * v.cell[row * H + j] * r * (T(1) - r);
-                    carry[u][sb] = e * z;
+                    ch[u][sb] = e * z;
                     dg[j] = gr_, dg[H + j] = gz, dg[2 * H + j] = gn;
                     dgh[j] = gr_, dgh[H + j] = gz, dgh[2 * H + j] = gn * r;
                     dc[j] = gr_, dc[H + j] = gz, dc[2 * H + j] = gn * r;
                 } else {
                     const T h = gr[j];
                     T ga;
-                    if constexpr (Cell == RecurrentCell::rnn_tanh) ga = dh[sb] * (T(1) - h * h);
-                    else ga = h > T(0) ? dh[sb] : T(0);
+                    if constexpr (Cell == RecurrentCell::rnn_tanh) ga = e * (T(1) - h * h);
+                    else ga = h > T(0) ? e : T(0);
                     dg[j] = ga;
                     dc[j] = ga;
                 }

@@ -8,9 +8,11 @@
 //                       position in order, so each sum is formed in one fixed order (the CPU's:
 //                       deterministic, no atomics) at the cost of every thread reading every id
 //                       (a warp reads the same id: one broadcast);
+//   sequence_lengths    each sample's length, the steps before its first id 0 (MaskZero);
 //   step_pool_forward   z[b, f] = x[b, T - 1, f] or the mean over t, epilogue fused;
 //   step_pool_backward  dX[b, t, f] = dZ[b, f] at the last step (0 before it) or dZ[b, f] / T,
 //                       times the derivative of the previous stage's epilogue.
+// A masked sequence pools over each sample's length n_b instead of T (padding: no gradient).
 // The ids were checked on the host before the upload (cuda::Executor::forward): the kernels
 // read them as integers in [0, V).
 #pragma once
@@ -64,22 +66,35 @@ __global__ void embedding_backward(const T* ids, const T* dz, T* gw, std::uint64
     }
 }
 
+/// lengths[b] = the steps of sample b before its first id 0 (MaskZero; ids checked on the host).
+template <class T>
+__global__ void sequence_lengths(const T* ids, T* lengths, std::uint32_t batch,
+                                 std::uint32_t steps) {
+    const std::uint32_t stride = gridDim.x * blockDim.x;
+    for (std::uint32_t b = blockIdx.x * blockDim.x + threadIdx.x; b < batch; b += stride) {
+        std::uint32_t n = 0;
+        while (n < steps && ids[std::uint64_t{b} * steps + n] != T(0)) ++n;
+        lengths[b] = T(n);
+    }
+}
+
 template <bool Last, class Epi, class T>
-__global__ void step_pool_forward(const T* x, T* z, T* y, std::uint32_t batch, std::uint32_t steps,
-                                  std::uint32_t features, ElemCtx ctx) {
+__global__ void step_pool_forward(const T* x, const T* lengths, T* z, T* y, std::uint32_t batch,
+                                  std::uint32_t steps, std::uint32_t features, ElemCtx ctx) {
     const std::uint64_t count = std::uint64_t{batch} * features;
     const std::uint64_t stride = std::uint64_t{gridDim.x} * blockDim.x;
     for (std::uint64_t i = std::uint64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count;
          i += stride) {
         const std::uint64_t b = i / features, f = i % features;
         const T* xb = x + b * steps * features + f;
+        const auto n = lengths ? static_cast<std::uint32_t>(lengths[b]) : steps;
         T v;
         if constexpr (Last) {
-            v = xb[std::uint64_t{steps - 1} * features];
+            v = xb[std::uint64_t{n - 1} * features];
         } else {
             v = T(0);
-            for (std::uint32_t t = 0; t < steps; ++t) v += xb[std::uint64_t{t} * features];
-            v /= T(steps);
+            for (std::uint32_t t = 0; t < n; ++t) v += xb[std::uint64_t{t} * features];
+            v /= T(n);
         }
         z[i] = v;
         if constexpr (Epi::size > 0) {
@@ -91,17 +106,19 @@ __global__ void step_pool_forward(const T* x, T* z, T* y, std::uint32_t batch, s
 }
 
 template <bool Last, class PrevEpi, class T>
-__global__ void step_pool_backward(const T* dz, const T* zp, T* dx, std::uint32_t batch,
-                                   std::uint32_t steps, std::uint32_t features, ElemCtx ctx) {
+__global__ void step_pool_backward(const T* dz, const T* zp, const T* lengths, T* dx,
+                                   std::uint32_t batch, std::uint32_t steps, std::uint32_t features,
+                                   ElemCtx ctx) {
     const std::uint64_t count = std::uint64_t{batch} * steps * features;
     const std::uint64_t stride = std::uint64_t{gridDim.x} * blockDim.x;
     for (std::uint64_t i = std::uint64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count;
          i += stride) {
         const std::uint64_t f = i % features, t = i / features % steps, b = i / features / steps;
         const T g = dz[b * features + f];
+        const auto n = lengths ? static_cast<std::uint64_t>(lengths[b]) : std::uint64_t{steps};
         T v;
-        if constexpr (Last) v = t + 1 == steps ? g : T(0);
-        else v = g / T(steps);
+        if constexpr (Last) v = t + 1 == n ? g : T(0);
+        else v = t < n ? g / T(n) : T(0);
         if constexpr (PrevEpi::size > 0) {
             ElemCtx c = ctx;
             c.index = i;
@@ -139,25 +156,35 @@ void embedding_backward(const T* ids, const T* dz, T* gw, std::size_t positions,
            static_cast<std::uint32_t>(vocab));
 }
 
-/// LastStep / MeanOverSteps forward: z [batch, features], y = Epi(z). One kernel.
+/// Each sample's length (steps before its first padding id 0, MaskZero). One kernel.
+template <class T>
+void sequence_lengths(const T* ids, T* lengths, std::size_t batch, std::size_t steps,
+                      stream_t stream) {
+    if (batch == 0) return;
+    launch(&kernels::sequence_lengths<T>, detail::sequence_grid(batch), 256u, 0, stream, ids,
+           lengths, static_cast<std::uint32_t>(batch), static_cast<std::uint32_t>(steps));
+}
+
+/// LastStep / MeanOverSteps forward: z [batch, features], y = Epi(z); `lengths`: each sample's
+/// steps (a masked sequence) or null. One kernel.
 template <bool Last, class Epi, class T>
-void step_pool_forward(const T* x, T* z, T* y, std::size_t batch, std::size_t steps,
-                       std::size_t features, ElemCtx ctx, stream_t stream) {
+void step_pool_forward(const T* x, const T* lengths, T* z, T* y, std::size_t batch,
+                       std::size_t steps, std::size_t features, ElemCtx ctx, stream_t stream) {
     if (batch == 0) return;
     launch(&kernels::step_pool_forward<Last, Epi, T>,
-           detail::sequence_grid(std::uint64_t{batch} * features), 256u, 0, stream, x, z, y,
-           static_cast<std::uint32_t>(batch), static_cast<std::uint32_t>(steps),
+           detail::sequence_grid(std::uint64_t{batch} * features), 256u, 0, stream, x, lengths, z,
+           y, static_cast<std::uint32_t>(batch), static_cast<std::uint32_t>(steps),
            static_cast<std::uint32_t>(features), ctx);
 }
 
 /// LastStep / MeanOverSteps input gradient, PrevEpi' at zp fused. One kernel.
 template <bool Last, class PrevEpi, class T>
-void step_pool_backward(const T* dz, const T* zp, T* dx, std::size_t batch, std::size_t steps,
-                        std::size_t features, ElemCtx ctx, stream_t stream) {
+void step_pool_backward(const T* dz, const T* zp, const T* lengths, T* dx, std::size_t batch,
+                        std::size_t steps, std::size_t features, ElemCtx ctx, stream_t stream) {
     if (batch == 0) return;
     launch(&kernels::step_pool_backward<Last, PrevEpi, T>,
            detail::sequence_grid(std::uint64_t{batch} * steps * features), 256u, 0, stream, dz, zp,
-           dx, static_cast<std::uint32_t>(batch), static_cast<std::uint32_t>(steps),
+           lengths, dx, static_cast<std::uint32_t>(batch), static_cast<std::uint32_t>(steps),
            static_cast<std::uint32_t>(features), ctx);
 }
 

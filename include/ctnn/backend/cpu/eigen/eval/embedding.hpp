@@ -22,8 +22,11 @@ struct Eval<LayerKind::embedding> {
         const T* x = ex.x_of(I);
         const T* w = params + A::param_offset;
         T* z = ex.z_of(I);
-        ctnn::detail::check_token_ids<typename A::layer>(x, ex.batch_ * Tn, Tn, A::index,
-                                                         ex.ctx_.sample0);
+        // With MaskZero, each sample's length into the stage's aux slot (the mask of the stages
+        // after it, mask_plan).
+        ctnn::detail::check_token_ids<typename A::layer>(
+            x, ex.batch_, Tn, A::index, ex.ctx_.sample0,
+            A::layer::masks ? ex.aux_of(I) : static_cast<T*>(nullptr));
         for (std::size_t i = 0; i < ex.batch_ * Tn; ++i)
             std::copy_n(w + static_cast<std::size_t>(x[i]) * D, D, z + i * D);
         if constexpr (S::epilogue::size > 0)

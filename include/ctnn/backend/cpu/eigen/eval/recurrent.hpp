@@ -95,7 +95,7 @@ struct Eval<LayerKind::recurrent> {
     struct Work {
         static constexpr std::size_t Tn = Bd::steps, F = Bd::features, H = Bd::hidden,
                                      GH = Bd::gate_rows;
-        T *x, *gates, *h, *cell, *dg, *dgh, *dh, *dc;
+        T *x, *gates, *h, *cell, *dg, *dgh, *dh, *dc, *kdh, *kdc;
         /// The input step the cell of direction dir reads at its step t (the reverse cell reads
         /// the sequence from its end).
         static constexpr std::size_t input_step(std::size_t t, std::size_t dir) {
@@ -112,7 +112,9 @@ struct Eval<LayerKind::recurrent> {
             dgh = dg; // GRU's recurrent part differs from its input part in n: a buffer of its own
             if constexpr (Bd::cell == RecurrentCell::gru) dgh = p, p += Tn * GH * B;
             dh = p, p += H * B;
-            dc = p;
+            dc = p, p += H * B;
+            kdh = p, p += H * B; // dh and dc kept across a padded step (masks)
+            kdc = p;
         }
     };
 
@@ -129,7 +131,8 @@ struct Eval<LayerKind::recurrent> {
             T* wt = ex.stats_.data() + Ex::plan::layout[I].stats + dir * GH * H;
             // W_hh^T, [H, GH] row-major: the layout step_product reads, made once per pass.
             MapMat<T>(wt, GH, H) = MapConstMat<T>(w_ih + GH * Bd::features, H, GH).transpose();
-            forward_direction<S>(ex.x_of(I), ex.z_of(I), w_ih, wt, W(ex.aux_of(I), B, dir), B, dir);
+            forward_direction<S>(ex.x_of(I), ex.z_of(I), w_ih, wt, W(ex.aux_of(I), B, dir), B, dir,
+                                 ex.lengths_of(I));
         }
         if constexpr (S::epilogue::size > 0)
             epilogue<S>(B, ex.ctx_, ex.z_of(I), nullptr, ex.y_of(I), nullptr);
@@ -137,9 +140,16 @@ struct Eval<LayerKind::recurrent> {
 
     /// One direction (dir 1: the reverse cell, which reads step T - 1 - t at its step t) of the
     /// forward pass: its states in w, its half of each output step in out.
+    /// Sample b's step t (of direction dir) is padding: its position is at or past the sample's
+    /// length (masks, MaskZero). Never without lengths.
+    template <class W, class T>
+    static bool padded(const T* lengths, std::size_t b, std::size_t t, std::size_t dir) {
+        return lengths != nullptr && T(W::input_step(t, dir)) >= lengths[b];
+    }
+
     template <class S, class T, class W>
     static void forward_direction(const T* x, T* out, const T* w_ih, const T* wt, W w,
-                                  std::size_t B, std::size_t dir) {
+                                  std::size_t B, std::size_t dir, const T* lengths) {
         using A = typename S::anchor;
         using L = typename A::layer;
         constexpr std::size_t Tn = W::Tn, F = W::F, H = W::H, GH = W::GH;
@@ -200,6 +210,19 @@ struct Eval<LayerKind::recurrent> {
                 if constexpr (cell == RecurrentCell::rnn_tanh) Ht.array() = g.tanh();
                 else Ht.array() = g.max(T(0));
             }
+            // A padded step keeps the state (the initial zero state, for the reverse cell's
+            // steps before a sample's last token): pack_padded_sequence's semantics.
+            for (std::size_t b = 0; b < B; ++b) {
+                if (!padded<W>(lengths, b, t, dir)) continue;
+                const auto bi = idx(b);
+                if (t > 0) Ht.col(bi) = Hp.col(bi);
+                else Ht.col(bi).setZero();
+                if constexpr (cell == RecurrentCell::lstm) {
+                    MapMat<T> C(w.cell + t * B * H, H, b_);
+                    if (t > 0) C.col(bi) = MapConstMat<T>(w.cell + (t - 1) * B * H, H, b_).col(bi);
+                    else C.col(bi).setZero();
+                }
+            }
         }
         // The output, sample-major: every step's hidden state, or the last one (the reverse
         // cell's at step 0), in this direction's half of each step.
@@ -207,6 +230,11 @@ struct Eval<LayerKind::recurrent> {
             for (std::size_t t = 0; t < Tn; ++t)
                 Step<T>(out + W::input_step(t, dir) * OW + dir * H, H, b_, stride(Tn * OW)) =
                     MapConstMat<T>(w.h + t * B * H, H, b_);
+            // Padded steps output 0 (pad_packed_sequence's padding value).
+            for (std::size_t b = 0; b < B; ++b)
+                for (std::size_t t = 0; t < Tn; ++t)
+                    if (padded<W>(lengths, b, t, dir))
+                        std::fill_n(out + (b * Tn + W::input_step(t, dir)) * OW + dir * H, H, T(0));
         } else {
             Step<T>(out + dir * H, H, b_, stride(OW)) =
                 MapConstMat<T>(w.h + (Tn - 1) * B * H, H, b_);
@@ -222,10 +250,20 @@ struct Eval<LayerKind::recurrent> {
         constexpr std::size_t Tn = W::Tn, F = W::F, GH = W::GH;
         const std::size_t B = ex.batch_;
         const auto b_ = idx(B);
+        const T* lengths = ex.lengths_of(I);
+        if constexpr (L::sequences) {
+            // The outputs at padded steps are constants (0): their gradient goes nowhere.
+            if (lengths)
+                for (std::size_t b = 0; b < B; ++b)
+                    for (std::size_t p = 0; p < Tn; ++p)
+                        if (T(p) >= lengths[b])
+                            std::fill_n(d + (b * Tn + p) * L::directions * Bd::hidden,
+                                        L::directions * Bd::hidden, T(0));
+        }
         for (std::size_t dir = 0; dir < L::directions; ++dir)
             backward_direction<S>(d, params + A::param_offset + dir * Bd::direction_params,
                                   grads + A::param_offset + dir * Bd::direction_params,
-                                  W(ex.aux_of(I), B, dir), B, dir);
+                                  W(ex.aux_of(I), B, dir), B, dir, lengths);
         if constexpr (Ex::flow::input_grad[I]) {
             // dX_t = W_ih dG_t, written where step t of each sample lives (sample-major); the
             // reverse cell's step t read input step T - 1 - t, and adds its share there.
@@ -246,7 +284,7 @@ struct Eval<LayerKind::recurrent> {
     /// each step), its parameter gradients, and its gate gradients in w for the input gradient.
     template <class S, class T, class W>
     static void backward_direction(const T* d, const T* w_ih, T* g_ih, W w, std::size_t B,
-                                   std::size_t dir) {
+                                   std::size_t dir, const T* lengths) {
         using A = typename S::anchor;
         using L = typename A::layer;
         constexpr std::size_t Tn = W::Tn, F = W::F, H = W::H, GH = W::GH;
@@ -269,6 +307,14 @@ struct Eval<LayerKind::recurrent> {
                 dH +=
                     Step<const T>(d + W::input_step(t, dir) * OW + dir * H, H, b_, stride(Tn * OW));
             else if (t == Tn - 1) dH += Step<const T>(d + dir * H, H, b_, stride(OW));
+            // A padded step passed h and c on unchanged: their gradients go back unchanged
+            // (kept here) and its gates get none.
+            for (std::size_t b = 0; b < B; ++b) {
+                if (!padded<W>(lengths, b, t, dir)) continue;
+                std::copy_n(w.dh + b * H, H, w.kdh + b * H);
+                if constexpr (cell == RecurrentCell::lstm)
+                    std::copy_n(w.dc + b * H, H, w.kdc + b * H);
+            }
             const auto g = MapConstMat<T>(w.gates + t * B * GH, GH, b_).array();
             auto dg = MapMat<T>(w.dg + t * B * GH, GH, b_).array();
             const auto dh = dH.array();
@@ -307,10 +353,22 @@ struct Eval<LayerKind::recurrent> {
                 if constexpr (cell == RecurrentCell::rnn_tanh) dg = dh * (T(1) - h.square());
                 else dg = (h > T(0)).select(dh, T(0));
             }
+            for (std::size_t b = 0; b < B; ++b) {
+                if (!padded<W>(lengths, b, t, dir)) continue;
+                std::fill_n(w.dg + (t * B + b) * GH, GH, T(0));
+                if constexpr (cell == RecurrentCell::gru)
+                    std::fill_n(w.dgh + (t * B + b) * GH, GH, T(0));
+            }
             // The gradient of h_{t-1}: W_hh dG_t (GRU: its recurrent part, plus z dh).
             if (t > 0) {
                 step_product<H, GH>(w.dh, false, w.dgh + t * B * GH, w_hh, B);
                 if constexpr (cell == RecurrentCell::gru) dH += MapConstMat<T>(w.dc, H, b_);
+            }
+            for (std::size_t b = 0; b < B; ++b) {
+                if (!padded<W>(lengths, b, t, dir)) continue;
+                std::copy_n(w.kdh + b * H, H, w.dh + b * H);
+                if constexpr (cell == RecurrentCell::lstm)
+                    std::copy_n(w.kdc + b * H, H, w.dc + b * H);
             }
         }
         // Parameter gradients, each one GEMM (or sum) over all steps.
