@@ -7,10 +7,11 @@
 // scripts/bench-lstm.sh interleaves the two and makes the table of docs/benchmarks.md.
 //
 //   lstm_cpu [THREADS...]     (default: 1 2)
+#include "lstm_cpu/timing.hpp"
+
 #include <ctnn/ctnn.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -20,23 +21,6 @@ using namespace ctnn;
 
 using Net = Sequential<Input<28, 28>, LSTM<128>, Dense<10>>;
 constexpr std::size_t batch = 64;
-
-namespace {
-
-template <class F>
-double best_ms(F&& f, int rounds = 5, int per_round = 30) {
-    for (int i = 0; i < 10; ++i) f(); // warm-up: buffers, caches, thread pool
-    double best = 1e30;
-    for (int r = 0; r < rounds; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < per_round; ++i) f();
-        const std::chrono::duration<double, std::milli> dt = std::chrono::steady_clock::now() - t0;
-        best = std::min(best, dt.count() / per_round);
-    }
-    return best;
-}
-
-} // namespace
 
 int main(int argc, char** argv) {
     std::vector<unsigned> threads;
@@ -55,13 +39,13 @@ int main(int argc, char** argv) {
         Model<Net> m(device::cpu());
         m.init(1);
         auto state = m.make_state(optim::Adam{.lr = 1e-3f});
-        const double train = best_ms([&] {
+        const double train = lstm_bench::best_ms([&] {
             m.forward(x, Mode::training);
             m.loss(loss::SoftmaxCrossEntropy{}, targets);
             m.backward();
             m.update(state, 1e-3f);
         });
-        const double infer = best_ms([&] { m.forward(x, Mode::inference); });
+        const double infer = lstm_bench::best_ms([&] { m.forward(x, Mode::inference); });
         std::printf("lstm_cpu,ctnn,train,%u,%.4f\nlstm_cpu,ctnn,infer,%u,%.4f\n", n, train, n,
                     infer);
         std::fflush(stdout);

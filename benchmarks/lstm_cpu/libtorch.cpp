@@ -8,30 +8,14 @@
 // count (Debian's libtorch does its GEMMs in OpenBLAS), and torch::set_num_threads here.
 //
 //   lstm_libtorch [THREADS...]     (default: 1 2)
+#include "timing.hpp"
+
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
-
-namespace {
-
-template <class F>
-double best_ms(F&& f, int rounds = 5, int per_round = 30) {
-    for (int i = 0; i < 10; ++i) f(); // warm-up, as lstm_cpu
-    double best = 1e30;
-    for (int r = 0; r < rounds; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < per_round; ++i) f();
-        const std::chrono::duration<double, std::milli> dt = std::chrono::steady_clock::now() - t0;
-        best = std::min(best, dt.count() / per_round);
-    }
-    return best;
-}
-
-} // namespace
 
 int main(int argc, char** argv) {
     std::vector<int> threads;
@@ -49,7 +33,7 @@ int main(int argc, char** argv) {
         std::vector<torch::Tensor> params = lstm->parameters();
         for (const auto& p : dense->parameters()) params.push_back(p);
         torch::optim::Adam adam(params, torch::optim::AdamOptions(1e-3));
-        const double train = best_ms([&] {
+        const double train = lstm_bench::best_ms([&] {
             adam.zero_grad();
             const auto out = lstm->forward(x);
             const torch::Tensor h_n = std::get<0>(std::get<1>(out)).squeeze(0); // [B, H]
@@ -62,7 +46,7 @@ int main(int argc, char** argv) {
         {
             c10::InferenceMode guard;
             float sink = 0;
-            infer = best_ms([&] {
+            infer = lstm_bench::best_ms([&] {
                 const auto out = lstm->forward(x);
                 sink +=
                     dense->forward(std::get<0>(std::get<1>(out)).squeeze(0)).data_ptr<float>()[0];

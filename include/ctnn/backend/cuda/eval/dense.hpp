@@ -43,13 +43,16 @@ struct ForwardStore {
     }
 };
 
-/// Store of the input-gradient GEMM: dX = acc x PrevEpi'(zp), i.e. dL/dZ of the previous stage.
+/// Store of the input-gradient GEMM: dX = acc x PrevEpi'(zp), i.e. dL/dZ of the previous stage;
+/// with `add`, dX += that (a second product adding its share: a recurrent stage's reverse
+/// direction, eval/recurrent.hpp).
 template <class PrevEpi, class T>
 struct InputGradStore {
     T* dx;
     const T* zp; ///< the previous stage's epilogue input
     ElemCtx ctx;
     std::uint32_t n; ///< stage input width
+    bool add;
 
     CTNN_HOST_DEVICE void operator()(std::uint32_t m, std::uint32_t j, T acc) const {
         const std::size_t i = std::size_t{m} * n + j;
@@ -58,7 +61,7 @@ struct InputGradStore {
             c.index = i;
             acc *= PrevEpi::apply(expr::Dual<T>{zp[i], T(1)}, c).d;
         }
-        dx[i] = acc;
+        dx[i] = add ? dx[i] + acc : acc;
     }
 };
 
@@ -107,7 +110,7 @@ struct Eval<LayerKind::dense> {
         if constexpr (Ex::flow::input_grad[I]) {
             const T* w = params + A::param_offset;
             const InputGradStore<source_epilogue<typename Ex::stages, I>, T> store{
-                other, ex.epi_in_of(S::source), ex.ctx_, n_in};
+                other, ex.epi_in_of(S::source), ex.ctx_, n_in, false};
             gemm<false, false>(B, n_in, n_out, d, n_out, w, n_in, store, false, ex.stream_);
             std::swap(d, other);
         }

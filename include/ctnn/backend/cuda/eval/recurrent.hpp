@@ -46,27 +46,6 @@ struct ProjectionStore {
     }
 };
 
-/// Store of a direction's input gradient: dX (= or +=) acc x PrevEpi'(zp); the reverse
-/// direction adds its share to the forward's.
-template <class PrevEpi, class T>
-struct RecurrentInputGradStore {
-    T* dx;
-    const T* zp;
-    ElemCtx ctx;
-    std::uint32_t n; ///< features per position
-    bool add;
-
-    CTNN_HOST_DEVICE void operator()(std::uint32_t m, std::uint32_t j, T acc) const {
-        const std::size_t i = std::size_t{m} * n + j;
-        if constexpr (PrevEpi::size > 0) {
-            ElemCtx c = ctx;
-            c.index = i;
-            acc *= PrevEpi::apply(expr::Dual<T>{zp[i], T(1)}, c).d;
-        }
-        dx[i] = add ? dx[i] + acc : acc;
-    }
-};
-
 template <>
 struct Eval<LayerKind::recurrent> {
     /// Direction dir's workspace of a batch of B samples (see the file comment).
@@ -146,7 +125,7 @@ struct Eval<LayerKind::recurrent> {
                 const T* w_ih = params + A::param_offset + dir * Bd::direction_params;
                 const RecurrentViews<T> v =
                     views<Bd>(ex, I, B, dir, L::sequences, L::directions * H);
-                const RecurrentInputGradStore<source_epilogue<typename Ex::stages, I>, T> store{
+                const InputGradStore<source_epilogue<typename Ex::stages, I>, T> store{
                     other, ex.epi_in_of(S::source), ex.ctx_, F, dir == 1};
                 gemm<false, false>(rows, F, GH, v.dg, GH, w_ih, F, store, false, ex.stream_);
             }

@@ -107,6 +107,19 @@ __global__ void transpose_kernel(const T* w, T* wt, std::uint32_t rows, std::uin
     }
 }
 
+/// The recurrent weight the time loop reads: w itself, or (Resident) its copy in the shared
+/// memory at ws, made by the block's NT threads before the loop.
+template <bool Resident, unsigned NT, class T>
+__device__ const T* loop_weight(const T* w, T* ws, unsigned count) {
+    if constexpr (!Resident) {
+        return w;
+    } else {
+        for (unsigned i = threadIdx.x; i < count; i += NT) ws[i] = w[i];
+        __syncthreads();
+        return ws;
+    }
+}
+
 /// The forward recurrence of one direction (see the file comment). wt: W_hh^T [H, G H];
 /// b_hn: GRU's b_hh of the n gate (added to W_hn h, not to the projection); out: the stage
 /// output.
@@ -118,13 +131,7 @@ __global__ void __launch_bounds__(RecurrentTile<Cell, H, T>::threads)
     constexpr unsigned NT = Tile::threads;
     CTNN_DYNAMIC_SHARED(T, shared);
     const std::uint32_t b0 = blockIdx.x * SB;
-    const T* w = wt;
-    if constexpr (Tile::forward_resident) {
-        T* ws = shared + 2 * SB * H;
-        for (unsigned i = threadIdx.x; i < GH * H; i += NT) ws[i] = wt[i];
-        w = ws;
-        __syncthreads();
-    }
+    const T* w = loop_weight<Tile::forward_resident, NT>(wt, shared + 2 * SB * H, GH * H);
     for (std::uint32_t s = 0; s < v.steps; ++s) {
         const std::uint32_t pos = v.reverse ? v.steps - 1 - s : s;
         const T* hp = shared + (s & 1u) * SB * H;
@@ -215,13 +222,7 @@ __global__ void __launch_bounds__(RecurrentTile<Cell, H, T>::threads)
     constexpr unsigned U = Tile::units;
     CTNN_DYNAMIC_SHARED(T, shared);
     const std::uint32_t b0 = blockIdx.x * SB;
-    const T* w = w_hh;
-    if constexpr (Tile::backward_resident) {
-        T* ws = shared + 2 * SB * GH;
-        for (unsigned i = threadIdx.x; i < GH * H; i += NT) ws[i] = w_hh[i];
-        w = ws;
-        __syncthreads();
-    }
+    const T* w = loop_weight<Tile::backward_resident, NT>(w_hh, shared + 2 * SB * GH, GH * H);
     // Carried from step to step, per unit and sample: the part of dh that does not go through
     // W_hh (GRU's z dh; all of it across a padded step), and LSTM's dc (times f).
     T ch[U][SB], cc[U][SB];
