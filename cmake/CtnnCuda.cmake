@@ -88,8 +88,10 @@ if(CTNN_ENABLE_CUDA)
 endif()
 
 set(CTNN_PTXAS_LOG_DIR "${CMAKE_BINARY_DIR}/ptxas" CACHE INTERNAL
-    "ptxas statistics of ctnn's nvcc targets, one log per target (one .cu file each)")
+    "ptxas statistics of ctnn's nvcc targets: <target>/<source>.log per .cu file, and expected/<target>.txt naming them")
 set(CTNN_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}" CACHE INTERNAL "ctnn's cmake/ directory")
+# Written anew by every configure (ctnn_cuda_target_defaults), so a removed target is not expected.
+file(REMOVE_RECURSE "${CTNN_PTXAS_LOG_DIR}/expected")
 
 # ctnn_cuda_target_defaults(<target>)
 #
@@ -111,7 +113,51 @@ function(ctnn_cuda_target_defaults target)
         list(JOIN CTNN_CPU_FLAG_LIST "," cpu_flags)
         target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${cpu_flags}>)
     endif()
-    # Keep each compilation's ptxas statistics for the test cuda.no_register_spills.
+    if(CTNN_CUDA_ONE_PTX)
+        ctnn_cuda_one_ptx(${target})
+    endif()
+    # Keep each compilation's ptxas statistics for the test cuda.no_register_spills: one log per
+    # .cu file (<log dir>/<target>/<file>.log), and the list of the logs that must exist.
     set_target_properties(${target} PROPERTIES CUDA_COMPILER_LAUNCHER
-        "${CTNN_CMAKE_DIR}/ctnn-ptxas-log.sh;${CTNN_PTXAS_LOG_DIR}/${target}.log")
+        "${CTNN_CMAKE_DIR}/ctnn-ptxas-log.sh;${CTNN_PTXAS_LOG_DIR}/${target}")
+    get_target_property(sources ${target} SOURCES)
+    set(expected "")
+    foreach(source IN LISTS sources)
+        if(source MATCHES "\\.cu$")
+            get_filename_component(name "${source}" NAME)
+            string(APPEND expected "${target}/${name}.log\n")
+        endif()
+    endforeach()
+    file(WRITE "${CTNN_PTXAS_LOG_DIR}/expected/${target}.txt" "${expected}")
+endfunction()
+
+# CTNN_CUDA_ONE_PTX (the ci preset): one PTX for the lowest of CMAKE_CUDA_ARCHITECTURES, given to
+# ptxas for every architecture (-gencode arch=compute_87,code=[sm_87,sm_90]) instead of one PTX
+# per architecture. cicc (NVVM) runs once per .cu file instead of once per architecture: about a
+# quarter of each nvcc compilation here (models_dense.cu: cicc 21 s per architecture of 93 s).
+# Every architecture still gets its own SASS, ptxas statistics and spill check; what is lost is
+# device code that differs by __CUDA_ARCH__ above the lowest architecture (ctnn has none yet:
+# a kernel that gets an sm_90-only path must turn this off in CI). Not for builds that ship: the
+# PTX embedded for JIT is then the lowest architecture's.
+option(CTNN_CUDA_ONE_PTX
+       "nvcc targets: one PTX for the lowest architecture, SASS for each (faster compile checks)" OFF)
+function(ctnn_cuda_one_ptx target)
+    set(sms "")
+    set(lowest "")
+    foreach(arch IN LISTS CMAKE_CUDA_ARCHITECTURES)
+        string(REGEX REPLACE "-(real|virtual)$" "" arch "${arch}")
+        if(NOT arch MATCHES "^[0-9]+[af]?$")
+            message(FATAL_ERROR "CTNN_CUDA_ONE_PTX: cannot read the architecture '${arch}' of "
+                                "CMAKE_CUDA_ARCHITECTURES='${CMAKE_CUDA_ARCHITECTURES}'")
+        endif()
+        list(APPEND sms "sm_${arch}")
+        string(REGEX REPLACE "[af]$" "" number "${arch}")
+        if(lowest STREQUAL "" OR number LESS lowest)
+            set(lowest "${number}")
+        endif()
+    endforeach()
+    list(JOIN sms "," code)
+    set_target_properties(${target} PROPERTIES CUDA_ARCHITECTURES OFF)
+    target_compile_options(${target} PRIVATE
+        "$<$<COMPILE_LANGUAGE:CUDA>:--generate-code=arch=compute_${lowest},code=[${code}]>")
 endfunction()
