@@ -83,141 +83,115 @@ void flip_weight(const float* w, float* wf) {
                 wf[(c * O + o) * taps + (taps - 1 - t)] = w[(o * G.c + c) * taps + t];
 }
 
-/// Calls f(std::integral_constant<std::size_t, v>{}) for a run-time v in [1, N]: how a kernel
-/// whose register tile is a template parameter picks the tile for a size known at run time.
-template <std::size_t N, class F>
-CTNN_FORCEINLINE void with_tile(std::size_t v, F&& f) {
-    if constexpr (N > 0) {
-        if (v == N) f(std::integral_constant<std::size_t, N>{});
-        else with_tile<N - 1>(v, static_cast<F&&>(f));
-    }
-}
-
-/// Direct convolution of one sample (stride 1), on ISA I, with a KH x KW kernel. Templated on the
-/// register tile (output channels x units per block, the store) and the kernel size (its taps
-/// unrolled); the rest of the geometry is run-time data, so every convolution shape of a program
-/// with the same kernel size shares one set of kernels (DirectConv below is the compile-time face
-/// the CPU evaluator uses).
-template <class I, std::size_t KH, std::size_t KW>
-struct DirectConvKernel {
+/// Direct convolution of one sample for window G (stride 1) with O output channels, on ISA I.
+template <class I, ctnn::detail::Window2D G, std::size_t O>
+struct DirectConv {
     using reg = typename I::reg;
-    using Store = ConvStore;
     static constexpr std::size_t lanes = I::width;
-    /// Output channels of a full register block of max_vecs units.
-    static constexpr std::size_t max_rows = I::rows(I::max_vecs);
-
-    std::size_t c, h, w, dh, dw, pt, pb, pl, pr, oh, ow, o;
-    std::size_t Wp, plane, taps, P, per_row, units, padded_floats, packed_floats, R, K;
-    std::size_t pair_units, PH, PW;
-    bool poolable;
-
-    constexpr DirectConvKernel(ctnn::detail::Window2D g, std::size_t out)
-        : c(g.c), h(g.h), w(g.w), dh(g.dh), dw(g.dw), pt(g.pt), pb(g.pb), pl(g.pl), pr(g.pr),
-          oh(g.oh), ow(g.ow), o(out), Wp(g.w + g.pl + g.pr), plane((g.h + g.pt + g.pb) * Wp),
-          taps(g.kh * g.kw), P(g.oh * g.ow), per_row((g.ow + lanes - 1) / lanes),
-          units(g.oh * per_row), padded_floats(g.c * plane + lanes),
-          packed_floats(g.c * taps * out), R(std::min(max_rows, out)), K(g.c * taps),
-          pair_units(2 * per_row), PH(g.oh / 2), PW(g.ow / 2),
-          poolable(pair_units <= I::max_vecs && lanes % 2 == 0 && g.oh >= 2 && g.ow >= 2) {}
+    static constexpr std::size_t Hp = G.h + G.pt + G.pb, Wp = G.w + G.pl + G.pr;
+    static constexpr std::size_t plane = Hp * Wp, taps = G.kh * G.kw, P = G.oh * G.ow;
+    static constexpr std::size_t per_row = (G.ow + lanes - 1) / lanes; ///< units per output row
+    static constexpr std::size_t units = G.oh * per_row;
+    /// Floats of the padded input (with the slack for the last unit's over-read).
+    static constexpr std::size_t padded_floats = G.c * plane + lanes;
+    static constexpr std::size_t packed_floats = G.c * taps * O;
 
     /// Zero-pads one sample x ([c, h, w]) into xp (padded_floats).
-    void pad(const float* x, float* xp) const {
-        if (pt + pb + pl + pr == 0) {
-            std::memcpy(xp, x, c * plane * sizeof(float));
-            std::memset(xp + c * plane, 0, lanes * sizeof(float));
-            return;
+    static void pad(const float* x, float* xp) {
+        if constexpr (G.pt + G.pb + G.pl + G.pr == 0) {
+            std::memcpy(xp, x, G.c * plane * sizeof(float));
+            std::memset(xp + G.c * plane, 0, lanes * sizeof(float));
+        } else {
+            std::memset(xp, 0, padded_floats * sizeof(float));
+            for (std::size_t c = 0; c < G.c; ++c)
+                for (std::size_t y = 0; y < G.h; ++y)
+                    std::memcpy(xp + c * plane + (y + G.pt) * Wp + G.pl, x + (c * G.h + y) * G.w,
+                                G.w * sizeof(float));
         }
-        std::memset(xp, 0, padded_floats * sizeof(float));
-        for (std::size_t ch = 0; ch < c; ++ch)
-            for (std::size_t y = 0; y < h; ++y)
-                std::memcpy(xp + ch * plane + (y + pt) * Wp + pl, x + (ch * h + y) * w,
-                            w * sizeof(float));
     }
 
+    /// Output channels per register block (the accumulators of V = max_vecs units), and the
+    /// channels of the last, smaller block (0: none).
+    static constexpr std::size_t R = std::min(I::rows(I::max_vecs), O), tail = O % R;
+    static constexpr std::size_t K = G.c * taps; ///< products per output value
+
     /// Packs the PyTorch weight [O, C, KH, KW] by blocks of R output channels: block b holds
-    /// [K][R] (the last, smaller block [K][O mod R]), so a block's weights are one contiguous
-    /// run and the R weights of one (channel, tap) are adjacent.
-    void pack(const float* wsrc, float* wt) const {
-        for (std::size_t o0 = 0; o0 < o; o0 += R) {
-            const std::size_t rb = std::min(R, o - o0);
+    /// [K][R] (the tail block [K][tail]), so a block's weights are one contiguous run and the R
+    /// weights of one (channel, tap) are adjacent.
+    static void pack(const float* w, float* wt) {
+        for (std::size_t o0 = 0; o0 < O; o0 += R) {
+            const std::size_t rb = std::min(R, O - o0);
             float* dst = wt + o0 * K;
             for (std::size_t k = 0; k < K; ++k)
-                for (std::size_t r = 0; r < rb; ++r) dst[k * rb + r] = wsrc[(o0 + r) * K + k];
+                for (std::size_t r = 0; r < rb; ++r) dst[k * rb + r] = w[(o0 + r) * K + k];
         }
     }
+
+    using Store = ConvStore;
+
+    /// Whether Store::pool can run: a block of at most max_vecs units holds whole row pairs.
+    static constexpr std::size_t pair_units = 2 * per_row;
+    static constexpr bool poolable =
+        pair_units <= I::max_vecs && lanes % 2 == 0 && G.oh >= 2 && G.ow >= 2;
+    static constexpr std::size_t PH = G.oh / 2, PW = G.ow / 2; ///< pooled height and width
 
     /// z = bias + conv(xp, wt) for one sample, [O, oh, ow], and with Relu y = max(z, 0) (as St
     /// says; Store::pool writes y = the pooled ReLU(z), [O, PH, PW]; Store::y_and_pool writes y
     /// and the pooled ReLU(z) into z). Each block of output channels sweeps every unit while its
     /// weights stay in L1.
     template <bool Relu, Store St = Store::z_and_y>
-    void run(const float* wt, const float* bias, const float* xp, float* z, float* y) const {
+    static void run(const float* wt, const float* bias, const float* xp, float* z, float* y) {
         static_assert(St == Store::z_and_y || Relu, "DirectConv: Store::y and ::pool need ReLU");
+        static_assert(!store_pools(St) || poolable, "DirectConv: rows too wide to pool in a block");
         std::size_t o0 = 0;
-        with_tile<max_rows>(R, [&](auto rb) {
-            for (; o0 + rb <= o; o0 += rb) channels<Relu, St, rb>(wt + o0 * K, bias, xp, z, y, o0);
-        });
-        if (o0 < o)
-            with_tile<max_rows>(
-                o - o0, [&](auto rb) { channels<Relu, St, rb>(wt + o0 * K, bias, xp, z, y, o0); });
+        for (; o0 + R <= O; o0 += R) channels<Relu, St, R>(wt + o0 * K, bias, xp, z, y, o0);
+        if constexpr (tail > 0) channels<Relu, St, tail>(wt + o0 * K, bias, xp, z, y, o0);
     }
 
 private:
+    /// Offset in xp (within a channel) of unit u's first column, and its output offset and
+    /// valid lanes.
+    static constexpr std::size_t in_offset(std::size_t u) {
+        return (u / per_row) * Wp + (u % per_row) * lanes;
+    }
+    static constexpr std::size_t out_offset(std::size_t u) {
+        return (u / per_row) * G.ow + (u % per_row) * lanes;
+    }
+    static constexpr std::size_t valid(std::size_t u) {
+        return std::min(lanes, G.ow - (u % per_row) * lanes);
+    }
+
     /// Output channels [o0, o0 + Rb) of every unit (Store::pool: of the row pairs).
     template <bool Relu, Store St, std::size_t Rb>
-    void channels(const float* wt, const float* bias, const float* xp, float* z, float* y,
-                  std::size_t o0) const {
+    static void channels(const float* w, const float* bias, const float* xp, float* z, float* y,
+                         std::size_t o0) {
         if constexpr (store_pools(St)) {
-            // Blocks of whole row pairs; the store is templated on the units per row (PR).
-            with_tile<I::max_vecs / 2>(per_row, [&](auto pr_) {
-                constexpr std::size_t pu = 2 * pr_;
-                sweep<Relu, St, Rb, pr_>(I::max_vecs / pu * pu, 0, PH * pu, wt, bias, xp, z, y, o0);
-            });
+            sweep<Relu, St, Rb, I::max_vecs / pair_units * pair_units, PH * pair_units>(
+                w, bias, xp, z, y, o0, 0);
             // An odd height: the last row is in no pooling window, but Y has it.
-            if constexpr (St == Store::y_and_pool)
-                if (PH * pair_units < units)
-                    sweep<Relu, Store::y, Rb, 0>(I::max_vecs, PH * pair_units, units, wt, bias, xp,
-                                                 z, y, o0);
+            if constexpr (St == Store::y_and_pool && PH * pair_units < units)
+                sweep<Relu, Store::y, Rb, std::min(I::max_vecs, units - PH * pair_units), units>(
+                    w, bias, xp, z, y, o0, PH * pair_units);
         } else {
-            sweep<Relu, St, Rb, 0>(I::max_vecs, 0, units, wt, bias, xp, z, y, o0);
+            sweep<Relu, St, Rb, std::min(I::max_vecs, units), units>(w, bias, xp, z, y, o0, 0);
         }
     }
 
-    /// Output channels [o0, o0 + Rb) of units [u0, end) in blocks of at most V units (with a
-    /// pooling store, V and end - u0 are whole row pairs).
-    template <bool Relu, Store St, std::size_t Rb, std::size_t PR>
-    void sweep(std::size_t V, std::size_t u0, std::size_t end, const float* wt, const float* bias,
-               const float* xp, float* z, float* y, std::size_t o0) const {
-        while (u0 < end) {
-            const std::size_t v = std::min(V, end - u0);
-            with_tile<I::max_vecs>(v, [&](auto vc) {
-                if constexpr (PR == 0 || vc % (2 * PR) == 0)
-                    block<Relu, St, Rb, vc, PR>(wt, bias, xp, z, y, o0, u0);
-            });
-            u0 += v;
-        }
+    /// Output channels [o0, o0 + Rb) of units [u0, end), in blocks of V units (then fewer;
+    /// Store::pool: whole row pairs).
+    template <bool Relu, Store St, std::size_t Rb, std::size_t V, std::size_t end>
+    static void sweep(const float* w, const float* bias, const float* xp, float* z, float* y,
+                      std::size_t o0, std::size_t u0) {
+        for (; u0 + V <= end; u0 += V) block<Relu, St, Rb, V>(w, bias, xp, z, y, o0, u0);
+        constexpr std::size_t step = store_pools(St) ? pair_units : 1;
+        if constexpr (V > step)
+            if (u0 < end) sweep<Relu, St, Rb, V - step, end>(w, bias, xp, z, y, o0, u0);
     }
 
-    /// One block: Rb output channels from o0 (weights wt: [K][Rb]) x V units from u0. PR: the
-    /// units per output row, for a pooling store (a block then holds V / (2 PR) row pairs).
-    template <bool Relu, Store St, std::size_t Rb, std::size_t V, std::size_t PR>
-    void block(const float* wt, const float* bias, const float* xp, float* z, float* y,
-               std::size_t o0, std::size_t u0) const {
-        // Each unit's input and output offsets and valid lanes (one division per block).
-        std::size_t in[V], out[V], n[V];
-        {
-            std::size_t row = u0 / per_row, col = u0 % per_row;
-            CTNN_CPU_UNROLL
-            for (std::size_t v = 0; v < V; ++v) {
-                in[v] = row * Wp + col * lanes, out[v] = row * ow + col * lanes;
-                n[v] = std::min(lanes, ow - col * lanes);
-                if (++col == per_row) col = 0, ++row;
-            }
-        }
-        // The taps' offsets within a padded channel.
-        std::size_t tap[KH * KW];
-        CTNN_CPU_UNROLL
-        for (std::size_t t = 0; t < KH * KW; ++t) tap[t] = (t / KW) * dh * Wp + (t % KW) * dw;
+    /// One block: Rb output channels from o0 (weights w: [K][Rb]) x V units from u0.
+    template <bool Relu, Store St, std::size_t Rb, std::size_t V>
+    static void block(const float* w, const float* bias, const float* xp, float* z, float* y,
+                      std::size_t o0, std::size_t u0) {
         reg acc[Rb][V];
         CTNN_CPU_UNROLL
         for (std::size_t r = 0; r < Rb; ++r) {
@@ -225,47 +199,51 @@ private:
             CTNN_CPU_UNROLL
             for (std::size_t v = 0; v < V; ++v) acc[r][v] = b;
         }
-        for (std::size_t ch = 0; ch < c; ++ch) {
-            const float* xc = xp + ch * plane;
+        std::size_t base[V];
+        CTNN_CPU_UNROLL
+        for (std::size_t v = 0; v < V; ++v) base[v] = in_offset(u0 + v);
+        for (std::size_t c = 0; c < G.c; ++c) {
+            const float* xc = xp + c * plane;
             CTNN_CPU_UNROLL
-            for (std::size_t t = 0; t < KH * KW; ++t) {
+            for (std::size_t ki = 0; ki < G.kh; ++ki) CTNN_CPU_UNROLL
+            for (std::size_t kj = 0; kj < G.kw; ++kj) {
+                const std::size_t off = ki * G.dh * Wp + kj * G.dw;
                 reg xv[V];
                 CTNN_CPU_UNROLL
-                for (std::size_t v = 0; v < V; ++v) xv[v] = I::load(xc + in[v] + tap[t]);
+                for (std::size_t v = 0; v < V; ++v) xv[v] = I::load(xc + base[v] + off);
                 CTNN_CPU_UNROLL
                 for (std::size_t r = 0; r < Rb; ++r) {
-                    const reg wv = I::bcast(wt[r]);
+                    const reg wv = I::bcast(w[r]);
                     CTNN_CPU_UNROLL
                     for (std::size_t v = 0; v < V; ++v) acc[r][v] = I::fma(xv[v], wv, acc[r][v]);
                 }
-                wt += Rb;
+                w += Rb;
             }
         }
         if constexpr (store_pools(St)) {
-            // Row pairs (u, u + PR): the vertical max, then the max of adjacent lanes.
+            // Row pairs (u, u + per_row): the vertical max, then the max of adjacent lanes.
             float* pooled = St == Store::pool ? y : z;
-            const std::size_t pair0 = u0 / (2 * PR);
             CTNN_CPU_UNROLL
             for (std::size_t r = 0; r < Rb; ++r) CTNN_CPU_UNROLL
-            for (std::size_t q = 0; q < V; q += 2 * PR) CTNN_CPU_UNROLL
-            for (std::size_t j = 0; j < PR; ++j) {
-                const std::size_t np = n[q + j] / 2;
-                const reg top = I::relu(acc[r][q + j]), bottom = I::relu(acc[r][q + PR + j]);
-                float* at =
-                    pooled + (o0 + r) * PH * PW + (pair0 + q / (2 * PR)) * PW + j * (lanes / 2);
-                if (np > 0) I::store_pair_max(at, I::max(top, bottom), np);
+            for (std::size_t q = 0; q < V; q += pair_units) CTNN_CPU_UNROLL
+            for (std::size_t j = 0; j < per_row; ++j) {
+                const std::size_t u = u0 + q + j, n = valid(u) / 2;
+                const reg top = I::relu(acc[r][q + j]), bottom = I::relu(acc[r][q + per_row + j]);
+                float* at = pooled + (o0 + r) * PH * PW + (u / pair_units) * PW + j * (lanes / 2);
+                if (n > 0) I::store_pair_max(at, I::max(top, bottom), n);
                 if constexpr (St == Store::y_and_pool) {
-                    store(y + (o0 + r) * P + out[q + j], top, n[q + j]);
-                    store(y + (o0 + r) * P + out[q + PR + j], bottom, n[q + PR + j]);
+                    const std::size_t n_top = valid(u), n_bottom = valid(u + per_row);
+                    store(y + (o0 + r) * P + out_offset(u), top, n_top);
+                    store(y + (o0 + r) * P + out_offset(u + per_row), bottom, n_bottom);
                 }
             }
         } else {
             CTNN_CPU_UNROLL
             for (std::size_t r = 0; r < Rb; ++r) CTNN_CPU_UNROLL
             for (std::size_t v = 0; v < V; ++v) {
-                const std::size_t at = (o0 + r) * P + out[v];
-                if constexpr (St == Store::z_and_y) store(z + at, acc[r][v], n[v]);
-                if constexpr (Relu) store(y + at, I::relu(acc[r][v]), n[v]);
+                const std::size_t at = (o0 + r) * P + out_offset(u0 + v), n = valid(u0 + v);
+                if constexpr (St == Store::z_and_y) store(z + at, acc[r][v], n);
+                if constexpr (Relu) store(y + at, I::relu(acc[r][v]), n);
             }
         }
     }
@@ -273,26 +251,6 @@ private:
     static CTNN_FORCEINLINE void store(float* p, reg r, std::size_t n) {
         if (n == lanes) I::store(p, r);
         else I::store_n(p, r, n);
-    }
-};
-
-/// Direct convolution of one sample for window G (stride 1) with O output channels, on ISA I:
-/// the compile-time face of DirectConvKernel<I> (sizes as constants, for workspace plans).
-template <class I, ctnn::detail::Window2D G, std::size_t O>
-struct DirectConv {
-    static constexpr DirectConvKernel<I, G.kh, G.kw> kernel{G, O};
-    using Store = ConvStore;
-    static constexpr std::size_t padded_floats = kernel.padded_floats;
-    static constexpr std::size_t packed_floats = kernel.packed_floats;
-    static constexpr bool poolable = kernel.poolable;
-    static constexpr std::size_t PH = kernel.PH, PW = kernel.PW; ///< pooled height and width
-
-    static void pad(const float* x, float* xp) { kernel.pad(x, xp); }
-    static void pack(const float* w, float* wt) { kernel.pack(w, wt); }
-    template <bool Relu, Store St = Store::z_and_y>
-    static void run(const float* wt, const float* bias, const float* xp, float* z, float* y) {
-        static_assert(!store_pools(St) || poolable, "DirectConv: rows too wide to pool in a block");
-        kernel.template run<Relu, St>(wt, bias, xp, z, y);
     }
 };
 

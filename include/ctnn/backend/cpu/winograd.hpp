@@ -19,9 +19,8 @@
 //      kernel's ConvStore says: Z and ReLU(Z), ReLU(Z) only, or the 2 x 2 max of ReLU(Z) — a
 //      tile is exactly one 2 x 2, stride-2 pooling window. The [O, OH, OW] layout is written
 //      lane by lane (`scatter`: a channel's stride apart).
-// The kernel is templated on its register tiles, the geometry is run-time data; the buffers are the
-// caller's (padded_floats, packed_floats), so a pass allocates nothing. The same kernel serves the
-// input gradient (transposed_window, flip_weight).
+// Sizes are compile-time; the buffers are the caller's (padded_floats, packed_floats), so a pass
+// allocates nothing. The same kernel serves the input gradient (transposed_window, flip_weight).
 #pragma once
 #include "../../config.hpp"
 #include "../../layers/window.hpp"
@@ -45,55 +44,46 @@ struct Serial {
     }
 };
 
-/// Winograd F(2 x 2, 3 x 3) for one sample, on ISA I. Templated on the register tiles only; the
-/// geometry is run-time data, so every 3 x 3 shape of a program shares one set of kernels
-/// (Winograd below is the compile-time face the CPU evaluator uses).
-template <class I>
-struct WinogradKernel {
+template <class I, ctnn::detail::Window2D G, std::size_t O>
+struct Winograd {
+    static_assert(G.kh == 3 && G.kw == 3 && G.sh == 1 && G.sw == 1 && G.dh == 1 && G.dw == 1 &&
+                      G.fits,
+                  "Winograd: a 3 x 3, stride-1, undilated window that fits the padded input");
     using reg = typename I::reg;
     using Store = ConvStore;
     static constexpr std::size_t L = I::width;
-    std::size_t h, w, pt, pl, oh, ow, C, Cp, O, Op, TH, TW, T, QH, QW, P, PH, PW;
-    bool poolable;
+    static constexpr std::size_t C = G.c, Cp = (C + L - 1) / L * L, Op = (O + L - 1) / L * L;
+    static constexpr std::size_t TH = (G.oh + 1) / 2, TW = (G.ow + 1) / 2, T = TH * TW;
+    static constexpr std::size_t QH = 2 * TH + 2, QW = 2 * TW + 2; ///< channel-last input rows
+    static constexpr std::size_t P = G.oh * G.ow, PH = G.oh / 2, PW = G.ow / 2;
+    static constexpr bool poolable = G.oh >= 2 && G.ow >= 2;
     /// The transformed input V (16 T Cp floats) and, once the GEMMs have read it, the output
     /// pixel-major ([OH OW][Op], before its transpose to [O, OH, OW]) share one region.
-    std::size_t xq_floats, v_floats, m_floats;
+    static constexpr std::size_t xq_floats = QH * QW * Cp, v_floats = std::max(16 * T * Cp, P*Op),
+                                 m_floats = 16 * T * Op;
     /// Floats of the per-sample buffer: padded input, transformed input, GEMM output.
-    std::size_t padded_floats;
+    static constexpr std::size_t padded_floats = xq_floats + v_floats + m_floats;
     /// Floats of the packed weight: U[16][C][Op].
-    std::size_t packed_floats;
-    /// Floats of the buffer of accumulate_dw: padded_floats, then dZ channel-last (4 T Op).
-    std::size_t dw_floats;
-    /// Output-channel vectors per register block.
-    std::size_t NV;
-
-    constexpr WinogradKernel(ctnn::detail::Window2D g, std::size_t out)
-        : h(g.h), w(g.w), pt(g.pt), pl(g.pl), oh(g.oh), ow(g.ow), C(g.c), Cp((g.c + L - 1) / L * L),
-          O(out), Op((out + L - 1) / L * L), TH((g.oh + 1) / 2), TW((g.ow + 1) / 2), T(TH * TW),
-          QH(2 * TH + 2), QW(2 * TW + 2), P(g.oh * g.ow), PH(g.oh / 2), PW(g.ow / 2),
-          poolable(g.oh >= 2 && g.ow >= 2), xq_floats(QH * QW * Cp),
-          v_floats(std::max(16 * T * Cp, P * Op)), m_floats(16 * T * Op),
-          padded_floats(xq_floats + v_floats + m_floats), packed_floats(16 * C * Op),
-          dw_floats(padded_floats + 4 * T * Op), NV(std::min(I::max_vecs, Op / L)) {}
+    static constexpr std::size_t packed_floats = 16 * C * Op;
 
     /// Writes one sample x ([C, H, W]) channel-last and zero-padded into xp.
-    void pad(const float* x, float* xp) const {
+    static void pad(const float* x, float* xp) {
         std::memset(xp, 0, xq_floats * sizeof(float));
-        const std::size_t HW = h * w;
-        for (std::size_t y = 0; y < h; ++y)
-            for (std::size_t i = 0; i < w; ++i) {
-                const float* src = x + y * w + i;
-                float* dst = xp + ((y + pt) * QW + pl + i) * Cp;
+        constexpr std::size_t HW = G.h * G.w;
+        for (std::size_t y = 0; y < G.h; ++y)
+            for (std::size_t i = 0; i < G.w; ++i) {
+                const float* src = x + y * G.w + i;
+                float* dst = xp + ((y + G.pt) * QW + G.pl + i) * Cp;
                 for (std::size_t c = 0; c < C; ++c) dst[c] = src[c * HW];
             }
     }
 
     /// Packs the PyTorch weight [O, C, 3, 3] as U[pos][c][o] = (G g Gᵀ)[pos] (o >= O: zero).
-    void pack(const float* wsrc, float* u) const {
+    static void pack(const float* w, float* u) {
         std::memset(u, 0, packed_floats * sizeof(float));
         for (std::size_t o = 0; o < O; ++o)
             for (std::size_t c = 0; c < C; ++c) {
-                const float* g = wsrc + (o * C + c) * 9;
+                const float* g = w + (o * C + c) * 9;
                 float t[4][3]; // G g
                 for (std::size_t j = 0; j < 3; ++j) {
                     t[0][j] = g[j];
@@ -114,9 +104,10 @@ struct WinogradKernel {
     /// max of ReLU(z), [O, PH, PW]. xp's transform buffers are overwritten. The 16 GEMMs are
     /// independent: for_each(16, f) may run them on several threads.
     template <bool Relu, Store St = Store::z_and_y, class ForEach = Serial>
-    void run(const float* u, const float* bias, float* xp, float* z, float* y,
-             ForEach for_each = {}) const {
+    static void run(const float* u, const float* bias, float* xp, float* z, float* y,
+                    ForEach for_each = {}) {
         static_assert(St == Store::z_and_y || Relu, "Winograd: Store::y and ::pool need ReLU");
+        static_assert(!store_pools(St) || poolable, "Winograd: nothing to pool");
         float* v = xp + xq_floats;
         float* m = v + v_floats;
         input_transform(xp, v);
@@ -134,20 +125,23 @@ struct WinogradKernel {
         }
     }
 
+    /// Floats of the buffer of accumulate_dw: padded_floats, then dZ channel-last (4 T Op).
+    static constexpr std::size_t dw_floats = padded_floats + 4 * T * Op;
+
     /// The weight gradient of one sample, in the Winograd domain: du[pos][c][o] (packed_floats,
     /// U's layout) += Σ_tiles V[pos][tile][c] dM[pos][tile][o], with V = Bᵀ d B of the sample's
     /// input (xp: pad() of it, dw_floats) and dM = A dZ Aᵀ of its output gradient dz
     /// ([O, OH, OW]). The gradient of Y = Aᵀ (U ⊙ V) A with respect to U; unpack_dw() maps it
     /// back to the 3 x 3 kernel (the transpose of pack()).
-    void accumulate_dw(const float* dz, float* xp, float* du) const {
+    static void accumulate_dw(const float* dz, float* xp, float* du) {
         float* v = xp + xq_floats;
         float* dm = v + v_floats;
         float* dzq = xp + padded_floats; // dZ as [2 TH][2 TW][Op], zero outside
         input_transform(xp, v);
         std::memset(dzq, 0, 4 * T * Op * sizeof(float));
-        for (std::size_t oy = 0; oy < oh; ++oy)
-            for (std::size_t ox = 0; ox < ow; ++ox) {
-                const float* src = dz + oy * ow + ox;
+        for (std::size_t oy = 0; oy < G.oh; ++oy)
+            for (std::size_t ox = 0; ox < G.ow; ++ox) {
+                const float* src = dz + oy * G.ow + ox;
                 float* dst = dzq + (oy * 2 * TW + ox) * Op;
                 for (std::size_t o = 0; o < O; ++o) dst[o] = src[o * P];
             }
@@ -157,7 +151,7 @@ struct WinogradKernel {
     }
 
     /// dw [O, C, 3, 3] = Gᵀ dU G for every (o, c) (overwrites dw).
-    void unpack_dw(const float* du, float* dw) const {
+    static void unpack_dw(const float* du, float* dw) {
         for (std::size_t o = 0; o < O; ++o)
             for (std::size_t c = 0; c < C; ++c) {
                 float g[4][4];
@@ -180,7 +174,7 @@ struct WinogradKernel {
 
 private:
     /// dM[pos][tile][Op] = A dY Aᵀ of each 2 x 2 tile of dZ (dzq: [2 TH][2 TW][Op]).
-    void output_gradient_transform(const float* dzq, float* dm) const {
+    static void output_gradient_transform(const float* dzq, float* dm) {
         for (std::size_t ty = 0; ty < TH; ++ty)
             for (std::size_t tx = 0; tx < TW; ++tx) {
                 const std::size_t t = ty * TW + tx;
@@ -207,24 +201,20 @@ private:
     }
 
     /// du[C][Op] += v[T][Cp]ᵀ (first C columns) dm[T][Op], for one position.
-    void dw_gemm(const float* v, const float* dm, float* du) const {
+    static void dw_gemm(const float* v, const float* dm, float* du) {
         std::size_t o0 = 0;
-        with_tile<I::max_vecs>(NV, [&](auto nv) {
-            for (; o0 + nv * L <= Op; o0 += nv * L) dw_rows<nv>(v, dm + o0, du + o0);
-        });
-        if (o0 < Op)
-            with_tile<I::max_vecs>((Op - o0) / L,
-                                   [&](auto nv) { dw_rows<nv>(v, dm + o0, du + o0); });
+        for (; o0 + NV * L <= Op; o0 += NV * L) dw_rows<NV>(v, dm + o0, du + o0);
+        if constexpr (Op % (NV * L) != 0) dw_rows<Op % (NV * L) / L>(v, dm + o0, du + o0);
     }
     template <std::size_t Nv>
-    void dw_rows(const float* v, const float* dm, float* du) const {
-        constexpr std::size_t R = I::rows(Nv);
+    static void dw_rows(const float* v, const float* dm, float* du) {
+        constexpr std::size_t R = std::min(I::rows(Nv), C);
         std::size_t c0 = 0;
         for (; c0 + R <= C; c0 += R) dw_block<R, Nv>(v + c0, dm, du + c0 * Op);
         dw_rest<R - 1, Nv>(v, dm, du, c0);
     }
     template <std::size_t R, std::size_t Nv>
-    void dw_rest(const float* v, const float* dm, float* du, std::size_t c0) const {
+    static void dw_rest(const float* v, const float* dm, float* du, std::size_t c0) {
         if constexpr (R > 0) {
             if (C - c0 >= R) {
                 dw_block<R, Nv>(v + c0, dm, du + c0 * Op);
@@ -235,20 +225,20 @@ private:
     }
     /// R input channels x Nv vectors of output channels, summed over the tiles.
     template <std::size_t R, std::size_t Nv>
-    void dw_block(const float* v, const float* dm, float* du) const {
+    static void dw_block(const float* v, const float* dm, float* du) {
         reg acc[R][Nv];
         CTNN_CPU_UNROLL
         for (std::size_t r = 0; r < R; ++r) CTNN_CPU_UNROLL
         for (std::size_t k = 0; k < Nv; ++k) acc[r][k] = I::load(du + r * Op + k * L);
         for (std::size_t t = 0; t < T; ++t) {
-            reg wk[Nv];
+            reg w[Nv];
             CTNN_CPU_UNROLL
-            for (std::size_t k = 0; k < Nv; ++k) wk[k] = I::load(dm + t * Op + k * L);
+            for (std::size_t k = 0; k < Nv; ++k) w[k] = I::load(dm + t * Op + k * L);
             CTNN_CPU_UNROLL
             for (std::size_t r = 0; r < R; ++r) {
                 const reg b = I::bcast(v[t * Cp + r]);
                 CTNN_CPU_UNROLL
-                for (std::size_t k = 0; k < Nv; ++k) acc[r][k] = I::fma(b, wk[k], acc[r][k]);
+                for (std::size_t k = 0; k < Nv; ++k) acc[r][k] = I::fma(b, w[k], acc[r][k]);
             }
         }
         CTNN_CPU_UNROLL
@@ -256,7 +246,7 @@ private:
         for (std::size_t k = 0; k < Nv; ++k) I::store(du + r * Op + k * L, acc[r][k]);
     }
 
-    void input_transform(const float* xq, float* v) const {
+    static void input_transform(const float* xq, float* v) {
         for (std::size_t ty = 0; ty < TH; ++ty)
             for (std::size_t tx = 0; tx < TW; ++tx) {
                 const std::size_t t = ty * TW + tx;
@@ -286,24 +276,24 @@ private:
             }
     }
 
+    /// Output-channel vectors per register block and tiles per block (as the MLP kernels).
+    static constexpr std::size_t NV = std::min(I::max_vecs, Op / L), RT = I::rows(NV);
+
     /// m[T][Op] = v[T][Cp] (first C columns) x u[C][Op], for one position.
-    void gemm(const float* u, const float* v, float* m) const {
+    static void gemm(const float* u, const float* v, float* m) {
         std::size_t o0 = 0;
-        with_tile<I::max_vecs>(NV, [&](auto nv) {
-            for (; o0 + nv * L <= Op; o0 += nv * L) tiles<nv>(u + o0, v, m + o0);
-        });
-        if (o0 < Op)
-            with_tile<I::max_vecs>((Op - o0) / L, [&](auto nv) { tiles<nv>(u + o0, v, m + o0); });
+        for (; o0 + NV * L <= Op; o0 += NV * L) tiles<NV>(u + o0, v, m + o0);
+        if constexpr (Op % (NV * L) != 0) tiles<Op % (NV * L) / L>(u + o0, v, m + o0);
     }
     template <std::size_t Nv>
-    void tiles(const float* u, const float* v, float* m) const {
-        constexpr std::size_t R = I::rows(Nv);
+    static void tiles(const float* u, const float* v, float* m) {
+        constexpr std::size_t R = std::min(I::rows(Nv), T);
         std::size_t t0 = 0;
         for (; t0 + R <= T; t0 += R) block<R, Nv>(u, v + t0 * Cp, m + t0 * Op);
         rest<R - 1, Nv>(u, v, m, t0);
     }
     template <std::size_t R, std::size_t Nv>
-    void rest(const float* u, const float* v, float* m, std::size_t t0) const {
+    static void rest(const float* u, const float* v, float* m, std::size_t t0) {
         if constexpr (R > 0) {
             if (T - t0 >= R) {
                 block<R, Nv>(u, v + t0 * Cp, m + t0 * Op);
@@ -314,20 +304,20 @@ private:
     }
     /// R tiles x Nv vectors of output channels, summed over the C input channels.
     template <std::size_t R, std::size_t Nv>
-    void block(const float* u, const float* v, float* m) const {
+    static void block(const float* u, const float* v, float* m) {
         reg acc[R][Nv];
         CTNN_CPU_UNROLL
         for (std::size_t r = 0; r < R; ++r) CTNN_CPU_UNROLL
         for (std::size_t k = 0; k < Nv; ++k) acc[r][k] = I::zero();
         for (std::size_t c = 0; c < C; ++c) {
-            reg wk[Nv];
+            reg w[Nv];
             CTNN_CPU_UNROLL
-            for (std::size_t k = 0; k < Nv; ++k) wk[k] = I::load(u + c * Op + k * L);
+            for (std::size_t k = 0; k < Nv; ++k) w[k] = I::load(u + c * Op + k * L);
             CTNN_CPU_UNROLL
             for (std::size_t r = 0; r < R; ++r) {
                 const reg b = I::bcast(v[r * Cp + c]);
                 CTNN_CPU_UNROLL
-                for (std::size_t k = 0; k < Nv; ++k) acc[r][k] = I::fma(b, wk[k], acc[r][k]);
+                for (std::size_t k = 0; k < Nv; ++k) acc[r][k] = I::fma(b, w[k], acc[r][k]);
             }
         }
         CTNN_CPU_UNROLL
@@ -339,7 +329,7 @@ private:
     /// ReLU into `pooled` ([O, PH, PW]); the others write every output pixel-major into buf,
     /// [P][Op] (Store::y_and_pool: both).
     template <bool Relu, Store St>
-    void output_transform(const float* m, const float* bias, float* buf, float* pooled) const {
+    static void output_transform(const float* m, const float* bias, float* buf, float* pooled) {
         for (std::size_t o0 = 0; o0 < Op; o0 += L) {
             const std::size_t n = std::min(L, O - o0); // valid channels of this vector
             const reg b = bias == nullptr ? I::zero() : I::load_n(bias + o0, n);
@@ -375,42 +365,13 @@ private:
                         for (std::size_t i = 0; i < 2; ++i) CTNN_CPU_UNROLL
                         for (std::size_t j = 0; j < 2; ++j) {
                             const std::size_t oy = 2 * ty + i, ox = 2 * tx + j;
-                            if (oy < oh && ox < ow)
-                                I::store(buf + (oy * ow + ox) * Op + o0, out[i][j]);
+                            if ((G.oh % 2 == 0 || oy < G.oh) && (G.ow % 2 == 0 || ox < G.ow))
+                                I::store(buf + (oy * G.ow + ox) * Op + o0, out[i][j]);
                         }
                     }
                 }
         }
     }
-};
-
-/// Winograd F(2 x 2, 3 x 3) for window G with O output channels, on ISA I: the compile-time
-/// face of WinogradKernel<I> (sizes as constants, for workspace plans).
-template <class I, ctnn::detail::Window2D G, std::size_t O>
-struct Winograd {
-    static_assert(G.kh == 3 && G.kw == 3 && G.sh == 1 && G.sw == 1 && G.dh == 1 && G.dw == 1 &&
-                      G.fits,
-                  "Winograd: a 3 x 3, stride-1, undilated window that fits the padded input");
-    static constexpr WinogradKernel<I> kernel{G, O};
-    using Store = ConvStore;
-    static constexpr std::size_t padded_floats = kernel.padded_floats;
-    static constexpr std::size_t packed_floats = kernel.packed_floats;
-    static constexpr std::size_t dw_floats = kernel.dw_floats;
-    static constexpr bool poolable = kernel.poolable;
-    static constexpr std::size_t PH = kernel.PH, PW = kernel.PW; ///< pooled height and width
-
-    static void pad(const float* x, float* xp) { kernel.pad(x, xp); }
-    static void pack(const float* w, float* u) { kernel.pack(w, u); }
-    template <bool Relu, Store St = Store::z_and_y, class ForEach = Serial>
-    static void run(const float* u, const float* bias, float* xp, float* z, float* y,
-                    ForEach for_each = {}) {
-        static_assert(!store_pools(St) || poolable, "Winograd: nothing to pool");
-        kernel.template run<Relu, St>(u, bias, xp, z, y, for_each);
-    }
-    static void accumulate_dw(const float* dz, float* xp, float* du) {
-        kernel.accumulate_dw(dz, xp, du);
-    }
-    static void unpack_dw(const float* du, float* dw) { kernel.unpack_dw(du, dw); }
 };
 
 /// The CPU kernel of a direct convolution: Winograd when `winograd` (conv_lowering), else
