@@ -8,9 +8,9 @@
 // model on both devices and compares the losses.
 //
 // The models are in models_dense.cu, models_dense_graph.cu, models_conv.cu, models_conv_norm.cu,
-// models_join.cu, models_pool.cu, models_recurrent.cu and models_sequence.cu (one TU each, each
-// under a minute of nvcc here: nvcc builds them in parallel); models.cuh has the training loop they
-// share.
+// models_join.cu, models_pool.cu, models_recurrent.cu, models_sequence.cu and models_decoder.cu
+// (one TU each, each under a minute of nvcc here: nvcc builds them in parallel); models.cuh has
+// the training loop they share.
 #include "models.cuh"
 
 #include <algorithm>
@@ -89,6 +89,7 @@ int main() {
         ok &= models::pool_models(gpu);
         ok &= models::recurrent_models(gpu);
         ok &= models::sequence_models(gpu);
+        ok &= models::decoder_models(gpu);
         ok &= models::check<InceptionNet>("concat (inception)", loss::SoftmaxCrossEntropy{},
                                           optim::Adam{}, gpu);
         ok &= input_gradient_check(gpu);

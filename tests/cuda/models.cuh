@@ -75,5 +75,6 @@ bool join_models(bool gpu);
 bool pool_models(bool gpu);
 bool recurrent_models(bool gpu);
 bool sequence_models(bool gpu);
+bool decoder_models(bool gpu);
 
 } // namespace models

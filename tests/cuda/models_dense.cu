@@ -1,5 +1,4 @@
-// Models compiled by nvcc (tests/cuda/models.cu): Dense models (MLPs, softmax heads), and a
-// bilinear upsampling decoder (here to balance the nvcc TUs: each stays under a minute).
+// Models compiled by nvcc (tests/cuda/models.cu): Dense models (MLPs, softmax heads).
 #include "models.cuh"
 
 namespace models {
@@ -11,8 +10,6 @@ using DeepNet = Sequential<Input<9>, Dense<70>, GELU, Dense<33, NoBias>, Tanh, D
                            Dense<1>, Sigmoid>;
 using SoftmaxNet = Sequential<Input<6>, Dense<12>, SiLU, Softmax, Dense<4>, LogSoftmax>;
 using LeadingNet = Sequential<Input<2, 4>, Flatten, Tanh, Dense<3>, ELU<1.0f>>;
-using BilinearNet = Sequential<Input<2, 6, 5>, Conv2D<3, 3, Same>, ReLU, MaxPool2D<2>,
-                               Upsample<3, Bilinear>, Tanh, Conv2D<2, 3, Same>>;
 
 } // namespace
 
@@ -26,7 +23,6 @@ bool dense_models(bool gpu) {
                             optim::SGD{.momentum = 0.5f, .nesterov = true}, gpu);
     ok &= check<SoftmaxNet>("softmax/huber", loss::Huber{}, optim::Adam{}, gpu);
     ok &= check<LeadingNet>("leading", loss::MSE{}, optim::SGD{}, gpu);
-    ok &= check<BilinearNet>("bilinear decoder", loss::MSE{}, optim::Adam{}, gpu);
     return ok;
 }
 
