@@ -31,6 +31,32 @@ else()
     set(CTNN_GCC_MEMORY_FLAGS "")
 endif()
 
+# ctnn_sanitize(<target> <sanitizers>)
+#
+# Compiles and links <target> with -fsanitize=<sanitizers> (a comma-separated list, e.g.
+# address,undefined): every target under CTNN_SANITIZE, the unit tests alone under
+# CTNN_UNIT_TEST_SANITIZE (tests/CMakeLists.txt).
+function(ctnn_sanitize target sanitizers)
+    # -fno-sanitize-recover: a UBSan finding ends the program, so the test fails.
+    set(flags -fsanitize=${sanitizers} -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    target_compile_options(${target} PRIVATE ${flags})
+    target_link_options(${target} PRIVATE ${flags})
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+        # GCC's variable tracking of assignments (on with -g at -O1 and above) is superlinear
+        # in function size, and ASan's checks make the unrolled SIMD kernels large: without
+        # it a unit test with the CNN's convolution kernels compiled in 52 s instead of 335 s.
+        # Reports keep their file:line stack traces; only some locals print as <optimized out>.
+        target_compile_options(${target} PRIVATE -fno-var-tracking-assignments)
+        if(sanitizers MATCHES "address")
+            # ASan's checks as calls (__asan_load4, ...) rather than inline code: the same
+            # checks and reports, compiled ~18% faster (tests/unit/conv.cpp at -O0: 52 s ->
+            # 43 s; without any sanitizer 35 s), run somewhat slower.
+            target_compile_options(${target} PRIVATE
+                                   --param=asan-instrumentation-with-call-threshold=0)
+        endif()
+    endif()
+endfunction()
+
 # ctnn_target_defaults(<target> [NO_SANITIZE] [WERROR])
 #
 # Links ctnn::ctnn, turns off compiler extensions, adds CTNN_WARNING_FLAGS (as errors when
@@ -52,24 +78,7 @@ function(ctnn_target_defaults target)
     endif()
     set_property(TARGET ${target} PROPERTY CXX_EXTENSIONS OFF)
     if(CTNN_SANITIZE AND NOT arg_NO_SANITIZE)
-        # -fno-sanitize-recover: a UBSan finding ends the program, so the test fails.
-        set(flags -fsanitize=${CTNN_SANITIZE} -fno-sanitize-recover=all -fno-omit-frame-pointer)
-        target_compile_options(${target} PRIVATE ${flags})
-        target_link_options(${target} PRIVATE ${flags})
-        if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-            # GCC's variable tracking of assignments (on with -g at -O1 and above) is superlinear
-            # in function size, and ASan's checks make the unrolled SIMD kernels large: without
-            # it a unit test with the CNN's convolution kernels compiled in 52 s instead of 335 s.
-            # Reports keep their file:line stack traces; only some locals print as <optimized out>.
-            target_compile_options(${target} PRIVATE -fno-var-tracking-assignments)
-            if(CTNN_SANITIZE MATCHES "address")
-                # ASan's checks as calls (__asan_load4, ...) rather than inline code: the same
-                # checks and reports, compiled ~18% faster (tests/unit/conv.cpp at -O0: 52 s ->
-                # 43 s; without any sanitizer 35 s), run somewhat slower.
-                target_compile_options(${target} PRIVATE
-                                       --param=asan-instrumentation-with-call-threshold=0)
-            endif()
-        endif()
+        ctnn_sanitize(${target} "${CTNN_SANITIZE}")
     endif()
 endfunction()
 

@@ -1,8 +1,7 @@
-// The fused Dense chains and NaN propagation as this machine runs them: built for the build
-// host's CPU like native.cpp (-march=native with CTNN_NATIVE_ARCH), so the AVX-512 or AVX2 kernels
-// run; a TU of its own to keep each test TU's compile time short.
+// The fused Dense chains as this machine runs them: built for the build host's CPU like
+// native.cpp (-march=native with CTNN_NATIVE_ARCH), so the AVX-512 or AVX2 kernels run; a TU of
+// its own to keep each test TU's compile time short.
 #include "fused_checks.hpp"
-#include "nan_checks.hpp"
 
 #include <doctest/doctest.h>
 
@@ -30,12 +29,4 @@ TEST_CASE("native: fused Dense chains (16 x 16 transposes, thread parts) match e
         check_against_eigen<NetA>(batch, 2);
         check_against_eigen<Ragged>(batch, 2);
     }
-}
-
-TEST_CASE("native: NaN propagates through the widest kernels (ReLU, its derivative, max pools)") {
-#if CTNN_CPU_FUSED
-    test::nan::check_simd<cpu::simd::Native>();
-#endif
-    test::nan::check_every_activation<float>(device::cpu());
-    test::nan::check_models<float>(device::cpu());
 }
