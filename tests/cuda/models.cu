@@ -13,6 +13,11 @@
 // the training loop they share.
 #include "models.cuh"
 
+// CTNN_CUDA_TEST_DEVICE_ONLY builds this file alone, the families for the device only.
+#ifndef CTNN_TEST_MODEL_FAMILIES
+#define CTNN_TEST_MODEL_FAMILIES 1
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -81,6 +86,7 @@ int main() {
             }
         }
         bool ok = true;
+#if CTNN_TEST_MODEL_FAMILIES
         ok &= models::dense_models(gpu);
         ok &= models::dense_graph_models(gpu);
         ok &= models::conv_models(gpu);
@@ -90,6 +96,9 @@ int main() {
         ok &= models::recurrent_models(gpu);
         ok &= models::sequence_models(gpu);
         ok &= models::decoder_models(gpu);
+#else
+        std::printf("model families compiled for the device only (CTNN_CUDA_TEST_DEVICE_ONLY)\n");
+#endif
         ok &= models::check<InceptionNet>("concat (inception)", loss::SoftmaxCrossEntropy{},
                                           optim::Adam{}, gpu);
         ok &= input_gradient_check(gpu);
