@@ -16,6 +16,7 @@
 
 #include <ctnn/backend/cuda/kernels/elementwise.hpp>
 #include <ctnn/backend/cuda/kernels/gemm.hpp>
+#include <ctnn/backend/cuda/kernels/gemm_mma.hpp>
 #include <ctnn/backend/cuda/kernels/optimizer.hpp>
 #include <ctnn/backend/cuda/launch.hpp>
 
@@ -59,6 +60,21 @@ void launch_gemm_transposes(T* f, unsigned* u) {
     ctnn::cuda::gemm<true, true>(M, N, K, f, M + 3, f + 1024, K + 2, epi);
 }
 
+/// The tensor-core gemm instantiations of tests/unit/cuda_mma.cpp: the four transpose
+/// combinations with StoreEpilogue<float>.
+template <ctnn::cuda::MmaInput Input>
+void launch_gemm_mma(float* f) {
+    constexpr std::uint32_t M = 70, N = 67, K = 45;
+    using Store = ctnn::cuda::StoreEpilogue<float>;
+    ctnn::cuda::gemm_mma<Input, false, false>(M, N, K, f, K + 3, f + 4096, N + 2,
+                                              Store{f + 8192, N});
+    ctnn::cuda::gemm_mma<Input, false, true>(M, N, K, f, K + 3, f + 4096, K + 2,
+                                             Store{f + 8192, N});
+    ctnn::cuda::gemm_mma<Input, true, false>(M, N, K, f, M + 3, f + 4096, N + 2, Store{f + 8192, N},
+                                             true);
+    ctnn::cuda::gemm_mma<Input, true, true>(M, N, K, f, M + 3, f + 4096, K + 2, Store{f + 8192, N});
+}
+
 void launch_gemms(float* f, unsigned* u) {
     launch_gemm_transposes(f, u);
     launch_gemm_transposes(reinterpret_cast<double*>(f), u);
@@ -69,6 +85,8 @@ void launch_gemms(float* f, unsigned* u) {
     ctnn::cuda::gemm<false, true>(B, out, in, x, in, w, in, Store{f + 4096, out});
     ctnn::cuda::gemm<false, false>(B, in, out, dz, out, w, in, Store{f + 5120, in});
     ctnn::cuda::gemm<true, false>(out, in + 1, B, dz, out, x, in, Store{f + 6400, in + 1}, true);
+    launch_gemm_mma<ctnn::cuda::MmaInput::bf16>(f);
+    launch_gemm_mma<ctnn::cuda::MmaInput::f16>(f);
 }
 
 /// Launches every test kernel once on the device (arguments are device pointers of sufficient
@@ -120,7 +138,7 @@ int main() {
     float* f = nullptr;
     int* i = nullptr;
     unsigned* u = nullptr;
-    CTNN_CUDA_CHECK(cudaMalloc(&f, 8192 * sizeof(float)));
+    CTNN_CUDA_CHECK(cudaMalloc(&f, 16384 * sizeof(float)));
     CTNN_CUDA_CHECK(cudaMalloc(&i, 1024 * sizeof(int)));
     CTNN_CUDA_CHECK(cudaMalloc(&u, 1024 * sizeof(unsigned)));
     launch_all(f, i, u);

@@ -9,13 +9,17 @@
 
 #include "../cuda/test_kernels.cuh"
 
+#include <ctnn/backend/cuda/kernels/gemm_mma.hpp>
 #include <ctnn/backend/cuda/launch.hpp>
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -168,4 +172,126 @@ TEST_CASE("host execution: mma.sync and ldmatrix need all 32 lanes of the warp")
     }
     CHECK(e.find("ldmatrix.sync.aligned.m8n8") != std::string::npos);
     CHECK(e.find("needs all 32 lanes") != std::string::npos);
+}
+
+TEST_CASE("host execution: round_to_mma_input rounds to nearest even as cvt.rn does") {
+    using ctnn::cuda::round_to_mma_input;
+    using ctnn::cuda::host::decode;
+    constexpr auto bf16 = MmaInput::bf16, f16 = MmaInput::f16;
+    const auto p2 = [](int e) { return std::ldexp(1.0f, e); };
+    CHECK(round_to_mma_input<bf16>(1.0f) == 0x3F80u);
+    CHECK(round_to_mma_input<bf16>(1.0f + p2(-8)) == 0x3F80u);     // a tie: to the even 1
+    CHECK(round_to_mma_input<bf16>(1.0f + 3 * p2(-8)) == 0x3F82u); // a tie: to the even 1 + 2^-6
+    CHECK(round_to_mma_input<bf16>(1.0f + p2(-8) + p2(-20)) == 0x3F81u);
+    CHECK(round_to_mma_input<bf16>(-0.0f) == 0x8000u);
+    CHECK(round_to_mma_input<bf16>(std::numeric_limits<float>::max()) == 0x7F80u); // to infinity
+    CHECK(std::isnan(decode(round_to_mma_input<bf16>(std::nanf("")), bf16)));
+    CHECK(round_to_mma_input<f16>(1.0f) == 0x3C00u);
+    CHECK(round_to_mma_input<f16>(1.0f + p2(-11)) == 0x3C00u);
+    CHECK(round_to_mma_input<f16>(1.0f + 3 * p2(-11)) == 0x3C02u);
+    CHECK(round_to_mma_input<f16>(-2.0f) == 0xC000u);
+    CHECK(round_to_mma_input<f16>(65519.0f) == 0x7BFFu); // below the tie: the largest half
+    CHECK(round_to_mma_input<f16>(65520.0f) == 0x7C00u); // the tie rounds to infinity
+    CHECK(round_to_mma_input<f16>(p2(-24)) == 0x0001u);  // the smallest subnormal
+    CHECK(round_to_mma_input<f16>(p2(-25)) == 0x0000u);  // half of it: a tie, to even 0
+    CHECK(round_to_mma_input<f16>(3 * p2(-26)) == 0x0001u);
+    CHECK(round_to_mma_input<f16>(p2(-14) - p2(-25)) == 0x0400u); // rounds up into the normals
+    CHECK(round_to_mma_input<f16>(std::numeric_limits<float>::infinity()) == 0x7C00u);
+    CHECK(std::isnan(decode(round_to_mma_input<f16>(std::nanf("")), f16)));
+    // Nearest: for random floats, neither neighbour of the result is closer.
+    std::mt19937 gen(11);
+    std::uniform_real_distribution<float> mant(-1.0f, 1.0f);
+    std::uniform_int_distribution<int> expo(-26, 15);
+    for (int i = 0; i < 4000; ++i) {
+        const float v = std::ldexp(mant(gen), expo(gen));
+        for (const MmaInput type : {f16, bf16}) {
+            const std::uint16_t r =
+                type == f16 ? round_to_mma_input<f16>(v) : round_to_mma_input<bf16>(v);
+            const double err = std::fabs(double{decode(r, type)} - v);
+            const auto mag = static_cast<std::uint16_t>(r & 0x7FFFu);
+            for (const int step : {-1, 1}) {
+                if (mag == 0 && step < 0) continue;
+                const auto other =
+                    static_cast<std::uint16_t>((r & 0x8000u) | static_cast<unsigned>(mag + step));
+                const float o = decode(other, type);
+                if (std::isfinite(o)) CHECK(err <= std::fabs(double{o} - v));
+            }
+        }
+    }
+}
+
+namespace {
+
+/// gemm_mma against the product of the rounded operands in double (within f32 summation) and
+/// against the exact product of the float operands (within the inputs' rounding).
+template <MmaInput Input, bool TransA, bool TransB>
+void check_gemm_mma(std::uint32_t M, std::uint32_t N, std::uint32_t K, bool ones_column) {
+    CAPTURE(Input == MmaInput::f16 ? "f16" : "bf16");
+    CAPTURE(TransA);
+    CAPTURE(TransB);
+    CAPTURE(M);
+    CAPTURE(N);
+    CAPTURE(K);
+    CAPTURE(ones_column);
+    const std::uint32_t lda = (TransA ? M : K) + 3, ldb = (TransB ? K : N) + 2;
+    const std::uint32_t stored = ones_column ? N - 1 : N; // B's columns in memory
+    std::mt19937 gen(M * 131 + N * 17 + K);
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    std::vector<float> a(std::size_t{TransA ? K : M} * lda + 1),
+        b(std::size_t{TransB ? N : K} * ldb + 1);
+    for (float& x : a) x = u(gen);
+    for (float& x : b) x = u(gen);
+    const auto A = [&](std::uint32_t m, std::uint32_t k) {
+        return TransA ? a[std::size_t{k} * lda + m] : a[std::size_t{m} * lda + k];
+    };
+    const auto B = [&](std::uint32_t k, std::uint32_t n) {
+        if (n >= stored) return 1.0f;
+        return TransB ? b[std::size_t{n} * ldb + k] : b[std::size_t{k} * ldb + n];
+    };
+    const auto r = [](float v) {
+        return double{ctnn::cuda::host::decode(ctnn::cuda::round_to_mma_input<Input>(v), Input)};
+    };
+    std::vector<float> c(std::size_t{M} * N, std::nanf(""));
+    ctnn::cuda::gemm_mma<Input, TransA, TransB>(M, N, K, a.data(), lda, b.data(), ldb,
+                                                ctnn::cuda::StoreEpilogue<float>{c.data(), N},
+                                                ones_column);
+    const double u16 = Input == MmaInput::bf16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);
+    for (std::uint32_t m = 0; m < M; ++m)
+        for (std::uint32_t n = 0; n < N; ++n) {
+            double rounded = 0, exact = 0, scale = 0;
+            for (std::uint32_t k = 0; k < K; ++k) {
+                rounded += r(A(m, k)) * r(B(k, n));
+                exact += double{A(m, k)} * B(k, n);
+                scale += std::fabs(double{A(m, k)} * B(k, n));
+            }
+            const double got = c[std::size_t{m} * N + n];
+            CAPTURE(m);
+            CAPTURE(n);
+            REQUIRE(!std::isnan(got)); // every element stored once
+            CHECK(std::fabs(got - rounded) <= (K + 1) * std::ldexp(1.0, -24) * 1.1 * scale + 1e-30);
+            CHECK(std::fabs(got - exact) <= 2.1 * u16 * scale + 1e-30);
+        }
+}
+
+} // namespace
+
+TEST_CASE("gemm_mma: tensor-core products in host execution equal the rounded operands' product") {
+    // Shapes below, at and past the 64 x 64 x 32 tile; K = 0; the ones column of dW + bias.
+    for (const auto& [M, N, K] : {std::array<std::uint32_t, 3>{1, 1, 1},
+                                  {17, 9, 5},
+                                  {64, 64, 32},
+                                  {70, 67, 45},
+                                  {33, 130, 100},
+                                  {5, 7, 0}}) {
+        check_gemm_mma<MmaInput::bf16, false, false>(M, N, K, false);
+        check_gemm_mma<MmaInput::bf16, false, true>(M, N, K, false);
+        check_gemm_mma<MmaInput::bf16, true, false>(M, N, K, N > 1);
+        check_gemm_mma<MmaInput::bf16, true, true>(M, N, K, false);
+    }
+    for (const auto& [M, N, K] :
+         {std::array<std::uint32_t, 3>{17, 9, 5}, {70, 67, 45}, {33, 130, 100}}) {
+        check_gemm_mma<MmaInput::f16, false, true>(M, N, K, false);  // forward: X W^T
+        check_gemm_mma<MmaInput::f16, false, false>(M, N, K, false); // dX = dZ W
+        check_gemm_mma<MmaInput::f16, true, false>(M, N, K, true);   // dW = dZ^T X, bias too
+    }
 }

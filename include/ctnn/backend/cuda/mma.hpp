@@ -5,6 +5,8 @@
 //   ldmatrix_m8n8<N, Trans>(r, row)
 //       ldmatrix.sync.aligned.m8n8.x{1,2,4}{.trans}.shared.b16: N 8 x 8 matrices of 16-bit
 //       elements from shared memory into the fragment layout mma takes
+//   round_to_mma_input<MmaInput::f16 or bf16>(v)
+//       the 16-bit encoding of float v, rounded to nearest even (cvt.rn.f16.f32 / .bf16.f32)
 // Under nvcc (sm_80 or newer: Jetson Orin's sm_87, sm_90, Thor's sm_110) each is one PTX
 // instruction; in host mode the host execution runtime computes them for the whole warp with the
 // PTX ISA's per-thread fragment layouts (host/mma.hpp, where the layouts are written out), so a
@@ -13,6 +15,11 @@
 #include "kernel.hpp"
 
 #include <cstdint>
+
+#if CTNN_DEVICE_COMPILE
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#endif
 
 namespace ctnn::cuda {
 
@@ -79,6 +86,19 @@ __device__ __forceinline__ void ldmatrix_m8n8(std::uint32_t (&r)[N], const void*
 #endif
 }
 
+/// The 16-bit encoding of v in Input, rounded to nearest even (NaN stays NaN, f16 overflows to
+/// infinity, tiny values round to subnormals or zero).
+template <MmaInput Input>
+__device__ __forceinline__ std::uint16_t round_to_mma_input(float v) {
+#if defined(__CUDA_ARCH__)
+    if constexpr (Input == MmaInput::f16) return __half_as_ushort(__float2half_rn(v));
+    else return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+#else
+    (void)v;
+    return 0;
+#endif
+}
+
 #else // host mode: the host execution runtime's warp-collective emulation
 
 using host::MmaInput;
@@ -92,6 +112,11 @@ inline void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], const std::
 template <unsigned N, bool Trans = false>
 inline void ldmatrix_m8n8(std::uint32_t (&r)[N], const void* row) {
     host::ldmatrix_m8n8<N, Trans>(r, row);
+}
+
+template <MmaInput Input>
+inline std::uint16_t round_to_mma_input(float v) {
+    return host::round_to(v, Input);
 }
 
 #endif

@@ -49,6 +49,34 @@ inline float decode(std::uint16_t bits, MmaInput type) {
     return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
+/// float v as a 16-bit element of `type`, rounded to nearest even as cvt.rn.{f16,bf16}.f32 does:
+/// NaN stays a (quiet) NaN, f16 overflows to infinity, small values become subnormals or zero.
+inline std::uint16_t round_to(float v, MmaInput type) {
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(v);
+    const std::uint32_t sign = (bits >> 16) & 0x8000u, exp = (bits >> 23) & 0xFFu,
+                        man = bits & 0x7FFFFFu;
+    // r rounded at its lowest `drop` bits, to nearest, ties to even.
+    const auto rne = [](std::uint32_t r, unsigned drop) {
+        const std::uint32_t kept = r >> drop, rest = r & ((1u << drop) - 1u),
+                            half = 1u << (drop - 1u);
+        return kept + ((rest > half || (rest == half && (kept & 1u))) ? 1u : 0u);
+    };
+    if (type == MmaInput::bf16) {
+        if (exp == 0xFFu && man != 0) return static_cast<std::uint16_t>(sign | 0x7FC0u);
+        return static_cast<std::uint16_t>(sign | rne(bits & 0x7FFFFFFFu, 16)); // carries to inf
+    }
+    if (exp == 0xFFu) return static_cast<std::uint16_t>(sign | 0x7C00u | (man != 0 ? 0x200u : 0u));
+    const int e = static_cast<int>(exp) - 112; // the f16 exponent field
+    if (e >= 31) return static_cast<std::uint16_t>(sign | 0x7C00u);
+    if (e <= 0) { // subnormal f16 (or zero): the value in units of 2^-24 is (man | 2^23) 2^(e - 14)
+        if (e < -10) return static_cast<std::uint16_t>(sign); // below 2^-25: rounds to zero
+        return static_cast<std::uint16_t>(sign |
+                                          rne(man | 0x800000u, static_cast<unsigned>(14 - e)));
+    }
+    // Normal: 10 of the 23 mantissa bits; a carry moves into the exponent (65520 -> infinity).
+    return static_cast<std::uint16_t>(sign | rne((static_cast<std::uint32_t>(e) << 23) | man, 13));
+}
+
 namespace detail {
 
 /// One lane's registers of an m16n8k16 mma: A (4 x 2 elements), B (2 x 2), C and D (4 floats).
