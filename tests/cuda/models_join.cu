@@ -1,12 +1,12 @@
 // Models compiled by nvcc (tests/cuda/models.cu): convolutional joins (Residual, a ResNet block
-// with folded BatchNorm; the Inception-style Concat is in models_dense_graph.cu).
+// with folded BatchNorm, an Inception-style Concat).
 #include "models.cuh"
 
 namespace models {
 namespace {
 
-// Joins: a Residual block (with the Inception-style Concat of models_dense_graph.cu, every join
-// kernel instantiation kind).
+// Joins: a Residual block (with the Inception-style Concat below, every join kernel
+// instantiation kind).
 using ResidualNet = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU,
                                Residual<Conv2D<4, 3, Same>, ReLU, Conv2D<4, 3, Same>>, ReLU,
                                MaxPool2D<2>, Flatten, Dense<3>>;
@@ -16,6 +16,11 @@ using ResBnNet = Sequential<
     Input<2, 5, 5>, Conv2D<4, 3, Same>, ReLU,
     Residual<Conv2D<4, 3, Same, NoBias>, BatchNorm, ReLU, Conv2D<4, 3, Same, NoBias>, BatchNorm>,
     ReLU, Flatten, Dense<3>>;
+// An Inception-style Concat of convolution, pool and identity branches.
+using InceptionNet = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU,
+                                Concat<Branch<Conv2D<3, 1>, ReLU>, Branch<Conv2D<2, 3, Same>, Tanh>,
+                                       MaxPool2D<3, Stride<1>, Padding<1>>, Branch<>>,
+                                ReLU, GlobalAvgPool, Flatten, Dense<3>>;
 
 } // namespace
 
@@ -24,6 +29,8 @@ bool join_models(bool gpu) {
     ok &= check<ResidualNet>("residual", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
     ok &= check<ResBnNet>("resnet block + batchnorm", loss::SoftmaxCrossEntropy{}, optim::Adam{},
                           gpu);
+    ok &=
+        check<InceptionNet>("concat (inception)", loss::SoftmaxCrossEntropy{}, optim::Adam{}, gpu);
     return ok;
 }
 
