@@ -295,3 +295,28 @@ TEST_CASE("gemm_mma: tensor-core products in host execution equal the rounded op
         check_gemm_mma<MmaInput::f16, true, false>(M, N, K, true);   // dW = dZ^T X, bias too
     }
 }
+
+TEST_CASE("gemm and gemm_mma refuse a grid larger than CUDA's before launching") {
+    // 2^22 x 2^22 is 2^32 tiles of 64 x 64: more than a grid's 2^31 - 1 blocks.
+    constexpr std::uint32_t huge = 1u << 22;
+    const ctnn::cuda::StoreEpilogue<float> store{nullptr, huge};
+    const auto message = [](const auto& call) {
+        try {
+            call();
+        } catch (const ctnn::cuda_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    const std::string simt = message([&] {
+        ctnn::cuda::gemm<false, false>(huge, huge, 1, static_cast<const float*>(nullptr), 1,
+                                       static_cast<const float*>(nullptr), huge, store);
+    });
+    CHECK(simt.find("gemm: 4194304 x 4194304 in 1 group(s) needs") != std::string::npos);
+    CHECK(simt.find("more than a grid holds") != std::string::npos);
+    const std::string mma = message([&] {
+        ctnn::cuda::gemm_mma<MmaInput::bf16, false, false>(huge, huge, 1, nullptr, 1, nullptr, huge,
+                                                           store);
+    });
+    CHECK(mma.find("gemm_mma: 4194304 x 4194304 in 1 group(s) needs") != std::string::npos);
+}

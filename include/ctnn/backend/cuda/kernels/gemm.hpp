@@ -212,6 +212,42 @@ struct OperandFetch {
     }
 };
 
+/// A block's part of a gemm grid: blockIdx.x walks the BM x BN tiles of C (n-tiles fastest),
+/// blockIdx.y the groups (g); K is walked in tiles_k tiles of BK. B's rows (n) below b_stored
+/// come from memory, row b_ones is the all-ones column (none without ones_column).
+template <unsigned BM, unsigned BN, unsigned BK>
+struct GemmBlock {
+    std::uint32_t g, m0, n0, tiles_k, b_stored, b_ones;
+
+    __device__ GemmBlock(std::uint32_t N, std::uint32_t K, bool ones_column)
+        : g(blockIdx.y), m0(0), n0(0), tiles_k(K / BK + (K % BK != 0 ? 1u : 0u)),
+          b_stored(ones_column ? N - 1 : N), b_ones(ones_column ? N - 1 : 0xFFFFFFFFu) {
+        const std::uint32_t tiles_n = N / BN + (N % BN != 0 ? 1u : 0u);
+        m0 = blockIdx.x / tiles_n * BM;
+        n0 = blockIdx.x % tiles_n * BN;
+    }
+
+    /// Both operands' K-tile starting at k0 into the fetches' registers.
+    template <class FA, class FB, class OpA, class OpB>
+    __device__ void fetch(FA& fa, FB& fb, const OpA& opa, const OpB& opb, std::uint32_t M,
+                          std::uint32_t k0, std::uint32_t K) const {
+        fa.fetch(opa, g, m0, M, 0xFFFFFFFFu, k0, K);
+        fb.fetch(opb, g, n0, b_stored, b_ones, k0, K);
+    }
+};
+
+/// Refuses a grid of more blocks than CUDA takes (2^31 - 1 tiles of C, 65535 groups).
+inline void check_gemm_grid(const char* kernel, std::uint32_t M, std::uint32_t N,
+                            std::uint32_t groups, std::uint64_t blocks) {
+    if (blocks > 0x7FFFFFFFu || groups > 65535u)
+        throw cuda_error("cudaErrorInvalidConfiguration",
+                         std::string(kernel) + ": " + std::to_string(M) + " x " +
+                             std::to_string(N) + " in " + std::to_string(groups) +
+                             " group(s) needs " + std::to_string(blocks) +
+                             " blocks per group, more than a grid holds",
+                         __FILE__, __LINE__);
+}
+
 } // namespace detail
 
 namespace kernels {
@@ -238,13 +274,8 @@ __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
 
     const unsigned t = threadIdx.x;
     const unsigned tx = t % GX, ty = t / GX;
-    const std::uint32_t g = blockIdx.y;
-    const std::uint32_t tiles_n = N / BN + (N % BN != 0 ? 1u : 0u);
-    const std::uint32_t m0 = blockIdx.x / tiles_n * BM, n0 = blockIdx.x % tiles_n * BN;
-    const std::uint32_t tiles_k = K / BK + (K % BK != 0 ? 1u : 0u);
-    // B's rows (n) held in memory, and the all-ones row (no row when ones_column is false).
-    const std::uint32_t b_stored = ones_column ? N - 1 : N;
-    const std::uint32_t b_ones = ones_column ? N - 1 : 0xFFFFFFFFu;
+    const detail::GemmBlock<BM, BN, BK> blk(N, K, ones_column);
+    const std::uint32_t g = blk.g, m0 = blk.m0, n0 = blk.n0, tiles_k = blk.tiles_k;
 
     detail::OperandFetch<T, BM, BK, Tile::threads, OpA::k_contiguous> fa(t);
     detail::OperandFetch<T, BN, BK, Tile::threads, OpB::k_contiguous> fb(t);
@@ -252,8 +283,7 @@ __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
 
     // Prologue: K-tile 0 into buffer 0.
     if (tiles_k > 0) {
-        fa.fetch(opa, g, m0, M, 0xFFFFFFFFu, 0, K);
-        fb.fetch(opb, g, n0, b_stored, b_ones, 0, K);
+        blk.fetch(fa, fb, opa, opb, M, 0, K);
         fa.store(As[0]);
         fb.store(Bs[0]);
     }
@@ -264,10 +294,7 @@ __global__ void __launch_bounds__(Tile::threads, sizeof(T) == 8 ? 1 : 4)
         const unsigned cur = kt % 2u;
         const bool more = kt + 1 < tiles_k; // the same for every thread: barriers stay uniform
         // Load: K-tile kt + 1 into registers now, so its global latency overlaps the FMAs below.
-        if (more) {
-            fa.fetch(opa, g, m0, M, 0xFFFFFFFFu, (kt + 1) * BK, K);
-            fb.fetch(opb, g, n0, b_stored, b_ones, (kt + 1) * BK, K);
-        }
+        if (more) blk.fetch(fa, fb, opa, opb, M, (kt + 1) * BK, K);
         // Compute: the outer product of an A column and a B row per k, into the micro-tile.
         CTNN_GEMM_UNROLL
         for (unsigned k = 0; k < BK; ++k) {
@@ -327,12 +354,7 @@ template <class Tile, class T, class OpA, class OpB, class Epi>
 void launch_gemm(std::uint32_t M, std::uint32_t N, std::uint32_t K, std::uint32_t groups,
                  const OpA& a, const OpB& b, const Epi& epi, bool ones_column, stream_t stream) {
     const std::uint64_t blocks = gemm_blocks<Tile>(M, N);
-    if (blocks > 0x7FFFFFFFu || groups > 65535u)
-        throw cuda_error("cudaErrorInvalidConfiguration",
-                         std::string("gemm: ") + std::to_string(M) + " x " + std::to_string(N) +
-                             " in " + std::to_string(groups) + " group(s) needs " +
-                             std::to_string(blocks) + " blocks per group, more than a grid holds",
-                         __FILE__, __LINE__);
+    check_gemm_grid("gemm", M, N, groups, blocks);
     launch(&kernels::gemm<Tile, T, OpA, OpB, Epi>, dim3(static_cast<unsigned>(blocks), groups),
            Tile::threads, 0, stream, M, N, K, a, b, epi, ones_column);
 }

@@ -39,7 +39,6 @@
 // conflicts; no cp.async, no split-K. Sizes as gemm's (below 2^32 - 64).
 #pragma once
 #include "../../../config.hpp"
-#include "../error.hpp"
 #include "../kernel.hpp"
 #include "../launch.hpp"
 #include "../mma.hpp"
@@ -48,7 +47,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 #include <type_traits>
 
 #if CTNN_DEVICE_COMPILE
@@ -86,12 +84,8 @@ __global__ void __launch_bounds__(GemmMmaTile::threads)
     const unsigned t = threadIdx.x;
     const unsigned lane = t % 32u, warp = t / 32u;
     const unsigned wm = warp / 2u * Tile::warp_m, wn = warp % 2u * Tile::warp_n;
-    const std::uint32_t g = blockIdx.y;
-    const std::uint32_t tiles_n = N / BN + (N % BN != 0 ? 1u : 0u);
-    const std::uint32_t m0 = blockIdx.x / tiles_n * BM, n0 = blockIdx.x % tiles_n * BN;
-    const std::uint32_t tiles_k = K / BK + (K % BK != 0 ? 1u : 0u);
-    const std::uint32_t b_stored = ones_column ? N - 1 : N;
-    const std::uint32_t b_ones = ones_column ? N - 1 : 0xFFFFFFFFu;
+    const detail::GemmBlock<BM, BN, BK> blk(N, K, ones_column);
+    const std::uint32_t g = blk.g, m0 = blk.m0, n0 = blk.n0, tiles_k = blk.tiles_k;
 
     detail::OperandFetch<float, BM, BK, Tile::threads, OpA::k_contiguous> fa(t);
     detail::OperandFetch<float, BN, BK, Tile::threads, OpB::k_contiguous> fb(t);
@@ -108,8 +102,7 @@ __global__ void __launch_bounds__(GemmMmaTile::threads)
     };
 
     if (tiles_k > 0) {
-        fa.fetch(opa, g, m0, M, 0xFFFFFFFFu, 0, K);
-        fb.fetch(opb, g, n0, b_stored, b_ones, 0, K);
+        blk.fetch(fa, fb, opa, opb, M, 0, K);
         store(0);
     }
     // Tile 0 is complete in shared memory before any warp loads fragments from it.
@@ -120,10 +113,7 @@ __global__ void __launch_bounds__(GemmMmaTile::threads)
     for (std::uint32_t kt = 0; kt < tiles_k; ++kt) {
         const unsigned cur = kt % 2u;
         const bool more = kt + 1 < tiles_k; // the same for every thread: barriers stay uniform
-        if (more) {
-            fa.fetch(opa, g, m0, M, 0xFFFFFFFFu, (kt + 1) * BK, K);
-            fb.fetch(opb, g, n0, b_stored, b_ones, (kt + 1) * BK, K);
-        }
+        if (more) blk.fetch(fa, fb, opa, opb, M, (kt + 1) * BK, K);
         CTNN_MMA_UNROLL
         for (unsigned ks = 0; ks < BK; ks += 16) {
             std::uint32_t a[FM][4], b[FN][2];
@@ -188,12 +178,7 @@ void gemm_mma_grouped(std::uint32_t M, std::uint32_t N, std::uint32_t K, std::ui
         "cuda::gemm_mma_grouped: the epilogue must be callable as epi(group, m, n, acc)");
     if (M == 0 || N == 0 || groups == 0) return;
     const std::uint64_t blocks = gemm_blocks<GemmMmaTile>(M, N);
-    if (blocks > 0x7FFFFFFFu || groups > 65535u)
-        throw cuda_error("cudaErrorInvalidConfiguration",
-                         std::string("gemm_mma: ") + std::to_string(M) + " x " + std::to_string(N) +
-                             " in " + std::to_string(groups) + " group(s) needs " +
-                             std::to_string(blocks) + " blocks per group, more than a grid holds",
-                         __FILE__, __LINE__);
+    detail::check_gemm_grid("gemm_mma", M, N, groups, blocks);
     launch(&kernels::gemm_mma<Input, OpA, OpB, Epi>, dim3(static_cast<unsigned>(blocks), groups),
            GemmMmaTile::threads, 0, stream, M, N, K, a, b, epi, ones_column);
 }
