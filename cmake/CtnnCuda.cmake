@@ -134,10 +134,11 @@ endfunction()
 # CTNN_CUDA_ONE_PTX (the ci preset): one PTX for the lowest of CMAKE_CUDA_ARCHITECTURES, given to
 # ptxas for every architecture (-gencode arch=compute_87,code=[sm_87,sm_90]) instead of one PTX
 # per architecture: cicc (NVVM), a quarter of an nvcc compilation, runs once per .cu file instead
-# of once per architecture (docs/cuda.md). Every architecture still gets its own SASS, ptxas statistics and spill check; what is lost is
-# device code that differs by __CUDA_ARCH__ above the lowest architecture (ctnn has none yet:
-# a kernel that gets an sm_90-only path must turn this off in CI). Not for builds that ship: the
-# PTX embedded for JIT is then the lowest architecture's.
+# of once per architecture (docs/cuda.md). Every architecture still gets its own SASS, ptxas
+# statistics and spill check; what is lost is device code that differs by __CUDA_ARCH__ above
+# the lowest architecture (ctnn has none yet: a kernel that gets an sm_90-only path must turn
+# this off in CI). Not for builds that ship: the PTX embedded for JIT is then the lowest
+# architecture's.
 option(CTNN_CUDA_ONE_PTX
        "nvcc targets: one PTX for the lowest architecture, SASS for each (faster compile checks)" OFF)
 function(ctnn_cuda_one_ptx target)
