@@ -13,7 +13,7 @@
 // the training loop they share.
 #include "models.cuh"
 
-// CTNN_CUDA_TEST_DEVICE_ONLY builds this file alone, the families for the device only.
+// CTNN_CUDA_DEVICE_ONLY builds this file alone, the families for the device only.
 #ifndef CTNN_TEST_MODEL_FAMILIES
 #define CTNN_TEST_MODEL_FAMILIES 1
 #endif
@@ -90,7 +90,7 @@ int main() {
         ok &= models::sequence_models(gpu);
         ok &= models::decoder_models(gpu);
 #else
-        std::printf("model families compiled for the device only (CTNN_CUDA_TEST_DEVICE_ONLY)\n");
+        std::printf("model families compiled for the device only (CTNN_CUDA_DEVICE_ONLY)\n");
 #endif
         ok &= input_gradient_check(gpu);
         std::printf("%s\n", ok ? "all models ok" : "FAILED");
