@@ -12,6 +12,7 @@
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/init.hpp"
+#include "core/precision.hpp"
 #include "core/random.hpp"
 #include "core/shape.hpp"
 #include "core/split.hpp"

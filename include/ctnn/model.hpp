@@ -25,6 +25,7 @@
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/init.hpp"
+#include "core/precision.hpp"
 #include "graph/sequential.hpp"
 #include "loss/loss.hpp"
 #include "model/checkpoint.hpp"
@@ -48,15 +49,27 @@
 
 namespace ctnn {
 
-/// A model of type Net with its parameters and workspace, on a device. T is the precision of
-/// parameters and activations: float (the default), or double (for gradient checks and science).
-template <Network Net, class T = float>
-class Model : public detail::ModelCore<T> {
+/// A model of type Net with its parameters and workspace, on a device. P is its number format
+/// (core/precision.hpp): float (the default), double (for gradient checks and science), or a
+/// mixed precision, precision::bf16, whose matrix products read bf16 operands (on CUDA's tensor
+/// cores) while its stored values stay float.
+template <Network Net, ModelNumber P = float>
+class Model : public detail::ModelCore<scalar_of<P>> {
+    using T = scalar_of<P>;
     using Core = detail::ModelCore<T>;
+    static_assert(
+        gemm_operands_of<P> != GemmOperands::fp16,
+        "Model<Net, precision::fp16>: fp16 training needs dynamic loss scaling, which "
+        "ctnn does not have yet; use precision::bf16 (fp32's exponent range, no scaling)");
 
 public:
     using network = Net;
+    /// The type of stored values: parameters, activations, gradients (float for a mixed P).
     using scalar = T;
+    /// The number format P.
+    using number = P;
+    /// The format the matrix products read their operands in (GemmOperands::scalar: T itself).
+    static constexpr GemmOperands gemm_operands = gemm_operands_of<P>;
     static constexpr std::size_t in_size = Net::in_size;
     static constexpr std::size_t out_size = Net::out_size;
     static constexpr std::size_t param_count = Net::param_count;
@@ -158,6 +171,7 @@ public:
         if (batch == 0) throw argument_error("Model::forward: batch size is 0");
         if (x.size() != batch * in_size)
             detail::throw_bad_input(x.size(), batch, in_size, Net::in_shape::str());
+        if (!on_cuda()) refuse_mixed_on_cpu("Model::forward");
         const ElemCtx ctx = pass_context(mode);
         batch_ = batch;
         if (on_cuda()) {
@@ -201,6 +215,7 @@ public:
             self.on_device([&](auto& c) { c.predict(x.data(), batch, ctx, y.data()); });
             return y;
         }
+        refuse_mixed_on_cpu("Model::predict");
         std::unique_ptr<detail::Workspace> w;
         {
             const std::lock_guard lock(pool_->mutex);
@@ -282,6 +297,7 @@ public:
             if (ctx.training && buffer_count > 0) buffers_.mark(Newest::backend);
             return dx;
         }
+        refuse_mixed_on_cpu("Model::input_gradient");
         if (!input_grad_) input_grad_ = std::make_unique<InputGradSide>();
         auto& s = static_cast<InputGradSide&>(*input_grad_);
         const T* params = fresh(params_, Buf::params).data();
@@ -358,8 +374,12 @@ public:
         buffers_.mark(Newest::host);
     }
 
-    /// describe<Net>(): layers, parameters, and the stages of a pass.
-    static std::string describe() { return ctnn::describe<Net>(); }
+    /// describe<Net>(): layers, parameters, and the stages of a pass; for a mixed precision, what
+    /// runs in it (detail::precision_lines).
+    static std::string describe() {
+        if constexpr (gemm_operands == GemmOperands::scalar) return ctnn::describe<Net>();
+        else return ctnn::describe<Net>() + detail::precision_lines<Net>(gemm_operands);
+    }
 
 private:
     /// The samples in x ([batch, in_size]); throws ctnn::shape_error unless x.size() is a
@@ -377,6 +397,20 @@ private:
         ctx.training = mode == Mode::training;
         ctx.step = ctx.training ? ++step_ : 0;
         return ctx;
+    }
+
+    /// A mixed-precision model runs its passes on CUDA only: the CPU has no bf16 kernels yet
+    /// (issue 18). Its values stay readable and writable on the CPU (parameters(), save(), load(),
+    /// update()).
+    static void refuse_mixed_on_cpu(const char* who) {
+        if constexpr (gemm_operands != GemmOperands::scalar)
+            throw argument_error(
+                std::string(who) + ": this model computes in " + operands_name<T>(gemm_operands) +
+                " mixed precision, which runs on a CUDA device (tensor cores): the CPU has no " +
+                operands_name<T>(gemm_operands) +
+                " kernels yet. Move the model to a GPU (Model::to(device::cuda())), or run "
+                "Model<Net> (fp32) on the CPU");
+        (void)who;
     }
 
     /// This translation unit can run the model on CUDA.
@@ -447,7 +481,8 @@ private:
     template <class R = void, class F>
     R on_device(F&& f) {
 #if CTNN_CUDA_BACKEND
-        if constexpr (cuda_ok) return f(static_cast<detail::CudaSide<Net, T>&>(*device_side_));
+        if constexpr (cuda_ok)
+            return f(static_cast<detail::CudaSide<Net, T, gemm_operands>&>(*device_side_));
 #endif
         (void)f;
         throw argument_error(std::string("Model: this model is on ") + device_.str() +
@@ -470,7 +505,7 @@ private:
                                  "run the CUDA kernels on the CPU for testing)");
         } else {
 #if CTNN_CUDA_BACKEND
-            auto side = detail::CudaSide<Net, T>::make(dev);
+            auto side = detail::CudaSide<Net, T, gemm_operands>::make(dev);
             side->push(Buf::params, params_.host.data());
             side->push(Buf::grads, grads_.host.data());
             side->push(Buf::buffers, buffers_.host.data());
@@ -486,8 +521,8 @@ private:
 
 /// Clips the gradients of `model`'s last backward() by their global L2 norm and returns that norm
 /// before clipping: PyTorch's torch.nn.utils.clip_grad_norm_ (see Model::clip_grad_norm).
-template <class Net, class T>
-float clip_grad_norm(Model<Net, T>& model, float max_norm) {
+template <class Net, class P>
+float clip_grad_norm(Model<Net, P>& model, float max_norm) {
     return model.clip_grad_norm(max_norm);
 }
 

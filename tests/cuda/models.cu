@@ -5,7 +5,8 @@
 // Run on a machine without a GPU (CI), the program checks the CPU fallback of a CUDA build:
 // device::best() picks the CPU (printing one notice), device::cuda() is refused with the
 // driver's reason, and a model compiled by nvcc trains on the CPU. With a GPU it trains the same
-// model on both devices and compares the losses.
+// model on both devices and compares the losses, and bf16 mixed-precision models (tensor cores)
+// against fp32.
 //
 // The models are in models_dense.cu, models_dense_graph.cu, models_conv.cu, models_conv_norm.cu,
 // models_join.cu, models_pool.cu, models_recurrent.cu, models_sequence.cu and models_decoder.cu
@@ -59,6 +60,51 @@ bool input_gradient_check(bool gpu) {
                 worst, scale);
     return ok;
 }
+/// Mixed precision (Model<Net, precision::bf16>): its Dense and Conv2D GEMMs on tensor cores
+/// (gemm_mma), compiled by nvcc. Without a GPU its passes are refused on the CPU; with one, it
+/// trains beside the fp32 model from the same start and their losses stay within bf16's reach.
+template <class Net>
+bool mixed_precision_check(bool gpu, const char* name) {
+    const std::size_t batch = 64;
+    std::vector<float> x(batch * Net::in_size);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.11f * static_cast<float>(i));
+    std::vector<std::int32_t> labels(batch);
+    for (std::size_t b = 0; b < batch; ++b) labels[b] = static_cast<std::int32_t>((3 * b + 1) % 10);
+    const loss::Targets<float> t{labels, {}};
+    if (!gpu) {
+        Model<Net, precision::bf16> m(device::cpu());
+        try {
+            (void)m.forward(x, batch);
+            std::printf("FAIL bf16 %s: a pass ran on the CPU\n", name);
+            return false;
+        } catch (const argument_error& e) {
+            std::printf("ok   bf16 %s on the CPU refused: %s\n", name, e.what());
+            return true;
+        }
+    }
+    Model<Net, precision::bf16> mixed(device::cuda());
+    Model<Net> full(device::cuda());
+    mixed.init(5);
+    full.init(5);
+    auto sm = mixed.make_state(optim::Adam{.lr = 1e-3f});
+    auto sf = full.make_state(optim::Adam{.lr = 1e-3f});
+    float first = 0, lm = 0, lf = 0;
+    for (int step = 0; step < 20; ++step) {
+        mixed.forward(x, batch, Mode::training);
+        lm = mixed.loss(loss::SoftmaxCrossEntropy{}, t);
+        mixed.backward();
+        mixed.update(sm);
+        full.forward(x, batch, Mode::training);
+        lf = full.loss(loss::SoftmaxCrossEntropy{}, t);
+        full.backward();
+        full.update(sf);
+        if (step == 0) first = lm;
+    }
+    const bool ok = lm < 0.5f * first && std::fabs(lm - lf) <= 0.05f * lf + 0.01f;
+    std::printf("%s bf16 %s training: loss %g -> %g (fp32 %g)\n", ok ? "ok  " : "FAIL", name,
+                double(first), double(lm), double(lf));
+    return ok;
+}
 } // namespace
 
 int main() {
@@ -93,6 +139,11 @@ int main() {
         std::printf("model families compiled for the device only (CTNN_CUDA_DEVICE_ONLY)\n");
 #endif
         ok &= input_gradient_check(gpu);
+        ok &=
+            mixed_precision_check<Sequential<Input<784>, Dense<128>, ReLU, Dense<10>>>(gpu, "MLP");
+        ok &= mixed_precision_check<
+            Sequential<Input<1, 28, 28>, Conv2D<8, 3, Same>, ReLU, MaxPool2D<2>,
+                       Conv2D<16, 3, Same>, ReLU, Flatten, Dense<10>>>(gpu, "CNN");
         std::printf("%s\n", ok ? "all models ok" : "FAILED");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {

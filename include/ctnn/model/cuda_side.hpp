@@ -12,6 +12,7 @@
 #include "../backend/cuda/memory.hpp"
 #include "../core/device.hpp"
 #include "../core/error.hpp"
+#include "../core/precision.hpp"
 #include "../expr/context.hpp"
 #include "../loss/loss.hpp"
 
@@ -35,9 +36,12 @@ struct CudaStateCopy final : StateCopy<T> {
     cuda::DeviceBuffer<T> m, v;
 };
 
-/// The device side of a Model<Net, T> (Net must have CUDA kernels: kernel_schedule).
-template <class Net, class T>
+/// The device side of a Model<Net, P> (Net must have CUDA kernels: kernel_schedule), T =
+/// scalar_of<P>, G = gemm_operands_of<P>.
+template <class Net, class T, GemmOperands G = GemmOperands::scalar>
 struct CudaSide final : DeviceSide<T> {
+    using Exec = cuda::Executor<Net, T, false, G>;
+
     CudaSide() : exec(stream.get()) {}
 
     /// A device side on `dev`, made current; throws argument_error if there is no such device.
@@ -99,7 +103,7 @@ struct CudaSide final : DeviceSide<T> {
     /// Model::predict: an inference pass on the executor of its own (made at first use), the
     /// output copied to the host y ([batch, out_size]). The caller serializes the calls.
     void predict(const T* x, std::size_t batch, ElemCtx ctx, T* y) {
-        if (!predict_exec) predict_exec = std::make_unique<cuda::Executor<Net, T>>(stream.get());
+        if (!predict_exec) predict_exec = std::make_unique<Exec>(stream.get());
         predict_exec->forward(params.data(), x, batch, ctx, buffers.data());
         predict_exec->download_output(y);
     }
@@ -112,7 +116,7 @@ struct CudaSide final : DeviceSide<T> {
         if constexpr (cuda::has_device_loss<L>) {
             if (!input_exec) {
                 input_grads = cuda::DeviceBuffer<T>(Net::param_count);
-                input_exec = std::make_unique<cuda::Executor<Net, T, true>>(stream.get());
+                input_exec = std::make_unique<cuda::Executor<Net, T, true, G>>(stream.get());
             }
             input_exec->forward(params.data(), x, batch, ctx, buffers.data());
             input_exec->loss(l, targets);
@@ -154,11 +158,11 @@ struct CudaSide final : DeviceSide<T> {
     cuda::DeviceBuffer<T> params{Net::param_count};
     cuda::DeviceBuffer<T> grads{Net::param_count};
     cuda::DeviceBuffer<T> buffers{Net::buffer_count}; ///< BatchNorm's running statistics
-    cuda::Executor<Net, T> exec;
+    Exec exec;
     std::vector<T> out; ///< host copy of the device output
     /// Model::input_gradient's executor and its (unread) parameter gradients, made at first use.
-    std::unique_ptr<cuda::Executor<Net, T, true>> input_exec;
-    std::unique_ptr<cuda::Executor<Net, T>> predict_exec; ///< Model::predict's
+    std::unique_ptr<cuda::Executor<Net, T, true, G>> input_exec;
+    std::unique_ptr<Exec> predict_exec; ///< Model::predict's
     cuda::DeviceBuffer<T> input_grads;
 };
 

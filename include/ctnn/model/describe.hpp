@@ -8,6 +8,7 @@
 #include "../backend/cuda/describe.hpp"
 #include "../backend/cuda/schedule.hpp"
 #include "../config.hpp"
+#include "../core/precision.hpp"
 #include "../graph/describe.hpp"
 #include "../loss/loss.hpp"
 
@@ -32,5 +33,21 @@ std::string describe(const L&) {
            detail::group_digits(Net::param_count) + " parameters\n" +
            detail::training_step_line<Net>(L::name());
 }
+
+namespace detail {
+
+/// The precision section of a mixed-precision model's describe() (Model<Net, precision::bf16>):
+/// what stays fp32, and per backend which stages read reduced-precision operands.
+template <class Net>
+std::string precision_lines(GemmOperands g) {
+    const std::string name = operands_name<float>(g);
+    return "precision: " + name +
+           " mixed: master weights, gradients, optimizer state, loss, softmax and normalization "
+           "statistics in fp32\n" +
+           cuda_precision_lines<Net>(g) + "  cpu: no " + name +
+           " kernels yet: the model's passes run on a CUDA device\n";
+}
+
+} // namespace detail
 
 } // namespace ctnn

@@ -3,6 +3,7 @@
 #include "../config.hpp"
 #include "../core/dataset.hpp"
 #include "../core/error.hpp"
+#include "../core/precision.hpp"
 #include "../core/random.hpp"
 #include "../model.hpp"
 #include "../optim/optimizer.hpp"
@@ -237,9 +238,10 @@ inline constexpr std::size_t auto_batch = 0;
 /// Loss (and accuracy, for classification) of `model` on `data`, in inference mode, in chunks of
 /// `batch` samples (auto_batch: as many as 64 MiB of workspace holds, at most 1024). The model's
 /// workspace grows to the chunk if it is smaller.
-template <class Net, class T, Loss L>
-Evaluation evaluate(Model<Net, T>& model, const Dataset& data, const L& loss,
+template <class Net, class P, Loss L>
+Evaluation evaluate(Model<Net, P>& model, const Dataset& data, const L& loss,
                     std::size_t batch = auto_batch) {
+    using T = scalar_of<P>;
     static_assert(L::template check<typename Net::out_shape>());
     if (batch == auto_batch) batch = detail::evaluate_chunk<Net, T>();
     detail::check_dataset<Net, L>(data, "evaluate");
@@ -272,9 +274,10 @@ Evaluation evaluate(Model<Net, T>& model, const Dataset& data, const L& loss,
 /// ctnn::shape_error before any step is taken. No allocation happens inside the step loop.
 /// Each step checks that the loss and the gradients are finite before it updates the parameters;
 /// options.on_non_finite says what a batch that fails the check does (NonFinite).
-template <class Net, class T, Loss L, Optimizer O>
-History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O& opt,
+template <class Net, class P, Loss L, Optimizer O>
+History train(Model<Net, P>& model, const Dataset& data, const L& loss, const O& opt,
               const TrainOptions& options = {}) {
+    using T = scalar_of<P>;
     static_assert(L::template check<typename Net::out_shape>());
     if (options.batch == 0) throw argument_error("train: batch size is 0");
     if (!(options.clip_grad_norm >= 0.0f) || !std::isfinite(options.clip_grad_norm))
@@ -390,8 +393,8 @@ History train(Model<Net, T>& model, const Dataset& data, const L& loss, const O&
 }
 
 /// Same as train() (Keras spelling).
-template <class Net, class T, Loss L, Optimizer O>
-History fit(Model<Net, T>& model, const Dataset& data, const L& loss, const O& opt,
+template <class Net, class P, Loss L, Optimizer O>
+History fit(Model<Net, P>& model, const Dataset& data, const L& loss, const O& opt,
             const TrainOptions& options = {}) {
     return train(model, data, loss, opt, options);
 }

@@ -2,6 +2,7 @@
 // a backward pass, one line each, as the schedule (backend/cuda/schedule.hpp) counts them.
 #pragma once
 #include "../../config.hpp"
+#include "../../core/precision.hpp"
 #include "../../core/type_list.hpp"
 #include "../../graph/describe.hpp"
 #include "../../graph/fold.hpp"
@@ -267,6 +268,40 @@ std::string training_step_line(const std::string& loss) {
                " (" + loss + " value, dL/dY and the last epilogue') + backward " +
                std::to_string(K::backward) + " + optimizer " + std::to_string(K::optimizer) + "\n";
     else return "";
+}
+
+/// The CUDA lines of a mixed-precision model's describe() (operand format g: bf16 or fp16): the
+/// stages whose GEMMs read g operands on tensor cores (Dense and Conv2D: eval/dense.hpp,
+/// eval/conv.hpp) and those that stay fp32; a convolution with a pooling in its forward store
+/// computes that forward in fp32 (conv_pool_forward). Empty where Net has no CUDA kernels.
+template <class Net>
+std::string cuda_precision_lines(GemmOperands g) {
+    using St = stages_of<Net>;
+    if constexpr (!kernel_schedule<Net>::cuda_supported) {
+        return "";
+    } else {
+        const std::string name = operands_name<float>(g);
+        std::string reduced, full;
+        for_each_type(St{}, [&]<class S, std::size_t I>() {
+            constexpr bool gemm = S::kind == LayerKind::dense || S::kind == LayerKind::conv;
+            std::string& list = gemm ? reduced : full;
+            std::string what = "join";
+            if constexpr (requires { S::anchor::layer::name(); }) what = S::anchor::layer::name();
+            if constexpr (S::kind == LayerKind::conv) {
+                if constexpr (pool_fuses_into_previous<St, I + 1>)
+                    what += " (forward in fp32: a pooling runs in its store)";
+                else if constexpr (pool_fuses_through_fold<St, I + 2>)
+                    what += " (inference forward in fp32: a pooling runs in its store)";
+            }
+            list += std::string(list.empty() ? "" : ", ") + std::to_string(I) + " " + what;
+        });
+        std::string s = "  cuda, " + name +
+                        " operands on tensor cores (mma.sync m16n8k16, fp32 sums; forward, dX and "
+                        "dW): " +
+                        (reduced.empty() ? std::string("no stage") : "stage " + reduced) + "\n";
+        if (!full.empty()) s += "  cuda, fp32 (no " + name + " kernels yet): stage " + full + "\n";
+        return s;
+    }
 }
 
 } // namespace detail

@@ -15,6 +15,7 @@
 #pragma once
 #include "../../config.hpp"
 #include "../../core/error.hpp"
+#include "../../core/precision.hpp"
 #include "../../expr/context.hpp"
 #include "../../graph/fold.hpp"
 #include "../../graph/lowering.hpp"
@@ -40,17 +41,23 @@
 #include <cstdint>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace ctnn::cuda {
 
-/// Stage-by-stage evaluation of Net with CUDA kernels (host execution without nvcc), precision T.
-/// ToInput: backward() computes the gradient of the model input too (Model::input_gradient).
-template <class Net, class T = float, bool ToInput = false>
+/// Stage-by-stage evaluation of Net with CUDA kernels (host execution without nvcc), values of
+/// type T. ToInput: backward() computes the gradient of the model input too
+/// (Model::input_gradient). G: the operand format of the Dense GEMMs (bf16 or fp16: gemm_mma on
+/// tensor cores, eval/dense.hpp; needs T = float).
+template <class Net, class T = float, bool ToInput = false, GemmOperands G = GemmOperands::scalar>
 class Executor
-    : public ctnn::detail::StageRunner<Executor<Net, T, ToInput>, stages_of<Net>, T, ToInput> {
-    using Runner = ctnn::detail::StageRunner<Executor<Net, T, ToInput>, stages_of<Net>, T, ToInput>;
+    : public ctnn::detail::StageRunner<Executor<Net, T, ToInput, G>, stages_of<Net>, T, ToInput> {
+    using Runner =
+        ctnn::detail::StageRunner<Executor<Net, T, ToInput, G>, stages_of<Net>, T, ToInput>;
+    static_assert(G == GemmOperands::scalar || std::is_same_v<T, float>,
+                  "cuda::Executor: bf16 and fp16 GEMM operands are rounded from float values");
     friend Runner;
     template <LayerKind>
     friend struct detail::Eval;
@@ -58,6 +65,8 @@ class Executor
 
 public:
     using value_type = T;
+    /// The format the Dense GEMMs read their operands in.
+    static constexpr GemmOperands gemm_operands = G;
     using Runner::stage_count;
     using typename Runner::flow;
     using typename Runner::plan;

@@ -6,6 +6,10 @@
 //            pool_fuses_through_fold): the pooling stage then launches nothing
 //   backward conv_backward_weights (dW, db as the ones column), conv_backward_data (the
 //            source's epilogue' fused)
+// In a mixed-precision executor (Ex::gemm_operands bf16) the implicit GEMMs run on tensor cores
+// (gemm_grouped_as: gemm_mma_grouped), except conv_pool_forward, whose pooling store takes a
+// column of four rows at once, which gemm_mma does not hand out: a convolution with a pooling in
+// its store computes its forward in fp32 (describe() says so).
 #pragma once
 #include "../../../layers/pool.hpp"
 #include "../kernels/conv.hpp"
@@ -57,8 +61,8 @@ struct Eval<LayerKind::conv> {
             }
         }
         Fusions::with<I>(ex, params, [&](auto fold, auto join) {
-            conv_forward<Shape, Epi>(ex.x_of(I), w, bias, ex.z_of(I), ex.y_of(I), ex.batch_,
-                                     ex.ctx_, ex.stream_, fold, join);
+            conv_forward<Shape, Epi, Ex::gemm_operands>(ex.x_of(I), w, bias, ex.z_of(I), ex.y_of(I),
+                                                        ex.batch_, ex.ctx_, ex.stream_, fold, join);
         });
     }
 
@@ -71,10 +75,11 @@ struct Eval<LayerKind::conv> {
             T* gw = grads + A::param_offset;
             T* gb = A::layer::has_bias ? gw + std::size_t{Shape::og} * Shape::groups * Shape::taps
                                        : nullptr;
-            conv_backward_weights<Shape>(d, ex.x_of(I), gw, gb, ex.batch_, ex.stream_);
+            conv_backward_weights<Shape, Ex::gemm_operands>(d, ex.x_of(I), gw, gb, ex.batch_,
+                                                            ex.stream_);
         }
         if constexpr (Ex::flow::input_grad[I]) {
-            conv_backward_data<Shape, source_epilogue<typename Ex::stages, I>>(
+            conv_backward_data<Shape, source_epilogue<typename Ex::stages, I>, Ex::gemm_operands>(
                 d, w, ex.epi_in_of(S::source), other, ex.batch_, ex.ctx_, ex.stream_);
             std::swap(d, other);
         }

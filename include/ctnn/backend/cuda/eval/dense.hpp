@@ -7,10 +7,14 @@
 // A Dense on a sequence [T, F] (per_step_dense) is the same three GEMMs over B T rows of F: the
 // sample-major [B, T, F] tensor is a [B T, F] matrix, and the store's index m n + j is the flat
 // index the CPU's epilogue uses.
+// In a mixed-precision executor (Ex::gemm_operands bf16 or fp16) the three are gemm_mma, the
+// tensor-core GEMM, with the same operands and stores: the weights, activations and gradients
+// stay float in memory and are rounded as the GEMM reads them; sums, stores and epilogues are
+// fp32.
 #pragma once
 #include "../../../expr/context.hpp"
 #include "../../../expr/dual.hpp"
-#include "../kernels/gemm.hpp"
+#include "../kernels/gemm_mma.hpp"
 #include "../kernels/join.hpp"
 #include "common.hpp"
 #include "fusion.hpp"
@@ -92,7 +96,8 @@ struct Eval<LayerKind::dense> {
         Fusions::with<I>(ex, params, [&](auto fold, auto join) {
             const ForwardStore<epilogue_of<S>, T, decltype(fold), decltype(join)> store{
                 ex.z_of(I), ex.y_of(I), bias, ex.ctx_, n_out, fold, join};
-            gemm<false, true>(B, n_out, n_in, ex.x_of(I), n_in, w, n_in, store, false, ex.stream_);
+            gemm_as<Ex::gemm_operands, false, true>(B, n_out, n_in, ex.x_of(I), n_in, w, n_in,
+                                                    store, false, ex.stream_);
         });
     }
 
@@ -104,14 +109,16 @@ struct Eval<LayerKind::dense> {
         if constexpr (A::param_count > 0) {
             T* gw = grads + A::param_offset;
             const WeightGradStore<T> store{gw, gw + std::size_t{n_in} * n_out, n_in};
-            gemm<true, false>(n_out, n_in + (A::layer::has_bias ? 1u : 0u), B, d, n_out, ex.x_of(I),
-                              n_in, store, A::layer::has_bias, ex.stream_);
+            gemm_as<Ex::gemm_operands, true, false>(n_out, n_in + (A::layer::has_bias ? 1u : 0u), B,
+                                                    d, n_out, ex.x_of(I), n_in, store,
+                                                    A::layer::has_bias, ex.stream_);
         }
         if constexpr (Ex::flow::input_grad[I]) {
             const T* w = params + A::param_offset;
             const InputGradStore<source_epilogue<typename Ex::stages, I>, T> store{
                 other, ex.epi_in_of(S::source), ex.ctx_, n_in, false};
-            gemm<false, false>(B, n_in, n_out, d, n_out, w, n_in, store, false, ex.stream_);
+            gemm_as<Ex::gemm_operands, false, false>(B, n_in, n_out, d, n_out, w, n_in, store,
+                                                     false, ex.stream_);
             std::swap(d, other);
         }
     }

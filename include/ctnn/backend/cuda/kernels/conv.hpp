@@ -31,6 +31,7 @@
 #include "../types.hpp"
 #include "fold.hpp"
 #include "gemm.hpp"
+#include "gemm_mma.hpp"
 #include "join.hpp"
 
 #include <cmath>
@@ -341,11 +342,12 @@ struct ConvWeightGradStore {
 /// folded BatchNorm's outputs as well; with a detail::FusedJoin `join`, a two-branch Add join's
 /// outputs from those (Y of the convolution, or of the folded BatchNorm, is then not stored).
 /// One kernel launch.
-template <class Shape, class Epi, class T, class Fold = detail::NoFold, class Join = detail::NoJoin>
+template <class Shape, class Epi, GemmOperands G = GemmOperands::scalar, class T,
+          class Fold = detail::NoFold, class Join = detail::NoJoin>
 void conv_forward(const T* x, const T* w, const T* bias, T* z, T* y, std::size_t batch, ElemCtx ctx,
                   stream_t stream = nullptr, Fold fold = {}, Join join = {}) {
     const auto M = static_cast<std::uint32_t>(batch * Shape::pixels);
-    gemm_grouped<T>(
+    gemm_grouped_as<G, T>(
         M, Shape::og, Shape::taps, Shape::groups, detail::ConvPatches<Shape, T>{x},
         detail::ConvWeights<Shape, T>{w},
         detail::ConvForwardStore<Shape, Epi, T, Fold, Join>{z, y, bias, ctx, fold, join}, false,
@@ -374,25 +376,26 @@ void conv_pool_forward(const T* x, const T* w, const T* bias, T* z, T* y, T* pz,
 
 /// Input gradient of a convolution stage: dX = conv^T(dZ, W), times PrevEpi'(zp) (the previous
 /// stage's epilogue input). One kernel launch.
-template <class Shape, class PrevEpi, class T>
+template <class Shape, class PrevEpi, GemmOperands G = GemmOperands::scalar, class T>
 void conv_backward_data(const T* dz, const T* w, const T* zp, T* dx, std::size_t batch, ElemCtx ctx,
                         stream_t stream = nullptr) {
     const auto M = static_cast<std::uint32_t>(batch * Shape::hw);
-    gemm_grouped<T>(M, Shape::cg, Shape::og * Shape::kk, Shape::groups,
-                    detail::ConvOutGradGather<Shape, T>{dz}, detail::ConvWeightsT<Shape, T>{w},
-                    detail::ConvInputGradStore<Shape, PrevEpi, T>{dx, zp, ctx}, false, stream);
+    gemm_grouped_as<G, T>(
+        M, Shape::cg, Shape::og * Shape::kk, Shape::groups, detail::ConvOutGradGather<Shape, T>{dz},
+        detail::ConvWeightsT<Shape, T>{w},
+        detail::ConvInputGradStore<Shape, PrevEpi, T>{dx, zp, ctx}, false, stream);
 }
 
 /// Weight gradient (and, if gb is not null, bias gradient) of a convolution stage, overwriting
 /// gw [Cout][taps] and gb [Cout]. One kernel launch.
-template <class Shape, class T>
+template <class Shape, GemmOperands G = GemmOperands::scalar, class T>
 void conv_backward_weights(const T* dz, const T* x, T* gw, T* gb, std::size_t batch,
                            stream_t stream = nullptr) {
     const auto K = static_cast<std::uint32_t>(batch * Shape::pixels);
     const bool with_bias = gb != nullptr;
-    gemm_grouped<T>(Shape::og, Shape::taps + (with_bias ? 1u : 0u), K, Shape::groups,
-                    detail::ConvOutGradT<Shape, T>{dz}, detail::ConvPatchesT<Shape, T>{x},
-                    detail::ConvWeightGradStore<Shape, T>{gw, gb}, with_bias, stream);
+    gemm_grouped_as<G, T>(Shape::og, Shape::taps + (with_bias ? 1u : 0u), K, Shape::groups,
+                          detail::ConvOutGradT<Shape, T>{dz}, detail::ConvPatchesT<Shape, T>{x},
+                          detail::ConvWeightGradStore<Shape, T>{gw, gb}, with_bias, stream);
 }
 
 } // namespace ctnn::cuda

@@ -39,6 +39,7 @@
 // conflicts; no cp.async, no split-K. Sizes as gemm's (below 2^32 - 64).
 #pragma once
 #include "../../../config.hpp"
+#include "../../../core/precision.hpp"
 #include "../kernel.hpp"
 #include "../launch.hpp"
 #include "../mma.hpp"
@@ -194,6 +195,37 @@ void gemm_mma(std::uint32_t M, std::uint32_t N, std::uint32_t K, const float* a,
     gemm_mma_grouped<Input>(M, N, K, 1, detail::StridedOperand<float, !TransA>{a, lda},
                             detail::StridedOperand<float, TransB>{b, ldb},
                             detail::UngroupedEpilogue<Epi>{epi}, ones_column, stream);
+}
+
+/// The MmaInput of a reduced GEMM operand format (bf16 or fp16).
+template <GemmOperands G>
+inline constexpr MmaInput mma_input_of = G == GemmOperands::fp16 ? MmaInput::f16 : MmaInput::bf16;
+
+/// gemm_grouped with operands in format G: the SIMT GEMM in T (G scalar) or gemm_mma (bf16 or
+/// fp16, T float). How an evaluator runs a product in its model's precision (core/precision.hpp).
+template <GemmOperands G, class T, class OpA, class OpB, class Epi>
+void gemm_grouped_as(std::uint32_t M, std::uint32_t N, std::uint32_t K, std::uint32_t groups,
+                     const OpA& a, const OpB& b, const Epi& epi, bool ones_column = false,
+                     stream_t stream = nullptr) {
+    if constexpr (G == GemmOperands::scalar) {
+        gemm_grouped<T>(M, N, K, groups, a, b, epi, ones_column, stream);
+    } else {
+        static_assert(std::is_same_v<T, float>, "cuda::gemm_grouped_as: bf16 and fp16 operands "
+                                                "are rounded from float values");
+        gemm_mma_grouped<mma_input_of<G>>(M, N, K, groups, a, b, epi, ones_column, stream);
+    }
+}
+
+/// gemm with operands in format G: gemm (G scalar) or gemm_mma (bf16 or fp16, T float).
+template <GemmOperands G, bool TransA, bool TransB, class T, class Epi>
+void gemm_as(std::uint32_t M, std::uint32_t N, std::uint32_t K, const T* a, std::uint32_t lda,
+             const T* b, std::uint32_t ldb, const Epi& epi, bool ones_column = false,
+             stream_t stream = nullptr) {
+    if constexpr (G == GemmOperands::scalar)
+        gemm<TransA, TransB>(M, N, K, a, lda, b, ldb, epi, ones_column, stream);
+    else
+        gemm_mma<mma_input_of<G>, TransA, TransB>(M, N, K, a, lda, b, ldb, epi, ones_column,
+                                                  stream);
 }
 
 } // namespace ctnn::cuda
