@@ -1,10 +1,12 @@
 // Trains a small convolutional network on Fashion-MNIST on the CPU and prints the test accuracy.
 //
-//   fashion_mnist_cnn [DATA_DIR] [EPOCHS]
+//   fashion_mnist_cnn [--bf16] [DATA_DIR] [EPOCHS]
 //
 // DATA_DIR defaults to /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
 // Images are channel-first [1, 28, 28], as in PyTorch; the saved weights load into the equivalent
 // nn.Sequential (Conv2d(1, 32, 3, padding='same'), ReLU, MaxPool2d(2), ...) without reshuffling.
+// --bf16 trains in bf16 mixed precision (Model<Net, precision::bf16>: tensor cores on a GPU,
+// rounded operands on the CPU; docs/training.md), same seeds.
 #include <ctnn/ctnn.hpp>
 
 #include <cstdio>
@@ -12,6 +14,8 @@
 #include <exception>
 #include <iostream>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 using namespace ctnn;
 
@@ -23,9 +27,10 @@ using Net = Sequential<Input<1, 28, 28>,                         //
                        Dense<10>>;
 static_assert(std::is_same_v<Net::out_shape, Shape<10>>);
 
-int main(int argc, char** argv) try {
-    const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
-    const std::size_t epochs = argc > 2 ? std::stoul(argv[2]) : 10;
+template <ModelNumber P>
+int run(const std::vector<std::string>& args) {
+    const std::string dir = args.size() > 0 ? args[0] : "/usr/share/datasets/fashion-mnist";
+    const std::size_t epochs = args.size() > 1 ? std::stoul(args[1]) : 10;
 
     // Every core unless CTNN_NUM_THREADS (or OMP_NUM_THREADS) says otherwise: ctnn splits each
     // batch between its threads (docs/cpu.md, BatchParallel); the library's default is 1.
@@ -37,7 +42,8 @@ int main(int argc, char** argv) try {
               << " test images; " << num_threads() << " CPU thread(s)\n"
               << describe<Net>(loss::SoftmaxCrossEntropy{});
 
-    Model<Net> model(device::best());
+    Model<Net, P> model(device::best());
+    if constexpr (!std::is_same_v<P, float>) std::cout << Model<Net, P>::describe();
     model.init(42);
     const auto history =
         train(model, data.train, loss::SoftmaxCrossEntropy{}, optim::Adam{.lr = 1e-3f},
@@ -58,6 +64,12 @@ int main(int argc, char** argv) try {
                 seconds / static_cast<double>(history.epochs.empty() ? 1 : history.epochs.size()));
     std::printf("test accuracy: %.2f%%\n", 100.0 * test.accuracy);
     return 0;
+}
+
+int main(int argc, char** argv) try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    const bool bf16 = std::erase(args, "--bf16") > 0;
+    return bf16 ? run<precision::bf16>(args) : run<float>(args);
 } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << '\n';
     return 1;

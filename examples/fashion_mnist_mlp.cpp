@@ -1,11 +1,12 @@
 // Trains a multilayer perceptron on Fashion-MNIST on the CPU and prints the test accuracy.
 //
-//   fashion_mnist_mlp [DATA_DIR] [EPOCHS] [TRAIN_IMAGES] [TEST_IMAGES]
+//   fashion_mnist_mlp [--bf16] [DATA_DIR] [EPOCHS] [TRAIN_IMAGES] [TEST_IMAGES]
 //
 // DATA_DIR defaults to /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
 // TRAIN_IMAGES and TEST_IMAGES use seeded random subsets of that many training and test images
 // (default: all 60000 and 10000); CI's aarch64 phase runs a short slice under qemu and compares
-// its accuracy with x86's.
+// its accuracy with x86's. --bf16 trains in bf16 mixed precision (Model<Net, precision::bf16>:
+// tensor cores on a GPU, rounded operands on the CPU; docs/training.md), same seeds.
 #include <ctnn/ctnn.hpp>
 
 #include <cstdio>
@@ -14,6 +15,8 @@
 #include <iostream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 using namespace ctnn;
 
@@ -21,26 +24,28 @@ using namespace ctnn;
 using Net = Sequential<Input<28 * 28>, Dense<256>, ReLU, Dropout<0.2f>, Dense<10>>;
 static_assert(Net::param_count == 784 * 256 + 256 + 256 * 10 + 10);
 
-int main(int argc, char** argv) try {
-    const std::string dir = argc > 1 ? argv[1] : "/usr/share/datasets/fashion-mnist";
-    const std::size_t epochs = argc > 2 ? std::stoul(argv[2]) : 20;
+template <ModelNumber P>
+int run(const std::vector<std::string>& args) {
+    const std::string dir = args.size() > 0 ? args[0] : "/usr/share/datasets/fashion-mnist";
+    const std::size_t epochs = args.size() > 1 ? std::stoul(args[1]) : 20;
 
     auto data = io::fashion_mnist(dir); // pixels scaled to [0, 1], labels 0..9
-    const auto subset = [&](Dataset& d, int arg, const char* what) {
-        if (argc <= arg) return;
-        const std::size_t n = std::stoul(argv[arg]);
+    const auto subset = [&](Dataset& d, std::size_t arg, const char* what) {
+        if (args.size() <= arg) return;
+        const std::size_t n = std::stoul(args[arg]);
         if (n == 0 || n > d.size())
             throw std::invalid_argument(std::string(what) + " must be 1.." +
                                         std::to_string(d.size()));
         d = split_dataset(d, SplitCounts{n, 0, d.size() - n}, {.seed = 1}).train;
     };
-    subset(data.train, 3, "TRAIN_IMAGES");
-    subset(data.test, 4, "TEST_IMAGES");
+    subset(data.train, 2, "TRAIN_IMAGES");
+    subset(data.test, 3, "TEST_IMAGES");
     std::cout << "Fashion-MNIST: " << data.train.size() << " training, " << data.test.size()
               << " test images\n"
               << describe<Net>(loss::SoftmaxCrossEntropy{});
 
-    Model<Net> model(device::best());
+    Model<Net, P> model(device::best());
+    if constexpr (!std::is_same_v<P, float>) std::cout << Model<Net, P>::describe();
     model.init(42);
     const auto history =
         train(model, data.train, loss::SoftmaxCrossEntropy{}, optim::Adam{.lr = 1e-3f},
@@ -61,6 +66,12 @@ int main(int argc, char** argv) try {
                 }());
     std::printf("test accuracy: %.2f%%\n", 100.0 * test.accuracy);
     return 0;
+}
+
+int main(int argc, char** argv) try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    const bool bf16 = std::erase(args, "--bf16") > 0;
+    return bf16 ? run<precision::bf16>(args) : run<float>(args);
 } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << '\n';
     return 1;

@@ -52,7 +52,7 @@ namespace ctnn {
 /// A model of type Net with its parameters and workspace, on a device. P is its number format
 /// (core/precision.hpp): float (the default), double (for gradient checks and science), or a
 /// mixed precision, precision::bf16, whose matrix products read bf16 operands (on CUDA's tensor
-/// cores) while its stored values stay float.
+/// cores; on the CPU rounded copies multiplied in fp32) while its stored values stay float.
 template <Network Net, ModelNumber P = float>
 class Model : public detail::ModelCore<scalar_of<P>> {
     using T = scalar_of<P>;
@@ -80,7 +80,7 @@ public:
 private:
     using Buf = detail::Buf;
     using Newest = detail::Newest;
-    using cpu_exec = cpu::executor_for<Net, T>;
+    using cpu_exec = cpu::executor_for<Net, T, gemm_operands_of<P>>;
     using CpuSide = detail::CpuSide<cpu_exec, T>;
     /// The CPU executor trains in its own layout (cpu::FusedExecutor): backward() leaves the
     /// gradients there and update() updates its packed weights (the Mirrors' backend copy).
@@ -171,7 +171,6 @@ public:
         if (batch == 0) throw argument_error("Model::forward: batch size is 0");
         if (x.size() != batch * in_size)
             detail::throw_bad_input(x.size(), batch, in_size, Net::in_shape::str());
-        if (!on_cuda()) refuse_mixed_on_cpu("Model::forward");
         const ElemCtx ctx = pass_context(mode);
         batch_ = batch;
         if (on_cuda()) {
@@ -215,7 +214,6 @@ public:
             self.on_device([&](auto& c) { c.predict(x.data(), batch, ctx, y.data()); });
             return y;
         }
-        refuse_mixed_on_cpu("Model::predict");
         std::unique_ptr<detail::Workspace> w;
         {
             const std::lock_guard lock(pool_->mutex);
@@ -297,7 +295,6 @@ public:
             if (ctx.training && buffer_count > 0) buffers_.mark(Newest::backend);
             return dx;
         }
-        refuse_mixed_on_cpu("Model::input_gradient");
         if (!input_grad_) input_grad_ = std::make_unique<InputGradSide>();
         auto& s = static_cast<InputGradSide&>(*input_grad_);
         const T* params = fresh(params_, Buf::params).data();
@@ -399,20 +396,6 @@ private:
         return ctx;
     }
 
-    /// A mixed-precision model runs its passes on CUDA only: the CPU has no bf16 kernels yet
-    /// (issue 18). Its values stay readable and writable on the CPU (parameters(), save(), load(),
-    /// update()).
-    static void refuse_mixed_on_cpu(const char* who) {
-        if constexpr (gemm_operands != GemmOperands::scalar)
-            throw argument_error(
-                std::string(who) + ": this model computes in " + operands_name<T>(gemm_operands) +
-                " mixed precision, which runs on a CUDA device (tensor cores): the CPU has no " +
-                operands_name<T>(gemm_operands) +
-                " kernels yet. Move the model to a GPU (Model::to(device::cuda())), or run "
-                "Model<Net> (fp32) on the CPU");
-        (void)who;
-    }
-
     /// This translation unit can run the model on CUDA.
     static constexpr bool cuda_built = CTNN_CUDA_BACKEND && cuda_ok;
 
@@ -425,7 +408,7 @@ private:
 
     /// input_gradient's CPU executor (gradients to the input) and its unread parameter gradients.
     struct InputGradSide final : detail::Workspace {
-        eigen::Executor<Net, T, true> exec;
+        eigen::Executor<Net, T, true, gemm_operands_of<P>> exec;
         std::vector<T> grads = std::vector<T>(param_count);
     };
 

@@ -61,8 +61,9 @@ bool input_gradient_check(bool gpu) {
     return ok;
 }
 /// Mixed precision (Model<Net, precision::bf16>): its Dense and Conv2D GEMMs on tensor cores
-/// (gemm_mma), compiled by nvcc. Without a GPU its passes are refused on the CPU; with one, it
-/// trains beside the fp32 model from the same start and their losses stay within bf16's reach.
+/// (gemm_mma), compiled by nvcc. It trains beside the fp32 model from the same start, on the GPU
+/// when there is one (else on the CPU: rounded operands), and their losses stay within bf16's
+/// reach.
 template <class Net>
 bool mixed_precision_check(bool gpu, const char* name) {
     const std::size_t batch = 64;
@@ -71,19 +72,9 @@ bool mixed_precision_check(bool gpu, const char* name) {
     std::vector<std::int32_t> labels(batch);
     for (std::size_t b = 0; b < batch; ++b) labels[b] = static_cast<std::int32_t>((3 * b + 1) % 10);
     const loss::Targets<float> t{labels, {}};
-    if (!gpu) {
-        Model<Net, precision::bf16> m(device::cpu());
-        try {
-            (void)m.forward(x, batch);
-            std::printf("FAIL bf16 %s: a pass ran on the CPU\n", name);
-            return false;
-        } catch (const argument_error& e) {
-            std::printf("ok   bf16 %s on the CPU refused: %s\n", name, e.what());
-            return true;
-        }
-    }
-    Model<Net, precision::bf16> mixed(device::cuda());
-    Model<Net> full(device::cuda());
+    const Device dev = gpu ? device::cuda() : device::cpu();
+    Model<Net, precision::bf16> mixed(dev);
+    Model<Net> full(dev);
     mixed.init(5);
     full.init(5);
     auto sm = mixed.make_state(optim::Adam{.lr = 1e-3f});
@@ -100,9 +91,9 @@ bool mixed_precision_check(bool gpu, const char* name) {
         full.update(sf);
         if (step == 0) first = lm;
     }
-    const bool ok = lm < 0.5f * first && std::fabs(lm - lf) <= 0.05f * lf + 0.01f;
-    std::printf("%s bf16 %s training: loss %g -> %g (fp32 %g)\n", ok ? "ok  " : "FAIL", name,
-                double(first), double(lm), double(lf));
+    const bool ok = lm < 0.75f * first && std::fabs(lm - lf) <= 0.05f * lf + 0.01f;
+    std::printf("%s bf16 %s training on %s: loss %g -> %g (fp32 %g)\n", ok ? "ok  " : "FAIL", name,
+                dev.str().c_str(), double(first), double(lm), double(lf));
     return ok;
 }
 } // namespace

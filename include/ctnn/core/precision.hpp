@@ -9,13 +9,17 @@
 //   Model<Net, precision::fp16>   the same with IEEE half operands (needs dynamic loss scaling,
 //                                 which is not built yet: refused by Model with a static_assert)
 //
-// What each backend runs in the reduced format is the backend's: CUDA's Dense GEMMs on tensor
-// cores (backend/cuda/eval/dense.hpp); describe() on the model lists it. A mixed model's values in
-// memory (parameters(), gradients(), checkpoints) are float, as Model<Net>'s.
+// What each backend runs in the reduced format is the backend's: CUDA's Dense and Conv2D GEMMs on
+// tensor cores (backend/cuda/eval/), the CPU's the same GEMMs on operands rounded here
+// (round_to_format) and multiplied with fp32 FMAs; describe() on the model lists it. A mixed
+// model's values in memory (parameters(), gradients(), checkpoints) are float, as Model<Net>'s.
 #pragma once
 #include "../config.hpp"
 
+#include <bit>
+#include <cmath>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -75,6 +79,84 @@ using scalar_of = typename detail::number_traits<P>::scalar;
 /// The format of a model's GEMM operands.
 template <ModelNumber P>
 inline constexpr GemmOperands gemm_operands_of = detail::number_traits<P>::operands;
+
+namespace detail {
+
+/// float v as a 16-bit element of format f (bf16 or fp16), rounded to nearest even as the GPU's
+/// cvt.rn.{bf16,f16}.f32 does: NaN stays a (quiet) NaN, fp16 overflows to infinity, small values
+/// become fp16 subnormals or zero.
+inline std::uint16_t to_16bit(float v, GemmOperands f) {
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(v);
+    const std::uint32_t sign = (bits >> 16) & 0x8000u, exp = (bits >> 23) & 0xFFu,
+                        man = bits & 0x7FFFFFu;
+    // r rounded at its lowest `drop` bits, to nearest, ties to even.
+    const auto rne = [](std::uint32_t r, unsigned drop) {
+        const std::uint32_t kept = r >> drop, rest = r & ((1u << drop) - 1u),
+                            half = 1u << (drop - 1u);
+        return kept + ((rest > half || (rest == half && (kept & 1u))) ? 1u : 0u);
+    };
+    if (f == GemmOperands::bf16) {
+        if (exp == 0xFFu && man != 0) return static_cast<std::uint16_t>(sign | 0x7FC0u);
+        return static_cast<std::uint16_t>(sign | rne(bits & 0x7FFFFFFFu, 16)); // carries to inf
+    }
+    if (exp == 0xFFu) return static_cast<std::uint16_t>(sign | 0x7C00u | (man != 0 ? 0x200u : 0u));
+    const int e = static_cast<int>(exp) - 112; // the fp16 exponent field
+    if (e >= 31) return static_cast<std::uint16_t>(sign | 0x7C00u);
+    if (e <=
+        0) { // subnormal fp16 (or zero): the value in units of 2^-24 is (man | 2^23) 2^(e - 14)
+        if (e < -10) return static_cast<std::uint16_t>(sign); // below 2^-25: rounds to zero
+        return static_cast<std::uint16_t>(sign |
+                                          rne(man | 0x800000u, static_cast<unsigned>(14 - e)));
+    }
+    // Normal: 10 of the 23 mantissa bits; a carry moves into the exponent (65520 -> infinity).
+    return static_cast<std::uint16_t>(sign | rne((static_cast<std::uint32_t>(e) << 23) | man, 13));
+}
+
+/// A 16-bit element of format f (bf16 or fp16) as float (exact).
+inline float from_16bit(std::uint16_t bits, GemmOperands f) {
+    if (f == GemmOperands::bf16) return std::bit_cast<float>(std::uint32_t{bits} << 16);
+    const std::uint32_t sign = (std::uint32_t{bits} & 0x8000u) << 16;
+    const std::uint32_t exp = (bits >> 10) & 0x1Fu, man = bits & 0x3FFu;
+    if (exp == 0x1Fu) // inf or NaN
+        return std::bit_cast<float>(sign | 0x7F800000u | (man << 13));
+    if (exp == 0) { // zero or subnormal: man * 2^-24
+        const float v = std::ldexp(static_cast<float>(man), -24);
+        return sign ? -v : v;
+    }
+    return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+} // namespace detail
+
+/// v rounded to format f, as float: what a bf16 or fp16 GEMM operand holds (f scalar: v itself).
+/// bf16 in a few integer operations (round to nearest even at bit 16), so that loops over
+/// operands vectorize.
+inline float round_to_format(float v, GemmOperands f) {
+    if (f == GemmOperands::scalar) return v;
+    if (f == GemmOperands::bf16) {
+        const std::uint32_t b = std::bit_cast<std::uint32_t>(v);
+        if ((b & 0x7FFFFFFFu) > 0x7F800000u) // NaN: a quiet NaN of the same sign
+            return std::bit_cast<float>((b & 0x80000000u) | 0x7FC00000u);
+        return std::bit_cast<float>((b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u);
+    }
+    return detail::from_16bit(detail::to_16bit(v, f), f);
+}
+
+/// dst[i] = round_to_format(src[i], f) for the n values; returns dst.
+inline float* round_to_format(const float* src, float* dst, std::size_t n, GemmOperands f) {
+    if (f == GemmOperands::bf16) {
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t b = std::bit_cast<std::uint32_t>(src[i]);
+            const std::uint32_t r = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+            dst[i] = (b & 0x7FFFFFFFu) > 0x7F800000u
+                         ? std::bit_cast<float>((b & 0x80000000u) | 0x7FC00000u)
+                         : std::bit_cast<float>(r);
+        }
+    } else {
+        for (std::size_t i = 0; i < n; ++i) dst[i] = round_to_format(src[i], f);
+    }
+    return dst;
+}
 
 /// "fp32", "fp64", "bf16" or "fp16": the name of a GEMM operand format of scalar type T.
 template <class T>

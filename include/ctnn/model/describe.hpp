@@ -44,8 +44,10 @@ std::string precision_lines(GemmOperands g) {
     return "precision: " + name +
            " mixed: master weights, gradients, optimizer state, loss, softmax and normalization "
            "statistics in fp32\n" +
-           cuda_precision_lines<Net>(g) + "  cpu: no " + name +
-           " kernels yet: the model's passes run on a CUDA device\n";
+           cuda_precision_lines<Net>(g) + "  cpu, " + name +
+           " operands as rounded fp32 copies multiplied with fp32 FMAs (no " + name +
+           " instructions used yet): every Dense and Conv2D stage, no direct or Winograd "
+           "convolutions\n";
 }
 
 } // namespace detail

@@ -6,6 +6,7 @@
 // (BatchParallel, parallel.hpp) unless a stage couples the samples of a batch (BatchNorm).
 #pragma once
 #include "../../config.hpp"
+#include "../../core/precision.hpp"
 #include "../../graph/lowering.hpp"
 #include "eigen/executor.hpp"
 #include "fused/blocks.hpp"
@@ -34,20 +35,21 @@ void parameters_changed(E& exec) noexcept {
 }
 
 /// The executor of a model the fused executor does not take: BatchParallel (eigen::Executor on
-/// ctnn's threads, one batch part each) unless a stage needs the whole batch (BatchNorm).
-template <class Net, class T>
-using general_executor_for =
-    std::conditional_t<batch_splittable<Net>, BatchParallel<Net, T>, eigen::Executor<Net, T>>;
+/// ctnn's threads, one batch part each) unless a stage needs the whole batch (BatchNorm). G: the
+/// GEMM operand format (a mixed precision: eigen/eval/mixed.hpp).
+template <class Net, class T, GemmOperands G = GemmOperands::scalar>
+using general_executor_for = std::conditional_t<batch_splittable<Net>, BatchParallel<Net, T, G>,
+                                                eigen::Executor<Net, T, false, G>>;
 
-/// The executor Model<Net, T> runs on the CPU: FusedExecutor when fused_eligible<Net, T>,
-/// otherwise general_executor_for<Net, T>.
+/// The executor Model<Net, P> runs on the CPU (T = scalar_of<P>, G = gemm_operands_of<P>):
+/// FusedExecutor when fused_eligible<Net, T> and G is fp32, otherwise general_executor_for.
 #if CTNN_CPU_FUSED
-template <class Net, class T>
-using executor_for =
-    std::conditional_t<fused_eligible<Net, T>, FusedExecutor<Net>, general_executor_for<Net, T>>;
+template <class Net, class T, GemmOperands G = GemmOperands::scalar>
+using executor_for = std::conditional_t<fused_eligible<Net, T> && G == GemmOperands::scalar,
+                                        FusedExecutor<Net>, general_executor_for<Net, T, G>>;
 #else
-template <class Net, class T>
-using executor_for = general_executor_for<Net, T>;
+template <class Net, class T, GemmOperands G = GemmOperands::scalar>
+using executor_for = general_executor_for<Net, T, G>;
 #endif
 
 } // namespace ctnn::cpu

@@ -17,6 +17,7 @@
 //   over the whole batch. They run on one eigen::Executor.
 #pragma once
 #include "../../config.hpp"
+#include "../../core/precision.hpp"
 #include "../../expr/context.hpp"
 #include "../../graph/lowering.hpp"
 #include "eigen/executor.hpp"
@@ -74,12 +75,13 @@ protected:
 } // namespace detail
 
 /// eigen::Executor's interface (reserve, forward, output, output_grad, backward,
-/// last_forward_stages), with each pass split by batch between ctnn's threads.
-template <class Net, class T = float>
+/// last_forward_stages), with each pass split by batch between ctnn's threads. G: the parts' GEMM
+/// operand format (eigen::Executor).
+template <class Net, class T = float, GemmOperands G = GemmOperands::scalar>
 class BatchParallel : public detail::BatchParallelState<T> {
     static_assert(batch_splittable<Net>, "ctnn: BatchParallel cannot split a model whose stages "
                                          "compute batch statistics (BatchNorm)");
-    using Part = eigen::Executor<Net, T>;
+    using Part = eigen::Executor<Net, T, false, G>;
     using State = detail::BatchParallelState<T>;
 
 public:

@@ -18,6 +18,7 @@
 #pragma once
 #include "../../../config.hpp"
 #include "../../../core/error.hpp"
+#include "../../../core/precision.hpp"
 #include "../../../expr/context.hpp"
 #include "../../../graph/fold.hpp"
 #include "../../../graph/lowering.hpp"
@@ -31,6 +32,7 @@
 #include "eval/embedding.hpp"
 #include "eval/epilogue.hpp"
 #include "eval/join.hpp"
+#include "eval/mixed.hpp"
 #include "eval/norm.hpp"
 #include "eval/pool.hpp"
 #include "eval/recurrent.hpp"
@@ -40,6 +42,7 @@
 
 #include <array>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 namespace ctnn::eigen {
@@ -61,6 +64,7 @@ protected:
     struct Sizes {
         std::size_t act, grad, skip_grad;                 // per sample
         std::size_t scratch, stats, fold, direct, packed; // in all
+        std::size_t rounded_per_sample, rounded;          // a mixed precision's operand copies
     };
 
     /// Sizes the buffers for batches of up to `batch` samples (no-op if already large enough).
@@ -75,6 +79,7 @@ protected:
         if (fold_.size() != n.fold) fold_.assign(n.fold, T(0));
         if (direct_.size() != n.direct) direct_.assign(n.direct, T(0));
         if (packed_.size() != n.packed) packed_.assign(n.packed, T(0));
+        rounded_.assign(n.rounded_per_sample * batch + n.rounded, T(0));
         capacity_ = batch;
     }
 
@@ -82,6 +87,8 @@ protected:
     std::vector<T> fold_;   ///< scale and shift of a BatchNorm folded into its previous stage
     std::vector<T> direct_; ///< padded input and packed weight of a direct convolution
     std::vector<T> packed_; ///< per direct_conv stage: the weight last packed, then its packing
+    /// A mixed precision's GEMM operands rounded to its format (eval/mixed.hpp): empty in fp32.
+    std::vector<T> rounded_;
     std::size_t stages_run_ = 0; ///< stages the last forward pass evaluated
     bool keep_ = true;           ///< the last forward pass kept every value backward() reads
     T* buffers_ = nullptr;
@@ -93,11 +100,16 @@ protected:
 
 /// Stage-by-stage evaluation of Net on the CPU, in precision T (float, or double for checks).
 /// ToInput: backward() computes the gradient of the model input too (Model::input_gradient).
-template <class Net, class T = float, bool ToInput = false>
+/// G: the format the Dense and Conv2D GEMMs read their operands in (bf16 or fp16: rounded copies
+/// multiplied in fp32, eval/mixed.hpp; needs T = float).
+template <class Net, class T = float, bool ToInput = false, GemmOperands G = GemmOperands::scalar>
 class Executor
-    : public ctnn::detail::StageRunner<Executor<Net, T, ToInput>, stages_of<Net>, T, ToInput>,
+    : public ctnn::detail::StageRunner<Executor<Net, T, ToInput, G>, stages_of<Net>, T, ToInput>,
       public detail::ExecutorState<T> {
-    using Runner = ctnn::detail::StageRunner<Executor<Net, T, ToInput>, stages_of<Net>, T, ToInput>;
+    using Runner =
+        ctnn::detail::StageRunner<Executor<Net, T, ToInput, G>, stages_of<Net>, T, ToInput>;
+    static_assert(G == GemmOperands::scalar || std::is_same_v<T, float>,
+                  "eigen::Executor: bf16 and fp16 GEMM operands are rounded from float values");
     using State = detail::ExecutorState<T>;
     friend Runner;
     template <LayerKind>
@@ -108,8 +120,11 @@ public:
     using typename Runner::flow;
     using typename Runner::plan;
     using typename Runner::stages;
-    /// The stages evaluated by ctnn's direct convolution and pooling kernels (CTNN_CPU_FUSED).
-    using direct = detail::DirectPlan<stages, T>;
+    /// The format the Dense and Conv2D GEMMs read their operands in.
+    static constexpr GemmOperands gemm_operands = G;
+    /// The stages evaluated by ctnn's direct convolution and pooling kernels (CTNN_CPU_FUSED; in
+    /// fp32 only: a mixed precision's convolutions run as im2col GEMMs on rounded operands).
+    using direct = detail::DirectPlan<stages, T, G == GemmOperands::scalar>;
 
     /// Pooling stages that a forward pass computes in the previous convolution's store (a 2 x 2
     /// max pool after a direct convolution and ReLU, when the instruction set's block holds whole
@@ -125,7 +140,9 @@ public:
                                                      plan::stats,
                                                      2 * detail::fold_channels<stages>,
                                                      direct::direct_floats,
-                                                     direct::packed_cache_floats};
+                                                     direct::packed_cache_floats,
+                                                     detail::rounded_floats<stages, G>.per_sample,
+                                                     detail::rounded_floats<stages, G>.fixed};
         this->reserve_buffers(sizes, batch);
     }
     using State::capacity;
@@ -236,7 +253,7 @@ private:
 
     using State::act_, State::grad_a_, State::grad_b_, State::scratch_, State::stats_,
         State::skip_grad_, State::fold_, State::direct_, State::packed_, State::stages_run_,
-        State::keep_, State::buffers_, State::ctx_;
+        State::keep_, State::buffers_, State::ctx_, State::rounded_;
 
     std::array<bool, stage_count> bn_training_{}; ///< mode of each BatchNorm stage's last forward
 };

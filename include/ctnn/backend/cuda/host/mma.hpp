@@ -24,6 +24,7 @@
 // rounding).
 #pragma once
 #include "../../../config.hpp"
+#include "../../../core/precision.hpp"
 
 #include <bit>
 #include <cmath>
@@ -35,46 +36,21 @@ namespace ctnn::cuda::host {
 /// The input type of an mma: IEEE half or bfloat16.
 enum class MmaInput : std::uint8_t { f16, bf16 };
 
-/// A 16-bit element as float (exact for both types).
-inline float decode(std::uint16_t bits, MmaInput type) {
-    if (type == MmaInput::bf16) return std::bit_cast<float>(std::uint32_t{bits} << 16);
-    const std::uint32_t sign = (std::uint32_t{bits} & 0x8000u) << 16;
-    const std::uint32_t exp = (bits >> 10) & 0x1Fu, man = bits & 0x3FFu;
-    if (exp == 0x1Fu) // inf or NaN
-        return std::bit_cast<float>(sign | 0x7F800000u | (man << 13));
-    if (exp == 0) { // zero or subnormal: man * 2^-24
-        const float v = std::ldexp(static_cast<float>(man), -24);
-        return sign ? -v : v;
-    }
-    return std::bit_cast<float>(sign | ((exp + 112u) << 23) | (man << 13));
+/// The GemmOperands format of an mma input type.
+inline GemmOperands format_of(MmaInput type) {
+    return type == MmaInput::bf16 ? GemmOperands::bf16 : GemmOperands::fp16;
 }
 
-/// float v as a 16-bit element of `type`, rounded to nearest even as cvt.rn.{f16,bf16}.f32 does:
-/// NaN stays a (quiet) NaN, f16 overflows to infinity, small values become subnormals or zero.
+/// A 16-bit element as float (exact for both types).
+inline float decode(std::uint16_t bits, MmaInput type) {
+    return ctnn::detail::from_16bit(bits, format_of(type));
+}
+
+/// float v as a 16-bit element of `type`, rounded to nearest even as cvt.rn.{f16,bf16}.f32 does
+/// (core/precision.hpp: NaN stays a quiet NaN, f16 overflows to infinity, small values become
+/// subnormals or zero).
 inline std::uint16_t round_to(float v, MmaInput type) {
-    const std::uint32_t bits = std::bit_cast<std::uint32_t>(v);
-    const std::uint32_t sign = (bits >> 16) & 0x8000u, exp = (bits >> 23) & 0xFFu,
-                        man = bits & 0x7FFFFFu;
-    // r rounded at its lowest `drop` bits, to nearest, ties to even.
-    const auto rne = [](std::uint32_t r, unsigned drop) {
-        const std::uint32_t kept = r >> drop, rest = r & ((1u << drop) - 1u),
-                            half = 1u << (drop - 1u);
-        return kept + ((rest > half || (rest == half && (kept & 1u))) ? 1u : 0u);
-    };
-    if (type == MmaInput::bf16) {
-        if (exp == 0xFFu && man != 0) return static_cast<std::uint16_t>(sign | 0x7FC0u);
-        return static_cast<std::uint16_t>(sign | rne(bits & 0x7FFFFFFFu, 16)); // carries to inf
-    }
-    if (exp == 0xFFu) return static_cast<std::uint16_t>(sign | 0x7C00u | (man != 0 ? 0x200u : 0u));
-    const int e = static_cast<int>(exp) - 112; // the f16 exponent field
-    if (e >= 31) return static_cast<std::uint16_t>(sign | 0x7C00u);
-    if (e <= 0) { // subnormal f16 (or zero): the value in units of 2^-24 is (man | 2^23) 2^(e - 14)
-        if (e < -10) return static_cast<std::uint16_t>(sign); // below 2^-25: rounds to zero
-        return static_cast<std::uint16_t>(sign |
-                                          rne(man | 0x800000u, static_cast<unsigned>(14 - e)));
-    }
-    // Normal: 10 of the 23 mantissa bits; a carry moves into the exponent (65520 -> infinity).
-    return static_cast<std::uint16_t>(sign | rne((static_cast<std::uint32_t>(e) << 23) | man, 13));
+    return ctnn::detail::to_16bit(v, format_of(type));
 }
 
 namespace detail {

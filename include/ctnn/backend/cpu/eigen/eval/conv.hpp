@@ -6,7 +6,9 @@
 // bias and applies the fused ops. Backward unfolds the chunk again (nothing but the stage input
 // is kept), accumulates dW = im2col(X)^T dZ and, for the input gradient, folds dZ W back
 // (col2im). With CTNN_CPU_FUSED, the stages DirectPlan picks run ctnn's direct or Winograd
-// kernels instead (forward, input gradient, Winograd-domain weight gradient).
+// kernels instead (forward, input gradient, Winograd-domain weight gradient). In a mixed precision
+// the GEMMs read the im2col chunk, dZ and W rounded to its format (eval/mixed.hpp; no direct or
+// Winograd kernels: a Winograd transform is not the rounded operands' product).
 #pragma once
 #include "../../../../graph/fold.hpp"
 #include "../../../../graph/lowering.hpp"
@@ -18,6 +20,7 @@
 #include "common.hpp"
 #include "direct.hpp"
 #include "epilogue.hpp"
+#include "mixed.hpp"
 #include "norm.hpp"
 
 #include <algorithm>
@@ -47,7 +50,8 @@ struct Eval<LayerKind::conv> {
                 return;
             }
         }
-        MapConstMat<T> W(w, kg, L::out_channels);
+        MapConstMat<T> W(gemm_operand<Ex>(w, ex.rounded_.data(), 0, kg * L::out_channels), kg,
+                         L::out_channels);
         T* col = ex.scratch_.data();
         T* gout = col + L::chunk * P * L::taps;
         typename fold_for<typename Ex::stages, I + 1, T>::type folded{};
@@ -57,6 +61,7 @@ struct Eval<LayerKind::conv> {
             const std::size_t samples = std::min(L::chunk, ex.batch_ - s0);
             const auto rows = idx(samples * P);
             im2col(G, x + s0 * n_in, samples, col);
+            round_operand_in_place<Ex>(col, samples * P * L::taps);
             MapConstMat<T> Col(col, rows, L::taps);
             MapMat<T> Out(gout, rows, L::out_channels);
             for (std::size_t g = 0; g < groups; ++g)
@@ -82,7 +87,9 @@ struct Eval<LayerKind::conv> {
         const std::size_t batch = ex.batch_;
         const T* w = params + A::param_offset;
         T* gw = grads + A::param_offset;
-        MapConstMat<T> W(w, kg, L::out_channels);
+        MapConstMat<T> W(
+            input_grad ? gemm_operand<Ex>(w, ex.rounded_.data(), 0, kg * L::out_channels) : w, kg,
+            L::out_channels);
         MapMat<T> GW(gw, kg, L::out_channels);
         GW.setZero();
         MapVec<T> GB(gw + kg * L::out_channels, A::layer::has_bias ? L::out_channels : 0);
@@ -127,6 +134,7 @@ struct Eval<LayerKind::conv> {
             const std::size_t samples = std::min(L::chunk, batch - s0);
             const std::size_t rows = samples * P;
             im2col(G, ex.x_of(I) + s0 * n_in, samples, col);
+            round_operand_in_place<Ex>(col, rows * L::taps);
             MapMat<T> Col(col, idx(rows), L::taps);
             if constexpr (DP::template direct_conv<S> &&
                           (!input_grad || DP::template direct_conv_dx<S>)) {
@@ -142,6 +150,7 @@ struct Eval<LayerKind::conv> {
                 for (std::size_t s = 0; s < samples; ++s)
                     for (std::size_t o = 0; o < L::out_channels; ++o)
                         std::copy_n(d + (s0 + s) * n_out + o * P, P, dzc + o * rows + s * P);
+                round_operand_in_place<Ex>(dzc, rows * L::out_channels);
                 MapConstMat<T> DZ(dzc, idx(rows), L::out_channels);
                 if constexpr (A::layer::has_bias) GB += DZ.colwise().sum().transpose();
                 for (std::size_t g = 0; g < groups; ++g)

@@ -4,11 +4,14 @@
 // A batch tensor of B samples of n values is stored sample-major (PyTorch's [B, n] row-major),
 // which Eigen sees as a column-major n x B matrix; a Dense weight [out, in] row-major is a
 // column-major in x out matrix W. Backward: dW = X dZ^T, db = the row sums of dZ, dX = W dZ.
+// In a mixed precision (Ex::gemm_operands bf16 or fp16) the GEMMs read rounded copies of W, X and
+// dZ (eval/mixed.hpp): the CUDA path's tensor-core arithmetic.
 #pragma once
 #include "../../../../graph/fold.hpp"
 #include "../../threads.hpp"
 #include "common.hpp"
 #include "epilogue.hpp"
+#include "mixed.hpp"
 #include "norm.hpp"
 
 #include <cstddef>
@@ -26,8 +29,11 @@ struct Eval<LayerKind::dense> {
         constexpr std::size_t steps = A::bound::steps; // > 1: applied at every step
         const std::size_t cols = ex.batch_ * steps;
         const T* w = params + A::param_offset;
-        MapConstMat<T> W(w, n_in, n_out);
-        MapConstMat<T> X(ex.x_of(I), n_in, idx(cols));
+        // The GEMM's operands: in a mixed precision rounded copies (eval/mixed.hpp).
+        MapConstMat<T> W(gemm_operand<Ex>(w, ex.rounded_.data(), 0, n_in * n_out), n_in, n_out);
+        MapConstMat<T> X(
+            gemm_operand<Ex>(ex.x_of(I), ex.rounded_.data(), n_in * n_out, n_in * cols), n_in,
+            idx(cols));
         MapMat<T> Z(ex.z_of(I), n_out, idx(cols));
         const unsigned nt = ex.intra_threads();
         if (nt > 1 && n_out >= 64) {
@@ -72,12 +78,21 @@ struct Eval<LayerKind::dense> {
         const auto B = idx(ex.batch_ * A::bound::steps); // columns: samples times steps
         const T* w = params + A::param_offset;
         T* gw = grads + A::param_offset;
-        MapConstMat<T> dZ(d, n_out, B);
-        MapConstMat<T> X(ex.x_of(I), n_in, B);
+        // The GEMMs' operands: in a mixed precision rounded copies (eval/mixed.hpp), the bias
+        // gradient the sum of the rounded dZ (the CUDA path's ones column).
+        const std::size_t cols = static_cast<std::size_t>(B);
+        MapConstMat<T> dZ(
+            gemm_operand<Ex>(d, ex.rounded_.data(), n_in * n_out + n_in * cols, n_out * cols),
+            n_out, B);
+        MapConstMat<T> X(
+            gemm_operand<Ex>(ex.x_of(I), ex.rounded_.data(), n_in * n_out, n_in * cols), n_in, B);
         MapMat<T>(gw, n_in, n_out).noalias() = X * dZ.transpose();
         if constexpr (A::layer::has_bias) MapVec<T>(gw + n_in * n_out, n_out) = dZ.rowwise().sum();
         if constexpr (Ex::flow::input_grad[I]) {
-            MapMat<T>(other, n_in, B).noalias() = MapConstMat<T>(w, n_in, n_out) * dZ;
+            MapMat<T>(other, n_in, B).noalias() =
+                MapConstMat<T>(gemm_operand<Ex>(w, ex.rounded_.data(), 0, n_in * n_out), n_in,
+                               n_out) *
+                dZ;
             std::swap(d, other);
         }
     }

@@ -22,7 +22,9 @@
 
 namespace ctnn::eigen::detail {
 
-template <class Stages, class T>
+/// Direct: ctnn's direct and Winograd convolutions may run (not for a mixed precision, whose
+/// convolutions are GEMMs on rounded operands: eval/mixed.hpp).
+template <class Stages, class T, bool Direct = true>
 struct DirectPlan {
     static constexpr std::size_t stage_count = Stages::size;
 #if CTNN_CPU_FUSED
@@ -31,7 +33,7 @@ struct DirectPlan {
     /// im2col + GEMM.
     template <class S>
     static constexpr bool direct_conv = [] {
-        if constexpr (S::kind == LayerKind::conv && std::is_same_v<T, float>)
+        if constexpr (Direct && S::kind == LayerKind::conv && std::is_same_v<T, float>)
             return conv_lowering<S>::direct;
         else return false;
     }();
