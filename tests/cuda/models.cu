@@ -60,8 +60,8 @@ bool input_gradient_check(bool gpu) {
                 worst, scale);
     return ok;
 }
-/// Mixed precision (Model<Net, precision::bf16>): its Dense and Conv2D GEMMs on tensor cores
-/// (gemm_mma), compiled by nvcc. It trains beside the fp32 model from the same start, on the GPU
+/// Mixed precision (Model<Net, precision::bf16>): its Dense GEMMs on tensor cores (gemm_mma),
+/// compiled by nvcc. It trains beside the fp32 model from the same start, on the GPU
 /// when there is one (else on the CPU: rounded operands), and their losses stay within bf16's
 /// reach.
 template <class Net>
@@ -130,11 +130,10 @@ int main() {
         std::printf("model families compiled for the device only (CTNN_CUDA_DEVICE_ONLY)\n");
 #endif
         ok &= input_gradient_check(gpu);
+        // bf16: the MLP here; the CNN's bf16 kernels are compiled by fashion_mnist_cnn_cuda (its
+        // --bf16 model) and checked in host execution by tests/unit/cuda_mixed.cpp.
         ok &=
             mixed_precision_check<Sequential<Input<784>, Dense<128>, ReLU, Dense<10>>>(gpu, "MLP");
-        ok &= mixed_precision_check<
-            Sequential<Input<1, 28, 28>, Conv2D<8, 3, Same>, ReLU, MaxPool2D<2>,
-                       Conv2D<16, 3, Same>, ReLU, Flatten, Dense<10>>>(gpu, "CNN");
         std::printf("%s\n", ok ? "all models ok" : "FAILED");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {
