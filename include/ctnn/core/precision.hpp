@@ -102,8 +102,8 @@ inline std::uint16_t to_16bit(float v, GemmOperands f) {
     if (exp == 0xFFu) return static_cast<std::uint16_t>(sign | 0x7C00u | (man != 0 ? 0x200u : 0u));
     const int e = static_cast<int>(exp) - 112; // the fp16 exponent field
     if (e >= 31) return static_cast<std::uint16_t>(sign | 0x7C00u);
-    if (e <=
-        0) { // subnormal fp16 (or zero): the value in units of 2^-24 is (man | 2^23) 2^(e - 14)
+    // e <= 0: a subnormal fp16 (or zero), in units of 2^-24 (man | 2^23) 2^(e - 14).
+    if (e <= 0) {
         if (e < -10) return static_cast<std::uint16_t>(sign); // below 2^-25: rounds to zero
         return static_cast<std::uint16_t>(sign |
                                           rne(man | 0x800000u, static_cast<unsigned>(14 - e)));
@@ -128,33 +128,32 @@ inline float from_16bit(std::uint16_t bits, GemmOperands f) {
 
 } // namespace detail
 
+namespace detail {
+
+/// v rounded to bf16, as float: to nearest even at bit 16 in a few integer operations (no
+/// branch on the exponent), so that loops over operands vectorize; NaN: a quiet NaN of its sign.
+inline float round_bf16(float v) {
+    const std::uint32_t b = std::bit_cast<std::uint32_t>(v);
+    const std::uint32_t r = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+    return std::bit_cast<float>((b & 0x7FFFFFFFu) > 0x7F800000u ? (b & 0x80000000u) | 0x7FC00000u
+                                                                : r);
+}
+
+} // namespace detail
+
 /// v rounded to format f, as float: what a bf16 or fp16 GEMM operand holds (f scalar: v itself).
-/// bf16 in a few integer operations (round to nearest even at bit 16), so that loops over
-/// operands vectorize.
 inline float round_to_format(float v, GemmOperands f) {
     if (f == GemmOperands::scalar) return v;
-    if (f == GemmOperands::bf16) {
-        const std::uint32_t b = std::bit_cast<std::uint32_t>(v);
-        if ((b & 0x7FFFFFFFu) > 0x7F800000u) // NaN: a quiet NaN of the same sign
-            return std::bit_cast<float>((b & 0x80000000u) | 0x7FC00000u);
-        return std::bit_cast<float>((b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u);
-    }
+    if (f == GemmOperands::bf16) return detail::round_bf16(v);
     return detail::from_16bit(detail::to_16bit(v, f), f);
 }
 
 /// dst[i] = round_to_format(src[i], f) for the n values; returns dst.
 inline float* round_to_format(const float* src, float* dst, std::size_t n, GemmOperands f) {
-    if (f == GemmOperands::bf16) {
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::uint32_t b = std::bit_cast<std::uint32_t>(src[i]);
-            const std::uint32_t r = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
-            dst[i] = (b & 0x7FFFFFFFu) > 0x7F800000u
-                         ? std::bit_cast<float>((b & 0x80000000u) | 0x7FC00000u)
-                         : std::bit_cast<float>(r);
-        }
-    } else {
+    if (f == GemmOperands::bf16) // the format test outside the loop: it vectorizes
+        for (std::size_t i = 0; i < n; ++i) dst[i] = detail::round_bf16(src[i]);
+    else
         for (std::size_t i = 0; i < n; ++i) dst[i] = round_to_format(src[i], f);
-    }
     return dst;
 }
 
