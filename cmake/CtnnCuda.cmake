@@ -134,8 +134,8 @@ endfunction()
 # CTNN_CUDA_DEVICE_ONLY (the ci preset, which has no GPU): nvcc compile checks that nothing runs are
 # compiled for the device alone (nvcc --fatbin: the same front end, NVVM, ptxas statistics and
 # spill check, no host compilation, ~40-65% of an nvcc compilation saved): tests/cuda's model
-# families and every example's <name>_cuda build but fashion_mnist_mlp_cuda, which stays a whole
-# program (an example's host code through nvcc, linked). ctnn_cuda_kernels and ctnn_cuda_models
+# families and every example's <name>_cuda build but regression_cuda, which stays a whole program
+# (an example's host code through nvcc, linked; the smallest example). ctnn_cuda_kernels and ctnn_cuda_models
 # keep compiling and running their host code. A build with a GPU leaves it off.
 option(CTNN_CUDA_DEVICE_ONLY
        "Compile the nvcc checks that cannot run without a GPU for the device only (nvcc --fatbin)"
