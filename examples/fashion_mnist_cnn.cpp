@@ -1,18 +1,20 @@
 // Trains a small convolutional network on Fashion-MNIST on the CPU and prints the test accuracy.
 //
-//   fashion_mnist_cnn [--bf16] [DATA_DIR] [EPOCHS]
+//   fashion_mnist_cnn [--bf16 | --fp16] [DATA_DIR] [EPOCHS]
 //
 // DATA_DIR defaults to /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
 // Images are channel-first [1, 28, 28], as in PyTorch; the saved weights load into the equivalent
 // nn.Sequential (Conv2d(1, 32, 3, padding='same'), ReLU, MaxPool2d(2), ...) without reshuffling.
 // --bf16 trains in bf16 mixed precision (Model<Net, precision::bf16>: tensor cores on a GPU,
-// rounded operands on the CPU; docs/training.md), same seeds.
+// rounded operands on the CPU; docs/training.md), --fp16 in fp16 with dynamic loss scaling;
+// same seeds.
 #include <ctnn/ctnn.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -62,14 +64,18 @@ int run(const std::vector<std::string>& args) {
                 "weights saved to fashion_mnist_cnn.safetensors\n",
                 history.epochs.size(), seconds,
                 seconds / static_cast<double>(history.epochs.empty() ? 1 : history.epochs.size()));
+    if constexpr (std::is_same_v<P, precision::fp16>)
+        std::printf("loss scaling: %zu steps skipped, scale %g at the end\n",
+                    history.scale_skipped(), double(model.loss_scaler().scale()));
     std::printf("test accuracy: %.2f%%\n", 100.0 * test.accuracy);
     return 0;
 }
 
 int main(int argc, char** argv) try {
     std::vector<std::string> args(argv + 1, argv + argc);
-    const bool bf16 = std::erase(args, "--bf16") > 0;
-    return bf16 ? run<precision::bf16>(args) : run<float>(args);
+    const bool bf16 = std::erase(args, "--bf16") > 0, fp16 = std::erase(args, "--fp16") > 0;
+    if (bf16 && fp16) throw std::invalid_argument("--bf16 and --fp16 exclude each other");
+    return bf16 ? run<precision::bf16>(args) : fp16 ? run<precision::fp16>(args) : run<float>(args);
 } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << '\n';
     return 1;

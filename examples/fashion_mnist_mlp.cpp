@@ -1,12 +1,13 @@
 // Trains a multilayer perceptron on Fashion-MNIST on the CPU and prints the test accuracy.
 //
-//   fashion_mnist_mlp [--bf16] [DATA_DIR] [EPOCHS] [TRAIN_IMAGES] [TEST_IMAGES]
+//   fashion_mnist_mlp [--bf16 | --fp16] [DATA_DIR] [EPOCHS] [TRAIN_IMAGES] [TEST_IMAGES]
 //
 // DATA_DIR defaults to /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).
 // TRAIN_IMAGES and TEST_IMAGES use seeded random subsets of that many training and test images
 // (default: all 60000 and 10000); CI's aarch64 phase runs a short slice under qemu and compares
 // its accuracy with x86's. --bf16 trains in bf16 mixed precision (Model<Net, precision::bf16>:
-// tensor cores on a GPU, rounded operands on the CPU; docs/training.md), same seeds.
+// tensor cores on a GPU, rounded operands on the CPU; docs/training.md), --fp16 in fp16 with
+// dynamic loss scaling; same seeds.
 #include <ctnn/ctnn.hpp>
 
 #include <cstdio>
@@ -64,14 +65,18 @@ int run(const std::vector<std::string>& args) {
                     for (const auto& e : history.epochs) s += e.seconds;
                     return s;
                 }());
+    if constexpr (std::is_same_v<P, precision::fp16>)
+        std::printf("loss scaling: %zu steps skipped, scale %g at the end\n",
+                    history.scale_skipped(), double(model.loss_scaler().scale()));
     std::printf("test accuracy: %.2f%%\n", 100.0 * test.accuracy);
     return 0;
 }
 
 int main(int argc, char** argv) try {
     std::vector<std::string> args(argv + 1, argv + argc);
-    const bool bf16 = std::erase(args, "--bf16") > 0;
-    return bf16 ? run<precision::bf16>(args) : run<float>(args);
+    const bool bf16 = std::erase(args, "--bf16") > 0, fp16 = std::erase(args, "--fp16") > 0;
+    if (bf16 && fp16) throw std::invalid_argument("--bf16 and --fp16 exclude each other");
+    return bf16 ? run<precision::bf16>(args) : fp16 ? run<precision::fp16>(args) : run<float>(args);
 } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << '\n';
     return 1;

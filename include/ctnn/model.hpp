@@ -33,12 +33,12 @@
 #include "model/cpu_side.hpp"
 #include "model/cuda_side.hpp"
 #include "model/describe.hpp"
+#include "model/loss_scale.hpp"
 #include "model/state.hpp"
 #include "optim/optimizer.hpp"
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -51,16 +51,15 @@ namespace ctnn {
 
 /// A model of type Net with its parameters and workspace, on a device. P is its number format
 /// (core/precision.hpp): float (the default), double (for gradient checks and science), or a
-/// mixed precision, precision::bf16, whose matrix products read bf16 operands (on CUDA's tensor
-/// cores; on the CPU rounded copies multiplied in fp32) while its stored values stay float.
+/// mixed precision, precision::bf16 or precision::fp16, whose matrix products read 16-bit
+/// operands (on CUDA's tensor cores; on the CPU rounded copies multiplied in fp32) while its
+/// stored values stay float. fp16 trains with dynamic loss scaling (loss_scaler()).
 template <Network Net, ModelNumber P = float>
 class Model : public detail::ModelCore<scalar_of<P>> {
     using T = scalar_of<P>;
     using Core = detail::ModelCore<T>;
-    static_assert(
-        gemm_operands_of<P> != GemmOperands::fp16,
-        "Model<Net, precision::fp16>: fp16 training needs dynamic loss scaling, which "
-        "ctnn does not have yet; use precision::bf16 (fp32's exponent range, no scaling)");
+    /// fp16: loss() scales the gradient, backward() unscales and checks it (model/loss_scale.hpp).
+    static constexpr bool loss_scaled = gemm_operands_of<P> == GemmOperands::fp16;
 
 public:
     using network = Net;
@@ -97,21 +96,14 @@ public:
 
     /// device::best() for this model: the GPU only when every layer of Net has CUDA kernels
     /// (otherwise the CPU, saying so once on stderr). The default device of a Model.
-    static Device best_device() {
-        const Device d = device::best();
-        if (!cuda_ok && d.kind == Device::Kind::cuda) {
-            [[maybe_unused]] static const bool told =
-                std::fputs("ctnn: this model has layers without CUDA kernels; running it on the "
-                           "CPU (Eigen)\n",
-                           stderr) >= 0;
-            return device::cpu();
-        }
-        return d;
-    }
+    static Device best_device() { return Core::best_device_for(cuda_ok); }
 
-    /// A copy on the same device, with the same parameters, gradients, seed and step (the
-    /// workspace is not shared; on CUDA the copy needs a forward() before loss()/backward()).
-    Model(const Model& o) : Core(o) { attach(o.device_); }
+    /// A copy on the same device, with the same parameters, gradients, seed, step and loss
+    /// scaling (the workspace is not shared; on CUDA the copy needs a forward() before
+    /// loss()/backward()).
+    Model(const Model& o) : Core(o), scaler_(o.scaler_), seed_scale_(o.seed_scale_) {
+        attach(o.device_);
+    }
     Model& operator=(const Model& o) {
         if (this != &o) *this = Model(o);
         return *this;
@@ -153,6 +145,11 @@ public:
     [[nodiscard]] OptimizerState<O, T> make_state(const O& optimizer) const {
         return OptimizerState<O, T>(optimizer, param_count);
     }
+
+    /// An fp16 model's dynamic loss scaling: its scale, the steps it skipped, whether the last
+    /// backward() overflowed; assign LossScaler(LossScaling{...}) for other settings.
+    LossScaler& loss_scaler() noexcept requires loss_scaled { return scaler_; }
+    const LossScaler& loss_scaler() const noexcept requires loss_scaled { return scaler_; }
 
     /// Preallocates workspace for batches of up to `batch` samples, so that later forward and
     /// backward passes of at most that size do not allocate.
@@ -214,26 +211,10 @@ public:
             self.on_device([&](auto& c) { c.predict(x.data(), batch, ctx, y.data()); });
             return y;
         }
-        std::unique_ptr<detail::Workspace> w;
-        {
-            const std::lock_guard lock(pool_->mutex);
-            fresh(params_, Buf::params); // the fused executor's update leaves them in its layout
-            if (!pool_->idle.empty()) {
-                w = std::move(pool_->idle.back());
-                pool_->idle.pop_back();
-            }
-        }
-        if (!w) w = std::make_unique<PredictSide>();
-        auto& s = static_cast<PredictSide&>(*w);
-        if (s.version != params_.version) {
-            cpu::parameters_changed(s.exec);
-            s.version = params_.version;
-        }
-        const T* out =
-            s.exec.forward(params_.host.data(), x.data(), batch, ctx, buffers_.host.data());
-        std::copy_n(out, y.size(), y.begin());
-        const std::lock_guard lock(pool_->mutex);
-        pool_->idle.push_back(std::move(w));
+        // (fresh: the fused executor's update leaves the parameters in its layout)
+        detail::predict_on_pool<cpu_exec>(
+            *pool_, params_, [&] { fresh(params_, Buf::params); }, buffers_.host.data(), x.data(),
+            batch, ctx, y.data(), out_size);
         return y;
     }
 
@@ -241,30 +222,43 @@ public:
     /// backward(). Returns the mean loss of the batch. The targets the loss reads must match the
     /// batch: one label per sample (losses on classes), or batch x out_size values; otherwise
     /// throws ctnn::shape_error naming both sizes. A label outside [0, out_size) throws
-    /// ctnn::argument_error.
+    /// ctnn::argument_error. (fp16: dLoss/dOutput is multiplied by loss_scaler().scale(); the
+    /// returned loss is not.)
     template <Loss L>
     T loss(const L& l, loss::Targets<T> targets) {
         const Use use(use_, "Model::loss");
         static_assert(L::template check<typename Net::out_shape>());
         if (batch_ == 0) throw argument_error("Model::loss: call forward() first");
         loss::check_targets<L, typename Net::out_shape>(targets, batch_);
-        if (on_cuda()) return on_device<T>([&](auto& c) { return c.loss(l, targets); });
+        T scale = T(1);
+        if constexpr (loss_scaled) scale = seed_scale_ = scaler_.scale();
+        if (on_cuda()) return on_device<T>([&](auto& c) { return c.loss(l, targets, scale); });
         auto& e = cpu();
-        return l(e.output(), targets, batch_, out_size, e.output_grad());
+        const T value = l(e.output(), targets, batch_, out_size, e.output_grad());
+        if constexpr (loss_scaled)
+            for (std::size_t i = 0; i < batch_ * out_size; ++i) e.output_grad()[i] *= scale;
+        return value;
     }
 
-    /// Backward pass of the last training-mode forward(): fills gradients().
+    /// Backward pass of the last training-mode forward(): fills gradients(). (fp16: divides
+    /// them by the loss scale of the last loss() and checks them; a non-finite one makes the
+    /// next update() a skipped step and backs the scale off.)
     void backward() {
         const Use use(use_, "Model::backward");
         if (batch_ == 0) throw argument_error("Model::backward: call forward() and loss() first");
+        [[maybe_unused]] const T inv = T(1) / seed_scale_;
         if (on_cuda()) {
             on_device([](auto& c) { c.backward(); });
             grads_.mark(Newest::backend);
+            if constexpr (loss_scaled)
+                scaler_.checked(on_device<bool>([&](auto& c) { return c.unscale(inv); }));
             return;
         }
         auto& e = cpu_ready();
         e.backward(params_.host.data(), native_cpu ? nullptr : grads_.host.data());
         grads_.newest = native_cpu ? Newest::backend : Newest::both;
+        if constexpr (loss_scaled) // no fused executor for a mixed precision: grads_ is the copy
+            scaler_.checked(detail::unscale_gradients(grads_.host.data(), param_count, inv));
     }
 
     /// The gradient of the mean loss `l` against `targets` with respect to the input x
@@ -307,13 +301,18 @@ public:
 
     /// Applies one optimizer update with learning rate `lr` (a schedule's value for this step; it
     /// replaces state.optimizer.lr, which update(state) uses) to all parameters (one pass). Throws
-    /// ctnn::argument_error if `state` was made for another number of parameters.
+    /// ctnn::argument_error if `state` was made for another number of parameters. (fp16: after
+    /// a backward() with a non-finite gradient, a skipped step: nothing changes.)
     template <Optimizer O>
     void update(OptimizerState<O, T>& state, float lr) {
         const Use use(use_, "Model::update");
         if (state.m.size() != (O::state_count >= 1 ? param_count : 0) ||
             state.v.size() != (O::state_count >= 2 ? param_count : 0))
             Core::throw_state_size(O::name(), state.m.size(), state.v.size(), param_count);
+        if constexpr (loss_scaled) {
+            if (scaler_.take_skip()) return;
+            scaler_.stepped();
+        }
         if (on_cuda()) {
             push(params_, Buf::params);
             push(grads_, Buf::grads); // written on the host (clip_grad_norm)
@@ -332,7 +331,7 @@ public:
         if constexpr (native_cpu) {
             // The executor's accumulators hold the current gradients (a copy of the model copies
             // the executor with them).
-            auto& st = cpu_state_copy(state);
+            auto& st = detail::cpu_state_copy<cpu_exec>(state, [&] { read_state(state); });
             e.update(state.optimizer, scalars, params_.host.data(),
                      st.m.empty() ? nullptr : st.m.data(), st.v.empty() ? nullptr : st.v.data());
             params_.mark(Newest::backend);
@@ -399,11 +398,6 @@ private:
     /// This translation unit can run the model on CUDA.
     static constexpr bool cuda_built = CTNN_CUDA_BACKEND && cuda_ok;
 
-    /// A predict() executor of the pool, and the parameter version it last read.
-    struct PredictSide final : detail::Workspace {
-        cpu_exec exec;
-        std::uint64_t version = ~std::uint64_t{0};
-    };
     using Use = detail::UseCheck::Exclusive;
 
     /// input_gradient's CPU executor (gradients to the input) and its unread parameter gradients.
@@ -435,27 +429,6 @@ private:
         cpu_exec& e = cpu();
         push(params_, Buf::params);
         return e;
-    }
-
-    /// The fused executor's copy of an optimizer state, made (after reading back another
-    /// backend's copy) at the first update.
-    template <Optimizer O>
-    auto& cpu_state_copy(OptimizerState<O, T>& state) {
-        using Copy = detail::CpuStateCopy<cpu_exec, T>;
-        if (!state.copy || state.copy->kind != &Copy::tag) {
-            read_state(state);
-            auto st = std::make_shared<Copy>();
-            if (!state.m.empty()) {
-                st->m.assign(cpu_exec::native_floats, T(0));
-                cpu_exec::to_native(state.m.data(), st->m.data());
-            }
-            if (!state.v.empty()) {
-                st->v.assign(cpu_exec::native_floats, T(0));
-                cpu_exec::to_native(state.v.data(), st->v.data());
-            }
-            state.copy = std::move(st);
-        }
-        return static_cast<Copy&>(*state.copy);
     }
 
     /// f(the device side), where this translation unit can run the model on CUDA. A model moved
@@ -496,6 +469,10 @@ private:
 #endif
         }
     }
+
+    /// fp16: the loss scaling, and the scale the last loss() seeded backward() with.
+    [[no_unique_address]] std::conditional_t<loss_scaled, LossScaler, detail::NoLossScaler> scaler_;
+    T seed_scale_ = T(1);
 
     using Core::batch_, Core::buffers_, Core::cpu_, Core::device_, Core::device_side_, Core::fresh,
         Core::grads_, Core::input_grad_, Core::on_cuda, Core::params_, Core::pool_, Core::push,

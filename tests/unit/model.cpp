@@ -135,7 +135,8 @@ TEST_CASE("train reports per-epoch lines, history and CSV") {
     std::ifstream f(csv);
     std::string header, line;
     std::getline(f, header);
-    CHECK(header == "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,skipped");
+    CHECK(header ==
+          "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,skipped,scale_skipped");
     int rows = 0;
     while (std::getline(f, line)) ++rows;
     CHECK(rows == 3);

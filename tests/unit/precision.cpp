@@ -80,6 +80,28 @@ TEST_CASE("round_to_format over an array: the same values as element by element"
     }
 }
 
+TEST_CASE("fp16 rounding: the branch-free round_fp16 equals the encoding's round trip") {
+    // A stride through all 2^32 patterns (every exponent, both signs, NaNs) and every pattern
+    // near fp16's edges: the subnormal boundary 2^-14, the tie to zero 2^-25, 65504 and 65520.
+    const auto same = [](std::uint32_t u) {
+        const float v = std::bit_cast<float>(u);
+        const float a = ctnn::detail::round_fp16(v);
+        const float b = ctnn::detail::from_16bit(ctnn::detail::to_16bit(v, GemmOperands::fp16),
+                                                 GemmOperands::fp16);
+        return std::bit_cast<std::uint32_t>(a) == std::bit_cast<std::uint32_t>(b);
+    };
+    std::size_t differ = 0;
+    for (std::uint64_t u = 0; u < (std::uint64_t{1} << 32); u += 4099)
+        differ += same(static_cast<std::uint32_t>(u)) ? 0u : 1u;
+    for (const float edge : {std::ldexp(1.0f, -14), std::ldexp(1.0f, -25), 65504.0f, 65520.0f})
+        for (std::uint32_t sign : {0u, 0x80000000u})
+            for (std::uint32_t d = 0; d <= 8192; ++d) {
+                const std::uint32_t u = (std::bit_cast<std::uint32_t>(edge) - 4096u + d) | sign;
+                differ += same(u) ? 0u : 1u;
+            }
+    CHECK(differ == 0);
+}
+
 TEST_CASE("number formats: the traits Model reads") {
     static_assert(std::is_same_v<scalar_of<float>, float>);
     static_assert(std::is_same_v<scalar_of<double>, double>);

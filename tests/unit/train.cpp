@@ -34,20 +34,22 @@ TEST_CASE("train: a finite loss with non-finite gradients is caught too") {
     check_policies<Sequential<Input<4>, Dense<8>, Sigmoid, Dense<3>>, float>(device::cpu(), true);
 }
 
-TEST_CASE("train: the history's CSV has the skipped column") {
+TEST_CASE("train: the history's CSV has the skipped columns") {
     const auto path = std::filesystem::temp_directory_path() / "ctnn_train_skipped.csv";
     History h;
     EpochStats e;
     e.epoch = 1;
     e.skipped = 3;
+    e.scale_skipped = 5;
     h.epochs.push_back(e);
     h.write_csv(path);
     std::ifstream f(path);
     std::string header, row;
     std::getline(f, header);
     std::getline(f, row);
-    CHECK(header == "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,skipped");
-    CHECK(row.substr(row.rfind(',')) == ",3");
+    CHECK(header ==
+          "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,skipped,scale_skipped");
+    CHECK(row.substr(row.rfind(',', row.rfind(',') - 1)) == ",3,5");
     std::filesystem::remove(path);
 }
 

@@ -6,8 +6,9 @@
 //                                 activations, gradients) rounded to bfloat16 as the products read
 //                                 them, sums in fp32; master weights, gradients, optimizer state,
 //                                 losses, softmax and normalization statistics stay fp32
-//   Model<Net, precision::fp16>   the same with IEEE half operands (needs dynamic loss scaling,
-//                                 which is not built yet: refused by Model with a static_assert)
+//   Model<Net, precision::fp16>   the same with IEEE half operands (11 significant bits, largest
+//                                 finite 65504), trained with dynamic loss scaling
+//                                 (model/loss_scale.hpp)
 //
 // What each backend runs in the reduced format is the backend's: CUDA's Dense and Conv2D GEMMs on
 // tensor cores (backend/cuda/eval/), the CPU's the same GEMMs on operands rounded here
@@ -16,6 +17,7 @@
 #pragma once
 #include "../config.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <concepts>
@@ -139,21 +141,38 @@ inline float round_bf16(float v) {
                                                                 : r);
 }
 
+/// v rounded to fp16, as float, without a branch (loops over operands vectorize): normal fp16
+/// values to nearest even at bit 13 as round_bf16 at bit 16; below 2^-14, fp16's subnormals,
+/// multiples of 2^-24, by (|v| + 0.5) - 0.5 (the ulp of [0.5, 1) is 2^-24); past 65504
+/// infinity; NaN a quiet NaN of its sign. The same value as from_16bit(to_16bit(v)) for every
+/// float (checked exhaustively when written).
+inline float round_fp16(float v) {
+    const std::uint32_t b = std::bit_cast<std::uint32_t>(v), a = b & 0x7FFFFFFFu;
+    const std::uint32_t normal = (a + 0xFFFu + ((a >> 13) & 1u)) & 0xFFFFE000u;
+    const float small = (std::bit_cast<float>(a) + 0.5f) - 0.5f;
+    std::uint32_t r = a < 0x38800000u ? std::bit_cast<std::uint32_t>(small) : normal;
+    r = r > 0x477FE000u ? 0x7F800000u : r; // above 65504
+    r = a > 0x7F800000u ? 0x7FC00000u : r; // NaN
+    return std::bit_cast<float>((b & 0x80000000u) | r);
+}
+
 } // namespace detail
 
 /// v rounded to format f, as float: what a bf16 or fp16 GEMM operand holds (f scalar: v itself).
 inline float round_to_format(float v, GemmOperands f) {
     if (f == GemmOperands::scalar) return v;
     if (f == GemmOperands::bf16) return detail::round_bf16(v);
-    return detail::from_16bit(detail::to_16bit(v, f), f);
+    return detail::round_fp16(v);
 }
 
 /// dst[i] = round_to_format(src[i], f) for the n values; returns dst.
 inline float* round_to_format(const float* src, float* dst, std::size_t n, GemmOperands f) {
-    if (f == GemmOperands::bf16) // the format test outside the loop: it vectorizes
+    // The format test outside the loops: they vectorize.
+    if (f == GemmOperands::bf16)
         for (std::size_t i = 0; i < n; ++i) dst[i] = detail::round_bf16(src[i]);
-    else
-        for (std::size_t i = 0; i < n; ++i) dst[i] = round_to_format(src[i], f);
+    else if (f == GemmOperands::fp16)
+        for (std::size_t i = 0; i < n; ++i) dst[i] = detail::round_fp16(src[i]);
+    else std::copy_n(src, n, dst);
     return dst;
 }
 

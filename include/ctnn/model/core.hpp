@@ -6,6 +6,7 @@
 // accessors, gradient clipping) is compiled once per precision, not once per network type: a test
 // or program with a hundred models compiles it once.
 #pragma once
+#include "../backend/device.hpp"
 #include "../core/aligned.hpp"
 #include "../core/device.hpp"
 #include "../core/error.hpp"
@@ -18,6 +19,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -148,6 +150,20 @@ public:
     }
 
 protected:
+    /// device::best() for a model whose layers all have CUDA kernels (cuda_ok) or not (then the
+    /// CPU, saying so once on stderr).
+    static Device best_device_for(bool cuda_ok) {
+        const Device d = device::best();
+        if (!cuda_ok && d.kind == Device::Kind::cuda) {
+            [[maybe_unused]] static const bool told =
+                std::fputs("ctnn: this model has layers without CUDA kernels; running it on the "
+                           "CPU (Eigen)\n",
+                           stderr) >= 0;
+            return device::cpu();
+        }
+        return d;
+    }
+
     /// A model on the CPU with `params` parameters (zero) and the given buffers.
     ModelCore(std::size_t params, std::vector<T> initial_buffers)
         : pool_(std::make_unique<InferencePool>()) {

@@ -17,6 +17,7 @@
 #include "../loss/loss.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -95,9 +96,20 @@ struct CudaSide final : DeviceSide<T> {
     }
 
     template <class L>
-    T loss(const L& l, loss::Targets<T> targets) {
-        if constexpr (cuda::has_device_loss<L>) return exec.loss(l, targets);
+    T loss(const L& l, loss::Targets<T> targets, T grad_scale = T(1)) {
+        if constexpr (cuda::has_device_loss<L>) return exec.loss(l, targets, grad_scale);
         else no_device_loss<L>("Model::loss");
+    }
+
+    /// An fp16 model's backward(): the gradients times inv (one kernel); true when all are
+    /// finite (waits for the device).
+    bool unscale(T inv) {
+        cuda::zero(non_finite.data(), 1, stream.get());
+        cuda::unscale_gradients(grads.data(), Net::param_count, inv, non_finite.data(),
+                                stream.get());
+        std::uint32_t flag = 0;
+        cuda::copy_to_host(&flag, non_finite.data(), 1, stream.get());
+        return flag == 0;
     }
 
     /// Model::predict: an inference pass on the executor of its own (made at first use), the
@@ -164,6 +176,7 @@ struct CudaSide final : DeviceSide<T> {
     std::unique_ptr<cuda::Executor<Net, T, true, G>> input_exec;
     std::unique_ptr<Exec> predict_exec; ///< Model::predict's
     cuda::DeviceBuffer<T> input_grads;
+    cuda::DeviceBuffer<std::uint32_t> non_finite{1}; ///< unscale()'s flag
 };
 
 } // namespace ctnn::detail

@@ -47,7 +47,11 @@ std::string precision_lines(GemmOperands g) {
            cuda_precision_lines<Net>(g) + "  cpu, " + name +
            " operands as rounded fp32 copies multiplied with fp32 FMAs (no " + name +
            " instructions used yet): every Dense and Conv2D stage, no direct or Winograd "
-           "convolutions\n";
+           "convolutions\n" +
+           (g == GemmOperands::fp16
+                ? "  dynamic loss scaling: the loss gradient times the scale, the gradients "
+                  "unscaled and checked after backward, a step with a non-finite one skipped\n"
+                : "");
 }
 
 } // namespace detail

@@ -58,9 +58,10 @@ public:
         *out_ << buf << std::flush;
     }
 
-    /// The epoch's summary line; `skipped` batches (non-finite loss or gradients) are named.
+    /// The epoch's summary line; `skipped` batches (non-finite loss or gradients) and an fp16
+    /// model's steps skipped by loss scaling (`scale_skipped`) are named.
     void end_epoch(double loss, double acc, double val_loss, double val_acc, double seconds,
-                   std::size_t skipped = 0) {
+                   std::size_t skipped = 0, std::size_t scale_skipped = 0) {
         if (mode_ == Progress::silent) return;
         std::string line = std::string(mode_ == Progress::bar ? "\r" : "") + std::string("Epoch ") +
                            std::to_string(epoch_) + "/" + std::to_string(epochs_) + ": loss " +
@@ -73,6 +74,9 @@ public:
         if (skipped > 0)
             line += std::string(", skipped ") + std::to_string(skipped) + " batch" +
                     (skipped == 1 ? "" : "es") + " (non-finite loss or gradients)";
+        if (scale_skipped > 0)
+            line += std::string(", ") + std::to_string(scale_skipped) + " step" +
+                    (scale_skipped == 1 ? "" : "s") + " skipped by loss scaling (fp16 overflow)";
         if (mode_ == Progress::bar) line += "\033[K"; // clear what is left of the bar
         *out_ << line << '\n' << std::flush;
     }

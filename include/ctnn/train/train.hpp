@@ -83,6 +83,10 @@ struct EpochStats {
                           std::numeric_limits<double>::quiet_NaN()};
     double seconds = 0;
     std::size_t skipped = 0; ///< batches skipped for a non-finite loss or gradient (skip_batch)
+    /// An fp16 model's steps skipped by loss scaling (a gradient overflowed; the scale backed
+    /// off): no update, but the batch counts in the epoch's loss and accuracy (its forward pass
+    /// was valid) and BatchNorm's statistics keep it, as with PyTorch's GradScaler.
+    std::size_t scale_skipped = 0;
 };
 
 /// The per-epoch record of a training run.
@@ -98,6 +102,12 @@ struct History {
         for (const EpochStats& e : epochs) k += e.skipped;
         return k;
     }
+    /// Steps skipped by loss scaling in all epochs (fp16; EpochStats::scale_skipped).
+    [[nodiscard]] std::size_t scale_skipped() const noexcept {
+        std::size_t k = 0;
+        for (const EpochStats& e : epochs) k += e.scale_skipped;
+        return k;
+    }
 
     [[nodiscard]] const EpochStats& last() const {
         if (epochs.empty()) throw argument_error("History::last: no epoch was run");
@@ -108,7 +118,8 @@ struct History {
     void write_csv(const std::filesystem::path& path) const {
         std::ofstream f(path);
         if (!f) throw io_error(path.string(), "cannot open for writing");
-        f << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,skipped\n";
+        f << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,skipped,"
+             "scale_skipped\n";
         auto cell = [&](double v) {
             if (!std::isnan(v)) f << v;
         };
@@ -117,7 +128,8 @@ struct History {
             cell(e.train.loss), f << ',';
             cell(e.train.accuracy), f << ',';
             cell(e.validation.loss), f << ',';
-            cell(e.validation.accuracy), f << ',' << e.seconds << ',' << e.skipped << '\n';
+            cell(e.validation.accuracy),
+                f << ',' << e.seconds << ',' << e.skipped << ',' << e.scale_skipped << '\n';
         }
         f.close();
         if (!f) throw io_error(path.string(), "write failed");
@@ -316,6 +328,7 @@ History train(Model<Net, P>& model, const Dataset& data, const L& loss, const O&
         bar.start_epoch(epoch + 1, options.epochs, steps);
         double loss_sum = 0;
         std::size_t correct = 0, used = 0, skipped = 0; // used: samples of the accepted batches
+        std::size_t scale_skipped = 0;
         for (std::size_t s = 0; s < steps; ++s) {
             const std::size_t b0 = s * bs_max, bs = std::min(bs_max, n - b0);
             detail::gather(
@@ -332,7 +345,12 @@ History train(Model<Net, P>& model, const Dataset& data, const L& loss, const O&
             // as they were (the check costs one pass over the gradients).
             const bool loss_ok = std::isfinite(l);
             if (loss_ok) model.backward();
-            if (!loss_ok || !detail::all_finite(std::as_const(model).gradients())) {
+            // fp16: a gradient overflowed fp16 and loss scaling skips the step (not a bad batch).
+            bool scaled_overflow = false;
+            if constexpr (gemm_operands_of<P> == GemmOperands::fp16)
+                scaled_overflow = loss_ok && model.loss_scaler().take_skip();
+            if (!loss_ok ||
+                (!scaled_overflow && !detail::all_finite(std::as_const(model).gradients()))) {
                 if constexpr (Net::buffer_count > 0) {
                     const auto b = model.buffers();
                     std::copy(buffers_before.begin(), buffers_before.end(), b.begin());
@@ -357,6 +375,13 @@ History train(Model<Net, P>& model, const Dataset& data, const L& loss, const O&
             if constexpr (detail::has_accuracy<L>)
                 correct += detail::count_correct(y.data(), bs, Net::out_size, t);
             // The gradients are finite here (checked above), so is their norm.
+            if (scaled_overflow) { // fp16: the step is skipped, the scale has backed off
+                ++scale_skipped;
+                loss_sum += static_cast<double>(l) * static_cast<double>(bs);
+                used += bs;
+                bar.step(s + 1, loss_sum / static_cast<double>(used));
+                continue;
+            }
             if (options.clip_grad_norm > 0.0f) model.clip_grad_norm(options.clip_grad_norm);
             model.update(state, optim::per_step(options.schedule)
                                     ? optim::lr_at_step(options.schedule, opt.lr, epoch,
@@ -370,6 +395,7 @@ History train(Model<Net, P>& model, const Dataset& data, const L& loss, const O&
         st.epoch = epoch + 1;
         st.lr = lr;
         st.skipped = skipped;
+        st.scale_skipped = scale_skipped;
         // Over the accepted batches (NaN when there was none).
         st.train.loss =
             used ? loss_sum / static_cast<double>(used) : std::numeric_limits<double>::quiet_NaN();
@@ -381,7 +407,7 @@ History train(Model<Net, P>& model, const Dataset& data, const L& loss, const O&
         if (options.validation) st.validation = evaluate(model, *options.validation.ptr, loss);
         st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         bar.end_epoch(st.train.loss, st.train.accuracy, st.validation.loss, st.validation.accuracy,
-                      st.seconds, st.skipped);
+                      st.seconds, st.skipped, st.scale_skipped);
         history.epochs.push_back(st);
         if (!options.history_csv.empty()) history.write_csv(options.history_csv);
         if (!history.stopped.empty()) {

@@ -300,6 +300,9 @@ std::string cuda_precision_lines(GemmOperands g) {
                         "dW): " +
                         (reduced.empty() ? std::string("no stage") : "stage " + reduced) + "\n";
         if (!full.empty()) s += "  cuda, fp32 (no " + name + " kernels yet): stage " + full + "\n";
+        if (g == GemmOperands::fp16)
+            s += "  cuda, loss scaling: the scale in the loss kernel, + 1 kernel per backward "
+                 "(unscale_gradients; its finiteness flag read back)\n";
         return s;
     }
 }

@@ -143,10 +143,11 @@ public:
         copy_to_host(host, output(), batch_ * Net::out_size, stream_);
     }
 
-    /// Loss of the last forward pass against host targets, and dL/dZ of the last stage for
-    /// backward(): one kernel. Returns the mean loss (waits for the device).
+    /// Loss of the last forward pass against host targets, and dL/dZ of the last stage (times
+    /// grad_scale: an fp16 model's loss scale) for backward(): one kernel. Returns the mean loss
+    /// (waits for the device).
     template <class L>
-    T loss(const L& l, loss::Targets<T> t) {
+    T loss(const L& l, loss::Targets<T> t, T grad_scale = T(1)) {
         using Last = typename ctnn::detail::last<stages>::type;
         const T* z =
             plan::layout[stage_count - 1].own_z ? z_of(stage_count - 1) : x_of(stage_count - 1);
@@ -155,9 +156,9 @@ public:
         else copy_to_device(targets_.data(), t.values.data(), batch_ * Net::out_size, stream_);
         const LossScratch s{scratch_partials_.data(), scratch_ticket_.data(),
                             scratch_result_.data()};
-        loss_forward_backward<detail::epilogue_of<Last>>(l, output(), labels_.data(),
-                                                         targets_.data(), z, grad_a_.data(), batch_,
-                                                         Net::out_size, ctx_, s, stream_);
+        loss_forward_backward<detail::epilogue_of<Last>>(
+            l, output(), labels_.data(), targets_.data(), z, grad_a_.data(), batch_, Net::out_size,
+            ctx_, s, grad_scale, stream_);
         double result = 0;
         copy_to_host(&result, scratch_result_.data(), 1, stream_);
         return static_cast<T>(result);

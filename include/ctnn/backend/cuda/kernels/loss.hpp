@@ -81,12 +81,13 @@ __device__ __forceinline__ void finish_loss(double v, LossScratch s, double scal
     }
 }
 
-/// Row loss: one thread per sample (grid-stride); grad = dL/dZ of the last stage ([batch, n]).
+/// Row loss: one thread per sample (grid-stride); grad = grad_scale dL/dZ of the last stage
+/// ([batch, n]; grad_scale: an fp16 model's loss scale, else 1).
 template <class L, class Epi, class T>
 __global__ void __launch_bounds__(loss_block)
     row_loss(const T* y, const std::int32_t* labels, const T* z, T* grad, std::uint32_t batch,
-             std::uint32_t n, ElemCtx ctx, LossScratch s) {
-    const T scale = T(1) / static_cast<T>(batch);
+             std::uint32_t n, ElemCtx ctx, LossScratch s, T grad_scale) {
+    const T scale = grad_scale / static_cast<T>(batch);
     double acc = 0;
     const std::uint32_t stride = gridDim.x * blockDim.x;
     for (std::uint32_t b = blockIdx.x * blockDim.x + threadIdx.x; b < batch; b += stride) {
@@ -107,8 +108,8 @@ __global__ void __launch_bounds__(loss_block)
 template <class L, class Epi, class T>
 __global__ void __launch_bounds__(loss_block)
     element_loss(L l, const T* y, const T* t, const T* z, T* grad, std::uint64_t count, ElemCtx ctx,
-                 LossScratch s) {
-    const T scale = T(1) / static_cast<T>(count);
+                 LossScratch s, T grad_scale) {
+    const T scale = grad_scale / static_cast<T>(count);
     double acc = 0;
     const std::uint64_t stride = std::uint64_t{gridDim.x} * blockDim.x;
     for (std::uint64_t i = std::uint64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count;
@@ -137,11 +138,12 @@ inline unsigned loss_grid(std::uint64_t work) {
 /// Loss of a batch of outputs y ([batch, n], device) and dL/dZ into grad: one kernel launch.
 /// Row losses read `labels` ([batch], device; each in [0, n), checked by the caller), elementwise
 /// losses read `targets` ([batch, n], device). z is the last stage's epilogue input (ignored when
-/// Epi is empty). The mean loss lands in *scratch.result.
+/// Epi is empty). The mean loss lands in *scratch.result; the gradient is multiplied by
+/// grad_scale (an fp16 model's loss scale, model/loss_scale.hpp), the loss is not.
 template <class Epi, class L, class T>
 void loss_forward_backward(const L& l, const T* y, const std::int32_t* labels, const T* targets,
                            const T* z, T* grad, std::size_t batch, std::size_t n, ElemCtx ctx,
-                           LossScratch scratch, stream_t stream = nullptr) {
+                           LossScratch scratch, T grad_scale, stream_t stream = nullptr) {
     static_assert(has_device_loss<L>, "this loss has no CUDA kernel: give it a CTNN_HOST_DEVICE "
                                       "static row() (per sample) or value()/grad() (per element)");
     if (batch == 0 || n == 0) return;
@@ -150,12 +152,12 @@ void loss_forward_backward(const L& l, const T* y, const std::int32_t* labels, c
         (void)targets;
         launch(&kernels::row_loss<L, Epi, T>, detail::loss_grid(batch), loss_block, 0, stream, y,
                labels, z, grad, static_cast<std::uint32_t>(batch), static_cast<std::uint32_t>(n),
-               ctx, scratch);
+               ctx, scratch, grad_scale);
     } else {
         (void)labels;
         const std::uint64_t count = std::uint64_t{batch} * n;
         launch(&kernels::element_loss<L, Epi, T>, detail::loss_grid(count), loss_block, 0, stream,
-               l, y, targets, z, grad, count, ctx, scratch);
+               l, y, targets, z, grad, count, ctx, scratch, grad_scale);
     }
 }
 
