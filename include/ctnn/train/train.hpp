@@ -345,12 +345,12 @@ History train(Model<Net, P>& model, const Dataset& data, const L& loss, const O&
             // as they were (the check costs one pass over the gradients).
             const bool loss_ok = std::isfinite(l);
             if (loss_ok) model.backward();
-            // fp16: a gradient overflowed fp16 and loss scaling skips the step (not a bad batch).
+            // fp16: backward() has checked the gradients (loss scaling); a non-finite one
+            // overflowed fp16 and skips the step, which is not a bad batch.
+            constexpr bool scaled = gemm_operands_of<P> == GemmOperands::fp16;
             bool scaled_overflow = false;
-            if constexpr (gemm_operands_of<P> == GemmOperands::fp16)
-                scaled_overflow = loss_ok && model.loss_scaler().take_skip();
-            if (!loss_ok ||
-                (!scaled_overflow && !detail::all_finite(std::as_const(model).gradients()))) {
+            if constexpr (scaled) scaled_overflow = loss_ok && model.loss_scaler().take_skip();
+            if (!loss_ok || (!scaled && !detail::all_finite(std::as_const(model).gradients()))) {
                 if constexpr (Net::buffer_count > 0) {
                     const auto b = model.buffers();
                     std::copy(buffers_before.begin(), buffers_before.end(), b.begin());
@@ -374,19 +374,17 @@ History train(Model<Net, P>& model, const Dataset& data, const L& loss, const O&
             }
             if constexpr (detail::has_accuracy<L>)
                 correct += detail::count_correct(y.data(), bs, Net::out_size, t);
-            // The gradients are finite here (checked above), so is their norm.
             if (scaled_overflow) { // fp16: the step is skipped, the scale has backed off
                 ++scale_skipped;
-                loss_sum += static_cast<double>(l) * static_cast<double>(bs);
-                used += bs;
-                bar.step(s + 1, loss_sum / static_cast<double>(used));
-                continue;
+            } else {
+                // The gradients are finite here (checked above), so is their norm.
+                if (options.clip_grad_norm > 0.0f) model.clip_grad_norm(options.clip_grad_norm);
+                model.update(state,
+                             optim::per_step(options.schedule)
+                                 ? optim::lr_at_step(options.schedule, opt.lr, epoch,
+                                                     epoch * steps + s, options.epochs * steps)
+                                 : lr);
             }
-            if (options.clip_grad_norm > 0.0f) model.clip_grad_norm(options.clip_grad_norm);
-            model.update(state, optim::per_step(options.schedule)
-                                    ? optim::lr_at_step(options.schedule, opt.lr, epoch,
-                                                        epoch * steps + s, options.epochs * steps)
-                                    : lr);
             loss_sum += static_cast<double>(l) * static_cast<double>(bs);
             used += bs;
             bar.step(s + 1, loss_sum / static_cast<double>(used));
