@@ -394,4 +394,26 @@ using BnPoolNet =
     Sequential<Input<2, 8, 8>, Conv2D<4, 3, Same, NoBias>, BatchNorm, ReLU, MaxPool2D<2>,
                Conv2D<4, 3, Same, NoBias>, BatchNorm, AvgPool2D<2>, Tanh, Flatten, Dense<3>>;
 
+/// input_gradient of Net on both backends from the same parameters, in `mode`.
+template <class Net, class L>
+void check_input_grad(const L& l, std::size_t batch, std::uint64_t seed,
+                      Mode mode = Mode::inference) {
+    CAPTURE(batch);
+    CAPTURE(seed);
+    Model<Net> cpu(device::cpu()), gpu(device::cuda());
+    cpu.init(seed);
+    gpu.init(seed);
+    const StepData<Net> data(batch, seed);
+    const auto& x = data.x;
+    const loss::Targets<float> t = data.targets();
+    const auto want = cpu.input_gradient(x, l, t, mode);
+    const auto got = gpu.input_gradient(x, l, t, mode);
+    REQUIRE(got.size() == x.size());
+    check_close(got, want);
+    double norm = 0;
+    for (float v : want) norm += double(v) * v;
+    CHECK(norm > 0);
+    CHECK(gpu.step() == cpu.step());
+}
+
 } // namespace ctnn::test::cuda_checks
