@@ -27,6 +27,7 @@
 #include "loss/classification.hpp"
 #include "loss/regression.hpp"
 #include "model.hpp"
+#include "model/quantized.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
 #include "train/train.hpp"

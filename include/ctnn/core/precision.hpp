@@ -33,6 +33,9 @@ enum class GemmOperands : std::uint8_t {
     scalar, ///< the model's scalar type (float or double), unrounded
     bf16,   ///< bfloat16: fp32's exponent range, 8 significant bits
     fp16,   ///< IEEE half: 11 significant bits, largest finite 65504
+    /// Symmetric 8-bit integers with a scale per tensor (activations) or per output channel
+    /// (weights), summed in int32: inference only (QuantizedModel, model/quantized.hpp).
+    int8,
 };
 
 /// Mixed precision with GEMM operands in format O and everything else in fp32 (see the file
@@ -41,6 +44,9 @@ template <GemmOperands O>
 struct Mixed {
     static_assert(O != GemmOperands::scalar, "ctnn::Mixed: the operands of a mixed precision are "
                                              "bf16 or fp16 (Model<Net, float> is fp32)");
+    static_assert(O != GemmOperands::int8,
+                  "ctnn::Mixed: int8 is for inference, not training: train a Model<Net> in fp32 "
+                  "and quantize it (ctnn::quantize, model/quantized.hpp: a QuantizedModel<Net>)");
     static constexpr GemmOperands operands = O;
     using scalar = float;
 };
@@ -62,6 +68,9 @@ struct number_traits<T> {
 };
 template <GemmOperands O>
 struct number_traits<Mixed<O>> {
+    static_assert(O != GemmOperands::int8,
+                  "ctnn::Mixed: int8 is for inference, not training: train a Model<Net> in fp32 "
+                  "and quantize it (ctnn::quantize, model/quantized.hpp: a QuantizedModel<Net>)");
     using scalar = float;
     static constexpr GemmOperands operands = O;
 };
@@ -158,9 +167,10 @@ inline float round_fp16(float v) {
 
 } // namespace detail
 
-/// v rounded to format f, as float: what a bf16 or fp16 GEMM operand holds (f scalar: v itself).
+/// v rounded to format f, as float: what a bf16 or fp16 GEMM operand holds (f scalar: v itself;
+/// int8 operands are not rounded floats but integers with scales: core/quantize.hpp).
 inline float round_to_format(float v, GemmOperands f) {
-    if (f == GemmOperands::scalar) return v;
+    if (f == GemmOperands::scalar || f == GemmOperands::int8) return v;
     if (f == GemmOperands::bf16) return detail::round_bf16(v);
     return detail::round_fp16(v);
 }
@@ -176,12 +186,13 @@ inline float* round_to_format(const float* src, float* dst, std::size_t n, GemmO
     return dst;
 }
 
-/// "fp32", "fp64", "bf16" or "fp16": the name of a GEMM operand format of scalar type T.
+/// "fp32", "fp64", "bf16", "fp16" or "int8": the name of a GEMM operand format of scalar type T.
 template <class T>
 std::string operands_name(GemmOperands o) {
     switch (o) {
     case GemmOperands::bf16: return "bf16";
     case GemmOperands::fp16: return "fp16";
+    case GemmOperands::int8: return "int8";
     case GemmOperands::scalar: break;
     }
     return std::is_same_v<T, double> ? "fp64" : "fp32";

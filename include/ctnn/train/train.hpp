@@ -247,13 +247,25 @@ constexpr std::size_t evaluate_chunk() {
 /// workspace, at most 1024 samples).
 inline constexpr std::size_t auto_batch = 0;
 
-/// Loss (and accuracy, for classification) of `model` on `data`, in inference mode, in chunks of
-/// `batch` samples (auto_batch: as many as 64 MiB of workspace holds, at most 1024). The model's
-/// workspace grows to the chunk if it is smaller.
-template <class Net, class P, Loss L>
-Evaluation evaluate(Model<Net, P>& model, const Dataset& data, const L& loss,
-                    std::size_t batch = auto_batch) {
-    using T = scalar_of<P>;
+namespace detail {
+
+/// What evaluate() runs: a Model<Net, P> or a QuantizedModel<Net> (model/quantized.hpp), with its
+/// network, scalar type, forward(x, batch) and loss(l, targets).
+template <class M>
+concept EvaluableModel = requires {
+    typename M::network;
+    typename M::scalar;
+};
+
+} // namespace detail
+
+/// Loss (and accuracy, for classification) of `model` (a Model or a QuantizedModel) on `data`,
+/// in inference mode, in chunks of `batch` samples (auto_batch: as many as 64 MiB of workspace
+/// holds, at most 1024). The model's workspace grows to the chunk if it is smaller.
+template <detail::EvaluableModel M, Loss L>
+Evaluation evaluate(M& model, const Dataset& data, const L& loss, std::size_t batch = auto_batch) {
+    using Net = typename M::network;
+    using T = typename M::scalar;
     static_assert(L::template check<typename Net::out_shape>());
     if (batch == auto_batch) batch = detail::evaluate_chunk<Net, T>();
     detail::check_dataset<Net, L>(data, "evaluate");

@@ -31,6 +31,7 @@
 #include "eval/direct.hpp"
 #include "eval/embedding.hpp"
 #include "eval/epilogue.hpp"
+#include "eval/int8.hpp"
 #include "eval/join.hpp"
 #include "eval/mixed.hpp"
 #include "eval/norm.hpp"
@@ -42,6 +43,9 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -65,6 +69,7 @@ protected:
         std::size_t act, grad, skip_grad;                 // per sample
         std::size_t scratch, stats, fold, direct, packed; // in all
         std::size_t rounded_per_sample, rounded;          // a mixed precision's operand copies
+        std::size_t int8_in_per_sample, int8_in, int8_acc_per_sample, int8_acc; // int8 stages
     };
 
     /// Sizes the buffers for batches of up to `batch` samples (no-op if already large enough).
@@ -80,6 +85,8 @@ protected:
         if (direct_.size() != n.direct) direct_.assign(n.direct, T(0));
         if (packed_.size() != n.packed) packed_.assign(n.packed, T(0));
         rounded_.assign(n.rounded_per_sample * batch + n.rounded, T(0));
+        int8_in_.assign(n.int8_in_per_sample * batch + n.int8_in, 0);
+        int8_acc_.assign(n.int8_acc_per_sample * batch + n.int8_acc, 0);
         capacity_ = batch;
     }
 
@@ -89,6 +96,11 @@ protected:
     std::vector<T> packed_; ///< per direct_conv stage: the weight last packed, then its packing
     /// A mixed precision's GEMM operands rounded to its format (eval/mixed.hpp): empty in fp32.
     std::vector<T> rounded_;
+    /// A quantized model's int8 stages (eval/int8.hpp): their weights and scales, set by
+    /// set_int8(), and the quantized input and int32 sums of the stage being evaluated.
+    std::vector<std::int8_t> int8_weights_, int8_in_;
+    std::vector<float> int8_scales_;
+    std::vector<std::int32_t> int8_acc_;
     std::size_t stages_run_ = 0; ///< stages the last forward pass evaluated
     bool keep_ = true;           ///< the last forward pass kept every value backward() reads
     T* buffers_ = nullptr;
@@ -101,7 +113,8 @@ protected:
 /// Stage-by-stage evaluation of Net on the CPU, in precision T (float, or double for checks).
 /// ToInput: backward() computes the gradient of the model input too (Model::input_gradient).
 /// G: the format the Dense and Conv2D GEMMs read their operands in (bf16 or fp16: rounded copies
-/// multiplied in fp32, eval/mixed.hpp; needs T = float).
+/// multiplied in fp32, eval/mixed.hpp; int8: a quantized model's inference, eval/int8.hpp; both
+/// need T = float).
 template <class Net, class T = float, bool ToInput = false, GemmOperands G = GemmOperands::scalar>
 class Executor
     : public ctnn::detail::StageRunner<Executor<Net, T, ToInput, G>, stages_of<Net>, T, ToInput>,
@@ -109,11 +122,14 @@ class Executor
     using Runner =
         ctnn::detail::StageRunner<Executor<Net, T, ToInput, G>, stages_of<Net>, T, ToInput>;
     static_assert(G == GemmOperands::scalar || std::is_same_v<T, float>,
-                  "eigen::Executor: bf16 and fp16 GEMM operands are rounded from float values");
+                  "eigen::Executor: bf16, fp16 and int8 GEMM operands are made from float values");
+    static_assert(G != GemmOperands::int8 || !ToInput,
+                  "eigen::Executor: an int8 model runs inference only");
     using State = detail::ExecutorState<T>;
     friend Runner;
     template <LayerKind>
     friend struct detail::Eval;
+    friend struct detail::Int8Eval;
 
 public:
     using Runner::stage_count;
@@ -131,8 +147,15 @@ public:
     /// row pairs): last_forward_stages() does not count them.
     static constexpr std::size_t fused_pools = direct::fused_pools;
 
+    /// The int8 stages of a quantized model (G int8): which stages, and their buffers' sizes.
+    using int8_layout = detail::Int8Layout<stages>;
+
     /// Allocates workspace for batches of up to `batch` samples (no-op if already large enough).
     void reserve(std::size_t batch) {
+        static constexpr detail::Int8Totals int8_sizes = [] {
+            if constexpr (G == GemmOperands::int8) return int8_layout::totals;
+            else return detail::Int8Totals{};
+        }();
         static constexpr typename State::Sizes sizes{plan::per_sample,
                                                      Runner::grad_per_sample,
                                                      plan::skip_grad_per_sample,
@@ -142,7 +165,11 @@ public:
                                                      direct::direct_floats,
                                                      direct::packed_cache_floats,
                                                      detail::rounded_floats<stages, G>.per_sample,
-                                                     detail::rounded_floats<stages, G>.fixed};
+                                                     detail::rounded_floats<stages, G>.fixed,
+                                                     int8_sizes.in_per_sample,
+                                                     int8_sizes.in_fixed,
+                                                     int8_sizes.acc_per_sample,
+                                                     int8_sizes.acc_fixed};
         this->reserve_buffers(sizes, batch);
     }
     using State::capacity;
@@ -155,6 +182,9 @@ public:
                      T* buffers = nullptr) {
         Runner::check_pass("eigen::Executor", batch, ctx.training, Net::buffer_count > 0,
                            buffers != nullptr);
+        if constexpr (G == GemmOperands::int8)
+            if (ctx.training)
+                throw argument_error("eigen::Executor: an int8 model runs inference only");
         reserve(batch);
         this->bind(x, batch);
         ctx_ = ctx;
@@ -162,6 +192,25 @@ public:
         keep_ = ctx.training;
         run_forward(params);
         return output();
+    }
+
+    /// A quantized model (G int8): quantizes the weights of its int8 stages from params (one
+    /// scale per output channel) and sets their input scales, one per int8 stage in stage order
+    /// (int8_layout::totals.stages). Throws ctnn::argument_error for a scale that is not
+    /// positive and finite, ctnn::numeric_error for a non-finite weight.
+    void set_int8(const T* params,
+                  std::span<const float> input_scales) requires(G == GemmOperands::int8) {
+        if (input_scales.size() != int8_layout::totals.stages)
+            throw argument_error(
+                "eigen::Executor::set_int8: " + std::to_string(input_scales.size()) +
+                " input scales for " + std::to_string(int8_layout::totals.stages) + " int8 stages");
+        detail::Int8Eval::set(*this, params, input_scales.data());
+    }
+
+    /// The input of stage i in the last forward pass ([batch, in_size of the stage]): what a
+    /// quantized model's calibration measures (valid until the next pass).
+    [[nodiscard]] std::span<const T> stage_input(std::size_t i) const {
+        return {x_of(i), batch_ * stage_in_size[i]};
     }
 
     /// Stages the last forward pass evaluated (each one pass over its output): the stage count,
@@ -180,7 +229,7 @@ public:
     /// Backward pass of the last forward pass. Reads output_grad(), writes all parameter gradients
     /// (overwriting, not accumulating) into grads. With ToInput, returns the gradient of the model
     /// input ([batch, in_size], in the workspace: valid until the next pass).
-    const T* backward(const T* params, T* grads) {
+    const T* backward(const T* params, T* grads) requires(G != GemmOperands::int8) {
         // An inference pass keeps only what the next stage reads (no Z beside a ReLU output, no
         // unpooled output under a fused pool): evaluate it again, keeping all (same values).
         if (!keep_) {
@@ -253,9 +302,15 @@ private:
 
     using State::act_, State::grad_a_, State::grad_b_, State::scratch_, State::stats_,
         State::skip_grad_, State::fold_, State::direct_, State::packed_, State::stages_run_,
-        State::keep_, State::buffers_, State::ctx_, State::rounded_;
+        State::keep_, State::buffers_, State::ctx_, State::rounded_, State::int8_weights_,
+        State::int8_in_, State::int8_scales_, State::int8_acc_;
 
     std::array<bool, stage_count> bn_training_{}; ///< mode of each BatchNorm stage's last forward
+
+    static constexpr std::array<std::size_t, stage_count> stage_in_size =
+        []<class... S>(type_list<S...>) {
+            return std::array<std::size_t, stage_count>{S::in_size...};
+        }(stages{});
 };
 
 } // namespace ctnn::eigen

@@ -8,7 +8,8 @@
 // (col2im). With CTNN_CPU_FUSED, the stages DirectPlan picks run ctnn's direct or Winograd
 // kernels instead (forward, input gradient, Winograd-domain weight gradient). In a mixed precision
 // the GEMMs read the im2col chunk, dZ and W rounded to its format (eval/mixed.hpp; no direct or
-// Winograd kernels: a Winograd transform is not the rounded operands' product).
+// Winograd kernels: a Winograd transform is not the rounded operands' product). In a quantized
+// model (int8) each chunk's GEMMs are int8 ones with dequantized sums (eval/int8.hpp).
 #pragma once
 #include "../../../../graph/fold.hpp"
 #include "../../../../graph/lowering.hpp"
@@ -20,6 +21,7 @@
 #include "common.hpp"
 #include "direct.hpp"
 #include "epilogue.hpp"
+#include "int8.hpp"
 #include "mixed.hpp"
 #include "norm.hpp"
 
@@ -61,12 +63,17 @@ struct Eval<LayerKind::conv> {
             const std::size_t samples = std::min(L::chunk, ex.batch_ - s0);
             const auto rows = idx(samples * P);
             im2col(G, x + s0 * n_in, samples, col);
-            round_operand_in_place<Ex>(col, samples * P * L::taps);
-            MapConstMat<T> Col(col, rows, L::taps);
-            MapMat<T> Out(gout, rows, L::out_channels);
-            for (std::size_t g = 0; g < groups; ++g)
-                Out.middleCols(idx(g * og), idx(og)).noalias() =
-                    Col.middleCols(idx(g * kg), idx(kg)) * W.middleCols(idx(g * og), idx(og));
+            if constexpr (Ex::gemm_operands == GemmOperands::int8) {
+                // Dequantized int8 sums where the float GEMMs write (eval/int8.hpp).
+                Int8Eval::conv_chunk<S, I>(ex, col, samples * P, gout);
+            } else {
+                round_operand_in_place<Ex>(col, samples * P * L::taps);
+                MapConstMat<T> Col(col, rows, L::taps);
+                MapMat<T> Out(gout, rows, L::out_channels);
+                for (std::size_t g = 0; g < groups; ++g)
+                    Out.middleCols(idx(g * og), idx(og)).noalias() =
+                        Col.middleCols(idx(g * kg), idx(kg)) * W.middleCols(idx(g * og), idx(og));
+            }
             if (fold)
                 conv_epilogue<S>(ex.ctx_, gout, s0, samples, ex.z_of(I), ex.y_of(I), bias, folded);
             else conv_epilogue<S>(ex.ctx_, gout, s0, samples, ex.z_of(I), ex.y_of(I), bias);

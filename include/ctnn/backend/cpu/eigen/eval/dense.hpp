@@ -5,12 +5,14 @@
 // which Eigen sees as a column-major n x B matrix; a Dense weight [out, in] row-major is a
 // column-major in x out matrix W. Backward: dW = X dZ^T, db = the row sums of dZ, dX = W dZ.
 // In a mixed precision (Ex::gemm_operands bf16 or fp16) the GEMMs read rounded copies of W, X and
-// dZ (eval/mixed.hpp): the CUDA path's tensor-core arithmetic.
+// dZ (eval/mixed.hpp): the CUDA path's tensor-core arithmetic. In a quantized model (int8) the
+// forward GEMM is an int8 one with dequantized sums (eval/int8.hpp).
 #pragma once
 #include "../../../../graph/fold.hpp"
 #include "../../threads.hpp"
 #include "common.hpp"
 #include "epilogue.hpp"
+#include "int8.hpp"
 #include "mixed.hpp"
 #include "norm.hpp"
 
@@ -21,6 +23,23 @@ namespace ctnn::eigen::detail {
 
 template <>
 struct Eval<LayerKind::dense> {
+    /// Z = W^T X in float. A batch too small to split: ctnn's threads share the output rows (at
+    /// batch 1 a GEMV that streams the weight, so each thread streams its part).
+    template <class Ex, class T>
+    static void float_gemm(Ex& ex, const MapConstMat<T>& W, const MapConstMat<T>& X, MapMat<T>& Z,
+                           std::size_t n_out) {
+        const unsigned nt = ex.intra_threads();
+        if (nt > 1 && n_out >= 64) {
+            ctnn::detail::ThreadPool::instance().run(nt, [&](unsigned t) {
+                const std::size_t r0 = n_out * t / nt, r1 = n_out * (t + 1) / nt;
+                Z.middleRows(idx(r0), idx(r1 - r0)).noalias() =
+                    W.middleCols(idx(r0), idx(r1 - r0)).transpose() * X;
+            });
+        } else {
+            Z.noalias() = W.transpose() * X;
+        }
+    }
+
     template <class S, std::size_t I, class Ex, class T>
     static void forward(Ex& ex, const T* params) {
         using A = typename S::anchor;
@@ -29,23 +48,16 @@ struct Eval<LayerKind::dense> {
         constexpr std::size_t steps = A::bound::steps; // > 1: applied at every step
         const std::size_t cols = ex.batch_ * steps;
         const T* w = params + A::param_offset;
-        // The GEMM's operands: in a mixed precision rounded copies (eval/mixed.hpp).
-        MapConstMat<T> W(gemm_operand<Ex>(w, ex.rounded_.data(), 0, n_in * n_out), n_in, n_out);
-        MapConstMat<T> X(
-            gemm_operand<Ex>(ex.x_of(I), ex.rounded_.data(), n_in * n_out, n_in * cols), n_in,
-            idx(cols));
         MapMat<T> Z(ex.z_of(I), n_out, idx(cols));
-        const unsigned nt = ex.intra_threads();
-        if (nt > 1 && n_out >= 64) {
-            // A batch too small to split: the threads share the output rows instead (at batch 1
-            // a GEMV that streams the weight, so each thread streams its part).
-            ctnn::detail::ThreadPool::instance().run(nt, [&](unsigned t) {
-                const std::size_t r0 = n_out * t / nt, r1 = n_out * (t + 1) / nt;
-                Z.middleRows(idx(r0), idx(r1 - r0)).noalias() =
-                    W.middleCols(idx(r0), idx(r1 - r0)).transpose() * X;
-            });
+        if constexpr (Ex::gemm_operands == GemmOperands::int8 && int8_stage<S>()) {
+            Int8Eval::dense<S, I>(ex, ex.x_of(I), ex.z_of(I)); // Z dequantized (eval/int8.hpp)
         } else {
-            Z.noalias() = W.transpose() * X;
+            // The GEMM's operands: in a mixed precision rounded copies (eval/mixed.hpp).
+            MapConstMat<T> W(gemm_operand<Ex>(w, ex.rounded_.data(), 0, n_in * n_out), n_in, n_out);
+            MapConstMat<T> X(
+                gemm_operand<Ex>(ex.x_of(I), ex.rounded_.data(), n_in * n_out, n_in * cols), n_in,
+                idx(cols));
+            float_gemm(ex, W, X, Z, n_out);
         }
         const T* bias = A::layer::has_bias ? w + n_in * n_out : nullptr;
         if constexpr (steps > 1) {

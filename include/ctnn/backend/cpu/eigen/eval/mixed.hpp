@@ -46,16 +46,24 @@ struct rounded_floats_of<type_list<S...>> {
         std::max({std::size_t{0}, stage_rounded_floats<S>().fixed...})};
 };
 
-/// The executor's rounded-operand buffer for Stages in format G: none in fp32 (G scalar).
+/// The executor's rounded-operand buffer for Stages in format G: none in fp32 (G scalar) and in
+/// int8, whose operands are integers (eval/int8.hpp).
 template <class Stages, GemmOperands G>
 inline constexpr RoundedFloats rounded_floats =
-    G == GemmOperands::scalar ? RoundedFloats{} : rounded_floats_of<Stages>::value;
+    G == GemmOperands::scalar || G == GemmOperands::int8 ? RoundedFloats{}
+                                                         : rounded_floats_of<Stages>::value;
 
-/// The n values at src as a GEMM of executor Ex reads them: src itself in fp32, else rounded into
-/// the executor's rounded-operand buffer `rounded` at offset `at` (returned).
+/// Whether executor Ex's GEMMs read rounded copies of their float operands (bf16, fp16).
+template <class Ex>
+inline constexpr bool rounds_operands =
+    Ex::gemm_operands == GemmOperands::bf16 || Ex::gemm_operands == GemmOperands::fp16;
+
+/// The n values at src as a float GEMM of executor Ex reads them: src itself in fp32 (and in
+/// int8, whose float stages are fp32), else rounded into the executor's rounded-operand buffer
+/// `rounded` at offset `at` (returned).
 template <class Ex, class T>
 const T* gemm_operand(const T* src, T* rounded, std::size_t at, std::size_t n) {
-    if constexpr (Ex::gemm_operands == GemmOperands::scalar) {
+    if constexpr (!rounds_operands<Ex>) {
         (void)rounded, (void)at, (void)n;
         return src;
     } else {
@@ -67,8 +75,7 @@ const T* gemm_operand(const T* src, T* rounded, std::size_t at, std::size_t n) {
 /// only the GEMMs read (a convolution's im2col chunk, its dZ copy).
 template <class Ex, class T>
 void round_operand_in_place(T* p, std::size_t n) {
-    if constexpr (Ex::gemm_operands != GemmOperands::scalar)
-        round_to_format(p, p, n, Ex::gemm_operands);
+    if constexpr (rounds_operands<Ex>) round_to_format(p, p, n, Ex::gemm_operands);
     else (void)p, (void)n;
 }
 
