@@ -1,6 +1,6 @@
 // mlp_cpu — ctnn against its C++ peers on the CPU, workloads A, B and C of issue 5, one table.
 //
-//   mlp_cpu [--quick] [--csv FILE] [--threads 1,2] [--impl ctnn,eigen,libtorch,dlib]
+//   mlp_cpu [--quick] [--csv FILE] [--threads 1,2] [--impl ctnn,ctnn-int8,eigen,libtorch,dlib]
 //           [--workload A,B,C] [--rounds N]
 //
 // Workloads (benchmarks/common/bench.hpp): A and B are the MLPs of issue 5, C the CNN of
@@ -51,7 +51,8 @@ struct Impl {
 
 const std::vector<Impl>& implementations() {
     static const std::vector<Impl> impls = {
-        {"ctnn", &bench::run_ctnn, nullptr},
+        {"ctnn", &bench::run_ctnn, nullptr},           // fp32
+        {"ctnn-int8", &bench::run_ctnn_int8, nullptr}, // QuantizedModel
         {"eigen", &bench::run_eigen, nullptr},
 #ifdef CTNN_BENCH_HAS_LIBTORCH
         {"libtorch", &bench::run_libtorch, nullptr},
@@ -158,8 +159,9 @@ int parent(int argc, char** argv) {
         else if (a == "--workload") workload_arg = value();
         else if (a == "--rounds") rounds = std::max(1, std::stoi(value()));
         else {
-            std::cerr << "usage: mlp_cpu [--quick] [--csv FILE] [--threads 1,2] "
-                         "[--impl ctnn,eigen,libtorch,dlib] [--workload A,B,C] [--rounds N]\n";
+            std::cerr
+                << "usage: mlp_cpu [--quick] [--csv FILE] [--threads 1,2] "
+                   "[--impl ctnn,ctnn-int8,eigen,libtorch,dlib] [--workload A,B,C] [--rounds N]\n";
             return a == "--help" || a == "-h" ? 0 : 2;
         }
     }
@@ -320,10 +322,9 @@ int parent(int argc, char** argv) {
                         if (c > 0 && r.impl != "ctnn")
                             std::snprintf(ratio, sizeof ratio, "%.2f", r.seconds / c);
                         std::printf("%-3s %-11s %-8s %6zu %4u %-9s %12s %11s %9.1f %6.1f%% %10s\n",
-                                    r.workload.c_str(), widths_of(r.workload),
-                                    r.pass.c_str(), r.batch, t, r.impl.c_str(),
-                                    fmt_time(r.seconds).c_str(), fmt_rate(sps).c_str(), gf, pct,
-                                    ratio);
+                                    r.workload.c_str(), widths_of(r.workload), r.pass.c_str(),
+                                    r.batch, t, r.impl.c_str(), fmt_time(r.seconds).c_str(),
+                                    fmt_rate(sps).c_str(), gf, pct, ratio);
                         if (out)
                             out << r.workload << ',' << widths_of(r.workload) << ',' << r.pass
                                 << ',' << r.batch << ',' << t << ',' << r.impl << ',' << r.seconds

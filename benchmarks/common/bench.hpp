@@ -73,10 +73,10 @@ inline const Workload& workload_c() {
                             true,
                             128,
                             "cnn-2conv",
-                            {2.0 * 28 * 28 * 32 * (1 * 9),   // conv 1 -> 32, 3x3 same, 28x28
-                             2.0 * 14 * 14 * 64 * (32 * 9),  // conv 32 -> 64, 3x3 same, 14x14
-                             2.0 * (64 * 7 * 7) * 128,       // dense 3136 -> 128
-                             2.0 * 128 * 10}};               // dense 128 -> 10
+                            {2.0 * 28 * 28 * 32 * (1 * 9),  // conv 1 -> 32, 3x3 same, 28x28
+                             2.0 * 14 * 14 * 64 * (32 * 9), // conv 32 -> 64, 3x3 same, 14x14
+                             2.0 * (64 * 7 * 7) * 128,      // dense 3136 -> 128
+                             2.0 * 128 * 10}};              // dense 128 -> 10
     return w;
 }
 /// The workload called `name` ("A", "B" or "C").
@@ -203,6 +203,7 @@ inline void keep(const T& v) {
 
 // The implementations (each in its own translation unit; peers only when found by CMake).
 void run_ctnn(Recorder& r);
+void run_ctnn_int8(Recorder& r);
 void run_eigen(Recorder& r);
 void run_libtorch(Recorder& r);
 void run_dlib(Recorder& r);
