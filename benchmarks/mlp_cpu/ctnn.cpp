@@ -5,6 +5,8 @@
 // allocated by reserve() before timing.
 #include "../common/bench.hpp"
 
+#include "nets.hpp"
+
 #include <ctnn/ctnn.hpp>
 
 #include <Eigen/Core>
@@ -13,17 +15,6 @@
 
 namespace bench {
 namespace {
-
-using NetA = ctnn::Sequential<ctnn::Input<784>, ctnn::Dense<128>, ctnn::ReLU, ctnn::Dense<10>>;
-using NetB =
-    ctnn::Sequential<ctnn::Input<32>, ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<64>, ctnn::ReLU,
-                     ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<16>>;
-// Workload C: the network of examples/fashion_mnist_cnn.cpp.
-using NetC = ctnn::Sequential<ctnn::Input<1, 28, 28>,                                          //
-                              ctnn::Conv2D<32, 3, ctnn::Same>, ctnn::ReLU, ctnn::MaxPool2D<2>, //
-                              ctnn::Conv2D<64, 3, ctnn::Same>, ctnn::ReLU, ctnn::MaxPool2D<2>, //
-                              ctnn::Flatten, ctnn::Dense<128>, ctnn::ReLU, ctnn::Dropout<0.3f>,
-                              ctnn::Dense<10>>;
 
 template <class Net, class Loss>
 void run_workload(Recorder& r, const Workload& w, Loss loss) {

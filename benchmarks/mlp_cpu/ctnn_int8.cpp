@@ -1,9 +1,11 @@
 // mlp_cpu: ctnn's int8 inference (QuantizedModel, model/quantized.hpp) of workloads A, B and C:
 // the fp32 model of mlp_cpu/ctnn.cpp quantized with its benchmark batch as calibration data,
 // then the same inference and batch-1 latency passes. No training rows (int8 is inference only).
-// On eigen::Executor with int8 GEMMs for every Dense and Conv2D stage (portable kernels: no VNNI
-// or AMX yet), one thread: QuantizedModel does not split batches.
+// On eigen::Executor with int8 GEMMs for every Dense and Conv2D stage (AVX2 or portable kernels:
+// no VNNI or AMX yet), one thread: QuantizedModel does not split batches.
 #include "../common/bench.hpp"
+
+#include "nets.hpp"
 
 #include <ctnn/ctnn.hpp>
 
@@ -11,16 +13,6 @@
 
 namespace bench {
 namespace {
-
-using NetA = ctnn::Sequential<ctnn::Input<784>, ctnn::Dense<128>, ctnn::ReLU, ctnn::Dense<10>>;
-using NetB =
-    ctnn::Sequential<ctnn::Input<32>, ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<64>, ctnn::ReLU,
-                     ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<64>, ctnn::ReLU, ctnn::Dense<16>>;
-using NetC = ctnn::Sequential<ctnn::Input<1, 28, 28>,                                          //
-                              ctnn::Conv2D<32, 3, ctnn::Same>, ctnn::ReLU, ctnn::MaxPool2D<2>, //
-                              ctnn::Conv2D<64, 3, ctnn::Same>, ctnn::ReLU, ctnn::MaxPool2D<2>, //
-                              ctnn::Flatten, ctnn::Dense<128>, ctnn::ReLU, ctnn::Dropout<0.3f>,
-                              ctnn::Dense<10>>;
 
 template <class Net>
 void run_workload(Recorder& r, const Workload& w) {
@@ -39,7 +31,7 @@ void run_workload(Recorder& r, const Workload& w) {
 } // namespace
 
 void run_ctnn_int8(Recorder& r) {
-    r.note("ctnn-int8: QuantizedModel, portable int8 GEMMs (no VNNI/AMX), one thread; its "
+    r.note("ctnn-int8: QuantizedModel, AVX2 or portable int8 GEMMs (no VNNI/AMX), one thread; its "
            "ctnn/impl column is int8's time over fp32 ctnn's (< 1: int8 is faster)");
     if (r.wants(workload_a())) run_workload<NetA>(r, workload_a());
     if (r.wants(workload_b())) run_workload<NetB>(r, workload_b());

@@ -13,12 +13,12 @@ namespace {
 torch::nn::Sequential make_net(const Workload& w) {
     namespace nn = torch::nn;
     if (!w.is_mlp()) // C: the network of examples/fashion_mnist_cnn.cpp
-        return nn::Sequential(
-            nn::Unflatten(nn::UnflattenOptions(1, {1, 28, 28})),
-            nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2),
-            nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)), nn::ReLU(), nn::MaxPool2d(2),
-            nn::Flatten(), nn::Linear(64 * 7 * 7, 128), nn::ReLU(), nn::Dropout(0.3),
-            nn::Linear(128, 10));
+        return nn::Sequential(nn::Unflatten(nn::UnflattenOptions(1, {1, 28, 28})),
+                              nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1)), nn::ReLU(),
+                              nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)),
+                              nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(),
+                              nn::Linear(64 * 7 * 7, 128), nn::ReLU(), nn::Dropout(0.3),
+                              nn::Linear(128, 10));
     torch::nn::Sequential net;
     for (std::size_t l = 0; l + 1 < w.widths.size(); ++l) {
         net->push_back(torch::nn::Linear(static_cast<std::int64_t>(w.widths[l]),
