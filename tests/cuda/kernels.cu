@@ -17,6 +17,7 @@
 #include <ctnn/backend/cuda/kernels/elementwise.hpp>
 #include <ctnn/backend/cuda/kernels/gemm.hpp>
 #include <ctnn/backend/cuda/kernels/gemm_mma.hpp>
+#include <ctnn/backend/cuda/kernels/gemm_s8.hpp>
 #include <ctnn/backend/cuda/kernels/optimizer.hpp>
 #include <ctnn/backend/cuda/launch.hpp>
 
@@ -87,6 +88,10 @@ void launch_gemms(float* f, unsigned* u) {
     ctnn::cuda::gemm<true, false>(out, in + 1, B, dz, out, x, in, Store{f + 6400, in + 1}, true);
     launch_gemm_mma<ctnn::cuda::MmaInput::bf16>(f);
     launch_gemm_mma<ctnn::cuda::MmaInput::f16>(f);
+    // The int8 GEMM of quantized inference (dp4a; tests/unit/cuda_int8.cpp).
+    auto* words = reinterpret_cast<std::int32_t*>(f);
+    ctnn::cuda::gemm_s8(70, 65, 33, words, 34, words + 4096, 35,
+                        ctnn::cuda::StoreEpilogue<std::int32_t>{words + 8192, 65});
 }
 
 /// Launches every test kernel once on the device (arguments are device pointers of sufficient

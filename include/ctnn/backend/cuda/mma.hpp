@@ -7,6 +7,9 @@
 //       elements from shared memory into the fragment layout mma takes
 //   round_to_mma_input<MmaInput::f16 or bf16>(v)
 //       the 16-bit encoding of float v, rounded to nearest even (cvt.rn.f16.f32 / .bf16.f32)
+//   dp4a(a, b, c)
+//       dp4a.s32.s32: c plus the four products of the signed bytes of a and b (int8 GEMMs;
+//       sm_61 and newer), byte i being bits 8i .. 8i + 7 (memory order of 4 int8 read as a word)
 // Under nvcc (sm_80 or newer: Jetson Orin's sm_87, sm_90, Thor's sm_110) each is one PTX
 // instruction; in host mode the host execution runtime computes them for the whole warp with the
 // PTX ISA's per-thread fragment layouts (host/mma.hpp, where the layouts are written out), so a
@@ -99,6 +102,16 @@ __device__ __forceinline__ std::uint16_t round_to_mma_input(float v) {
 #endif
 }
 
+/// c + a0 b0 + a1 b1 + a2 b2 + a3 b3 over the signed bytes of a and b (wrapping as the PTX does).
+__device__ __forceinline__ std::int32_t dp4a(std::int32_t a, std::int32_t b, std::int32_t c) {
+#if defined(__CUDA_ARCH__)
+    return __dp4a(a, b, c);
+#else
+    (void)a, (void)b;
+    return c;
+#endif
+}
+
 #else // host mode: the host execution runtime's warp-collective emulation
 
 using host::MmaInput;
@@ -117,6 +130,18 @@ inline void ldmatrix_m8n8(std::uint32_t (&r)[N], const void* row) {
 template <MmaInput Input>
 inline std::uint16_t round_to_mma_input(float v) {
     return host::round_to(v, Input);
+}
+
+/// dp4a.s32.s32 per thread: byte i of a word is bits 8i .. 8i + 7; the sum wraps modulo 2^32.
+inline std::int32_t dp4a(std::int32_t a, std::int32_t b, std::int32_t c) {
+    const auto ua = static_cast<std::uint32_t>(a), ub = static_cast<std::uint32_t>(b);
+    auto sum = static_cast<std::uint32_t>(c);
+    for (unsigned i = 0; i < 4; ++i) {
+        const auto x = static_cast<std::int8_t>(static_cast<std::uint8_t>(ua >> (8 * i)));
+        const auto y = static_cast<std::int8_t>(static_cast<std::uint8_t>(ub >> (8 * i)));
+        sum += static_cast<std::uint32_t>(std::int32_t{x} * std::int32_t{y});
+    }
+    return static_cast<std::int32_t>(sum);
 }
 
 #endif
