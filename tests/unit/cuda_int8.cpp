@@ -62,9 +62,9 @@ TEST_CASE("gemm_s8 on CUDA (host execution) equals the CPU's int8 GEMM exactly")
                 CAPTURE(K);
                 const std::uint32_t K4 = (K + 3) / 4, lda = K4 + 1, ldb = K4 + 2;
                 // Rows of K int8 in words, zero-padded, with extra words between rows that must
-                // not be read (filled with nonzero bytes).
+                // not be read (fillers whose dot product is not 0: reading them changes C).
                 std::vector<std::int32_t> a(std::size_t{M} * lda, word(9, 9, 9, 9)),
-                    b(std::size_t{N} * ldb, word(-9, 9, -9, 9));
+                    b(std::size_t{N} * ldb, word(-9, 9, 9, 9));
                 std::vector<std::int8_t> a8(std::size_t{M} * K), b8(std::size_t{N} * K);
                 std::mt19937 gen(M * 7 + N * 13 + K);
                 std::uniform_int_distribution<int> byte(-127, 127);
