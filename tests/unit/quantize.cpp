@@ -187,7 +187,9 @@ TEST_CASE("a quantized model saves and loads with its scales; bad files and inpu
     std::vector<float> bad_x = x;
     bad_x[5] = std::numeric_limits<float>::quiet_NaN();
     CHECK_THROWS_AS(q.forward(bad_x), numeric_error);
-    CHECK_THROWS_AS(q.forward(std::span<const float>(x).first(7)), shape_error);
+    CHECK_THROWS_WITH_AS(q.forward(std::span<const float>(x).first(7)),
+                         doctest::Contains("QuantizedModel::forward: input holds 7 values"),
+                         shape_error);
     CHECK_THROWS_AS(quantize(m, std::span<const float>(calib).first(5)), shape_error);
     CHECK_THROWS_AS(quantize(m, calib, Calibration::percentile_of(0.0)), argument_error);
     CHECK_THROWS_AS(quantize(m, bad_x), numeric_error);

@@ -81,7 +81,8 @@ public:
     std::span<const float> forward(std::span<const float> x, std::size_t batch) {
         if (batch == 0) throw argument_error("QuantizedModel::forward: batch size is 0");
         if (x.size() != batch * in_size)
-            detail::throw_bad_input(x.size(), batch, in_size, Net::in_shape::str());
+            detail::throw_bad_input(x.size(), batch, in_size, Net::in_shape::str(),
+                                    "QuantizedModel::forward");
         ElemCtx ctx; // inference
         batch_ = batch;
         const float* y = exec_.forward(params_.data(), x.data(), batch, ctx,
@@ -92,7 +93,8 @@ public:
     /// Inference on as many samples as x holds (x.size() / in_size).
     std::span<const float> forward(std::span<const float> x) {
         if (x.empty() || x.size() % in_size != 0)
-            detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
+            detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str(),
+                                    "QuantizedModel::forward");
         return forward(x, x.size() / in_size);
     }
 

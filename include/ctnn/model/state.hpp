@@ -25,16 +25,17 @@ enum class Mode { inference, training };
 
 namespace detail {
 
-/// Model::forward's error for an input of `size` values that is not `batch` samples of `in`
-/// values (batch 0: not a positive multiple of `in`); `shape` names the input shape. Called only
-/// on the error path: a pass builds no string.
+/// The error of `who` (Model::forward, QuantizedModel::forward) for an input of `size` values
+/// that is not `batch` samples of `in` values (batch 0: not a positive multiple of `in`); `shape`
+/// names the input shape. Called only on the error path: a pass builds no string.
 [[noreturn]] inline void throw_bad_input(std::size_t size, std::size_t batch, std::size_t in,
-                                         const std::string& shape) {
+                                         const std::string& shape,
+                                         const char* who = "Model::forward") {
     const std::string what =
         batch == 0 ? ", not a positive multiple of " + std::to_string(in)
                    : ", expected batch " + std::to_string(batch) + " x " + std::to_string(in);
-    throw shape_error("Model::forward: input holds " + std::to_string(size) + " values" + what +
-                      " (input shape " + shape + ")");
+    throw shape_error(std::string(who) + ": input holds " + std::to_string(size) + " values" +
+                      what + " (input shape " + shape + ")");
 }
 
 /// A copy of an optimizer's state buffers that a model keeps where it updates (on the CUDA
