@@ -40,7 +40,9 @@
 
 namespace ctnn {
 
-/// The int8 inference model of Net made by quantize() (or load()).
+/// The int8 inference model of Net made by quantize() (or load()). Its calls run on one
+/// executor of its own: one call at a time (unlike Model::predict, not from many threads at
+/// once; copy the model for that). Copies and moves keep its int8 weights and scales.
 template <Network Net>
 class QuantizedModel {
     using Exec = eigen::Executor<Net, float, false, GemmOperands::int8>;
