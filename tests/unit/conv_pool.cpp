@@ -69,7 +69,7 @@ TEST_CASE("MaxPool2D backward routes the gradient to the first maximum of a wind
     CHECK(m.gradients()[1] == doctest::Approx(0.0));
 }
 
-TEST_CASE("lowering: a convolution or a pool anchors a stage; activations fuse after them") {
+TEST_CASE("lowering: a convolution or a pool anchors a stage, and activations fuse after them") {
     using Net =
         Sequential<Input<1, 28, 28>, Conv2D<32, 3, Same>, ReLU, MaxPool2D<2>, Conv2D<64, 3>, ReLU,
                    Dropout<0.25f>, MaxPool2D<2>, ReLU, Flatten, Dense<128>, ReLU, Dense<10>>;

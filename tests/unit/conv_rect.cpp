@@ -15,7 +15,7 @@
 using namespace ctnn;
 using namespace ctnn::test;
 
-TEST_CASE("Kernel{KH, KW}: shapes, names, parameter layouts; Kernel{K, K} is K") {
+TEST_CASE("Kernel{KH, KW}: shapes, names, parameter layouts, and Kernel{K, K} is K") {
     static_assert(std::is_same_v<Conv2D<4, Kernel{3, 3}>, Conv2D<4, 3>>);
     static_assert(std::is_same_v<MaxPool2D<Kernel{2, 2}>, MaxPool2D<2>>);
     using Net = Sequential<Input<3, 9, 12>, Conv2D<4, Kernel{1, 7}, Same>, Conv2D<6, Kernel{3, 1}>,

@@ -174,7 +174,7 @@ TEST_CASE("fold: Dense + BatchNorm (1-D), with and without bias, BatchNorm last"
     check_fold<ReshapeBn, ReshapeBnRef>(7, 15);
 }
 
-TEST_CASE("fold: inside a Residual body; a skip source is not folded and stays correct") {
+TEST_CASE("fold: inside a Residual body, and a skip source is not folded and stays correct") {
     check_fold<BodyBn, BodyBnRef>(5, 16);
     // The skip-source model runs unfolded; its inference output still matches the formula of
     // the reference with an Identity (which changes nothing there).

@@ -190,7 +190,8 @@ void check_training(const O& opt, unsigned threads, std::size_t batch) {
 
 } // namespace
 
-TEST_CASE("fused: training through Model matches the Eigen executor (SGD, Adam; 1, 2 threads)") {
+TEST_CASE(
+    "fused: training through Model matches the Eigen executor (SGD and Adam, 1 and 2 threads)") {
     // 300 samples: one part; 500: two parts at 2 threads, each with its gradient accumulators.
     check_training(optim::Adam{}, 2, 300);
     check_training(optim::Adam{}, 2, 500);

@@ -15,7 +15,7 @@ using namespace ctnn;
 using ctnn::test::check_float_matches;
 using namespace ctnn::test::input_grad;
 
-TEST_CASE("input_gradient in float equals double; gradients and the last output are kept") {
+TEST_CASE("input_gradient in float equals double, and gradients and the last output are kept") {
     using Net = Sequential<Input<1, 6, 6>, Conv2D<9, 3, Same>, ReLU, Conv2D<8, 3, Same>, ReLU,
                            Flatten, Dense<16>, Tanh, Dense<3>>;
     const std::size_t batch = 4;

@@ -153,7 +153,7 @@ bool same_bits(float a, float b) {
 // =============================================================================================
 
 #if CTNN_IO_TEST_ZLIB
-TEST_CASE("io/gzip: decompresses single and multi-member streams; detects by magic bytes") {
+TEST_CASE("io/gzip: decompresses single and multi-member streams, and detects by magic bytes") {
     using ctnn::io::detail::gunzip;
     using ctnn::io::detail::is_gzip;
     const Bytes a = iota_bytes(100000);
@@ -914,7 +914,7 @@ TEST_CASE("io/safetensors: save and load round-trip tensors and metadata") {
           std::vector<std::string>{"bare.safetensors", "model.safetensors"});
 }
 
-TEST_CASE("io/safetensors: other dtypes are converted to float; tensors come in offset order") {
+TEST_CASE("io/safetensors: other dtypes are converted to float, and tensors come in offset order") {
     TempDir tmp("ctnn_io_test_");
     const fs::path p = tmp / "mixed.safetensors";
     Bytes data;

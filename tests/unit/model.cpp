@@ -258,7 +258,7 @@ TEST_CASE("float and double models agree") {
     for (std::size_t i = 0; i < 6; ++i) CHECK(yf[i] == doctest::Approx(yd[i]).epsilon(1e-5));
 }
 
-TEST_CASE("forward(x) infers the batch; predict returns outputs that outlive later passes") {
+TEST_CASE("forward(x) infers the batch, and predict returns outputs that outlive later passes") {
     using Net = Sequential<Input<3>, Dense<4>, Tanh, Dense<2>>;
     Model<Net> m;
     m.init(5);

@@ -22,7 +22,7 @@ std::filesystem::path scratch(const std::string& name) {
 }
 } // namespace
 
-TEST_CASE("BatchNorm: PyTorch names and shapes; buffers apart from the parameters") {
+TEST_CASE("BatchNorm: PyTorch names and shapes, and buffers apart from the parameters") {
     using Net = Sequential<Input<3, 4, 4>, Conv2D<8, 3, Same, NoBias>, BatchNorm, ReLU, Flatten,
                            Dense<5>, BatchNorm, Dense<2>>;
     static_assert(Net::param_count == 8 * 27 + 2 * 8 + 5 * 128 + 5 + 2 * 5 + 2 * 5 + 2);
@@ -194,7 +194,7 @@ TEST_CASE("BatchNorm buffers: saved and loaded with the model, untouched by the 
     std::filesystem::remove(plain_path);
 }
 
-TEST_CASE("a CNN with BatchNorm trains; evaluation uses the running statistics") {
+TEST_CASE("a CNN with BatchNorm trains, and evaluation uses the running statistics") {
     using Net = Sequential<Input<1, 6, 6>, Conv2D<4, 3, Same, NoBias>, BatchNorm, ReLU,
                            MaxPool2D<2>, Flatten, Dense<2>>;
     Dataset d;

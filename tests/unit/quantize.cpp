@@ -18,7 +18,7 @@
 using namespace ctnn;
 using namespace ctnn::test::int8;
 
-TEST_CASE("int8 codes: round half to even, clamped to +-127, NaN counted; scales") {
+TEST_CASE("int8 codes: round half to even, clamped to +-127, NaN counted, and scales") {
     using detail::quantize_s8;
     CHECK(quantize_s8(2.5f, 1.0f) == 2);
     CHECK(quantize_s8(3.5f, 1.0f) == 4);
@@ -129,7 +129,7 @@ TEST_CASE("quantized models stay within int8's error of fp32: MLP, CNN, BatchNor
     CHECK(mlp > 0.0); // int8 is not fp32
 }
 
-TEST_CASE("percentile calibration lets outliers saturate; evaluate() runs a quantized model") {
+TEST_CASE("percentile calibration lets outliers saturate, and evaluate() runs a quantized model") {
     using Net = Sequential<Input<16>, Dense<8>, ReLU, Dense<3>>;
     Model<Net> m(device::cpu());
     m.init(60);
@@ -153,7 +153,8 @@ TEST_CASE("percentile calibration lets outliers saturate; evaluate() runs a quan
     CHECK(e8.accuracy >= 0.0);
 }
 
-TEST_CASE("a quantized model saves and loads with its scales; bad files and inputs are refused") {
+TEST_CASE(
+    "a quantized model saves and loads with its scales, and bad files and inputs are refused") {
     using Net = Sequential<Input<2, 6, 6>, Conv2D<4, 3, Same>, ReLU, Flatten, Dense<5>>;
     Model<Net> m(device::cpu());
     m.init(70);
