@@ -62,11 +62,11 @@ struct Eval<LayerKind::conv> {
         for (std::size_t s0 = 0; s0 < ex.batch_; s0 += L::chunk) {
             const std::size_t samples = std::min(L::chunk, ex.batch_ - s0);
             const auto rows = idx(samples * P);
-            im2col(G, x + s0 * n_in, samples, col);
             if constexpr (Ex::gemm_operands == GemmOperands::int8) {
                 // Dequantized int8 sums where the float GEMMs write (eval/int8.hpp).
-                Int8Eval::conv_chunk<S, I>(ex, col, samples * P, gout);
+                Int8Eval::conv_chunk<S, I>(ex, x + s0 * n_in, samples, gout);
             } else {
+                im2col(G, x + s0 * n_in, samples, col);
                 round_operand_in_place<Ex>(col, samples * P * L::taps);
                 MapConstMat<T> Col(col, rows, L::taps);
                 MapMat<T> Out(gout, rows, L::out_channels);

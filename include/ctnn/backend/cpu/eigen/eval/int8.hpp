@@ -14,6 +14,7 @@
 #include "../../../../graph/lowering.hpp"
 #include "../../conv_plan.hpp"
 #include "../../int8.hpp"
+#include "../window.hpp"
 
 #include <algorithm>
 #include <array>
@@ -34,8 +35,8 @@ constexpr bool int8_stage() {
 }
 
 /// Sizes of an int8 stage: `depth` int8 values per output channel (a Dense's inputs, a
-/// convolution's taps per group), `channels` output channels, and its int8 input and int32 sums
-/// per sample (Dense) or for one im2col chunk (Conv2D: `fixed_*`).
+/// convolution's taps per group), `channels` output channels, and its int8 scratch and int32 sums
+/// per sample (Dense) or for one chunk of samples (Conv2D: `*_fixed`).
 struct Int8Sizes {
     std::size_t depth = 0, channels = 0;
     std::size_t in_per_sample = 0, acc_per_sample = 0, in_fixed = 0, acc_fixed = 0;
@@ -52,7 +53,9 @@ constexpr Int8Sizes int8_sizes() {
         using L = conv_lowering<S>;
         constexpr std::size_t rows = L::chunk * L::pixels;
         constexpr std::size_t og = L::out_channels / S::anchor::bound::group_count;
-        return {S::anchor::bound::taps_per_group, L::out_channels, 0, 0, rows * L::taps, rows * og};
+        // The chunk's quantized input, then its im2col matrix column- and row-major.
+        return {S::anchor::bound::taps_per_group,           L::out_channels, 0, 0,
+                L::chunk * S::in_size + 2 * rows * L::taps, rows * og};
     }
 }
 
@@ -151,30 +154,28 @@ struct Int8Eval {
                 z[b * n.channels + o] = static_cast<float>(acc[b * n.channels + o]) * q.dequant[o];
     }
 
-    /// One im2col chunk of a Conv2D stage in int8: col is the (rows x taps, column-major) unfolded
-    /// input; out receives the dequantized sums (rows x out_channels, column-major) as the float
-    /// GEMMs write them.
+    /// One chunk of `samples` samples of a Conv2D stage in int8: x is their input; out receives
+    /// the dequantized sums ((samples * pixels) x out_channels, column-major) as the float GEMMs
+    /// write them. Each input value is quantized once, before it is unfolded (the padding's 0
+    /// quantizes to 0, so this equals quantizing the float im2col matrix, at 1 / taps the cost).
     template <class S, std::size_t I, class Ex>
-    static void conv_chunk(Ex& ex, const float* col, std::size_t rows, float* out) {
+    static void conv_chunk(Ex& ex, const float* x, std::size_t samples, float* out) {
         using L = conv_lowering<S>;
         constexpr std::size_t groups = S::anchor::bound::group_count, taps = L::taps,
                               kg = S::anchor::bound::taps_per_group, og = L::out_channels / groups;
         const auto q = state<I>(ex);
+        const std::size_t rows = samples * L::pixels;
         std::int8_t* xq = ex.int8_in_.data();
+        std::int8_t* col = xq + L::chunk * S::in_size;
+        std::int8_t* row_major = col + L::chunk * L::pixels * taps;
         std::int32_t* acc = ex.int8_acc_.data();
+        quantize_stage_input<S>(x, xq, samples * S::in_size, q.inv_in);
+        im2col(S::anchor::bound::window, xq, samples, col);
         // Row-major (each pixel's taps contiguous): the GEMM reads rows of K values.
-        std::size_t nans = 0;
         for (std::size_t t = 0; t < taps; ++t)
-            for (std::size_t r = 0; r < rows; ++r) {
-                const float v = col[r + t * rows];
-                nans += v != v ? 1u : 0u;
-                xq[r * taps + t] = ctnn::detail::quantize_s8(v != v ? 0.0f : v, q.inv_in);
-            }
-        if (nans > 0)
-            throw numeric_error("quantized model: the input of " + int8_stage_name<S>() +
-                                " has NaN value(s), which int8 cannot represent");
+            for (std::size_t r = 0; r < rows; ++r) row_major[r * taps + t] = col[r + t * rows];
         for (std::size_t g = 0; g < groups; ++g) {
-            cpu::gemm_s8(q.w + g * og * kg, kg, xq + g * kg, taps, acc, og, og, rows, kg);
+            cpu::gemm_s8(q.w + g * og * kg, kg, row_major + g * kg, taps, acc, og, og, rows, kg);
             for (std::size_t o = 0; o < og; ++o) {
                 const float m = q.dequant[g * og + o];
                 float* oc = out + (g * og + o) * rows;
