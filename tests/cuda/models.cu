@@ -5,14 +5,14 @@
 // Run on a machine without a GPU (CI), the program checks the CPU fallback of a CUDA build:
 // device::best() picks the CPU (printing one notice), device::cuda() is refused with the
 // driver's reason, and a model compiled by nvcc trains on the CPU. With a GPU it trains the same
-// model on both devices and compares the losses, and bf16 mixed-precision models (tensor cores)
-// against fp32.
+// model on both devices and compares the losses, bf16 mixed-precision models (tensor cores)
+// against fp32, and int8 quantized models (dp4a) against the same on the CPU.
 //
 // The models are in models_dense.cu, models_dense_graph.cu, models_conv.cu, models_conv_norm.cu,
 // models_join.cu, models_pool.cu, models_recurrent.cu, models_sequence.cu and models_decoder.cu
 // (one TU each, each under a minute of nvcc here: nvcc builds them in parallel); models.cuh has
-// the training loop they share. The bf16 check is in models_mixed.cu, part of this program in
-// every build (models.cu with it was the slowest test TU, 60 s).
+// the training loop they share. The bf16 and int8 checks are in models_mixed.cu, part of this
+// program in every build (models.cu with it was the slowest test TU, 60 s).
 #include "models.cuh"
 
 // CTNN_CUDA_DEVICE_ONLY builds this file alone, the families for the device only.
@@ -95,7 +95,7 @@ int main() {
         std::printf("model families compiled for the device only (CTNN_CUDA_DEVICE_ONLY)\n");
 #endif
         ok &= input_gradient_check(gpu);
-        ok &= models::mixed_precision_models(gpu);
+        ok &= models::reduced_precision_models(gpu);
         std::printf("%s\n", ok ? "all models ok" : "FAILED");
         return ok ? 0 : 1;
     } catch (const std::exception& e) {

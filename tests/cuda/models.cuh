@@ -109,7 +109,8 @@ bool pool_models(bool gpu);
 bool recurrent_models(bool gpu);
 bool sequence_models(bool gpu);
 bool decoder_models(bool gpu);
-/// bf16 mixed precision against fp32 (models_mixed.cu; not a family: built without a GPU too).
-bool mixed_precision_models(bool gpu);
+/// bf16 mixed precision against fp32 and int8 quantized inference against the CPU
+/// (models_mixed.cu; not a family: built without a GPU too).
+bool reduced_precision_models(bool gpu);
 
 } // namespace models

@@ -79,6 +79,21 @@ inline void quantize_channels(const float* w, std::size_t ld, std::size_t k, std
     }
 }
 
+/// The int8 weights of a quantized GEMM stage (`what` names it in errors) with input scale sx:
+/// `channels` rows of `depth` weights at w quantized to q (channels x depth), s_w per channel
+/// to sw, and the dequantization factor of each channel's sums, s_x s_w, to dequant. Throws
+/// ctnn::argument_error for an sx that is not positive and finite, ctnn::numeric_error for a
+/// non-finite weight.
+inline void quantize_gemm_weights(const float* w, std::size_t depth, std::size_t channels, float sx,
+                                  std::int8_t* q, float* sw, float* dequant,
+                                  const std::string& what) {
+    if (!(sx > 0.0f) || !std::isfinite(sx))
+        throw argument_error("quantized model: the input scale of " + what + " is " +
+                             std::to_string(sx) + ", expected a positive finite value");
+    quantize_channels(w, depth, depth, channels, q, sw, what);
+    for (std::size_t c = 0; c < channels; ++c) dequant[c] = sx * sw[c];
+}
+
 /// The magnitude at which calibration `cal` sets an activation's range, from the |v| of every
 /// calibration value of the tensor (reordered). 0 for no values.
 inline float calibrated_amax(std::vector<float>& magnitudes, const Calibration& cal) {

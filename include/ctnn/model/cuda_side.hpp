@@ -37,6 +37,23 @@ struct CudaStateCopy final : StateCopy<T> {
     cuda::DeviceBuffer<T> m, v;
 };
 
+/// Makes CUDA device `dev` current for `who` (Model, QuantizedModel); throws argument_error if
+/// there is no such device.
+inline void use_cuda_device(Device dev, const char* who) {
+#if CTNN_DEVICE_COMPILE
+    const cuda::DeviceProbe p = cuda::probe();
+    if (dev.index < 0 || dev.index >= p.count)
+        throw argument_error(std::string(who) + ": device " + dev.str() + " is not available (" +
+                             (p.count == 0 ? p.reason : std::to_string(p.count) + " device(s)") +
+                             "); device::best() falls back to the CPU");
+    cuda::detail::set_device(dev.index, {__FILE__, __LINE__});
+#else
+    if (dev.index != 0)
+        throw argument_error(std::string(who) + ": device " + dev.str() +
+                             " is not available: host execution has one device, cuda:0");
+#endif
+}
+
 /// The device side of a Model<Net, P> (Net must have CUDA kernels: kernel_schedule), T =
 /// scalar_of<P>, G = gemm_operands_of<P>.
 template <class Net, class T, GemmOperands G = GemmOperands::scalar>
@@ -47,19 +64,7 @@ struct CudaSide final : DeviceSide<T> {
 
     /// A device side on `dev`, made current; throws argument_error if there is no such device.
     static std::unique_ptr<CudaSide> make(Device dev) {
-#if CTNN_DEVICE_COMPILE
-        const cuda::DeviceProbe p = cuda::probe();
-        if (dev.index < 0 || dev.index >= p.count)
-            throw argument_error(
-                std::string("Model: device ") + dev.str() + " is not available (" +
-                (p.count == 0 ? p.reason : std::to_string(p.count) + " device(s)") +
-                "); device::best() falls back to the CPU");
-        cuda::detail::set_device(dev.index, {__FILE__, __LINE__});
-#else
-        if (dev.index != 0)
-            throw argument_error(std::string("Model: device ") + dev.str() +
-                                 " is not available: host execution has one device, cuda:0");
-#endif
+        use_cuda_device(dev, "Model");
         return std::make_unique<CudaSide>();
     }
 
@@ -177,6 +182,33 @@ struct CudaSide final : DeviceSide<T> {
     std::unique_ptr<Exec> predict_exec; ///< Model::predict's
     cuda::DeviceBuffer<T> input_grads;
     cuda::DeviceBuffer<std::uint32_t> non_finite{1}; ///< unscale()'s flag
+};
+
+/// The CUDA side of a QuantizedModel<Net>: its stream, the fp32 parameters and buffers on the
+/// device (bias, folded BatchNorms and the float stages read them) and the int8 executor, which
+/// holds the int8 weights.
+template <class Net>
+struct QuantizedCudaSide final : Int8Side {
+    QuantizedCudaSide(std::span<const float> p, std::span<const float> b,
+                      std::span<const float> scales)
+        : exec(stream.get()) {
+        cuda::copy_to_device(params.data(), p.data(), p.size(), stream.get());
+        cuda::copy_to_device(buffers.data(), b.data(), b.size(), stream.get());
+        exec.set_int8(p.data(), scales);
+    }
+    std::span<const float> forward(const float* x, std::size_t batch) override {
+        exec.forward(params.data(), x, batch, ElemCtx{},
+                     Net::buffer_count > 0 ? buffers.data() : nullptr);
+        out.resize(batch * Net::out_size);
+        exec.download_output(out.data());
+        return out;
+    }
+
+    cuda::Stream stream;
+    cuda::DeviceBuffer<float> params{Net::param_count};
+    cuda::DeviceBuffer<float> buffers{Net::buffer_count};
+    cuda::Executor<Net, float, false, GemmOperands::int8> exec;
+    std::vector<float> out; ///< host copy of the device output
 };
 
 } // namespace ctnn::detail

@@ -4,6 +4,7 @@
 //   QuantizedModel<Net> q = quantize(m, calibration_images);            // max |x| calibration
 //   auto q99 = quantize(m, calibration_images, Calibration::percentile_of(99.99));
 //   q.forward(x);  evaluate(q, test, loss::SoftmaxCrossEntropy{});  q.save("m.int8.safetensors");
+//   q.to(device::cuda());                       // int8 inference on the GPU (dp4a GEMMs)
 //
 // A quantized model runs inference only. Its Dense stages on flat features and its Conv2D
 // stages multiply int8 inputs by int8 weights in int32 (per-output-channel weight scales,
@@ -12,11 +13,15 @@
 // model (describe() lists which). It keeps the source model's fp32 parameters, from which the
 // int8 weights are made (again, identically, after load()), and saves them with the input scales
 // ("<layer>.input_scale" tensors beside the weights). On the CPU (eigen::Executor with
-// GemmOperands::int8, eval/int8.hpp); CUDA int8 kernels are not built yet.
+// GemmOperands::int8, eigen/eval/int8.hpp) or on CUDA (cuda::Executor with GemmOperands::int8,
+// cuda/eval/int8.hpp: dp4a GEMMs, model/cuda_side.hpp's QuantizedCudaSide) where the translation
+// unit has the CUDA backend; quantize() puts it where the source model is.
 #pragma once
 #include "../backend/cpu/describe.hpp"
 #include "../backend/cpu/eigen/executor.hpp"
+#include "../backend/cuda/schedule.hpp"
 #include "../config.hpp"
+#include "../core/device.hpp"
 #include "../core/error.hpp"
 #include "../core/quantize.hpp"
 #include "../expr/context.hpp"
@@ -25,6 +30,7 @@
 #include "../io/safetensors.hpp"
 #include "../loss/loss.hpp"
 #include "checkpoint.hpp"
+#include "cuda_side.hpp"
 #include "state.hpp"
 
 #include <algorithm>
@@ -33,6 +39,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -40,9 +47,10 @@
 
 namespace ctnn {
 
-/// The int8 inference model of Net made by quantize() (or load()). Its calls run on one
-/// executor of its own: one call at a time (unlike Model::predict, not from many threads at
-/// once; copy the model for that). Copies and moves keep its int8 weights and scales.
+/// The int8 inference model of Net made by quantize() (or load()), on the CPU or a CUDA device
+/// (to()). Its calls run on one executor of its own: one call at a time (unlike Model::predict,
+/// not from many threads at once; copy the model for that). Copies and moves keep its int8
+/// weights, scales and device (a copy on CUDA uploads its own).
 template <Network Net>
 class QuantizedModel {
     using Exec = eigen::Executor<Net, float, false, GemmOperands::int8>;
@@ -62,11 +70,11 @@ public:
                                    "sequence stays in float)");
 
     /// A quantized model from fp32 parameters and buffers (Net's layouts) and the input scale of
-    /// each int8 stage, in stage order (quantize() calibrates them). Throws
-    /// ctnn::argument_error for wrong sizes or a scale that is not positive and finite,
-    /// ctnn::numeric_error for a non-finite weight.
+    /// each int8 stage, in stage order (quantize() calibrates them), on device `dev`. Throws
+    /// ctnn::argument_error for wrong sizes, a scale that is not positive and finite or a device
+    /// that cannot run it (to()), ctnn::numeric_error for a non-finite weight.
     QuantizedModel(std::span<const float> params, std::span<const float> buffers,
-                   std::span<const float> input_scales)
+                   std::span<const float> input_scales, Device dev = device::cpu())
         : params_(params.begin(), params.end()), buffers_(buffers.begin(), buffers.end()),
           scales_(input_scales.begin(), input_scales.end()) {
         if (params.size() != param_count || buffers.size() != buffer_count)
@@ -75,7 +83,50 @@ public:
                                  " buffer values for a model of " + std::to_string(param_count) +
                                  " and " + std::to_string(buffer_count));
         exec_.set_int8(params_.data(), scales_);
+        to(dev);
     }
+
+    QuantizedModel(const QuantizedModel& o)
+        : params_(o.params_), buffers_(o.buffers_), scales_(o.scales_), exec_(o.exec_) {
+        to(o.device_);
+    }
+    QuantizedModel& operator=(const QuantizedModel& o) {
+        if (this != &o) *this = QuantizedModel(o);
+        return *this;
+    }
+    QuantizedModel(QuantizedModel&&) noexcept = default;
+    QuantizedModel& operator=(QuantizedModel&&) noexcept = default;
+    ~QuantizedModel() = default;
+
+    /// Runs the model on `dev` from now on: the CPU, or a CUDA device (its int8 weights and fp32
+    /// parameters uploaded once). Throws ctnn::argument_error where this translation unit has no
+    /// CUDA backend, for a device that does not exist, or for a model with a layer that has no
+    /// CUDA kernel; the model then stays where it was.
+    void to(Device dev) {
+        if (dev.kind == Device::Kind::cpu) {
+            side_.reset();
+        } else if constexpr (!kernel_schedule<Net>::cuda_supported) {
+            throw argument_error("QuantizedModel: device " + dev.str() +
+                                 " cannot run this model: a layer has no CUDA kernel yet (see "
+                                 "the 'cuda kernels' lines of describe<Net>())");
+        } else {
+#if CTNN_CUDA_BACKEND
+            detail::use_cuda_device(dev, "QuantizedModel");
+            side_ = std::make_unique<detail::QuantizedCudaSide<Net>>(params_, buffers_, scales_);
+#else
+            throw argument_error("QuantizedModel: device " + dev.str() +
+                                 " is not available: this translation unit was compiled "
+                                 "without CUDA (build it with nvcc, or define "
+                                 "CTNN_HOST_EXECUTION=1 to run the CUDA kernels on the CPU for "
+                                 "testing)");
+#endif
+        }
+        device_ = dev;
+        out_ = {};
+    }
+
+    /// Where the model runs.
+    [[nodiscard]] Device device() const noexcept { return device_; }
 
     /// Inference on `batch` samples ([batch, in_size] row-major). Returns the output
     /// [batch, out_size], valid until the next forward(). Throws ctnn::shape_error for an input
@@ -85,11 +136,15 @@ public:
         if (x.size() != batch * in_size)
             detail::throw_bad_input(x.size(), batch, in_size, Net::in_shape::str(),
                                     "QuantizedModel::forward");
-        ElemCtx ctx; // inference
-        batch_ = batch;
-        const float* y = exec_.forward(params_.data(), x.data(), batch, ctx,
-                                       buffer_count > 0 ? buffers_.data() : nullptr);
-        return {y, batch * out_size};
+        out_ = {};
+        if (side_) {
+            out_ = side_->forward(x.data(), batch);
+        } else {
+            const float* y = exec_.forward(params_.data(), x.data(), batch, ElemCtx{},
+                                           buffer_count > 0 ? buffers_.data() : nullptr);
+            out_ = {y, batch * out_size};
+        }
+        return out_;
     }
 
     /// Inference on as many samples as x holds (x.size() / in_size).
@@ -111,9 +166,10 @@ public:
     template <Loss L>
     float loss(const L& l, loss::Targets<float> targets) {
         static_assert(L::template check<typename Net::out_shape>());
-        if (batch_ == 0) throw argument_error("QuantizedModel::loss: call forward() first");
-        loss::check_targets<L, typename Net::out_shape>(targets, batch_);
-        return l(exec_.output(), targets, batch_, out_size, static_cast<float*>(nullptr));
+        if (out_.empty()) throw argument_error("QuantizedModel::loss: call forward() first");
+        const std::size_t batch = out_.size() / out_size;
+        loss::check_targets<L, typename Net::out_shape>(targets, batch);
+        return l(out_.data(), targets, batch, out_size, static_cast<float*>(nullptr));
     }
 
     /// The fp32 parameters the int8 weights are made from (Net's layout).
@@ -127,9 +183,13 @@ public:
     /// describe<Net>() and which stages run in int8 with their scales.
     [[nodiscard]] std::string describe() const {
         std::string s = ctnn::describe_stages<Net, cpu::StageNotes>() +
-                        "precision: int8 post-training quantization (CPU): symmetric int8 "
-                        "inputs (one scale per tensor) and weights (one scale per output "
-                        "channel), int32 sums dequantized before the bias and the epilogue\n";
+                        "precision: int8 post-training quantization on " + device_.str() +
+                        (side_ ? " (dp4a GEMMs; a pooling after an int8 convolution runs as "
+                                 "its own kernel)"
+                               : "") +
+                        ": symmetric int8 inputs (one scale per tensor) and weights (one scale "
+                        "per output channel), int32 sums dequantized before the bias and the "
+                        "epilogue\n";
         for_each_type(stages_of<Net>{}, [&]<class S, std::size_t I>() {
             s += "  stage " + std::to_string(I) + ": ";
             if constexpr (Layout::stage[I].index != Layout::no_int8) {
@@ -209,7 +269,9 @@ private:
 
     std::vector<float> params_, buffers_, scales_;
     Exec exec_;
-    std::size_t batch_ = 0;
+    Device device_ = device::cpu();
+    std::unique_ptr<detail::Int8Side> side_; ///< the CUDA side, when on CUDA
+    std::span<const float> out_;             ///< the last forward()'s output
 };
 
 namespace detail {
@@ -229,7 +291,8 @@ concept QuantizableModel = requires(const M& m) {
 /// the input scale of each int8 stage from the fp32 model's inference on `calibration` (samples
 /// [n, in_size], a few hundred are plenty) by the method of `cal`. Throws ctnn::shape_error for
 /// calibration data that is empty or not a multiple of in_size, ctnn::argument_error for a bad
-/// percentile, ctnn::numeric_error for a non-finite weight or calibration activation.
+/// percentile, ctnn::numeric_error for a non-finite weight or calibration activation. The
+/// calibration runs on the CPU; the quantized model is put on `model.device()` (where M has one).
 template <detail::QuantizableModel M>
 QuantizedModel<typename M::network> quantize(const M& model, std::span<const float> calibration,
                                              const Calibration& cal = Calibration::max_abs()) {
@@ -279,7 +342,9 @@ QuantizedModel<typename M::network> quantize(const M& model, std::span<const flo
         const float p = keep_all ? detail::calibrated_amax(magnitudes[j], cal) : amax[j];
         scales[j] = detail::int8_scale(p > 0.0f ? p : amax[j]);
     }
-    return Q(params, buffers, scales);
+    Device dev = device::cpu();
+    if constexpr (requires { model.device(); }) dev = model.device();
+    return Q(params, buffers, scales, dev);
 }
 
 } // namespace ctnn

@@ -114,6 +114,18 @@ struct DeviceSide {
     virtual void synchronize() const = 0;
 };
 
+/// Where a QuantizedModel runs when not on the CPU (model/cuda_side.hpp: QuantizedCudaSide),
+/// held through this interface for the same reason as DeviceSide.
+struct Int8Side {
+    Int8Side() = default;
+    Int8Side(const Int8Side&) = delete;
+    Int8Side& operator=(const Int8Side&) = delete;
+    virtual ~Int8Side() = default;
+    /// Inference on `batch` samples of host input x; the host output [batch, out_size], valid
+    /// until the next call.
+    virtual std::span<const float> forward(const float* x, std::size_t batch) = 0;
+};
+
 } // namespace detail
 
 /// The optimizer's state buffers and step count, as large as the model's parameter buffer

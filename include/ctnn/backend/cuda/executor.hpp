@@ -25,6 +25,7 @@
 #include "eval/conv.hpp"
 #include "eval/dense.hpp"
 #include "eval/fusion.hpp"
+#include "eval/int8.hpp"
 #include "eval/join.hpp"
 #include "eval/norm.hpp"
 #include "eval/pool.hpp"
@@ -39,6 +40,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -50,15 +52,21 @@ namespace ctnn::cuda {
 /// Stage-by-stage evaluation of Net with CUDA kernels (host execution without nvcc), values of
 /// type T. ToInput: backward() computes the gradient of the model input too
 /// (Model::input_gradient). G: the operand format of the Dense GEMMs (bf16 or fp16: gemm_mma on
-/// tensor cores, eval/dense.hpp; needs T = float).
+/// tensor cores, eval/dense.hpp; needs T = float); int8: a quantized model's inference, its Dense
+/// and Conv2D stages on int8 GEMMs (eval/int8.hpp; set_int8 first).
 template <class Net, class T = float, bool ToInput = false, GemmOperands G = GemmOperands::scalar>
 class Executor
     : public ctnn::detail::StageRunner<Executor<Net, T, ToInput, G>, stages_of<Net>, T, ToInput> {
     using Runner =
         ctnn::detail::StageRunner<Executor<Net, T, ToInput, G>, stages_of<Net>, T, ToInput>;
     static_assert(G == GemmOperands::scalar || std::is_same_v<T, float>,
-                  "cuda::Executor: bf16 and fp16 GEMM operands are rounded from float values");
+                  "cuda::Executor: bf16, fp16 and int8 GEMM operands are made from float values");
+    static_assert(G != GemmOperands::int8 || !ToInput,
+                  "cuda::Executor: an int8 model runs inference only");
+    static constexpr bool int8 = G == GemmOperands::int8;
+    using int8_plan = detail::Int8Plan<stages_of<Net>>;
     friend Runner;
+    friend struct detail::Int8Eval;
     template <LayerKind>
     friend struct detail::Eval;
     friend struct detail::Fusions;
@@ -96,6 +104,8 @@ public:
         DeviceBuffer<std::int32_t> labels(batch);
         DeviceBuffer<T> ln_rows(has_layer_norm ? 2 * batch : 0);
         DeviceBuffer<T> kept(plan::skip_grad_per_sample * batch); // joins' kept gradients
+        DeviceBuffer<std::int32_t> int8_scratch(int8 ? int8_plan::totals.scratch_per_sample * batch
+                                                     : 0);
         act_ = std::move(act);
         grad_a_ = std::move(ga);
         grad_b_ = std::move(gb);
@@ -104,6 +114,7 @@ public:
         labels_ = std::move(labels);
         ln_rows_ = std::move(ln_rows);
         kept_ = std::move(kept);
+        int8_scratch_ = std::move(int8_scratch);
         capacity_ = batch;
     }
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
@@ -117,6 +128,9 @@ public:
                      T* buffers = nullptr) {
         Runner::check_pass("cuda::Executor", batch, ctx.training, Net::buffer_count > 0,
                            buffers != nullptr);
+        if constexpr (int8)
+            if (ctx.training)
+                throw argument_error("cuda::Executor: an int8 model runs inference only");
         reserve(batch);
         check_batch(batch);
         this->bind(input_buf_.data(), batch);
@@ -130,8 +144,24 @@ public:
         ctx_ = ctx;
         buffers_ = buffers;
         copy_to_device(input_buf_.data(), x_host, batch * Net::in_size, stream_);
+        if constexpr (int8) detail::Int8Eval::begin(*this);
         this->run_forward(params);
+        if constexpr (int8) detail::Int8Eval::check_nans(*this);
         return output();
+    }
+
+    /// A quantized model (G int8): quantizes the weights of its int8 stages from the host
+    /// parameters `params` (one scale per output channel, as the CPU executor) and uploads them
+    /// with the input scales, one per int8 stage in stage order; forward() then takes the same
+    /// parameters on the device. Throws ctnn::argument_error for a wrong number of scales or one
+    /// that is not positive and finite, ctnn::numeric_error for a non-finite weight.
+    void set_int8(const T* params, std::span<const float> input_scales) requires int8 {
+        constexpr std::size_t count = ctnn::detail::Int8Stages<stages>::count;
+        if (input_scales.size() != count)
+            throw argument_error(
+                "cuda::Executor::set_int8: " + std::to_string(input_scales.size()) +
+                " input scales for " + std::to_string(count) + " int8 stages");
+        detail::Int8Eval::set(*this, params, input_scales);
     }
 
     /// Device output of the last forward pass.
@@ -167,7 +197,9 @@ public:
     /// Backward pass of the last forward pass, from the dL/dZ the loss wrote. Writes every
     /// parameter gradient (overwriting) into the device buffer grads. With ToInput, returns the
     /// device gradient of the model input ([batch, in_size]; valid until the next pass).
-    const T* backward(const T* params, T* grads) { return this->run_backward(params, grads); }
+    const T* backward(const T* params, T* grads) requires(!int8) {
+        return this->run_backward(params, grads);
+    }
 
     [[nodiscard]] stream_t stream() const noexcept { return stream_; }
 
@@ -192,13 +224,17 @@ private:
     template <class S, std::size_t I>
     void forward_stage(const T* params) {
         // Stages evaluated in an earlier stage's GEMM store launch nothing: a BatchNorm folded
-        // in (inference), a join after it (inference), a join or pool right after the GEMM stage.
+        // in (inference), a join after it (inference), a join or pool right after the GEMM stage
+        // (not after an int8 convolution: its GEMM has no pooled store).
+        constexpr bool pooled_through_fold = !int8 && pool_fuses_through_fold<stages, I>;
+        constexpr bool pooled = !int8 && pool_fuses_into_previous<stages, I>;
         if constexpr (folds_into_previous<stages, I> || join_fuses_through_fold<stages, I> ||
-                      pool_fuses_through_fold<stages, I>)
+                      pooled_through_fold)
             if (!ctx_.training) return;
-        if constexpr (join_fuses_into_previous<stages, I> || pool_fuses_into_previous<stages, I>)
-            return;
-        detail::Eval<S::kind>::template forward<S, I>(*this, params);
+        if constexpr (join_fuses_into_previous<stages, I> || pooled) return;
+        if constexpr (int8 && ctnn::detail::int8_stage<S>())
+            detail::Int8Eval::forward<S, I>(*this, params);
+        else detail::Eval<S::kind>::template forward<S, I>(*this, params);
     }
 
     template <class S, std::size_t I>
@@ -227,6 +263,13 @@ private:
     DeviceBuffer<unsigned> scratch_ticket_;
     std::size_t capacity_ = 0;
     ElemCtx ctx_{};
+    /// A quantized model's int8 stages (G int8; eval/int8.hpp): their weights (rows of words of
+    /// 4 codes), dequantization factors, 1 / input scale (host), the quantized input of the stage
+    /// being evaluated and the NaN counters.
+    DeviceBuffer<std::int32_t> int8_weights_, int8_scratch_;
+    DeviceBuffer<float> int8_dequant_;
+    DeviceBuffer<unsigned> int8_nans_;
+    std::vector<float> int8_inv_;
 };
 
 } // namespace ctnn::cuda

@@ -207,7 +207,8 @@ template <GemmOperands G, class T, class OpA, class OpB, class Epi>
 void gemm_grouped_as(std::uint32_t M, std::uint32_t N, std::uint32_t K, std::uint32_t groups,
                      const OpA& a, const OpB& b, const Epi& epi, bool ones_column = false,
                      stream_t stream = nullptr) {
-    if constexpr (G == GemmOperands::scalar) {
+    // int8: a quantized model's float stages (its int8 ones run gemm_s8, eval/int8.hpp).
+    if constexpr (G == GemmOperands::scalar || G == GemmOperands::int8) {
         gemm_grouped<T>(M, N, K, groups, a, b, epi, ones_column, stream);
     } else {
         static_assert(std::is_same_v<T, float>, "cuda::gemm_grouped_as: bf16 and fp16 operands "
@@ -216,12 +217,13 @@ void gemm_grouped_as(std::uint32_t M, std::uint32_t N, std::uint32_t K, std::uin
     }
 }
 
-/// gemm with operands in format G: gemm (G scalar) or gemm_mma (bf16 or fp16, T float).
+/// gemm with operands in format G: gemm (G scalar; int8's float stages) or gemm_mma (bf16 or
+/// fp16, T float).
 template <GemmOperands G, bool TransA, bool TransB, class T, class Epi>
 void gemm_as(std::uint32_t M, std::uint32_t N, std::uint32_t K, const T* a, std::uint32_t lda,
              const T* b, std::uint32_t ldb, const Epi& epi, bool ones_column = false,
              stream_t stream = nullptr) {
-    if constexpr (G == GemmOperands::scalar)
+    if constexpr (G == GemmOperands::scalar || G == GemmOperands::int8)
         gemm<TransA, TransB>(M, N, K, a, lda, b, ldb, epi, ones_column, stream);
     else
         gemm_mma<mma_input_of<G>, TransA, TransB>(M, N, K, a, lda, b, ldb, epi, ones_column,

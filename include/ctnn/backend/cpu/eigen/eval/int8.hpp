@@ -5,12 +5,14 @@
 // multiplies it by the stage's per-channel int8 weights in int32 (backend/cpu/int8.hpp) and
 // writes the sums dequantized, acc * s_x * s_w[channel], where the float GEMM writes Z: the
 // bias, a folded BatchNorm and the epilogue then run as in fp32. Every other stage (pooling,
-// normalization, a Dense applied at every step of a sequence, recurrent layers) stays in float.
+// normalization, a Dense applied at every step of a sequence, recurrent layers) stays in float
+// (graph/int8.hpp).
 // The int8 weights and the scales are set once per parameter set (Executor::set_int8).
 #pragma once
 #include "../../../../core/error.hpp"
 #include "../../../../core/quantize.hpp"
 #include "../../../../core/type_list.hpp"
+#include "../../../../graph/int8.hpp"
 #include "../../../../graph/lowering.hpp"
 #include "../../conv_plan.hpp"
 #include "../../int8.hpp"
@@ -26,13 +28,8 @@
 
 namespace ctnn::eigen::detail {
 
-/// Whether stage S runs in int8 in a quantized model: a Dense on flat features (not one applied
-/// at every step of a sequence) or a Conv2D.
-template <class S>
-constexpr bool int8_stage() {
-    if constexpr (S::kind == LayerKind::dense) return S::anchor::bound::steps == 1;
-    else return S::kind == LayerKind::conv;
-}
+using ctnn::detail::int8_stage;
+using ctnn::detail::int8_stage_name;
 
 /// Sizes of an int8 stage: `depth` int8 values per output channel (a Dense's inputs, a
 /// convolution's taps per group), `channels` output channels, and its int8 scratch and int32 sums
@@ -96,13 +93,6 @@ struct Int8Layout {
     static constexpr std::array<Stage, Stages::size> stage = build().first;
     static constexpr Totals totals = build().second;
 };
-
-/// "Dense (layer 3)": how errors name stage S.
-template <class S>
-std::string int8_stage_name() {
-    return std::string(S::anchor::layer::name()) + " (layer " + std::to_string(S::anchor::index) +
-           ")";
-}
 
 /// Quantizes n input values of stage S at 1 / s_x = inv; a NaN throws ctnn::numeric_error.
 template <class S>
@@ -198,20 +188,15 @@ struct Int8Eval {
                 constexpr auto at = Layout::stage[I];
                 constexpr Int8Sizes n = int8_sizes<S>();
                 const float sx = input_scales[at.index];
-                if (!(sx > 0.0f) || !std::isfinite(sx))
-                    throw argument_error("quantized model: the input scale of " +
-                                         int8_stage_name<S>() + " is " + std::to_string(sx) +
-                                         ", expected a positive finite value");
                 float* s = ex.int8_scales_.data() + at.scales;
-                s[0] = sx;
-                s[1] = 1.0f / sx;
-                float* sw = s + 2 + n.channels;
                 // A Dense weight [out, in] and a convolution's [out, taps per group]: each output
                 // channel's depth values are contiguous.
-                ctnn::detail::quantize_channels(params + S::anchor::param_offset, n.depth, n.depth,
-                                                n.channels, ex.int8_weights_.data() + at.weights,
-                                                sw, int8_stage_name<S>());
-                for (std::size_t c = 0; c < n.channels; ++c) s[2 + c] = sx * sw[c];
+                ctnn::detail::quantize_gemm_weights(
+                    params + S::anchor::param_offset, n.depth, n.channels, sx,
+                    ex.int8_weights_.data() + at.weights, s + 2 + n.channels, s + 2,
+                    int8_stage_name<S>());
+                s[0] = sx;
+                s[1] = 1.0f / sx;
             }
         });
     }
