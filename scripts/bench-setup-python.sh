@@ -39,6 +39,7 @@ pip=("$py" -m pip install --progress-bar off --quiet)
 groups=(
     "plot|matplotlib|numpy matplotlib threadpoolctl"
     "onnxruntime|onnxruntime|onnx onnxruntime"
+    "onnxruntime-int8|sympy|sympy" # quant_pre_process's shape inference (onnxruntime-int8)
     "jax|jax|jax[cpu]"
     "keras|keras|keras tensorflow-cpu"
     "torch|torch|torch"

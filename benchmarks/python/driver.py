@@ -41,8 +41,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-CPP_IMPLS = ("ctnn", "eigen", "libtorch", "dlib")
-PY_IMPLS = ("pytorch", "torch.compile", "jax.jit", "keras", "onnxruntime")
+CPP_IMPLS = ("ctnn", "ctnn-int8", "eigen", "libtorch", "dlib")
+PY_IMPLS = ("pytorch", "torch.compile", "jax.jit", "keras", "onnxruntime", "onnxruntime-int8")
 # ctnn measured by the driver's own worker, interleaved with the Python peers in the same rounds:
 # their ratios use it, so a peer and ctnn are always compared under the same load; the C++
 # peers' ratios use mlp_cpu's ctnn rows (mlp_cpu interleaves those).
@@ -54,9 +54,13 @@ WIDTHS_LABEL = {"A": "784-128-10", "B": "32-4x64-16", "C": "cnn-2conv"}
 # GEMM FLOPs per sample of each layer of the CNN workload (benchmarks/common/bench.hpp).
 LAYER_FLOPS = {"C": (2.0 * 28 * 28 * 32 * 9, 2.0 * 14 * 14 * 64 * 288, 2.0 * 3136 * 128,
                      2.0 * 128 * 10)}
-INFERENCE_ONLY = {"onnxruntime"}
+INFERENCE_ONLY = {"onnxruntime", "onnxruntime-int8", "ctnn-int8"}
 PIP_NAMES = {"pytorch": "torch", "torch.compile": "torch", "jax.jit": "jax[cpu]",
-             "keras": "keras tensorflow-cpu", "onnxruntime": "onnxruntime onnx"}
+             "keras": "keras tensorflow-cpu", "onnxruntime": "onnxruntime onnx",
+             "onnxruntime-int8": "onnxruntime onnx"}
+# mlp_cpu's implementations the driver also runs as its own workers, interleaved with the Python
+# peers, when --impl names them (ctnn always): ctnn-int8 against onnxruntime-int8 in one run.
+DRIVER_CPP = ("ctnn", "ctnn-int8")
 
 
 def forward_flops(workload):
@@ -216,12 +220,14 @@ def throughput(args, log):
     for r in range(args.rounds):
         for t in args.threads:
             env = worker_env(t, args.out)
-            if have_ctnn:
-                rc, lines, err, _, _ = run([mlp_cpu, "--worker", "ctnn", str(t), mode, workloads],
+            for cpp in DRIVER_CPP if have_ctnn else ():
+                if cpp != "ctnn" and cpp not in (args.impl or ()):
+                    continue
+                rc, lines, err, _, _ = run([mlp_cpu, "--worker", cpp, str(t), mode, workloads],
                                            env=env)
                 collect(lines, t, r)
                 if rc != 0:
-                    status["ctnn"] = f"failed (status {rc}): {err.strip()[-300:]}"
+                    status[cpp] = f"failed (status {rc}): {err.strip()[-300:]}"
             for impl in wanted:
                 if status.get(impl, "ok") != "ok":
                     continue
@@ -280,7 +286,7 @@ def throughput(args, log):
                     sps = batch / sec
                     gf = pass_flops(wl, p, batch) / sec * 1e-9
                     pct = 100.0 * gf / peak[t] if t in peak else ""
-                    ratio = sec / ctnn[0] if ctnn and not impl.startswith("ctnn") else ""
+                    ratio = sec / ctnn[0] if ctnn and impl not in ("ctnn", CTNN_PY) else ""
                     fc = first_call.get(key, [])
                     rows.append([wl, WIDTHS_LABEL[wl], p, batch, t, impl, f"{sec:.9g}",
                                  f"{sps:.6g}", f"{gf:.4g}", f"{pct:.4g}" if pct != "" else "",

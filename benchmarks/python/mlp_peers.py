@@ -36,7 +36,7 @@ import resource
 import sys
 import time
 
-IMPLS = ("pytorch", "torch.compile", "jax.jit", "keras", "onnxruntime")
+IMPLS = ("pytorch", "torch.compile", "jax.jit", "keras", "onnxruntime", "onnxruntime-int8")
 
 WORKLOADS = {
     # name: (widths, classification, batch); C's widths are only its input and output sizes
@@ -436,11 +436,43 @@ def onnx_cnn(rng):
     return model.SerializeToString()
 
 
-def run_onnxruntime(rec, workloads):
+def quantize_onnx(graph, xn, ort_quant, tmp):
+    """ONNX Runtime's static int8 quantization of `graph` (serialized) with the benchmark batch xn
+    as calibration data, as ctnn-int8 calibrates: quant_pre_process, then MinMax ranges,
+    per-channel int8 weights, uint8 activations (ORT's x86 default, its U8S8 kernels), QDQ
+    format. Returns the quantized model's bytes."""
+    raw, src = os.path.join(tmp, "raw.onnx"), os.path.join(tmp, "fp32.onnx")
+    dst = os.path.join(tmp, "int8.onnx")
+    with open(raw, "wb") as f:
+        f.write(graph)
+    # ORT's recommended pre-processing (shape inference, graph optimization) first.
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    quant_pre_process(raw, src)
+
+    class Reader(ort_quant.CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"x": xn}])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    ort_quant.quantize_static(src, dst, Reader(), quant_format=ort_quant.QuantFormat.QDQ,
+                              per_channel=True, activation_type=ort_quant.QuantType.QUInt8,
+                              weight_type=ort_quant.QuantType.QInt8,
+                              calibrate_method=ort_quant.CalibrationMethod.MinMax)
+    with open(dst, "rb") as f:
+        return f.read()
+
+
+def run_onnxruntime(rec, workloads, int8=False):
     t0 = time.perf_counter()
+    import tempfile
+
     import numpy as np
     import onnx
     import onnxruntime as ort
+    if int8:
+        import onnxruntime.quantization as ort_quant
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = rec.threads
@@ -451,7 +483,9 @@ def run_onnxruntime(rec, workloads):
     rec.note(f"onnxruntime {ort.__version__} (onnx {onnx.__version__}), CPUExecutionProvider, "
              f"intra-op threads {opts.intra_op_num_threads}, inter-op 1, sequential, "
              "ORT_ENABLE_ALL, spinning on (default); graph: Gemm+Relu (C: Conv/MaxPool too) built "
-             "with the onnx package, opset 17; timed: InferenceSession.run")
+             "with the onnx package, opset 17; timed: InferenceSession.run" +
+             ("; int8: quantize_static (QDQ, per-channel int8 weights, uint8 activations, "
+              "MinMax on the benchmark batch)" if int8 else ""))
 
     for name in workloads:
         widths, classification, batch = WORKLOADS[name]
@@ -459,6 +493,9 @@ def run_onnxruntime(rec, workloads):
         t1 = time.perf_counter()
         graph = (onnx_cnn(np.random.default_rng(42)) if name in CNN
                  else onnx_mlp(widths, np.random.default_rng(42)))
+        if int8:
+            with tempfile.TemporaryDirectory() as tmp:
+                graph = quantize_onnx(graph, xn, ort_quant, tmp)
         sess = ort.InferenceSession(graph, opts,
                                     providers=["CPUExecutionProvider"])
         say("compile", rec.impl, rec.threads, name, "session", f"{time.perf_counter() - t1:.6g}")
@@ -473,10 +510,11 @@ RUNNERS = {
     "jax.jit": run_jax,
     "keras": run_keras,
     "onnxruntime": run_onnxruntime,
+    "onnxruntime-int8": lambda r, w: run_onnxruntime(r, w, int8=True),
 }
 # The module whose absence makes an implementation "not installed".
 NEEDS = {"pytorch": "torch", "torch.compile": "torch", "jax.jit": "jax",
-         "keras": "keras", "onnxruntime": "onnxruntime"}
+         "keras": "keras", "onnxruntime": "onnxruntime", "onnxruntime-int8": "onnxruntime"}
 
 
 def main(argv):
@@ -486,7 +524,7 @@ def main(argv):
     impl, threads, quick = argv[1], int(argv[2]), argv[3] == "quick"
     workloads = [w for w in argv[4].split(",") if w in WORKLOADS]
     for module in (NEEDS[impl], "numpy") + (("tensorflow",) if impl == "keras" else ()) + (
-            ("onnx",) if impl == "onnxruntime" else ()):
+            ("onnx",) if impl.startswith("onnxruntime") else ()):
         if importlib.util.find_spec(module) is None:
             say("unavailable", impl, f"not installed (no module {module})")
             return 0

@@ -67,7 +67,8 @@ inline std::vector<float> ref_dense(std::span<const float> x, std::size_t batch,
 inline void check_gemm_s8() {
     for (const std::size_t M : {1u, 3u, 4u, 9u})
         for (const std::size_t N : {1u, 2u, 5u})
-            for (const std::size_t K : {1u, 7u, 33u, 1000u}) {
+            // K = 50: the AVX2 kernel's 32-, 16- and 1-value steps; b holds -128 (allowed in b).
+            for (const std::size_t K : {1u, 7u, 33u, 50u, 1000u}) {
                 CAPTURE(M);
                 CAPTURE(N);
                 CAPTURE(K);
@@ -77,6 +78,7 @@ inline void check_gemm_s8() {
                     a[i] = static_cast<std::int8_t>(static_cast<int>((i * 37 + M) % 255) - 127);
                 for (std::size_t i = 0; i < b.size(); ++i)
                     b[i] = static_cast<std::int8_t>(static_cast<int>((i * 91 + K) % 255) - 127);
+                if (K == 50) b[7] = -128;
                 if (K == 1000) { // the largest sums: every product 127 * 127 or -127 * 127
                     std::fill(a.begin(), a.end(), std::int8_t{-127});
                     std::fill(b.begin(), b.end(), std::int8_t{127});

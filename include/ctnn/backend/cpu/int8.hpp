@@ -5,8 +5,9 @@
 // [batch, in] as PyTorch stores them; a convolution's weight [out, taps] and its unfolded input
 // [pixels, taps]), so every output is one dot product. The portable loops below widen to int32
 // and vectorize (x86 without AVX2: 16-bit products widened to int32); with AVX2, four rows at a
-// time with vpmaddwd (16-bit products summed in pairs into int32). VNNI, AMX and ARM SDOT kernels
-// are not built yet. Exact: |sum| <= K * 127^2 < 2^31 for K <= max_int8_depth.
+// time, 32 values per step with vpsignb + vpmaddubsw + vpmaddwd (exact for codes in [-127, 127],
+// which is all core/quantize.hpp makes: the A operand must not hold -128). VNNI, AMX and ARM SDOT
+// kernels are not built yet. Exact: |sum| <= K * 127^2 < 2^31 for K <= max_int8_depth.
 #pragma once
 #include "../../config.hpp"
 
@@ -35,16 +36,37 @@ inline __m256i load_s8_as_s16(const std::int8_t* p) {
     return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-/// Four dot products of K int8 values, a0..a3 with b: 16 at a time as 16-bit products summed
-/// pairwise into int32 (vpmaddwd: 2 multiply-adds per lane per instruction; a product of two
-/// int8 fits 16 bits and a pair's sum 17, so nothing saturates), the rest one at a time.
+/// The pairwise sums a[2i] b[2i] + a[2i+1] b[2i+1] of 32 int8 products as 8 int32 sums of four,
+/// for a in [-127, 127], b any int8, given u = |b|: vpmaddubsw multiplies the unsigned |b| by
+/// a carrying b's sign (vpsignb) and adds pairs into int16, exactly (|pair| <= 2 * 128 * 127 <
+/// 2^15: no saturation, which is why a must not be -128, whose negation wraps), then vpmaddwd by
+/// ones adds pairs of those into int32. 32 multiply-adds in four instructions.
+inline __m256i dot32_s8(__m256i a, __m256i b, __m256i u, __m256i ones) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(a, b)), ones);
+}
+
+/// Four dot products of K int8 values, a0..a3 (in [-127, 127]) with b: 32 at a time (dot32_s8),
+/// then 16 at a time as 16-bit products summed pairwise into int32 (vpmaddwd; a product of two
+/// int8 fits 16 bits and a pair's sum 17), the rest one at a time.
 inline void dot4_s8(const std::int8_t* a0, std::size_t lda, const std::int8_t* b, std::size_t K,
                     std::int32_t* out) {
     const std::int8_t* a1 = a0 + lda;
     const std::int8_t* a2 = a1 + lda;
     const std::int8_t* a3 = a2 + lda;
     __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const auto load32 = [](const std::int8_t* p) {
+        return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    };
     std::size_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        const __m256i v = load32(b + k);
+        const __m256i u = _mm256_abs_epi8(v);
+        s0 = _mm256_add_epi32(s0, dot32_s8(load32(a0 + k), v, u, ones));
+        s1 = _mm256_add_epi32(s1, dot32_s8(load32(a1 + k), v, u, ones));
+        s2 = _mm256_add_epi32(s2, dot32_s8(load32(a2 + k), v, u, ones));
+        s3 = _mm256_add_epi32(s3, dot32_s8(load32(a3 + k), v, u, ones));
+    }
     for (; k + 16 <= K; k += 16) {
         const __m256i v = load_s8_as_s16(b + k);
         s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(load_s8_as_s16(a0 + k), v));
@@ -65,9 +87,31 @@ inline void dot4_s8(const std::int8_t* a0, std::size_t lda, const std::int8_t* b
 }
 #endif
 
+/// Four dot products of K int8 values, a0..a3 with b, widened to int32 (the compiler vectorizes:
+/// 16-bit products widened to int32 on x86 without AVX2).
+inline void dot4_s8_portable(const std::int8_t* a0, std::size_t lda, const std::int8_t* b,
+                             std::size_t K, std::int32_t* out) {
+    const std::int8_t* a1 = a0 + lda;
+    const std::int8_t* a2 = a1 + lda;
+    const std::int8_t* a3 = a2 + lda;
+    std::int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (std::size_t k = 0; k < K; ++k) {
+        const std::int32_t v = b[k];
+        s0 += std::int32_t{a0[k]} * v;
+        s1 += std::int32_t{a1[k]} * v;
+        s2 += std::int32_t{a2[k]} * v;
+        s3 += std::int32_t{a3[k]} * v;
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
 } // namespace detail
 
-/// c[n * ldc + m] = sum over k < K of a[m * lda + k] * b[n * ldb + k], for m < M and n < N.
+/// c[n * ldc + m] = sum over k < K of a[m * lda + k] * b[n * ldb + k], for m < M and n < N; a's
+/// values in [-127, 127] (b: any int8).
 inline void gemm_s8(const std::int8_t* a, std::size_t lda, const std::int8_t* b, std::size_t ldb,
                     std::int32_t* c, std::size_t ldc, std::size_t M, std::size_t N, std::size_t K) {
     const std::size_t m4 = M - M % 4;
@@ -75,28 +119,17 @@ inline void gemm_s8(const std::int8_t* a, std::size_t lda, const std::int8_t* b,
         const std::int8_t* bn = b + n * ldb;
         std::int32_t* cn = c + n * ldc;
         // Four rows of a per pass: each value of b's row is loaded once for four products.
-#if defined(__AVX2__)
-        for (std::size_t m = 0; m < m4; m += 4) detail::dot4_s8(a + m * lda, lda, bn, K, cn + m);
-#else
         for (std::size_t m = 0; m < m4; m += 4) {
-            const std::int8_t* a0 = a + m * lda;
-            const std::int8_t* a1 = a0 + lda;
-            const std::int8_t* a2 = a1 + lda;
-            const std::int8_t* a3 = a2 + lda;
-            std::int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (std::size_t k = 0; k < K; ++k) {
-                const std::int32_t v = bn[k];
-                s0 += std::int32_t{a0[k]} * v;
-                s1 += std::int32_t{a1[k]} * v;
-                s2 += std::int32_t{a2[k]} * v;
-                s3 += std::int32_t{a3[k]} * v;
+#if defined(__AVX2__)
+            // Below 16 values (a first convolution's taps) the vector steps would not run, and
+            // their lane sums cost more than the portable loop.
+            if (K >= 16) {
+                detail::dot4_s8(a + m * lda, lda, bn, K, cn + m);
+                continue;
             }
-            cn[m] = s0;
-            cn[m + 1] = s1;
-            cn[m + 2] = s2;
-            cn[m + 3] = s3;
-        }
 #endif
+            detail::dot4_s8_portable(a + m * lda, lda, bn, K, cn + m);
+        }
         for (std::size_t m = m4; m < M; ++m) {
             const std::int8_t* am = a + m * lda;
             std::int32_t s = 0;
