@@ -324,12 +324,12 @@ def print_throughput(args, rows, fc_rows, notes, status, peak):
         what = "import" if wl == "import" else f"{wl} {p}"
         table.setdefault((impl, t), {})[what] = (float(first), float(later))
     cases = [c for c in cases if any(c in v for v in table.values())]
-    print(f"{'impl':<14} {'thr':>3} " + " ".join(f"{c:>15}" for c in cases))
+    print(f"{'impl':<16} {'thr':>3} " + " ".join(f"{c:>15}" for c in cases))
     cell = lambda v: f"{v[0]:.2f}/{v[1]:.2f}s" if v else "-"
     for impl in PY_IMPLS:
         for t in args.threads:
             if (impl, t) in table:
-                print(f"{impl:<14} {t:>3} " +
+                print(f"{impl:<16} {t:>3} " +
                       " ".join(f"{cell(table[(impl, t)].get(c)):>15}" for c in cases))
     print("\n=== ctnn and its peers, workloads A, B and C, fp32 (one table, same run) "
           + ("(--quick: indicative only) " if args.quick else "") + "===")
@@ -363,7 +363,7 @@ def print_throughput(args, rows, fc_rows, notes, status, peak):
         if st and st != "ok":
             print(f"  {impl}: {st}" + (f" (pip install {PIP_NAMES[impl]})"
                                        if st.startswith("not installed") else ""))
-    print(f"\n{'wl':<3} {'widths':<11} {'pass':<8} {'batch':>6} {'thr':>4} {'impl':<14} "
+    print(f"\n{'wl':<3} {'widths':<11} {'pass':<8} {'batch':>6} {'thr':>4} {'impl':<16} "
           f"{'time/call':>12} {'samples/s':>11} {'GFLOP/s':>9} {'%peak':>7} {'ctnn/impl':>10} "
           f"{'cpu/wall':>8}")
     last = None
@@ -373,13 +373,13 @@ def print_throughput(args, rows, fc_rows, notes, status, peak):
             print()
         last = group
         if r[14] != "ok":
-            print(f"{r[0]:<3} {r[1]:<11} {r[2]:<8} {r[3]:>6} {r[4]:>4} {r[5]:<14} {r[14]}")
+            print(f"{r[0]:<3} {r[1]:<11} {r[2]:<8} {r[3]:>6} {r[4]:>4} {r[5]:<16} {r[14]}")
             continue
         sec, sps, gf = float(r[6]), float(r[7]), float(r[8])
         pct = f"{float(r[9]):.1f}%" if r[9] else "-"
         ratio = f"{float(r[10]):.2f}" if r[10] else "-"
         cpu = r[13] or "-"
-        print(f"{r[0]:<3} {r[1]:<11} {r[2]:<8} {r[3]:>6} {r[4]:>4} {r[5]:<14} {fmt_time(sec):>12} "
+        print(f"{r[0]:<3} {r[1]:<11} {r[2]:<8} {r[3]:>6} {r[4]:>4} {r[5]:<16} {fmt_time(sec):>12} "
               f"{fmt_rate(sps):>11} {gf:>9.1f} {pct:>7} {ratio:>10} {cpu:>8}")
     print(f"\nCSV written to {os.path.join(args.out, 'results.csv')} (one-time costs: "
           f"first_call.csv)")
@@ -438,16 +438,16 @@ def print_memory(args, header, rows):
           "binary, mlp_cpu, which links libtorch, dlib and OpenBLAS whichever implementation\n"
           "runs: compare the 'over baseline' columns; ctnn alone is the seed table's "
           "seed_fashion_mnist.")
-    cols = f"{'impl':<14} {'process':<14} {'baseline':>10}"
+    cols = f"{'impl':<16} {'process':<14} {'baseline':>10}"
     for wl in args.workload:
         cols += f" {wl + ' max RSS':>11} {'over base':>10}"
     print(cols)
     mib = lambda v: f"{int(v) / 1024:.1f} MiB" if v != "" else "-"
     for r in rows:
         if r[-1] != "ok":
-            print(f"{r[0]:<14} {r[1]:<14} {r[-1]}")
+            print(f"{r[0]:<16} {r[1]:<14} {r[-1]}")
             continue
-        line = f"{r[0]:<14} {r[1]:<14} {mib(r[2]):>10}"
+        line = f"{r[0]:<16} {r[1]:<14} {mib(r[2]):>10}"
         for i in range(len(args.workload)):
             line += f" {mib(r[3 + 2 * i]):>11} {mib(r[4 + 2 * i]):>10}"
         print(line)
