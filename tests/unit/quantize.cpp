@@ -76,6 +76,10 @@ TEST_CASE("calibration: the maximum, percentiles by rank, bad percentiles refuse
     CHECK_NOTHROW(detail::check_calibration(Calibration::percentile_of(99.99)));
 }
 
+TEST_CASE("the stages' input quantization gives the rule's codes (portable loop)") {
+    check_quantize_s8();
+}
+
 TEST_CASE("gemm_s8 equals a naive integer product (strided rows, extremes, every tail)") {
     check_gemm_s8();
 }

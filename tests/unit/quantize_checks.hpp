@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -61,6 +62,27 @@ inline std::vector<float> ref_dense(std::span<const float> x, std::size_t batch,
             y[b * n_out + o] = z + bias[o];
         }
     return y;
+}
+
+/// cpu::quantize_s8 (the stages' input quantization: AVX2 or the portable loop) against the
+/// restated rule, code(), on every kind of value: half-way points, the clamp, +-inf, -0, NaNs
+/// (counted, quantized as 0), at a length that leaves a tail after the 32-value steps.
+inline void check_quantize_s8() {
+    std::vector<float> x;
+    for (int k = -600; k <= 600; ++k) x.push_back(static_cast<float>(k) * 0.25f);
+    const float inf = std::numeric_limits<float>::infinity();
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (const float v : {inf, -inf, nan, 1e30f, -0.0f, -1e30f, nan}) x.push_back(v);
+    for (int k = 0; k < 113; ++k) x.push_back(200.0f * std::sin(0.7f * static_cast<float>(k)));
+    for (const float s : {1.0f, 0.5f, 2.7f, 1.0f / 40.0f}) {
+        CAPTURE(s);
+        std::vector<std::int8_t> q(x.size(), 99);
+        CHECK(cpu::quantize_s8(x.data(), q.data(), x.size(), 1.0f / s) == 2);
+        bool all = true;
+        for (std::size_t i = 0; i < x.size(); ++i)
+            all = all && q[i] == (x[i] != x[i] ? 0 : code(x[i], s));
+        CHECK(all);
+    }
 }
 
 /// gemm_s8 against a naive integer product: strided rows, every tail of M and K, the largest sums.

@@ -10,6 +10,7 @@
 // kernels are not built yet. Exact: |sum| <= K * 127^2 < 2^31 for K <= max_int8_depth.
 #pragma once
 #include "../../config.hpp"
+#include "../../core/quantize.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -108,7 +109,48 @@ inline void dot4_s8_portable(const std::int8_t* a0, std::size_t lda, const std::
     out[3] = s3;
 }
 
+#if defined(__AVX2__)
+/// Eight values at p quantized at 1 / scale = inv as core/quantize.hpp's quantize_s8 does (the
+/// same product, NaN as 0, clamp to +-127, rounding to nearest even with vroundps), as eight
+/// int32; adds the NaNs among them to nans.
+inline __m256i quantize8_s8(const float* p, __m256 inv, std::size_t& nans) {
+    const __m256 v = _mm256_loadu_ps(p);
+    const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    nans += static_cast<std::size_t>(__builtin_popcount(
+        static_cast<unsigned>(_mm256_movemask_ps(nan))));
+    __m256 t = _mm256_andnot_ps(nan, _mm256_mul_ps(v, inv)); // NaN -> +0
+    t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-ctnn::detail::int8_max)),
+                      _mm256_set1_ps(ctnn::detail::int8_max));
+    return _mm256_cvtps_epi32(_mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+#endif
+
 } // namespace detail
+
+/// quantize_s8 of core/quantize.hpp (the same codes), 32 values per step with AVX2: n values at
+/// src to dst at 1 / scale = inv_scale; returns the number of NaNs met (quantized as 0). The
+/// scalar loop does not vectorize (GCC keeps its float selects as branches under the default
+/// -ftrapping-math), and this pass runs over every int8 stage's input.
+inline std::size_t quantize_s8(const float* src, std::int8_t* dst, std::size_t n,
+                               float inv_scale) {
+    std::size_t nans = 0, i = 0;
+#if defined(__AVX2__)
+    const __m256 inv = _mm256_set1_ps(inv_scale);
+    // packs_epi32 and packs_epi16 interleave 128-bit lanes: this permutation restores the order.
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (; i + 32 <= n; i += 32) {
+        const __m256i a = detail::quantize8_s8(src + i, inv, nans);
+        const __m256i b = detail::quantize8_s8(src + i + 8, inv, nans);
+        const __m256i c = detail::quantize8_s8(src + i + 16, inv, nans);
+        const __m256i d = detail::quantize8_s8(src + i + 24, inv, nans);
+        const __m256i bytes =
+            _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                            _mm256_permutevar8x32_epi32(bytes, order));
+    }
+#endif
+    return nans + ctnn::detail::quantize_s8(src + i, dst + i, n - i, inv_scale);
+}
 
 /// c[n * ldc + m] = sum over k < K of a[m * lda + k] * b[n * ldb + k], for m < M and n < N; a's
 /// values in [-127, 127] (b: any int8).

@@ -97,7 +97,7 @@ struct Int8Layout {
 /// Quantizes n input values of stage S at 1 / s_x = inv; a NaN throws ctnn::numeric_error.
 template <class S>
 void quantize_stage_input(const float* x, std::int8_t* q, std::size_t n, float inv) {
-    const std::size_t nans = ctnn::detail::quantize_s8(x, q, n, inv);
+    const std::size_t nans = cpu::quantize_s8(x, q, n, inv);
     if (nans > 0)
         throw numeric_error("quantized model: the input of " + int8_stage_name<S>() + " has " +
                             std::to_string(nans) + " NaN value(s), which int8 cannot represent");
