@@ -116,8 +116,8 @@ inline void dot4_s8_portable(const std::int8_t* a0, std::size_t lda, const std::
 inline __m256i quantize8_s8(const float* p, __m256 inv, std::size_t& nans) {
     const __m256 v = _mm256_loadu_ps(p);
     const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-    nans += static_cast<std::size_t>(__builtin_popcount(
-        static_cast<unsigned>(_mm256_movemask_ps(nan))));
+    nans += static_cast<std::size_t>(
+        __builtin_popcount(static_cast<unsigned>(_mm256_movemask_ps(nan))));
     __m256 t = _mm256_andnot_ps(nan, _mm256_mul_ps(v, inv)); // NaN -> +0
     t = _mm256_min_ps(_mm256_max_ps(t, _mm256_set1_ps(-ctnn::detail::int8_max)),
                       _mm256_set1_ps(ctnn::detail::int8_max));
@@ -131,8 +131,7 @@ inline __m256i quantize8_s8(const float* p, __m256 inv, std::size_t& nans) {
 /// src to dst at 1 / scale = inv_scale; returns the number of NaNs met (quantized as 0). The
 /// scalar loop does not vectorize (GCC keeps its float selects as branches under the default
 /// -ftrapping-math), and this pass runs over every int8 stage's input.
-inline std::size_t quantize_s8(const float* src, std::int8_t* dst, std::size_t n,
-                               float inv_scale) {
+inline std::size_t quantize_s8(const float* src, std::int8_t* dst, std::size_t n, float inv_scale) {
     std::size_t nans = 0, i = 0;
 #if defined(__AVX2__)
     const __m256 inv = _mm256_set1_ps(inv_scale);
