@@ -86,9 +86,8 @@ void run(const Workload& w, Loss loss) {
     row(w, "infer", "fp32", w.batch, time_calls([&] {
             bench::keep(model.forward(x, w.batch, ctnn::Mode::inference).data()[0]);
         }));
-    row(w, "latency", "fp32", 1, time_calls([&] {
-            bench::keep(model.forward(x1, 1, ctnn::Mode::inference).data()[0]);
-        }));
+    row(w, "latency", "fp32", 1,
+        time_calls([&] { bench::keep(model.forward(x1, 1, ctnn::Mode::inference).data()[0]); }));
     ctnn::QuantizedModel<Net> q = ctnn::quantize(model, x); // on the model's device
     row(w, "infer", "int8", w.batch,
         time_calls([&] { bench::keep(q.forward(x, w.batch).data()[0]); }));

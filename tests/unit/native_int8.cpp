@@ -1,7 +1,7 @@
 // The int8 GEMM and quantized stages as this machine runs them: built for the build host's CPU
 // (-march=native, as the examples and benchmarks are), so that the AVX2 kernel of
-// backend/cpu/int8.hpp (and its vectorized quantization) meets the exact checks of quantize_checks.hpp, which the portable unit
-// tests (quantize.cpp) run on the portable loops.
+// backend/cpu/int8.hpp (and its vectorized quantization) meets the exact checks of
+// quantize_checks.hpp, which the portable unit tests (quantize.cpp) run on the portable loops.
 #include "quantize_checks.hpp"
 
 #include <doctest/doctest.h>
