@@ -123,12 +123,7 @@ double cuda_vs_cpu(std::uint64_t seed) {
     const auto want = on_cpu.predict(x);
     const auto got = gpu.predict(x);
     REQUIRE(got.size() == want.size());
-    double worst = 0, top = 0;
-    for (std::size_t i = 0; i < want.size(); ++i) {
-        worst = std::max(worst, double(std::fabs(got[i] - want[i])));
-        top = std::max(top, double(std::fabs(want[i])));
-    }
-    return worst / top;
+    return ctnn::test::int8::largest_relative_difference(got, want);
 }
 
 } // namespace

@@ -108,12 +108,7 @@ double int8_vs_fp32(std::uint64_t seed, Calibration cal = Calibration::max_abs()
     const auto x = uniform_floats(16 * Net::in_size, seed + 3, -1.0, 1.0);
     const auto y8 = q.predict(x);
     const auto y32 = m.predict(x);
-    double worst = 0, top = 0;
-    for (std::size_t i = 0; i < y32.size(); ++i) {
-        worst = std::max(worst, double(std::fabs(y8[i] - y32[i])));
-        top = std::max(top, double(std::fabs(y32[i])));
-    }
-    return worst / top;
+    return largest_relative_difference(y8, y32);
 }
 
 } // namespace

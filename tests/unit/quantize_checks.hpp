@@ -21,6 +21,17 @@ inline std::vector<float> uniform_floats(std::size_t n, std::uint64_t seed, doub
     return {v.begin(), v.end()};
 }
 
+/// The largest |got - want| over the largest |want|: how far a quantized model's outputs are
+/// from a reference's, relative to the outputs' size.
+inline double largest_relative_difference(std::span<const float> got, std::span<const float> want) {
+    double worst = 0, top = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+        worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+        top = std::max(top, double(std::fabs(want[i])));
+    }
+    return worst / top;
+}
+
 /// The int8 code of v at scale s, restated from the documented rule: round half to even of
 /// v * (1 / s), clamped to [-127, 127].
 inline std::int32_t code(float v, float s) {
