@@ -30,4 +30,5 @@
 #include "model/quantized.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
+#include "static.hpp"
 #include "train/train.hpp"

@@ -6,6 +6,10 @@
 #pragma once
 #include "layer.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
 namespace ctnn {
 
 /// y_i = exp(x_i) / sum_j exp(x_j), computed stably. Input and output 1-D.
@@ -37,5 +41,27 @@ struct LogSoftmax {
         using out_shape = In;
     };
 };
+
+namespace detail {
+
+/// One sample of Softmax, or of LogSoftmax with Log: z from the n values of x. Subtracts the row
+/// maximum m; LogSoftmax is (x - m) - log(s), not x - (m + log(s)): m + log(s) rounds log(s) away
+/// when |m| is large (equal logits of 1e30 would give 0, not -log(n)). The CPU evaluators share it.
+template <bool Log, class T>
+void softmax_row(const T* x, T* z, std::size_t n) {
+    T m = x[0];
+    for (std::size_t j = 1; j < n; ++j) m = std::max(m, x[j]);
+    T s = T(0);
+    for (std::size_t j = 0; j < n; ++j) s += std::exp(x[j] - m);
+    if constexpr (Log) {
+        const T ls = std::log(s);
+        for (std::size_t j = 0; j < n; ++j) z[j] = (x[j] - m) - ls;
+    } else {
+        const T inv = T(1) / s;
+        for (std::size_t j = 0; j < n; ++j) z[j] = std::exp(x[j] - m) * inv;
+    }
+}
+
+} // namespace detail
 
 } // namespace ctnn
