@@ -1,6 +1,7 @@
 // mlp_cpu — ctnn against its C++ peers on the CPU, workloads A, B and C of issue 5, one table.
 //
-//   mlp_cpu [--quick] [--csv FILE] [--threads 1,2] [--impl ctnn,ctnn-int8,eigen,libtorch,dlib]
+//   mlp_cpu [--quick] [--csv FILE] [--threads 1,2]
+//           [--impl ctnn,ctnn-int8,ctnn-static,eigen,libtorch,dlib]
 //           [--workload A,B,C] [--rounds N]
 //
 // Workloads (benchmarks/common/bench.hpp): A and B are the MLPs of issue 5, C the CNN of
@@ -51,8 +52,9 @@ struct Impl {
 
 const std::vector<Impl>& implementations() {
     static const std::vector<Impl> impls = {
-        {"ctnn", &bench::run_ctnn, nullptr},           // fp32
-        {"ctnn-int8", &bench::run_ctnn_int8, nullptr}, // QuantizedModel
+        {"ctnn", &bench::run_ctnn, nullptr},               // fp32
+        {"ctnn-int8", &bench::run_ctnn_int8, nullptr},     // QuantizedModel
+        {"ctnn-static", &bench::run_ctnn_static, nullptr}, // StaticModel (A and B)
         {"eigen", &bench::run_eigen, nullptr},
 #ifdef CTNN_BENCH_HAS_LIBTORCH
         {"libtorch", &bench::run_libtorch, nullptr},
@@ -159,9 +161,9 @@ int parent(int argc, char** argv) {
         else if (a == "--workload") workload_arg = value();
         else if (a == "--rounds") rounds = std::max(1, std::stoi(value()));
         else {
-            std::cerr
-                << "usage: mlp_cpu [--quick] [--csv FILE] [--threads 1,2] "
-                   "[--impl ctnn,ctnn-int8,eigen,libtorch,dlib] [--workload A,B,C] [--rounds N]\n";
+            std::cerr << "usage: mlp_cpu [--quick] [--csv FILE] [--threads 1,2] "
+                         "[--impl ctnn,ctnn-int8,ctnn-static,eigen,libtorch,dlib] [--workload "
+                         "A,B,C] [--rounds N]\n";
             return a == "--help" || a == "-h" ? 0 : 2;
         }
     }

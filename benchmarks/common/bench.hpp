@@ -204,6 +204,7 @@ inline void keep(const T& v) {
 // The implementations (each in its own translation unit; peers only when found by CMake).
 void run_ctnn(Recorder& r);
 void run_ctnn_int8(Recorder& r);
+void run_ctnn_static(Recorder& r);
 void run_eigen(Recorder& r);
 void run_libtorch(Recorder& r);
 void run_dlib(Recorder& r);

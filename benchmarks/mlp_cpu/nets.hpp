@@ -1,7 +1,7 @@
 // mlp_cpu: the ctnn types of workloads A, B and C (benchmarks/common/bench.hpp), shared by the
-// fp32 (ctnn.cpp) and int8 (ctnn_int8.cpp) implementations.
+// fp32 (ctnn.cpp), int8 (ctnn_int8.cpp) and StaticModel (ctnn_static.cpp) implementations.
 #pragma once
-#include <ctnn/ctnn.hpp>
+#include <ctnn/static.hpp> // the layers and Sequential, without Model
 
 namespace bench {
 

@@ -2,9 +2,10 @@
 //
 // StaticModel reads its weights where they are (a constant array in flash or .rodata, user
 // memory), so W is never repacked into the fused executor's W^T: each output is a dot product of a
-// row of W with x. Eight rows at a time, one accumulator register per row along `in` (a masked
-// load for the last partial vector), the eight accumulators reduced across their lanes at the end
-// (AVX2: a horizontal-add tree that leaves the eight sums in one register; NEON: pairwise adds).
+// row of W with x. Eight rows at a time, one accumulator register per row along `in`, the eight
+// accumulators reduced across their lanes at the end (AVX2: a horizontal-add tree that leaves the
+// eight sums in one register; NEON: pairwise adds), then the last in % width columns in scalar
+// code.
 // A last partial block of rows repeats the last row instead of having its own code path: the
 // extra sums are discarded.
 //
@@ -80,15 +81,12 @@ void matvec(std::size_t in, std::size_t out, const float* w, const float* b, con
             for (std::size_t r = 0; r < R; ++r)
                 acc[r] = Isa::fma(Isa::load(rows[r] + i), xv, acc[r]);
         }
-        if (full < in) {
-            const std::size_t n = in - full;
-            const reg xv = Isa::load_n(x + full, n);
-            CTNN_CPU_UNROLL
-            for (std::size_t r = 0; r < R; ++r)
-                acc[r] = Isa::fma(Isa::load_n(rows[r] + full, n), xv, acc[r]);
-        }
         alignas(32) float sums[R];
         detail::lane_sums<Isa, R>(acc, sums);
+        // The last in % V columns in scalar code: a masked vector block would double the
+        // function's size for a loop that most layers (widths of multiples of 8) never run.
+        for (std::size_t i = full; i < in; ++i)
+            for (std::size_t r = 0; r < R; ++r) sums[r] += rows[r][i] * x[i];
         const std::size_t m = out - j < R ? out - j : R;
         for (std::size_t r = 0; r < m; ++r) y[j + r] = b != nullptr ? sums[r] + b[j + r] : sums[r];
     }
