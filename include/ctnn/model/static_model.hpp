@@ -310,8 +310,14 @@ private:
             const float* w = param<A, 0>();
             const float* b = nullptr;
             if constexpr (A::layer::has_bias) b = param<A, 1>();
-            for (std::size_t r = 0; r < batch; ++r)
-                cpu::matvec(n_in, n_out, w, b, x + r * n_in, out + r * n_out);
+            // Two samples per pass over the weights (each weight load serves both); a model
+            // for one sample at a time has the one-sample kernel only (code size).
+            std::size_t r = 0;
+            if constexpr (MaxBatch > 1)
+                for (; r + 2 <= batch; r += 2)
+                    cpu::matvec<2>(n_in, n_out, w, b, x + r * n_in, n_in, out + r * n_out, n_out);
+            for (; r < batch; ++r)
+                cpu::matvec<1>(n_in, n_out, w, b, x + r * n_in, n_in, out + r * n_out, n_out);
         } else if constexpr (S::kind == LayerKind::rowwise) {
             for (std::size_t r = 0; r < batch; ++r)
                 detail::softmax_row<S::anchor::layer::log>(x + r * n_in, out + r * n_out, n_in);

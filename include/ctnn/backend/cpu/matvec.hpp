@@ -2,7 +2,8 @@
 //
 // StaticModel reads its weights where they are (a constant array in flash or .rodata, user
 // memory), so W is never repacked into the fused executor's W^T: each output is a dot product of a
-// row of W with x. Eight rows at a time, one accumulator register per row along `in`, the eight
+// row of W with x. For one sample, eight rows at a time (for S = 2 or 4 samples, 8 / S rows, each
+// weight load serving the S samples), one accumulator register per row along `in`, the eight
 // accumulators reduced across their lanes at the end (AVX2: a horizontal-add tree that leaves the
 // eight sums in one register; NEON: pairwise adds), then the last in % width columns in scalar
 // code.
@@ -60,35 +61,47 @@ CTNN_FORCEINLINE void lane_sums(const typename Isa::reg (&acc)[R], float* out) {
 
 } // namespace detail
 
-/// y[j] = b[j] + sum_i w[j * in + i] * x[i] for j < out (b null: no bias). W row-major [out][in].
-template <class Isa = simd::Native>
+/// For S samples s: y[s * ldy + j] = b[j] + sum_i w[j * in + i] * x[s * ldx + i], j < out (b null:
+/// no bias). W row-major [out][in]. Blocks of 8 / S rows, so that the S samples share each weight
+/// load and the block still has 8 accumulators (the lane-sum tree's width).
+template <std::size_t S = 1, class Isa = simd::Native>
 void matvec(std::size_t in, std::size_t out, const float* w, const float* b, const float* x,
-            float* y) noexcept {
+            std::size_t ldx, float* y, std::size_t ldy) noexcept {
+    static_assert(S == 1 || S == 2 || S == 4, "matvec: 1, 2 or 4 samples per block");
     using reg = typename Isa::reg;
-    constexpr std::size_t R = 8, V = Isa::width;
+    constexpr std::size_t R = 8 / S, V = Isa::width;
     const std::size_t full = in - in % V;
     for (std::size_t j = 0; j < out; j += R) {
         // Rows j .. j + R - 1; past the last row, the last row again (its sums are dropped).
         const float* rows[R];
         CTNN_CPU_UNROLL
         for (std::size_t r = 0; r < R; ++r) rows[r] = w + (j + r < out ? j + r : out - 1) * in;
-        reg acc[R];
+        reg acc[S * R];
         CTNN_CPU_UNROLL
-        for (std::size_t r = 0; r < R; ++r) acc[r] = Isa::zero();
+        for (std::size_t k = 0; k < S * R; ++k) acc[k] = Isa::zero();
         for (std::size_t i = 0; i < full; i += V) {
-            const reg xv = Isa::load(x + i);
+            reg xv[S];
             CTNN_CPU_UNROLL
-            for (std::size_t r = 0; r < R; ++r)
-                acc[r] = Isa::fma(Isa::load(rows[r] + i), xv, acc[r]);
+            for (std::size_t s = 0; s < S; ++s) xv[s] = Isa::load(x + s * ldx + i);
+            CTNN_CPU_UNROLL
+            for (std::size_t r = 0; r < R; ++r) {
+                const reg wv = Isa::load(rows[r] + i);
+                CTNN_CPU_UNROLL
+                for (std::size_t s = 0; s < S; ++s)
+                    acc[s * R + r] = Isa::fma(wv, xv[s], acc[s * R + r]);
+            }
         }
-        alignas(32) float sums[R];
-        detail::lane_sums<Isa, R>(acc, sums);
+        alignas(32) float sums[S * R];
+        detail::lane_sums<Isa, S * R>(acc, sums);
         // The last in % V columns in scalar code: a masked vector block would double the
         // function's size for a loop that most layers (widths of multiples of 8) never run.
         for (std::size_t i = full; i < in; ++i)
-            for (std::size_t r = 0; r < R; ++r) sums[r] += rows[r][i] * x[i];
+            for (std::size_t s = 0; s < S; ++s)
+                for (std::size_t r = 0; r < R; ++r) sums[s * R + r] += rows[r][i] * x[s * ldx + i];
         const std::size_t m = out - j < R ? out - j : R;
-        for (std::size_t r = 0; r < m; ++r) y[j + r] = b != nullptr ? sums[r] + b[j + r] : sums[r];
+        for (std::size_t s = 0; s < S; ++s)
+            for (std::size_t r = 0; r < m; ++r)
+                y[s * ldy + j + r] = b != nullptr ? sums[s * R + r] + b[j + r] : sums[s * R + r];
     }
 }
 
@@ -96,13 +109,15 @@ void matvec(std::size_t in, std::size_t out, const float* w, const float* b, con
 
 /// Without the SIMD kernels (a CUDA translation unit, CTNN_NO_FUSED_CPU): the same product in
 /// plain loops.
-inline void matvec(std::size_t in, std::size_t out, const float* w, const float* b, const float* x,
-                   float* y) noexcept {
-    for (std::size_t j = 0; j < out; ++j) {
-        float s = 0.0f;
-        for (std::size_t i = 0; i < in; ++i) s += w[j * in + i] * x[i];
-        y[j] = b != nullptr ? s + b[j] : s;
-    }
+template <std::size_t S = 1>
+void matvec(std::size_t in, std::size_t out, const float* w, const float* b, const float* x,
+            std::size_t ldx, float* y, std::size_t ldy) noexcept {
+    for (std::size_t s = 0; s < S; ++s)
+        for (std::size_t j = 0; j < out; ++j) {
+            float sum = 0.0f;
+            for (std::size_t i = 0; i < in; ++i) sum += w[j * in + i] * x[s * ldx + i];
+            y[s * ldy + j] = b != nullptr ? sum + b[j] : sum;
+        }
 }
 
 #endif
