@@ -3,6 +3,7 @@
 // Forward: detail::softmax_row (layers/softmax.hpp). Backward from the output z: Softmax
 // dX = z (dZ - sum dZ z); LogSoftmax dX = dZ - exp(z) sum dZ.
 #pragma once
+#include "../../../../layers/softmax.hpp"
 #include "common.hpp"
 #include "epilogue.hpp"
 
