@@ -1,7 +1,9 @@
 // mlp_cuda: workloads A, B and C (benchmarks/common/bench.hpp) on a CUDA GPU: a training step
-// (forward, loss, backward, SGD update), inference at the throughput batch, batch-1 latency, and
-// the int8 model's inference and latency (QuantizedModel on CUDA, issue 18). One table; run by
-// scripts/gpu-check.sh, which builds it with the cuda preset for the local GPU.
+// (forward, loss, backward, SGD update), inference at the throughput batch, batch-1 latency (also
+// as predict() through pinned and mapped host buffers, lat-pin and lat-map, and as a replayed CUDA
+// graph, lat-graph), and the int8 model's inference and latency (QuantizedModel on CUDA, issue
+// 18). One table; run by scripts/gpu-check.sh, which builds it with the cuda preset for the local
+// GPU.
 //
 // Timing: CUDA events on the legacy default stream bracket `calls` consecutive calls, the best of
 // 5 repetitions after 3 warm-up calls. Every ctnn call waits for its results (forward() copies the
@@ -88,6 +90,21 @@ void run(const Workload& w, Loss loss) {
         }));
     row(w, "latency", "fp32", 1,
         time_calls([&] { bench::keep(model.forward(x1, 1, ctnn::Mode::inference).data()[0]); }));
+    // Batch-1 predict() from and into page-locked buffers: pinned (DMA copies) and mapped (the
+    // input read in place; on an integrated GPU such as a Jetson's, no copy at all).
+    // lat-graph: the mapped pass captured once as a CUDA graph, one graph launch per call.
+    for (const char* pass : {"lat-pin", "lat-map", "lat-graph"}) {
+        const auto kind = std::string(pass) == "lat-pin" ? ctnn::cuda::HostMemory::pinned
+                                                         : ctnn::cuda::HostMemory::mapped;
+        model.use_cuda_graphs(std::string(pass) == "lat-graph");
+        ctnn::cuda::HostBuffer<float> hx(w.in(), kind), hy(w.out(), kind);
+        std::copy(x1.begin(), x1.end(), hx.begin());
+        row(w, pass, "fp32", 1, time_calls([&] {
+                model.predict(hx, hy);
+                bench::keep(hy.data()[0]);
+            }));
+    }
+    model.use_cuda_graphs(false);
     ctnn::QuantizedModel<Net> q = ctnn::quantize(model, x); // on the model's device
     row(w, "infer", "int8", w.batch,
         time_calls([&] { bench::keep(q.forward(x, w.batch).data()[0]); }));

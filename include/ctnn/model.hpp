@@ -18,6 +18,7 @@
 #include "backend/cpu/denormal.hpp"
 #include "backend/cpu/eigen/update.hpp"
 #include "backend/cpu/executor.hpp"
+#include "backend/cuda/memory.hpp"
 #include "backend/cuda/schedule.hpp"
 #include "backend/device.hpp"
 #include "config.hpp"
@@ -198,24 +199,77 @@ public:
     /// a positive multiple of in_size, ctnn::concurrency_error if another call than predict()
     /// is using the model.
     [[nodiscard]] std::vector<T> predict(std::span<const T> x) const {
+        std::vector<T> y(batch_of(x) * out_size);
+        predict(x, std::span<T>(y));
+        return y;
+    }
+
+    /// predict(x) into caller memory: y must hold batch * out_size values (batch = x.size() /
+    /// in_size), else ctnn::shape_error; x and y must not overlap.
+    void predict(std::span<const T> x, std::span<T> y) const {
         const std::size_t batch = batch_of(x);
+        check_output(y.size(), batch);
         const typename detail::UseCheck::Shared use(use_, "Model::predict");
-        ElemCtx ctx; // inference: no Dropout, no step
-        ctx.seed = seed_;
-        std::vector<T> y(batch * out_size);
+        const ElemCtx ctx = inference_context();
         if (on_cuda()) {
-            auto& self = const_cast<Model&>(*this);
-            const std::lock_guard lock(pool_->mutex);
-            self.push(params_, Buf::params);
-            self.push(buffers_, Buf::buffers);
-            self.on_device([&](auto& c) { c.predict(x.data(), batch, ctx, y.data()); });
-            return y;
+            device_predict([&](auto& c) { c.predict(x.data(), batch, ctx, y.data()); });
+            return;
         }
         // (fresh: the fused executor's update leaves the parameters in its layout)
         detail::predict_on_pool<cpu_exec>(
             *pool_, params_, [&] { fresh(params_, Buf::params); }, buffers_.host.data(), x.data(),
             batch, ctx, y.data(), out_size);
-        return y;
+    }
+
+    /// predict(x, y) from and into page-locked host buffers (cuda::HostBuffer, e.g. reused for
+    /// every frame of a camera). On CUDA a mapped x is read by the kernels in place (no copy: on
+    /// a Jetson, CPU and GPU share the memory) and a mapped y is written by one copy on the device
+    /// (no host staging); pinned buffers are copied by DMA. On the CPU, predict(x, y) on their
+    /// memory. The batch is x.size() / in_size; y.size() must be batch * out_size.
+    void predict(const cuda::HostBuffer<T>& x, cuda::HostBuffer<T>& y) const {
+        const std::span<const T> xs(x.data(), x.size());
+        const std::size_t batch = batch_of(xs);
+        check_output(y.size(), batch);
+        if (!on_cuda()) return predict(xs, std::span<T>(y.data(), y.size()));
+        const typename detail::UseCheck::Shared use(use_, "Model::predict");
+        const ElemCtx ctx = inference_context();
+        device_predict([&](auto& c) { c.predict_buffers(x, batch, ctx, y); });
+    }
+
+    /// CUDA: runs the model's work from now on on `stream` (a stream the caller created and
+    /// keeps alive; nullptr: the legacy default stream) instead of its own, so that it orders
+    /// with the caller's kernels and copies without a device-wide synchronization. Waits for the
+    /// work already queued on the previous stream first. Throws ctnn::argument_error when the
+    /// model is not on CUDA.
+    void set_cuda_stream(cuda::stream_t stream) {
+        const Use use(use_, "Model::set_cuda_stream");
+        if (!on_cuda())
+            throw argument_error("Model::set_cuda_stream: the model is on " + device_.str() +
+                                 ", not on CUDA");
+        on_device([&](auto& c) { c.set_stream(stream); });
+    }
+    /// CUDA: predict(const HostBuffer&, HostBuffer&) captures its pass (input copy or binding,
+    /// kernels, output copy) into a CUDA graph at the first call for a pair of buffers and a
+    /// batch, and replays it with one launch at the next ones (the buffers' addresses are part
+    /// of the graph: reuse the same buffers, as a camera loop does; other buffers, another batch
+    /// or another stream capture anew). Off by default; the parameters may change between calls
+    /// (the graph reads them where they are). Throws ctnn::argument_error when the model is not
+    /// on CUDA.
+    void use_cuda_graphs(bool on) {
+        const Use use(use_, "Model::use_cuda_graphs");
+        if (!on_cuda())
+            throw argument_error("Model::use_cuda_graphs: the model is on " + device_.str() +
+                                 ", not on CUDA");
+        on_device([&](auto& c) { c.set_graphs(on); });
+    }
+
+    /// The CUDA stream the model's work runs on (its own unless set_cuda_stream gave one).
+    [[nodiscard]] cuda::stream_t cuda_stream() const {
+        if (!on_cuda())
+            throw argument_error("Model::cuda_stream: the model is on " + device_.str() +
+                                 ", not on CUDA");
+        return const_cast<Model&>(*this).template on_device<cuda::stream_t>(
+            [](auto& c) { return c.current_stream(); });
     }
 
     /// Computes the loss of the last forward pass against `targets`, and dLoss/dOutput for
@@ -384,6 +438,33 @@ private:
         if (x.empty() || x.size() % in_size != 0)
             detail::throw_bad_input(x.size(), 0, in_size, Net::in_shape::str());
         return x.size() / in_size;
+    }
+
+    /// Throws ctnn::shape_error unless an output of n values fits a batch of `batch` samples.
+    static void check_output(std::size_t n, std::size_t batch) {
+        if (n != batch * out_size)
+            throw shape_error("Model::predict: the output holds " + std::to_string(n) +
+                              " values, but " + std::to_string(batch) + " samples of " +
+                              std::to_string(out_size) + " outputs need " +
+                              std::to_string(batch * out_size));
+    }
+
+    /// The element context of an inference pass (no Dropout, no step).
+    ElemCtx inference_context() const {
+        ElemCtx ctx;
+        ctx.seed = seed_;
+        return ctx;
+    }
+
+    /// predict() on the CUDA side: the current parameters and buffers uploaded, f(the side),
+    /// the concurrent predict() calls taking turns.
+    template <class F>
+    void device_predict(F&& f) const {
+        auto& self = const_cast<Model&>(*this);
+        const std::lock_guard lock(pool_->mutex);
+        self.push(params_, Buf::params);
+        self.push(buffers_, Buf::buffers);
+        self.on_device(std::forward<F>(f));
     }
 
     /// The element context of a pass in `mode`: a training pass takes the next step (Dropout).

@@ -315,3 +315,146 @@ TEST_CASE("predict() on CUDA equals the CPU, from several threads, and keeps for
     check_close(a, want);
     check_close(b, want);
 }
+
+TEST_CASE("predict() from and into host buffers: a mapped input is read in place, not copied") {
+    Model<ConvNet> cpu(device::cpu()), gpu(device::cuda());
+    cpu.init(63);
+    gpu.init(63);
+    const std::size_t batch = 2;
+    const auto x = uniform(batch * ConvNet::in_size, 64);
+    const auto want = cpu.predict(x);
+    // Into caller memory: the same values; a wrong output size is an error.
+    std::vector<float> y(want.size());
+    gpu.predict(x, y);
+    check_close(y, want);
+    std::vector<float> short_y(want.size() - 1);
+    const std::string holds = "the output holds " + std::to_string(short_y.size());
+    CHECK_THROWS_WITH_AS(gpu.predict(x, short_y), doctest::Contains(holds.c_str()), shape_error);
+    (void)gpu.predict(x); // the parameters on the device, the executor sized: no copies below
+    for (const auto in_kind : {cuda::HostMemory::pinned, cuda::HostMemory::mapped}) {
+        for (const auto out_kind : {cuda::HostMemory::pinned, cuda::HostMemory::mapped}) {
+            CAPTURE(static_cast<int>(in_kind));
+            CAPTURE(static_cast<int>(out_kind));
+            cuda::HostBuffer<float> hx(x.size(), in_kind), hy(want.size(), out_kind);
+            CHECK((hx.device_data() != nullptr) == (in_kind == cuda::HostMemory::mapped));
+            std::copy(x.begin(), x.end(), hx.begin());
+            const std::size_t to_device = cuda::host::bytes_copied_to_device();
+            const std::size_t to_host = cuda::host::bytes_copied_to_host();
+            gpu.predict(hx, hy);
+            check_close(std::vector<float>(hy.begin(), hy.end()), want);
+            // Host execution counts the copies: a mapped input is bound in place, a mapped
+            // output written by a device-side copy; pinned ones cross as copies.
+            CHECK(cuda::host::bytes_copied_to_device() - to_device ==
+                  (in_kind == cuda::HostMemory::mapped ? 0 : x.size() * sizeof(float)));
+            CHECK(cuda::host::bytes_copied_to_host() - to_host ==
+                  (out_kind == cuda::HostMemory::mapped ? 0 : want.size() * sizeof(float)));
+            // A new frame in the same mapped buffer: read in place again.
+            const auto x2 = uniform(x.size(), 65);
+            std::copy(x2.begin(), x2.end(), hx.begin());
+            gpu.predict(hx, hy);
+            check_close(std::vector<float>(hy.begin(), hy.end()), cpu.predict(x2));
+        }
+    }
+    // On the CPU the buffers are plain memory.
+    cuda::HostBuffer<float> hx(x.size(), cuda::HostMemory::mapped), hy(want.size());
+    std::copy(x.begin(), x.end(), hx.begin());
+    cpu.predict(hx, hy);
+    CHECK(std::equal(want.begin(), want.end(), hy.begin()));
+    cuda::HostBuffer<float> wrong(want.size() + 1);
+    CHECK_THROWS_AS(gpu.predict(hx, wrong), shape_error);
+}
+
+TEST_CASE("set_cuda_stream: the model's work moves to the caller's stream") {
+    Model<SmallNet> cpu(device::cpu()), gpu(device::cuda());
+    cpu.init(66);
+    gpu.init(66);
+    const cuda::stream_t own = gpu.cuda_stream();
+    // Host execution runs every stream synchronously, so any handle stands for a user's stream.
+    alignas(64) static char handle[64];
+    const auto user = reinterpret_cast<cuda::stream_t>(handle);
+    gpu.set_cuda_stream(user);
+    CHECK(gpu.cuda_stream() == user);
+    CHECK(gpu.cuda_stream() != own);
+    const auto x = uniform(3 * SmallNet::in_size, 67);
+    check_close(gpu.predict(x), cpu.predict(x));
+    const auto f = gpu.forward(x, 3); // the training executor too
+    const auto g = cpu.forward(x, 3);
+    check_close(std::vector<float>(f.begin(), f.end()), std::vector<float>(g.begin(), g.end()));
+    CHECK_THROWS_WITH_AS(cpu.set_cuda_stream(user), doctest::Contains("not on CUDA"),
+                         argument_error);
+    CHECK_THROWS_AS((void)cpu.cuda_stream(), argument_error);
+}
+
+TEST_CASE("use_cuda_graphs: predict() captures its pass once and replays it without launches") {
+    Model<ConvNet> cpu(device::cpu()), gpu(device::cuda());
+    cpu.init(69);
+    gpu.init(69);
+    gpu.use_cuda_graphs(true);
+    for (const auto kind : {cuda::HostMemory::pinned, cuda::HostMemory::mapped}) {
+        CAPTURE(static_cast<int>(kind));
+        for (const std::size_t batch : {std::size_t{2}, std::size_t{3}}) {
+            cuda::HostBuffer<float> hx(batch * ConvNet::in_size, kind);
+            cuda::HostBuffer<float> hy(batch * ConvNet::out_size, kind);
+            const auto x1 = uniform(hx.size(), 70 + batch);
+            std::copy(x1.begin(), x1.end(), hx.begin());
+            cuda::reset_launch_count();
+            gpu.predict(hx, hy); // captures: the launches are recorded, then replayed
+            CHECK(cuda::launch_count() == kernel_schedule<ConvNet>::forward);
+            check_close(std::vector<float>(hy.begin(), hy.end()), cpu.predict(x1));
+            // A new frame in the same buffers: the graph replays, no launch() at all, and reads
+            // the new input (and the output buffer gets the new result).
+            const auto x2 = uniform(hx.size(), 80 + batch);
+            std::copy(x2.begin(), x2.end(), hx.begin());
+            cuda::reset_launch_count();
+            gpu.predict(hx, hy);
+            CHECK(cuda::launch_count() == 0);
+            check_close(std::vector<float>(hy.begin(), hy.end()), cpu.predict(x2));
+            // Changed parameters are read where they are: the same graph, the new weights.
+            auto p = gpu.parameters();
+            p[0] += 0.5f;
+            cpu.parameters()[0] += 0.5f;
+            gpu.predict(hx, hy);
+            CHECK(cuda::launch_count() == 0);
+            check_close(std::vector<float>(hy.begin(), hy.end()), cpu.predict(x2));
+        }
+    }
+    // Off: every call launches its kernels again.
+    gpu.use_cuda_graphs(false);
+    cuda::HostBuffer<float> hx(ConvNet::in_size), hy(ConvNet::out_size);
+    std::fill(hx.begin(), hx.end(), 0.25f);
+    cuda::reset_launch_count();
+    gpu.predict(hx, hy);
+    gpu.predict(hx, hy);
+    CHECK(cuda::launch_count() == 2 * kernel_schedule<ConvNet>::forward);
+    Model<ConvNet> on_cpu(device::cpu());
+    CHECK_THROWS_WITH_AS(on_cpu.use_cuda_graphs(true), doctest::Contains("not on CUDA"),
+                         argument_error);
+}
+
+TEST_CASE("a graph capture refuses to wait for the device, as CUDA does") {
+    cuda::DeviceBuffer<float> d(4);
+    float host[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+    CHECK_THROWS_WITH_AS(cuda::Graph::capture(nullptr,
+                                              [&] {
+                                                  cuda::copy_to_device(d.data(), host, 4);
+                                                  cuda::synchronize();
+                                              }),
+                         doctest::Contains("cudaErrorStreamCaptureUnsupported"), cuda_error);
+    CHECK_THROWS_AS(cuda::Graph::capture(nullptr, [&] { cuda::copy_to_host(host, d.data(), 4); }),
+                    cuda_error);
+    // The failed captures left the thread out of capture mode: a copy runs at once again.
+    cuda::copy_to_device(d.data(), host, 4);
+    float back[4] = {};
+    cuda::copy_to_host(back, d.data(), 4);
+    CHECK(back[3] == 4.0f);
+    // A capture records; its replay does the work, reading memory as it is at the replay.
+    cuda::Graph g = cuda::Graph::capture(nullptr, [&] {
+        cuda::copy_to_device(d.data(), host, 4);
+        cuda::copy_to_host_async(back, d.data(), 4);
+    });
+    CHECK(g.host_steps() == 2);
+    host[0] = 9.0f;
+    g.launch(nullptr);
+    CHECK(back[0] == 9.0f);
+    CHECK_THROWS_AS(cuda::Graph{}.launch(nullptr), cuda_error);
+}

@@ -7,6 +7,7 @@
 
 #if CTNN_CUDA_BACKEND
 #include "../backend/cuda/executor.hpp"
+#include "../backend/cuda/graph.hpp"
 #include "../backend/cuda/kernels/loss.hpp"
 #include "../backend/cuda/kernels/optimizer.hpp"
 #include "../backend/cuda/memory.hpp"
@@ -69,12 +70,12 @@ struct CudaSide final : DeviceSide<T> {
     }
 
     void pull(Buf b, T* dst) const override {
-        cuda::copy_to_host(dst, device(b), count(b), stream.get());
+        cuda::copy_to_host(dst, device(b), count(b), current_stream());
     }
     void push(Buf b, const T* src) override {
-        cuda::copy_to_device(const_cast<T*>(device(b)), src, count(b), stream.get());
+        cuda::copy_to_device(const_cast<T*>(device(b)), src, count(b), current_stream());
     }
-    void synchronize() const override { cuda::synchronize(stream.get()); }
+    void synchronize() const override { cuda::synchronize(current_stream()); }
 
     /// The device copy of an optimizer state's m and v, made from them (after reading back
     /// another backend's copy) at the first update on this device.
@@ -83,8 +84,8 @@ struct CudaSide final : DeviceSide<T> {
         if (!s.copy || s.copy->kind != &CudaStateCopy<T>::tag) {
             if (s.copy) s.copy->read_into(s.m, s.v);
             auto c = std::make_shared<CudaStateCopy<T>>(s.m.size(), s.v.size());
-            cuda::copy_to_device(c->m.data(), s.m.data(), s.m.size(), stream.get());
-            cuda::copy_to_device(c->v.data(), s.v.data(), s.v.size(), stream.get());
+            cuda::copy_to_device(c->m.data(), s.m.data(), s.m.size(), current_stream());
+            cuda::copy_to_device(c->v.data(), s.v.data(), s.v.size(), current_stream());
             s.copy = std::move(c);
         }
         return static_cast<CudaStateCopy<T>&>(*s.copy);
@@ -109,20 +110,96 @@ struct CudaSide final : DeviceSide<T> {
     /// An fp16 model's backward(): the gradients times inv (one kernel); true when all are
     /// finite (waits for the device).
     bool unscale(T inv) {
-        cuda::zero(non_finite.data(), 1, stream.get());
+        cuda::zero(non_finite.data(), 1, current_stream());
         cuda::unscale_gradients(grads.data(), Net::param_count, inv, non_finite.data(),
-                                stream.get());
+                                current_stream());
         std::uint32_t flag = 0;
-        cuda::copy_to_host(&flag, non_finite.data(), 1, stream.get());
+        cuda::copy_to_host(&flag, non_finite.data(), 1, current_stream());
         return flag == 0;
     }
 
     /// Model::predict: an inference pass on the executor of its own (made at first use), the
     /// output copied to the host y ([batch, out_size]). The caller serializes the calls.
     void predict(const T* x, std::size_t batch, ElemCtx ctx, T* y) {
-        if (!predict_exec) predict_exec = std::make_unique<Exec>(stream.get());
+        if (!predict_exec) predict_exec = std::make_unique<Exec>(current_stream());
         predict_exec->forward(params.data(), x, batch, ctx, buffers.data());
         predict_exec->download_output(y);
+    }
+
+    /// Model::predict on page-locked host buffers: a mapped x bound as the input in place, a
+    /// mapped y written by one device-side copy, pinned ones copied by DMA; then the stream is
+    /// waited for. With use_graphs, the pass is captured once into a CUDA graph per (x, y,
+    /// batch, seed, stream, workspace) and replayed with one launch; the host-side input checks
+    /// still run per call.
+    void predict_buffers(const cuda::HostBuffer<T>& x, std::size_t batch, ElemCtx ctx,
+                         cuda::HostBuffer<T>& y) {
+        if (!predict_exec) predict_exec = std::make_unique<Exec>(current_stream());
+        if (!use_graphs) {
+            enqueue_predict(x, batch, ctx, y);
+            cuda::synchronize(current_stream());
+            return;
+        }
+        predict_exec->reserve(batch); // allocations come before a capture
+        const GraphKey key{x.data(), y.data(),         batch,
+                           ctx.seed, current_stream(), predict_exec->capacity()};
+        if (graph.empty() || !(key == graph_key)) {
+            graph = cuda::Graph{};
+            graph =
+                cuda::Graph::capture(current_stream(), [&] { enqueue_predict(x, batch, ctx, y); });
+            graph_key = key;
+        } else {
+            predict_exec->check_input(x.data(), batch, ctx);
+        }
+        graph.launch(current_stream());
+        cuda::synchronize(current_stream());
+    }
+
+    /// Model::use_cuda_graphs: turns capture and replay on or off (dropping a captured graph).
+    void set_graphs(bool on) {
+        use_graphs = on;
+        graph = cuda::Graph{};
+    }
+
+    /// Queues predict_buffers' pass: the input bound in place (mapped) or copied (pinned), the
+    /// forward pass, the output copied on the device (mapped) or by DMA (pinned). No waiting.
+    void enqueue_predict(const cuda::HostBuffer<T>& x, std::size_t batch, ElemCtx ctx,
+                         cuda::HostBuffer<T>& y) {
+        if (x.kind() == cuda::HostMemory::mapped)
+            predict_exec->forward_in_place(params.data(), x.data(), x.device_data(), batch, ctx,
+                                           buffers.data());
+        else predict_exec->forward(params.data(), x.data(), batch, ctx, buffers.data());
+        if (y.kind() == cuda::HostMemory::mapped)
+            cuda::copy_on_device(y.device_data(), predict_exec->output(), batch * Net::out_size,
+                                 current_stream());
+        else
+            cuda::copy_to_host_async(y.data(), predict_exec->output(), batch * Net::out_size,
+                                     current_stream());
+    }
+
+    /// What a captured predict graph was made for: a change means a new capture.
+    struct GraphKey {
+        const void* x = nullptr;
+        const void* y = nullptr;
+        std::size_t batch = 0;
+        std::uint64_t seed = 0;
+        cuda::stream_t stream{};
+        std::size_t capacity = 0; ///< the executor's workspace (reallocated when it grows)
+        bool operator==(const GraphKey&) const = default;
+    };
+
+    /// Model::set_cuda_stream: waits for the work queued on the current stream, then runs
+    /// everything on `s`.
+    void set_stream(cuda::stream_t s) {
+        cuda::synchronize(current_stream());
+        user_stream = s;
+        has_user_stream = true;
+        exec.set_stream(s);
+        if (predict_exec) predict_exec->set_stream(s);
+        if (input_exec) input_exec->set_stream(s);
+    }
+    /// The stream the work runs on: the user's (set_stream), else the side's own.
+    [[nodiscard]] cuda::stream_t current_stream() const {
+        return has_user_stream ? user_stream : stream.get();
     }
 
     /// Model::input_gradient: a forward, loss and backward pass to the input on the executor
@@ -133,12 +210,12 @@ struct CudaSide final : DeviceSide<T> {
         if constexpr (cuda::has_device_loss<L>) {
             if (!input_exec) {
                 input_grads = cuda::DeviceBuffer<T>(Net::param_count);
-                input_exec = std::make_unique<cuda::Executor<Net, T, true, G>>(stream.get());
+                input_exec = std::make_unique<cuda::Executor<Net, T, true, G>>(current_stream());
             }
             input_exec->forward(params.data(), x, batch, ctx, buffers.data());
             input_exec->loss(l, targets);
             const T* g = input_exec->backward(params.data(), input_grads.data());
-            cuda::copy_to_host(dx, g, batch * Net::in_size, stream.get());
+            cuda::copy_to_host(dx, g, batch * Net::in_size, current_stream());
         } else {
             no_device_loss<L>("Model::input_gradient");
         }
@@ -159,7 +236,8 @@ struct CudaSide final : DeviceSide<T> {
         CudaStateCopy<T>& c = state_copy(state);
         ++state.step;
         cuda::apply_update(state.optimizer, state.optimizer.scalars(lr, state.step), params.data(),
-                           grads.data(), c.m.data(), c.v.data(), Net::param_count, stream.get());
+                           grads.data(), c.m.data(), c.v.data(), Net::param_count,
+                           current_stream());
     }
 
     static constexpr std::size_t count(Buf b) {
@@ -171,7 +249,12 @@ struct CudaSide final : DeviceSide<T> {
         return b == Buf::params ? params.data() : b == Buf::grads ? grads.data() : buffers.data();
     }
 
-    cuda::Stream stream;
+    bool use_graphs = false; ///< Model::use_cuda_graphs
+    cuda::Graph graph;       ///< predict_buffers' captured pass, for graph_key
+    GraphKey graph_key;
+    cuda::Stream stream;          ///< the side's own stream
+    cuda::stream_t user_stream{}; ///< Model::set_cuda_stream's, when has_user_stream
+    bool has_user_stream = false;
     cuda::DeviceBuffer<T> params{Net::param_count};
     cuda::DeviceBuffer<T> grads{Net::param_count};
     cuda::DeviceBuffer<T> buffers{Net::buffer_count}; ///< BatchNorm's running statistics

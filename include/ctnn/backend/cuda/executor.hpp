@@ -126,6 +126,37 @@ public:
     /// buffers.
     const T* forward(const T* params, const T* x_host, std::size_t batch, ElemCtx ctx,
                      T* buffers = nullptr) {
+        return forward_from(params, x_host, nullptr, batch, ctx, buffers);
+    }
+
+    /// forward() on an input the device reads in place: x_device is the device address of x_host
+    /// (a mapped HostBuffer's device_data(): on an integrated GPU no copy at all), bound as the
+    /// first stages' input instead of the executor's input buffer. x_host must stay valid and
+    /// unchanged until the stream has finished the pass.
+    const T* forward_in_place(const T* params, const T* x_host, const T* x_device,
+                              std::size_t batch, ElemCtx ctx, T* buffers = nullptr) {
+        return forward_from(params, x_host, x_device, batch, ctx, buffers);
+    }
+
+    /// The host-side checks of an input before it reaches the device: token ids are checked on
+    /// the host, before they are uploaded, because the kernels read them as valid indices (an
+    /// error found on the device would come back only at a sync). A replayed CUDA graph runs
+    /// them per call (model/cuda_side.hpp).
+    void check_input(const T* x_host, std::size_t batch, ElemCtx ctx) const {
+        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t>() {
+            if constexpr (S::kind == LayerKind::embedding)
+                ctnn::detail::check_token_ids<typename S::anchor::layer>(
+                    x_host, batch, S::anchor::bound::steps, S::anchor::index, ctx.sample0);
+        });
+    }
+
+    /// Runs the following work on `stream` (a user's stream; nullptr: the default stream). The
+    /// caller orders it after the work already queued on the previous stream.
+    void set_stream(stream_t stream) noexcept { stream_ = stream; }
+
+private:
+    const T* forward_from(const T* params, const T* x_host, const T* x_device, std::size_t batch,
+                          ElemCtx ctx, T* buffers) {
         Runner::check_pass("cuda::Executor", batch, ctx.training, Net::buffer_count > 0,
                            buffers != nullptr);
         if constexpr (int8)
@@ -133,23 +164,19 @@ public:
                 throw argument_error("cuda::Executor: an int8 model runs inference only");
         reserve(batch);
         check_batch(batch);
-        this->bind(input_buf_.data(), batch);
-        // Token ids are checked here, on the host, before they are uploaded: the kernels read
-        // them as valid indices (an error found on the device would come back only at a sync).
-        ctnn::detail::for_each_type(stages{}, [&]<class S, std::size_t>() {
-            if constexpr (S::kind == LayerKind::embedding)
-                ctnn::detail::check_token_ids<typename S::anchor::layer>(
-                    x_host, batch, S::anchor::bound::steps, S::anchor::index, ctx.sample0);
-        });
+        this->bind(x_device != nullptr ? x_device : input_buf_.data(), batch);
+        check_input(x_host, batch, ctx);
         ctx_ = ctx;
         buffers_ = buffers;
-        copy_to_device(input_buf_.data(), x_host, batch * Net::in_size, stream_);
+        if (x_device == nullptr)
+            copy_to_device(input_buf_.data(), x_host, batch * Net::in_size, stream_);
         if constexpr (int8) detail::Int8Eval::begin(*this);
         this->run_forward(params);
         if constexpr (int8) detail::Int8Eval::check_nans(*this);
         return output();
     }
 
+public:
     /// A quantized model (G int8): quantizes the weights of its int8 stages from the host
     /// parameters `params` (one scale per output channel, as the CPU executor) and uploads them
     /// with the input scales, one per int8 stage in stage order; forward() then takes the same

@@ -6,7 +6,7 @@
 // a failed launch throws ctnn::cuda_error naming the CUDA error and the call site of launch().
 // The launch is asynchronous, as in CUDA. In host mode (plain C++ compiler): the kernel runs to
 // completion on the calling thread through the host execution (host/runtime.hpp); the stream is
-// ignored.
+// ignored; while a host-mode capture is recording (capture.hpp), the launch is recorded instead.
 //
 // Every launch increments a per-OS-thread counter, so tests can assert how many kernels a forward
 // pass or a training step launches (launch_count(), reset_launch_count()).
@@ -21,7 +21,10 @@
 #include <utility>
 
 #if !CTNN_DEVICE_COMPILE
+#include "capture.hpp"
 #include "host/runtime.hpp"
+
+#include <tuple>
 #endif
 
 namespace ctnn::cuda {
@@ -65,6 +68,19 @@ void launch(void (*kernel)(P...), Grid grid, dim3 block, std::size_t shared_byte
                          grid.where.line);
 #else
     (void)stream;
+    if (host::Recording* r = host::active_recording()) {
+        // Capturing (capture.hpp): the launch becomes a step, its arguments converted to the
+        // kernel's parameter types now, as a CUDA launch copies them.
+        r->steps.push_back([kernel, dims = grid.dims, block, shared_bytes, where = grid.where,
+                            a = std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)] {
+            std::apply(
+                [&](const auto&... v) {
+                    host::run_kernel(kernel, dims, block, shared_bytes, where, v...);
+                },
+                a);
+        });
+        return;
+    }
     host::run_kernel(kernel, grid.dims, block, shared_bytes, grid.where, std::forward<A>(args)...);
 #endif
 }

@@ -4,6 +4,7 @@
 //   cuda::copy_to_device(p.data(), host, n, s);   // one cudaMemcpyAsync
 //   cuda::copy_to_host(host, p.data(), n, s);     // waits for the stream, then copies
 //   cuda::Stream s;                                // a non-blocking stream, destroyed with s
+//   cuda::HostBuffer<float> x(n, cuda::HostMemory::mapped); // page-locked, device-visible
 //   cuda::probe();                                 // how many devices, or why there are none
 //
 // Under nvcc these are the CUDA runtime's calls; every failure throws ctnn::cuda_error with the
@@ -12,12 +13,14 @@
 // allocated before it leaks (every owner is RAII).
 //
 // In host mode (host execution, no nvcc) "device memory" is aligned host memory, copies are
-// memcpy, streams are null and synchronization is a no-op (launches complete before they return).
+// memcpy, streams are null and synchronization is a no-op (launches complete before they return);
+// during a host-mode capture (capture.hpp) copies and zero() are recorded, and a wait throws.
 // host::set_memory_limit(bytes) caps the bytes DeviceBuffers may hold at once, so tests can
 // provoke and check out-of-memory; an allocation over the cap throws the same cuda_error as the
 // GPU would.
 #pragma once
 #include "../../config.hpp"
+#include "capture.hpp"
 #include "error.hpp"
 #include "types.hpp"
 
@@ -88,6 +91,8 @@ namespace detail {
 struct MemoryAccount {
     std::size_t limit = std::numeric_limits<std::size_t>::max();
     std::size_t in_use = 0;
+    std::size_t to_device = 0; ///< bytes copied host -> device so far
+    std::size_t to_host = 0;   ///< bytes copied device -> host so far
 };
 inline MemoryAccount& memory_account() {
     static MemoryAccount account;
@@ -102,6 +107,10 @@ inline void set_memory_limit(std::size_t bytes = std::numeric_limits<std::size_t
 }
 /// Bytes held by DeviceBuffers in host mode.
 inline std::size_t memory_in_use() { return detail::memory_account().in_use; }
+/// Bytes copied from host to device memory (copy_to_device) and back (copy_to_host) in host mode
+/// since the program started: tests check which copies a pass makes (a mapped buffer's none).
+inline std::size_t bytes_copied_to_device() { return detail::memory_account().to_device; }
+inline std::size_t bytes_copied_to_host() { return detail::memory_account().to_host; }
 } // namespace host
 
 namespace detail {
@@ -153,25 +162,32 @@ inline void device_free(void* p, std::size_t bytes) noexcept {
 
 enum class CopyKind { to_device, to_host, device_to_device };
 
+/// A copy of `bytes` on `stream`; with `wait`, returns when it is complete (a copy to host memory
+/// the caller reads next).
 inline void copy_bytes(void* dst, const void* src, std::size_t bytes, CopyKind kind,
-                       stream_t stream, CallSite where) {
+                       stream_t stream, CallSite where, bool wait = false) {
     if (bytes == 0) return;
 #if CTNN_DEVICE_COMPILE
     const cudaMemcpyKind k = kind == CopyKind::to_device ? cudaMemcpyHostToDevice
                              : kind == CopyKind::to_host ? cudaMemcpyDeviceToHost
                                                          : cudaMemcpyDeviceToDevice;
     cudaError_t code = cudaMemcpyAsync(dst, src, bytes, k, stream);
-    // A copy to pageable host memory must be complete before the caller reads it.
-    if (code == cudaSuccess && kind == CopyKind::to_host) code = cudaStreamSynchronize(stream);
+    if (code == cudaSuccess && wait) code = cudaStreamSynchronize(stream);
     if (code != cudaSuccess)
         throw cuda_error(cudaGetErrorName(code),
                          std::string(cudaGetErrorString(code)) + " (cudaMemcpyAsync of " +
                              std::to_string(bytes) + " bytes)",
                          where.file, where.line);
 #else
-    (void)kind;
     (void)stream;
-    (void)where;
+    if (host::Recording* r = host::active_recording()) {
+        if (wait) host::detail::no_wait_in_capture("copy_to_host", where);
+        r->steps.push_back([=] { copy_bytes(dst, src, bytes, kind, nullptr, where); });
+        return;
+    }
+    auto& account = host::detail::memory_account();
+    if (kind == CopyKind::to_device) account.to_device += bytes;
+    if (kind == CopyKind::to_host) account.to_host += bytes;
     std::memmove(dst, src, bytes);
 #endif
 }
@@ -230,6 +246,114 @@ private:
     std::size_t n_ = 0;
 };
 
+/// How a HostBuffer's memory is allocated.
+enum class HostMemory {
+    /// Page-locked (cudaHostAlloc): copies to and from the device run by DMA and asynchronously,
+    /// without the runtime's staging through a pinned bounce buffer.
+    pinned,
+    /// Page-locked and mapped into the device's address space (cudaHostAllocMapped): kernels read
+    /// and write it in place. On an integrated GPU (Jetson), whose CPU and GPU share one DRAM,
+    /// that is no copy at all; on a discrete GPU every access crosses PCIe.
+    mapped,
+};
+
+/// An owning array of n Ts of page-locked host memory (move-only; contents uninitialized), for
+/// inputs and outputs that the device reads or writes: Model::predict(const HostBuffer&,
+/// HostBuffer&) binds a mapped input in place. In host mode it is aligned host memory, and a
+/// mapped buffer's device address is its host address.
+template <class T>
+class HostBuffer {
+    static_assert(std::is_trivially_copyable_v<T>, "host buffers hold trivially copyable values");
+
+public:
+    HostBuffer() = default;
+    /// Allocates n values; throws cuda_error if the runtime cannot.
+    explicit HostBuffer(std::size_t n, HostMemory kind = HostMemory::pinned,
+                        CallSite where = {__builtin_FILE(),
+                                          static_cast<unsigned>(__builtin_LINE())})
+        : n_(n), kind_(kind) {
+        if (n == 0) return;
+        if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
+            throw cuda_error("cudaErrorMemoryAllocation",
+                             std::to_string(n) + " values do not fit in size_t bytes", where.file,
+                             where.line);
+        const std::size_t bytes = n * sizeof(T);
+#if CTNN_DEVICE_COMPILE
+        void* p = nullptr;
+        cudaError_t code = cudaHostAlloc(
+            &p, bytes, kind == HostMemory::mapped ? cudaHostAllocMapped : cudaHostAllocDefault);
+        void* d = nullptr;
+        if (code == cudaSuccess && kind == HostMemory::mapped) {
+            code = cudaHostGetDevicePointer(&d, p, 0);
+            if (code != cudaSuccess) (void)cudaFreeHost(p);
+        }
+        if (code != cudaSuccess) {
+            (void)cudaGetLastError();
+            throw cuda_error(cudaGetErrorName(code),
+                             std::string(cudaGetErrorString(code)) + " (cudaHostAlloc of " +
+                                 std::to_string(bytes) + " bytes)",
+                             where.file, where.line);
+        }
+        p_ = static_cast<T*>(p);
+        d_ = static_cast<T*>(d);
+#else
+        constexpr std::size_t alignment = 64;
+        p_ = static_cast<T*>(
+            std::aligned_alloc(alignment, (bytes + alignment - 1) / alignment * alignment));
+        if (p_ == nullptr)
+            throw cuda_error("cudaErrorMemoryAllocation",
+                             std::string("out of host memory (") + std::to_string(bytes) +
+                                 " bytes)",
+                             where.file, where.line);
+        d_ = kind == HostMemory::mapped ? p_ : nullptr;
+#endif
+    }
+    HostBuffer(HostBuffer&& o) noexcept
+        : p_(std::exchange(o.p_, nullptr)), d_(std::exchange(o.d_, nullptr)),
+          n_(std::exchange(o.n_, 0)), kind_(o.kind_) {}
+    HostBuffer& operator=(HostBuffer&& o) noexcept {
+        if (this != &o) {
+            release();
+            p_ = std::exchange(o.p_, nullptr);
+            d_ = std::exchange(o.d_, nullptr);
+            n_ = std::exchange(o.n_, 0);
+            kind_ = o.kind_;
+        }
+        return *this;
+    }
+    HostBuffer(const HostBuffer&) = delete;
+    HostBuffer& operator=(const HostBuffer&) = delete;
+    ~HostBuffer() { release(); }
+
+    [[nodiscard]] T* data() noexcept { return p_; }
+    [[nodiscard]] const T* data() const noexcept { return p_; }
+    [[nodiscard]] std::size_t size() const noexcept { return n_; }
+    [[nodiscard]] HostMemory kind() const noexcept { return kind_; }
+    /// The device's address of the same memory (mapped buffers; null for pinned ones).
+    [[nodiscard]] T* device_data() const noexcept { return d_; }
+    [[nodiscard]] T* begin() noexcept { return p_; }
+    [[nodiscard]] T* end() noexcept { return p_ + n_; }
+    [[nodiscard]] const T* begin() const noexcept { return p_; }
+    [[nodiscard]] const T* end() const noexcept { return p_ + n_; }
+
+    /// Frees the memory (size() becomes 0).
+    void release() noexcept {
+#if CTNN_DEVICE_COMPILE
+        if (p_ != nullptr) (void)cudaFreeHost(p_);
+#else
+        std::free(p_);
+#endif
+        p_ = d_ = nullptr;
+        n_ = 0;
+    }
+
+private:
+    T* p_ = nullptr;
+    T* d_ = nullptr;
+    std::size_t n_ = 0;
+    HostMemory kind_ = HostMemory::pinned;
+};
+
 /// Copies n values from host memory to device memory (asynchronous on `stream`; the host source
 /// must stay valid until the stream reaches the copy).
 template <class T>
@@ -241,6 +365,14 @@ void copy_to_device(T* dst, const T* src, std::size_t n, stream_t stream = nullp
 template <class T>
 void copy_to_host(T* dst, const T* src, std::size_t n, stream_t stream = nullptr,
                   CallSite where = {__builtin_FILE(), static_cast<unsigned>(__builtin_LINE())}) {
+    detail::copy_bytes(dst, src, n * sizeof(T), detail::CopyKind::to_host, stream, where, true);
+}
+/// Copies n values from device memory to host memory asynchronously on `stream` (into pinned
+/// memory: DMA; what a CUDA graph may hold): read them after synchronize(stream).
+template <class T>
+void copy_to_host_async(T* dst, const T* src, std::size_t n, stream_t stream = nullptr,
+                        CallSite where = {__builtin_FILE(),
+                                          static_cast<unsigned>(__builtin_LINE())}) {
     detail::copy_bytes(dst, src, n * sizeof(T), detail::CopyKind::to_host, stream, where);
 }
 /// Copies n values between device buffers (asynchronous on `stream`).
@@ -262,6 +394,10 @@ void zero(T* dst, std::size_t n, stream_t stream = nullptr,
 #else
     (void)stream;
     (void)where;
+    if (host::Recording* r = host::active_recording()) {
+        r->steps.push_back([=] { std::memset(static_cast<void*>(dst), 0, n * sizeof(T)); });
+        return;
+    }
     std::memset(static_cast<void*>(dst), 0, n * sizeof(T));
 #endif
 }
@@ -277,7 +413,7 @@ inline void synchronize(stream_t stream = nullptr,
         throw cuda_error(cudaGetErrorName(code), cudaGetErrorString(code), where.file, where.line);
 #else
     (void)stream;
-    (void)where;
+    host::detail::no_wait_in_capture("synchronize", where);
 #endif
 }
 
