@@ -28,7 +28,8 @@ if(MODE STREQUAL "install")
     run("${CMAKE_COMMAND}" --install "${CTNN_BINARY_DIR}" ${config_args} --prefix "${CTNN_PREFIX}")
     foreach(file include/ctnn/config.hpp include/ctnn/core/dataset.hpp
                  share/cmake/ctnn/ctnnConfig.cmake share/cmake/ctnn/ctnnConfigVersion.cmake
-                 share/cmake/ctnn/ctnnTargets.cmake)
+                 share/cmake/ctnn/ctnnTargets.cmake share/cmake/ctnn/CtnnEmbed.cmake
+                 share/cmake/ctnn/ctnn-embed.cmake include/ctnn/static.hpp)
         if(NOT EXISTS "${CTNN_PREFIX}/${file}")
             message(FATAL_ERROR "consumer install: ${CTNN_PREFIX}/${file} was not installed")
         endif()
