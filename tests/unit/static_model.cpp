@@ -79,6 +79,8 @@ TEST_CASE("StaticModel: equal to Model::predict for MLPs of every supported stag
         Sequential<Input<2, 3, 4>, Flatten, Dense<5>, GELU, Dropout<0.5f>, Dense<1>>>(3);
     check_against_model<Sequential<Input<6>, ReLU, Dense<4>, LogSoftmax>>(4);
     check_against_model<Sequential<Input<3>, Dense<1>>>(5);
+    // 131 inputs: the two-sample kernel (rows of >= 128 inputs) with its scalar tail.
+    check_against_model<Sequential<Input<131>, Dense<12>, ReLU, Dense<3>>>(6);
 }
 
 TEST_CASE("StaticModel: borrowed parameters are read in place, not copied") {

@@ -310,10 +310,12 @@ private:
             const float* w = param<A, 0>();
             const float* b = nullptr;
             if constexpr (A::layer::has_bias) b = param<A, 1>();
-            // Two samples per pass over the weights (each weight load serves both); a model
-            // for one sample at a time has the one-sample kernel only (code size).
+            // Two samples per pass over the weights (each weight load serves both) for rows of
+            // 128 inputs or more; below that the blocks' lane sums outweigh the saved loads
+            // (B's 32-64 wide layers: 8.1 -> 10.7 ms with it; docs/benchmarks.md). A model for
+            // one sample at a time has the one-sample kernel only (code size).
             std::size_t r = 0;
-            if constexpr (MaxBatch > 1)
+            if constexpr (MaxBatch > 1 && n_in >= 128)
                 for (; r + 2 <= batch; r += 2)
                     cpu::matvec<2>(n_in, n_out, w, b, x + r * n_in, n_in, out + r * n_out, n_out);
             for (; r < batch; ++r)
