@@ -228,9 +228,9 @@ public:
     /// memory. The batch is x.size() / in_size; y.size() must be batch * out_size.
     void predict(const cuda::HostBuffer<T>& x, cuda::HostBuffer<T>& y) const {
         const std::span<const T> xs(x.data(), x.size());
+        if (!on_cuda()) return predict(xs, std::span<T>(y.data(), y.size()));
         const std::size_t batch = batch_of(xs);
         check_output(y.size(), batch);
-        if (!on_cuda()) return predict(xs, std::span<T>(y.data(), y.size()));
         const typename detail::UseCheck::Shared use(use_, "Model::predict");
         const ElemCtx ctx = inference_context();
         device_predict([&](auto& c) { c.predict_buffers(x, batch, ctx, y); });
@@ -243,9 +243,7 @@ public:
     /// model is not on CUDA.
     void set_cuda_stream(cuda::stream_t stream) {
         const Use use(use_, "Model::set_cuda_stream");
-        if (!on_cuda())
-            throw argument_error("Model::set_cuda_stream: the model is on " + device_.str() +
-                                 ", not on CUDA");
+        require_cuda("Model::set_cuda_stream");
         on_device([&](auto& c) { c.set_stream(stream); });
     }
     /// CUDA: predict(const HostBuffer&, HostBuffer&) captures its pass (input copy or binding,
@@ -257,17 +255,13 @@ public:
     /// on CUDA.
     void use_cuda_graphs(bool on) {
         const Use use(use_, "Model::use_cuda_graphs");
-        if (!on_cuda())
-            throw argument_error("Model::use_cuda_graphs: the model is on " + device_.str() +
-                                 ", not on CUDA");
+        require_cuda("Model::use_cuda_graphs");
         on_device([&](auto& c) { c.set_graphs(on); });
     }
 
     /// The CUDA stream the model's work runs on (its own unless set_cuda_stream gave one).
     [[nodiscard]] cuda::stream_t cuda_stream() const {
-        if (!on_cuda())
-            throw argument_error("Model::cuda_stream: the model is on " + device_.str() +
-                                 ", not on CUDA");
+        require_cuda("Model::cuda_stream");
         return const_cast<Model&>(*this).template on_device<cuda::stream_t>(
             [](auto& c) { return c.current_stream(); });
     }
@@ -447,6 +441,13 @@ private:
                               " values, but " + std::to_string(batch) + " samples of " +
                               std::to_string(out_size) + " outputs need " +
                               std::to_string(batch * out_size));
+    }
+
+    /// Throws ctnn::argument_error naming `who` unless the model is on CUDA.
+    void require_cuda(const char* who) const {
+        if (!on_cuda())
+            throw argument_error(std::string(who) + ": the model is on " + device_.str() +
+                                 ", not on CUDA");
     }
 
     /// The element context of an inference pass (no Dropout, no step).

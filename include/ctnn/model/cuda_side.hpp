@@ -61,7 +61,7 @@ template <class Net, class T, GemmOperands G = GemmOperands::scalar>
 struct CudaSide final : DeviceSide<T> {
     using Exec = cuda::Executor<Net, T, false, G>;
 
-    CudaSide() : exec(stream.get()) {}
+    CudaSide() : active(stream.get()), exec(stream.get()) {}
 
     /// A device side on `dev`, made current; throws argument_error if there is no such device.
     static std::unique_ptr<CudaSide> make(Device dev) {
@@ -143,7 +143,6 @@ struct CudaSide final : DeviceSide<T> {
         const GraphKey key{x.data(), y.data(),         batch,
                            ctx.seed, current_stream(), predict_exec->capacity()};
         if (graph.empty() || !(key == graph_key)) {
-            graph = cuda::Graph{};
             graph =
                 cuda::Graph::capture(current_stream(), [&] { enqueue_predict(x, batch, ctx, y); });
             graph_key = key;
@@ -191,16 +190,13 @@ struct CudaSide final : DeviceSide<T> {
     /// everything on `s`.
     void set_stream(cuda::stream_t s) {
         cuda::synchronize(current_stream());
-        user_stream = s;
-        has_user_stream = true;
+        active = s;
         exec.set_stream(s);
         if (predict_exec) predict_exec->set_stream(s);
         if (input_exec) input_exec->set_stream(s);
     }
     /// The stream the work runs on: the user's (set_stream), else the side's own.
-    [[nodiscard]] cuda::stream_t current_stream() const {
-        return has_user_stream ? user_stream : stream.get();
-    }
+    [[nodiscard]] cuda::stream_t current_stream() const { return active; }
 
     /// Model::input_gradient: a forward, loss and backward pass to the input on the executor
     /// of its own (made at first use), the gradient copied to the host dx ([batch, in_size]).
@@ -252,9 +248,8 @@ struct CudaSide final : DeviceSide<T> {
     bool use_graphs = false; ///< Model::use_cuda_graphs
     cuda::Graph graph;       ///< predict_buffers' captured pass, for graph_key
     GraphKey graph_key;
-    cuda::Stream stream;          ///< the side's own stream
-    cuda::stream_t user_stream{}; ///< Model::set_cuda_stream's, when has_user_stream
-    bool has_user_stream = false;
+    cuda::Stream stream;   ///< the side's own stream
+    cuda::stream_t active; ///< the stream the work runs on: stream, or set_stream's
     cuda::DeviceBuffer<T> params{Net::param_count};
     cuda::DeviceBuffer<T> grads{Net::param_count};
     cuda::DeviceBuffer<T> buffers{Net::buffer_count}; ///< BatchNorm's running statistics

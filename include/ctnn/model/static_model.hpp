@@ -188,14 +188,7 @@ constexpr std::size_t static_param_offset() {
         for (std::size_t k = 0; k < K; ++k) o += A::bound::params[k].size();
         return o;
     } else {
-        const NodeTensors n{A::path_indices.data(),
-                            A::path_indices.size(),
-                            A::param_offset,
-                            A::bound::params.data(),
-                            A::bound::params.size(),
-                            0,
-                            nullptr,
-                            0};
+        const NodeTensors n = node_tensors(type_list<A>{})[0];
         return W::tensors[find_embedded<W>(n, A::bound::params[K].name)].offset;
     }
 }

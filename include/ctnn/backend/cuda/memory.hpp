@@ -196,6 +196,18 @@ inline void copy_bytes(void* dst, const void* src, std::size_t bytes, CopyKind k
 
 // --- Buffers -------------------------------------------------------------------------------------
 
+namespace detail {
+/// The bytes of n Ts; throws cuda_error (cudaErrorMemoryAllocation) when they overflow size_t.
+template <class T>
+std::size_t bytes_of(std::size_t n, CallSite where) {
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
+        throw cuda_error("cudaErrorMemoryAllocation",
+                         std::to_string(n) + " values do not fit in size_t bytes", where.file,
+                         where.line);
+    return n * sizeof(T);
+}
+} // namespace detail
+
 /// An owning array of n Ts in device memory (move-only). Contents are uninitialized.
 template <class T>
 class DeviceBuffer {
@@ -206,7 +218,7 @@ public:
     /// Allocates n values; throws cuda_error (cudaErrorMemoryAllocation) if they do not fit.
     explicit DeviceBuffer(std::size_t n, CallSite where = {__builtin_FILE(),
                                                            static_cast<unsigned>(__builtin_LINE())})
-        : p_(static_cast<T*>(detail::device_alloc(bytes_of(n, where), where))), n_(n) {}
+        : p_(static_cast<T*>(detail::device_alloc(detail::bytes_of<T>(n, where), where))), n_(n) {}
     DeviceBuffer(DeviceBuffer&& o) noexcept
         : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
     DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
@@ -234,14 +246,6 @@ public:
     }
 
 private:
-    static std::size_t bytes_of(std::size_t n, CallSite where) {
-        if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
-            throw cuda_error("cudaErrorMemoryAllocation",
-                             std::to_string(n) + " values do not fit in size_t bytes", where.file,
-                             where.line);
-        return n * sizeof(T);
-    }
-
     T* p_ = nullptr;
     std::size_t n_ = 0;
 };
@@ -273,11 +277,7 @@ public:
                                           static_cast<unsigned>(__builtin_LINE())})
         : n_(n), kind_(kind) {
         if (n == 0) return;
-        if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
-            throw cuda_error("cudaErrorMemoryAllocation",
-                             std::to_string(n) + " values do not fit in size_t bytes", where.file,
-                             where.line);
-        const std::size_t bytes = n * sizeof(T);
+        const std::size_t bytes = detail::bytes_of<T>(n, where);
 #if CTNN_DEVICE_COMPILE
         void* p = nullptr;
         cudaError_t code = cudaHostAlloc(
